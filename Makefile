@@ -1,0 +1,47 @@
+# make            build ./run
+# make test       build, then run every test (last line: "N passed, M failed")
+# make run        build, then generate with the default model (stories15M, downloaded on
+#                 first use); any other: make run MODEL=x.bin TOKENIZER=tok.bin PROMPT="..."
+CC ?= cc
+# -march=native: the engine is built where it runs, so use every vector unit.
+CFLAGS ?= -O3 -march=native
+WARNINGS = -Wall -Wextra -Wshadow -Wno-unused-parameter
+# OpenMP threads when the compiler has them; vectorization hints (omp simd) always.
+OPENMP := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp)
+ALL_CFLAGS = $(CFLAGS) $(WARNINGS) -fopenmp-simd $(OPENMP) -D_GNU_SOURCE
+LDLIBS = -lm
+PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
+MODELS_DIR ?= ../shared/models
+MODEL ?= models/stories15M.bin
+TOKENIZER ?= models/tokenizer.bin
+PROMPT ?=
+export MODELS_DIR PYTHON
+
+ENGINE_SOURCES = model.c tokenizer.c sampler.c kernels.c
+HEADERS = model.h tokenizer.h sampler.h kernels.h
+
+.PHONY: all engine test clean
+
+all: engine
+
+ifeq ($(filter run,$(MAKECMDGOALS)),run)
+# `make run` names the goal, not the file ./run: build the file in a sub-make, then run it.
+.PHONY: run
+run:
+	@$(MAKE) --no-print-directory engine
+	@sh scripts/run_default.sh "$(MODEL)" "$(TOKENIZER)" "$(PROMPT)"
+else
+engine: run
+
+run: run.c $(ENGINE_SOURCES) $(HEADERS)
+	$(CC) $(ALL_CFLAGS) -o $@ run.c $(ENGINE_SOURCES) $(LDLIBS)
+endif
+
+tests/unit_tests: tests/unit_tests.c $(ENGINE_SOURCES) $(HEADERS)
+	$(CC) $(ALL_CFLAGS) -I. -o $@ tests/unit_tests.c $(ENGINE_SOURCES) $(LDLIBS)
+
+test: engine tests/unit_tests
+	@sh tests/run_tests.sh
+
+clean:
+	rm -f run tests/unit_tests

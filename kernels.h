@@ -1,0 +1,49 @@
+/* kernels.h - the numeric building blocks of a transformer.
+ *
+ * Every function here works on plain float arrays and knows nothing about
+ * checkpoints or layers; model.c composes them into the forward pass. Each
+ * fast kernel has a plain twin in tests/unit_tests.c that it is checked
+ * against. Shapes are written as (rows, cols), row-major. */
+#ifndef KERNELS_H
+#define KERNELS_H
+
+#include <stddef.h>
+
+/* How a weight matrix is stored. The type belongs to the matrix, so one
+ * forward pass serves every storage format. */
+typedef enum { WEIGHT_F32 = 0 } WeightType;
+
+typedef struct {
+    WeightType type;
+    int rows;           /* output features */
+    int cols;           /* input features */
+    const float *data;  /* (rows, cols), points into the checkpoint mapping */
+} Matrix;
+
+/* out (T, W.rows) = in (T, W.cols) @ W^T. Each weight row is read once for
+ * all T tokens, so a batch of prompt tokens costs one pass over the weights. */
+void matmul(float *out, const float *in, const Matrix *W, int T);
+
+/* One dot product, vectorized; the unit every matmul and attention score uses. */
+float dot_product(const float *a, const float *b, int n);
+
+/* out (n) = x / sqrt(mean(x^2) + eps) * weight. out may alias x. */
+void rmsnorm(float *out, const float *x, const float *weight, int n, float eps);
+
+/* x (n) = exp(x - max) / sum, in place. */
+void softmax(float *x, int n);
+
+/* x (n) += y (n): the residual connection. */
+void add_in_place(float *x, const float *y, int n);
+
+/* Rotary positional encoding for one position: each pair (x[2i], x[2i+1])
+ * of every head in x (n_heads * head_size) is rotated by the angle
+ * pos * inv_freq[i]. cos_sin (head_size) holds cos, sin per pair, computed
+ * once per position by rope_angles and shared by every head. */
+void rope_angles(float *cos_sin, const float *inv_freq, int head_size, int pos);
+void rope_rotate(float *x, const float *cos_sin, int n_heads, int head_size);
+
+/* h (n) = silu(h) * g: the gate of the SwiGLU feed-forward block. */
+void swiglu(float *h, const float *g, int n);
+
+#endif

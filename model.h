@@ -1,0 +1,100 @@
+/* model.h - a Llama-architecture transformer: its checkpoint and its forward pass. */
+#ifndef MODEL_H
+#define MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kernels.h"
+
+/* Room for one error message: every loader function that can fail writes
+ * one line, naming the file and the problem, into a buffer of this size. */
+#define ERROR_SIZE 512
+
+/* llama2.c's checkpoint formats. */
+#define CHECKPOINT_MAGIC 0x616b3432u   /* "ak42" read as a little-endian uint32 */
+#define CHECKPOINT_HEADER_SIZE 256     /* versioned formats pad their header to this */
+#define LEGACY_HEADER_INTS 7           /* dim, hidden, layers, heads, kv heads, vocab, seq */
+
+/* Token ids every llama2.c vocabulary shares. */
+#define TOKEN_UNK 0
+#define TOKEN_BOS 1
+#define TOKEN_EOS 2
+
+typedef struct {
+    int dim;          /* width of the residual stream */
+    int hidden_dim;   /* width of the feed-forward block */
+    int n_layers;
+    int n_heads;      /* query heads */
+    int n_kv_heads;   /* key/value heads; < n_heads means grouped-query attention */
+    int vocab_size;
+    int seq_len;      /* the context: positions the KV cache holds */
+    int head_size;    /* dim / n_heads */
+    int kv_dim;       /* n_kv_heads * head_size */
+    bool shared_classifier;  /* logits use the token embedding matrix */
+    float rope_theta;        /* base of the rotary frequencies */
+    float norm_eps;          /* RMSNorm's epsilon */
+} Config;
+
+typedef struct {
+    const float *attention_norm;  /* (dim) */
+    Matrix wq;                    /* (dim, dim) */
+    Matrix wk;                    /* (kv_dim, dim) */
+    Matrix wv;                    /* (kv_dim, dim) */
+    Matrix wo;                    /* (dim, dim) */
+    const float *ffn_norm;        /* (dim) */
+    Matrix w1;                    /* (hidden_dim, dim): gate */
+    Matrix w2;                    /* (dim, hidden_dim): down */
+    Matrix w3;                    /* (hidden_dim, dim): up */
+} LayerWeights;
+
+typedef struct {
+    const float *token_embedding;  /* (vocab_size, dim) */
+    LayerWeights *layers;          /* (n_layers) */
+    const float *final_norm;       /* (dim) */
+    Matrix classifier;             /* (vocab_size, dim) */
+} Weights;
+
+typedef struct {
+    Config config;
+    Weights weights;
+    void *mapping;        /* the whole checkpoint file, mapped read-only */
+    size_t mapping_size;
+} Model;
+
+/* Scratch memory for the forward pass, allocated once: nothing is allocated
+ * per token. Activations hold up to max_batch tokens at a time. */
+typedef struct {
+    int max_batch;
+    float *x;           /* (max_batch, dim) the residual stream */
+    float *xb;          /* (max_batch, dim) normalized input of a block */
+    float *xb2;         /* (max_batch, dim) output of a block */
+    float *q;           /* (max_batch, dim) queries */
+    float *k;           /* (max_batch, kv_dim) keys of the new tokens */
+    float *v;           /* (max_batch, kv_dim) values of the new tokens */
+    float *att;         /* (max_batch * n_heads, seq_len) attention weights */
+    float *hb;          /* (max_batch, hidden_dim) feed-forward gate */
+    float *hb2;         /* (max_batch, hidden_dim) feed-forward up projection */
+    float *logits;      /* (max_batch, vocab_size) */
+    float *key_cache;   /* (n_layers, seq_len, kv_dim) */
+    float *value_cache; /* (n_layers, seq_len, kv_dim) */
+    float *rope_inv_freq;  /* (head_size / 2) */
+    float *rope_cos_sin;   /* (max_batch, head_size) */
+} RunState;
+
+/* Maps and validates a checkpoint. Returns 0, or -1 with a message in err. */
+int model_load(Model *model, const char *path, char err[ERROR_SIZE]);
+void model_free(Model *model);
+
+/* Checks a header's dimensions; shared by every format's loader. */
+int config_validate(const Config *c, char err[ERROR_SIZE]);
+
+int run_state_init(RunState *s, const Config *c, int max_batch, char err[ERROR_SIZE]);
+void run_state_free(RunState *s);
+
+/* Runs tokens[0..T) at positions pos..pos+T-1 through the model (T <= max_batch,
+ * pos + T <= seq_len), extending the KV cache. Returns the logits: of the last
+ * token only, or (T, vocab_size) of every token when all_logits is true. */
+float *forward(const Model *model, RunState *s, const int *tokens, int T, int pos, bool all_logits);
+
+#endif

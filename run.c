@@ -1,0 +1,636 @@
+/* run.c - the program: command line, text generation, chat, tokenize.
+ *
+ *   ./run CHECKPOINT [options]      see usage() or README.md
+ *
+ * Generated text goes to stdout as it is produced; everything else
+ * (errors, notes, timings) goes to stderr. Exit codes: 0 success,
+ * 1 a file or input the engine cannot use, 2 a bad command line. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "model.h"
+#include "sampler.h"
+#include "tokenizer.h"
+
+#define EXIT_BAD_INPUT 1
+#define EXIT_USAGE 2
+#define DEFAULT_STEPS 256
+#define DEFAULT_TEMPERATURE 1.0f
+#define DEFAULT_TOPP 0.9f
+#define PROMPT_BATCH 32  /* prompt tokens per forward pass */
+#define LOGITS_MAGIC "LOGT"
+#define LOGITS_VERSION 1
+
+typedef struct {
+    const char *checkpoint_path;
+    const char *tokenizer_path;
+    const char *mode;           /* generate | chat | tokenize */
+    const char *prompt;
+    const char *system_prompt;
+    const char *logits_path;    /* --logits: every position's logits */
+    float temperature;
+    float topp;
+    int topk;
+    int steps;
+    bool steps_given;           /* -n was on the command line (else the default may shrink quietly) */
+    int show_top;               /* --top: print the N best candidates per token */
+    uint64_t seed;
+} Options;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage:   ./run CHECKPOINT [options]\n"
+            "Example: ./run stories15M.bin -z tokenizer.bin -n 256 -i \"Once upon a time\"\n"
+            "Options:\n"
+            "  -t <float>  temperature in [0, inf): 0 = greedy (default 1.0)\n"
+            "  -p <float>  top-p (nucleus) in [0, 1]: 0 or 1 = off (default 0.9)\n"
+            "  -k <int>    top-k: sample among the k most likely tokens, 0 = off (default 0)\n"
+            "  -s <int>    random seed (default: the time)\n"
+            "  -n <int>    positions to run, prompt included; 0 = the whole context (default 256)\n"
+            "  -i <string> prompt (chat: the first user message)\n"
+            "  -z <path>   tokenizer.bin (default: tokenizer.bin beside the checkpoint)\n"
+            "  -m <string> mode: generate | chat | tokenize (default generate)\n"
+            "  -y <string> system prompt, for chat\n"
+            "  --logits <path>  write every position's logits to a file (format in README.md)\n"
+            "  --top <int>      print the most likely candidates for each generated token to stderr\n"
+            "  -h, --help       this text\n"
+            "Mode tokenize reads lines from stdin and prints their token ids; its checkpoint is optional.\n");
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "run: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (see ./run --help)\n");
+    return EXIT_USAGE;
+}
+
+/* ---------------------------------------------------------------------------
+ * The command line */
+
+static bool parse_float(const char *s, float *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v) || fabs(v) > 1e30)
+        return false;
+    *out = (float)v;
+    return true;
+}
+
+static bool parse_int(const char *s, long long min, long long max, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end != '\0' || errno == ERANGE || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+static int parse_options(int argc, char **argv, Options *o)
+{
+    *o = (Options){.mode = "generate", .prompt = "", .temperature = DEFAULT_TEMPERATURE,
+                   .topp = DEFAULT_TOPP, .steps = DEFAULT_STEPS};
+    for (int i = 1; i < argc; i++) {
+        const char *flag = argv[i];
+        if (strcmp(flag, "-h") == 0 || strcmp(flag, "--help") == 0) {
+            usage(stdout);
+            exit(0);
+        }
+        if (flag[0] != '-' || flag[1] == '\0') {
+            if (o->checkpoint_path)
+                return usage_error("unexpected argument '%s': one checkpoint only", flag);
+            o->checkpoint_path = flag;
+            continue;
+        }
+        if (i + 1 >= argc)
+            return usage_error("option %s needs a value", flag);
+        const char *value = argv[++i];
+        long long n;
+        if (strcmp(flag, "-t") == 0) {
+            if (!parse_float(value, &o->temperature) || o->temperature < 0)
+                return usage_error("-t (temperature) must be a number >= 0, not '%s'", value);
+        } else if (strcmp(flag, "-p") == 0) {
+            if (!parse_float(value, &o->topp) || o->topp < 0 || o->topp > 1)
+                return usage_error("-p (top-p) must be a number in [0, 1], not '%s'", value);
+        } else if (strcmp(flag, "-k") == 0) {
+            if (!parse_int(value, 0, INT_MAX, &n))
+                return usage_error("-k (top-k) must be an integer >= 0, not '%s'", value);
+            o->topk = (int)n;
+        } else if (strcmp(flag, "-s") == 0) {
+            if (!parse_int(value, 0, LLONG_MAX, &n))
+                return usage_error("-s (seed) must be an integer >= 0, not '%s'", value);
+            o->seed = (uint64_t)n;
+        } else if (strcmp(flag, "-n") == 0) {
+            if (!parse_int(value, 0, INT_MAX, &n))
+                return usage_error("-n (steps) must be an integer >= 0, not '%s'", value);
+            o->steps = (int)n;
+            o->steps_given = true;
+        } else if (strcmp(flag, "--top") == 0) {
+            if (!parse_int(value, 0, INT_MAX, &n))
+                return usage_error("--top must be an integer >= 0, not '%s'", value);
+            o->show_top = (int)n;
+        } else if (strcmp(flag, "-i") == 0) {
+            o->prompt = value;
+        } else if (strcmp(flag, "-z") == 0) {
+            o->tokenizer_path = value;
+        } else if (strcmp(flag, "-y") == 0) {
+            o->system_prompt = value;
+        } else if (strcmp(flag, "--logits") == 0) {
+            o->logits_path = value;
+        } else if (strcmp(flag, "-m") == 0) {
+            if (strcmp(value, "generate") != 0 && strcmp(value, "chat") != 0 &&
+                strcmp(value, "tokenize") != 0)
+                return usage_error("unknown mode '%s': use generate, chat or tokenize", value);
+            o->mode = value;
+        } else {
+            i--;  /* the flag took no value after all */
+            return usage_error("unknown option '%s'", flag);
+        }
+    }
+    if (!o->checkpoint_path && strcmp(o->mode, "tokenize") != 0)
+        return usage_error("%s", "no checkpoint given");
+    if (o->seed == 0)
+        o->seed = (uint64_t)time(NULL);
+    return 0;
+}
+
+/* tokenizer.bin beside the checkpoint, as llama2.c users keep them. */
+static char *default_tokenizer_path(const char *checkpoint_path)
+{
+    const char *slash = strrchr(checkpoint_path, '/');
+    size_t dir_len = slash ? (size_t)(slash - checkpoint_path + 1) : 0;
+    const char *name = "tokenizer.bin";
+    char *path = malloc(dir_len + strlen(name) + 1);
+    if (path) {
+        memcpy(path, checkpoint_path, dir_len);
+        strcpy(path + dir_len, name);
+    }
+    return path;
+}
+
+/* ---------------------------------------------------------------------------
+ * Output: text that is safe to print */
+
+/* Streams decoded bytes to stdout as valid UTF-8: a character split across
+ * byte tokens is held until it is whole, an invalid sequence becomes U+FFFD,
+ * and control bytes other than whitespace are dropped. */
+typedef struct {
+    unsigned char pending[4];
+    size_t n_pending, expected;
+} TextStream;
+
+#define REPLACEMENT_CHARACTER "\xef\xbf\xbd"
+
+static void text_stream_put(TextStream *ts, unsigned char byte)
+{
+    if (ts->n_pending > 0) {
+        if ((byte & 0xc0) == 0x80) {
+            ts->pending[ts->n_pending++] = byte;
+            if (ts->n_pending < ts->expected)
+                return;
+            if (utf8_char_length(ts->pending, ts->n_pending) == ts->n_pending)
+                fwrite(ts->pending, 1, ts->n_pending, stdout);
+            else
+                fputs(REPLACEMENT_CHARACTER, stdout);
+            ts->n_pending = 0;
+            return;
+        }
+        fputs(REPLACEMENT_CHARACTER, stdout);  /* cut short: the byte starts afresh */
+        ts->n_pending = 0;
+    }
+    if (byte < 0x80) {
+        bool whitespace = byte == ' ' || (byte >= '\t' && byte <= '\r');
+        if (byte >= 0x20 ? byte != 0x7f : whitespace)
+            fputc(byte, stdout);
+    } else if (byte >= 0xc2 && byte <= 0xf4) {
+        ts->pending[0] = byte;
+        ts->n_pending = 1;
+        ts->expected = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : 2;
+    } else {
+        fputs(REPLACEMENT_CHARACTER, stdout);
+    }
+}
+
+static void text_stream_write(TextStream *ts, const char *bytes, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        text_stream_put(ts, (unsigned char)bytes[i]);
+    fflush(stdout);
+}
+
+static void text_stream_finish(TextStream *ts)
+{
+    if (ts->n_pending > 0)
+        fputs(REPLACEMENT_CHARACTER, stdout);
+    ts->n_pending = 0;
+    fflush(stdout);
+}
+
+static void print_token(TextStream *ts, const Tokenizer *tok, int prev, int token)
+{
+    size_t len;
+    const char *piece = tokenizer_decode(tok, prev, token, &len);
+    text_stream_write(ts, piece, len);
+}
+
+/* ---------------------------------------------------------------------------
+ * The logits file: "LOGT", int32 version, int32 vocab_size, int32 positions,
+ * then per position: int32 position, int32 token fed, float32 logits[vocab]. */
+
+typedef struct {
+    FILE *file;
+    int vocab_size;
+    int32_t positions;
+} LogitsWriter;
+
+static int logits_open(LogitsWriter *w, const char *path, int vocab_size)
+{
+    w->file = fopen(path, "wb");
+    w->vocab_size = vocab_size;
+    w->positions = 0;
+    if (!w->file) {
+        fprintf(stderr, "run: %s: cannot write logits: %s\n", path, strerror(errno));
+        return -1;
+    }
+    int32_t header[3] = {LOGITS_VERSION, vocab_size, 0};
+    fwrite(LOGITS_MAGIC, 1, 4, w->file);
+    fwrite(header, sizeof header, 1, w->file);
+    return 0;
+}
+
+static void logits_write(LogitsWriter *w, int pos, int token, const float *logits)
+{
+    if (!w->file)
+        return;
+    int32_t record[2] = {pos, token};
+    fwrite(record, sizeof record, 1, w->file);
+    fwrite(logits, sizeof(float), w->vocab_size, w->file);
+    w->positions++;
+}
+
+static int logits_close(LogitsWriter *w, const char *path)
+{
+    if (!w->file)
+        return 0;
+    int ok = fseek(w->file, 12, SEEK_SET) == 0 && fwrite(&w->positions, 4, 1, w->file) == 1;
+    ok = (fclose(w->file) == 0) && ok;
+    w->file = NULL;
+    if (!ok)
+        fprintf(stderr, "run: %s: writing logits failed\n", path);
+    return ok ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------------------
+ * Generation */
+
+typedef struct {
+    Model model;
+    RunState state;
+    Tokenizer tokenizer;
+    Sampler sampler;
+    LogitsWriter logits_writer;
+    TextStream text;
+    float *probs;  /* (vocab_size) scratch for --top */
+    int show_top;
+} Engine;
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Runs tokens[0..n) at positions pos.. in batches; returns the last token's logits. */
+static float *process_prompt(Engine *e, const int *tokens, int n, int pos)
+{
+    const bool all_logits = e->logits_writer.file != NULL;
+    float *logits = NULL;
+    for (int done = 0; done < n;) {
+        int batch = n - done < PROMPT_BATCH ? n - done : PROMPT_BATCH;
+        logits = forward(&e->model, &e->state, tokens + done, batch, pos + done, all_logits);
+        for (int t = 0; all_logits && t < batch; t++)
+            logits_write(&e->logits_writer, pos + done + t, tokens[done + t],
+                         logits + (size_t)t * e->model.config.vocab_size);
+        done += batch;
+    }
+    if (all_logits)
+        logits += (size_t)((n - 1) % PROMPT_BATCH) * e->model.config.vocab_size;
+    return logits;
+}
+
+static void show_candidates(Engine *e, const float *logits, int pos)
+{
+    const int n = e->model.config.vocab_size;
+    const int k = e->show_top < n ? e->show_top : n;
+    memcpy(e->probs, logits, n * sizeof(float));
+    softmax(e->probs, n);
+    top_candidates(e->sampler.candidates, e->probs, n, k);
+    fprintf(stderr, "[%d]", pos);
+    for (int i = 0; i < k; i++) {
+        const ProbIndex *c = &e->sampler.candidates[i];
+        fprintf(stderr, " %6.4f ", c->prob);
+        size_t len;
+        const char *piece = tokenizer_decode(&e->tokenizer, -1, c->index, &len);
+        fputc('"', stderr);
+        for (size_t j = 0; j < len; j++) {
+            unsigned char b = (unsigned char)piece[j];
+            if (b < 0x20 || b == '"' || b == '\\' || b == 0x7f)
+                fprintf(stderr, "\\x%02x", b);
+            else
+                fputc(b, stderr);
+        }
+        fputc('"', stderr);
+    }
+    fputc('\n', stderr);
+}
+
+/* Samples the next token, first printing the candidates if asked to. */
+static int next_token(Engine *e, float *logits, int pos)
+{
+    if (e->show_top > 0)
+        show_candidates(e, logits, pos);
+    return sample(&e->sampler, logits);
+}
+
+static int generate(Engine *e, const char *prompt, int steps)
+{
+    const Config *c = &e->model.config;
+    int *tokens;
+    int n_prompt = tokenizer_encode(&e->tokenizer, prompt, strlen(prompt), true, false, &tokens);
+    if (n_prompt < 0) {
+        fprintf(stderr, "run: out of memory encoding the prompt\n");
+        return EXIT_BAD_INPUT;
+    }
+    if (n_prompt > c->seq_len) {
+        fprintf(stderr, "run: the prompt is %d tokens, longer than the model's context of %d\n", n_prompt,
+                c->seq_len);
+        free(tokens);
+        return EXIT_BAD_INPUT;
+    }
+    if (steps < n_prompt) {
+        fprintf(stderr, "run: note: -n %d is shorter than the prompt (%d tokens): nothing is generated\n",
+                steps, n_prompt);
+        steps = n_prompt;
+    }
+
+    double start = now_seconds();
+    float *logits = process_prompt(e, tokens, n_prompt, 0);
+    double prompt_done = now_seconds();
+    for (int i = 1; i < n_prompt; i++)
+        print_token(&e->text, &e->tokenizer, tokens[i - 1], tokens[i]);
+
+    /* pos is the last position computed; its logits predict position pos + 1. */
+    int token = tokens[n_prompt - 1];
+    int generated = 0;
+    for (int pos = n_prompt - 1;;) {
+        int next = next_token(e, logits, pos);
+        if (next == TOKEN_BOS || next == TOKEN_EOS)
+            break;  /* the stories models emit BOS between stories */
+        print_token(&e->text, &e->tokenizer, token, next);
+        token = next;
+        generated++;
+        if (++pos >= steps) {
+            if (steps == c->seq_len)
+                fprintf(stderr, "\nrun: stopped at the end of the context (%d positions)\n", c->seq_len);
+            break;
+        }
+        logits = forward(&e->model, &e->state, &token, 1, pos, false);
+        logits_write(&e->logits_writer, pos, token, logits);
+    }
+    text_stream_finish(&e->text);
+    printf("\n");
+    fflush(stdout);
+    double end = now_seconds();
+    fprintf(stderr, "prompt: %d tokens, %.1f tok/s; generated: %d tokens, %.1f tok/s\n", n_prompt,
+            n_prompt / (prompt_done - start + 1e-9), generated, generated / (end - prompt_done + 1e-9));
+    free(tokens);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Chat, with the Llama 2 template:
+ *   <s>[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST] {answer}</s>
+ *   <s>[INST] {user} [/INST] {answer}</s> ... */
+
+static char *render_turn(const char *system_prompt, const char *user)
+{
+    const char *with_system = "[INST] <<SYS>>\n%s\n<</SYS>>\n\n%s [/INST]";
+    const char *plain = "[INST] %s [/INST]";
+    int len = system_prompt ? snprintf(NULL, 0, with_system, system_prompt, user)
+                            : snprintf(NULL, 0, plain, user);
+    char *text = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (text) {
+        if (system_prompt)
+            snprintf(text, (size_t)len + 1, with_system, system_prompt, user);
+        else
+            snprintf(text, (size_t)len + 1, plain, user);
+    }
+    return text;
+}
+
+/* Reads one line of user input into *line (without its newline); false at EOF. */
+static bool read_user_line(char **line, size_t *cap)
+{
+    fprintf(stderr, "User: ");
+    ssize_t n = getline(line, cap, stdin);
+    if (n < 0)
+        return false;
+    if (n > 0 && (*line)[n - 1] == '\n')
+        (*line)[--n] = '\0';
+    return true;
+}
+
+static int chat(Engine *e, const char *first_prompt, const char *system_prompt)
+{
+    const Config *c = &e->model.config;
+    char *line = NULL;
+    size_t cap = 0;
+    int pos = 0, status = 0;
+    for (int turn = 0;; turn++) {
+        const char *user = first_prompt;
+        if (turn > 0 || !first_prompt || !*first_prompt) {
+            if (!read_user_line(&line, &cap))
+                break;  /* EOF: the conversation is over */
+            user = line;
+        }
+        if (!*user) {
+            turn--;
+            continue;
+        }
+        char *text = render_turn(turn == 0 ? system_prompt : NULL, user);
+        int *tokens = NULL;
+        int n = text ? tokenizer_encode(&e->tokenizer, text, strlen(text), true, false, &tokens) : -1;
+        free(text);
+        if (n < 0) {
+            fprintf(stderr, "run: out of memory\n");
+            status = EXIT_BAD_INPUT;
+            break;
+        }
+        if (pos + n >= c->seq_len) {
+            fprintf(stderr, "run: the conversation has reached the model's context of %d tokens; "
+                    "ending the chat\n", c->seq_len);
+            free(tokens);
+            break;
+        }
+        float *logits = process_prompt(e, tokens, n, pos);
+        pos += n;
+        int token = tokens[n - 1];
+        free(tokens);
+        fprintf(stderr, "Assistant: ");
+        bool context_full = false;
+        for (;;) {
+            int next = next_token(e, logits, pos - 1);
+            if (next == TOKEN_EOS || next == TOKEN_BOS)
+                break;
+            print_token(&e->text, &e->tokenizer, token, next);
+            token = next;
+            if (pos >= c->seq_len) {
+                context_full = true;
+                break;
+            }
+            logits = forward(&e->model, &e->state, &token, 1, pos, false);
+            logits_write(&e->logits_writer, pos, token, logits);
+            pos++;
+        }
+        text_stream_finish(&e->text);
+        printf("\n");
+        fflush(stdout);
+        if (context_full) {
+            fprintf(stderr, "run: the conversation has reached the model's context of %d tokens; "
+                    "ending the chat\n", c->seq_len);
+            break;
+        }
+    }
+    free(line);
+    return status;
+}
+
+/* ---------------------------------------------------------------------------
+ * Tokenize: one line of ids per line of stdin */
+
+static int tokenize_lines(const Tokenizer *tok)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, stdin)) >= 0) {
+        if (n > 0 && line[n - 1] == '\n')
+            n--;
+        int *tokens;
+        int count = tokenizer_encode(tok, line, (size_t)n, true, false, &tokens);
+        if (count < 0) {
+            fprintf(stderr, "run: out of memory\n");
+            free(line);
+            return EXIT_BAD_INPUT;
+        }
+        for (int i = 0; i < count; i++)
+            printf(i ? " %d" : "%d", tokens[i]);
+        putchar('\n');
+        free(tokens);
+    }
+    free(line);
+    return fflush(stdout) == 0 ? 0 : EXIT_BAD_INPUT;
+}
+
+/* ---------------------------------------------------------------------------
+ * main */
+
+static int load_tokenizer(Tokenizer *tok, const Options *o, int vocab_size)
+{
+    char err[ERROR_SIZE];
+    char *path = o->tokenizer_path ? NULL : default_tokenizer_path(o->checkpoint_path);
+    const char *use = o->tokenizer_path ? o->tokenizer_path : path;
+    int rc = use ? tokenizer_load(tok, use, vocab_size, err) : -1;
+    if (rc != 0) {
+        fprintf(stderr, "run: %s%s\n", use ? err : "out of memory",
+                o->tokenizer_path || !use ? "" : " (give the tokenizer with -z)");
+    }
+    free(path);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    Options o;
+    int status = parse_options(argc, argv, &o);
+    if (status != 0)
+        return status;
+
+    char err[ERROR_SIZE];
+    Engine e;
+    memset(&e, 0, sizeof e);
+    bool tokenize_only = strcmp(o.mode, "tokenize") == 0;
+    if (tokenize_only && !o.checkpoint_path) {
+        if (!o.tokenizer_path)
+            return usage_error("%s", "-m tokenize needs a tokenizer (-z) or a checkpoint");
+        if (tokenizer_load(&e.tokenizer, o.tokenizer_path, 0, err) != 0) {
+            fprintf(stderr, "run: %s\n", err);
+            return EXIT_BAD_INPUT;
+        }
+        status = tokenize_lines(&e.tokenizer);
+        tokenizer_free(&e.tokenizer);
+        return status;
+    }
+
+    if (model_load(&e.model, o.checkpoint_path, err) != 0) {
+        fprintf(stderr, "run: %s\n", err);
+        return EXIT_BAD_INPUT;
+    }
+    const Config *c = &e.model.config;
+    if (load_tokenizer(&e.tokenizer, &o, c->vocab_size) != 0) {
+        model_free(&e.model);
+        return EXIT_BAD_INPUT;
+    }
+    if (tokenize_only) {
+        status = tokenize_lines(&e.tokenizer);
+        goto done;
+    }
+
+    int steps = o.steps;
+    if (steps > c->seq_len && o.steps_given)
+        fprintf(stderr, "run: note: -n %d is past the context; running %d positions\n", steps, c->seq_len);
+    if (steps == 0 || steps > c->seq_len)
+        steps = c->seq_len;
+    if (run_state_init(&e.state, c, PROMPT_BATCH, err) != 0) {
+        fprintf(stderr, "run: %s: %s\n", o.checkpoint_path, err);
+        status = EXIT_BAD_INPUT;
+        goto done;
+    }
+    e.show_top = o.show_top;
+    e.probs = malloc((size_t)c->vocab_size * sizeof(float));
+    if (!e.probs || sampler_init(&e.sampler, c->vocab_size, o.temperature, o.topp, o.topk, o.seed) != 0) {
+        fprintf(stderr, "run: out of memory\n");
+        status = EXIT_BAD_INPUT;
+        goto done;
+    }
+    if (o.logits_path && logits_open(&e.logits_writer, o.logits_path, c->vocab_size) != 0) {
+        status = EXIT_BAD_INPUT;
+        goto done;
+    }
+    if (strcmp(o.mode, "chat") == 0)
+        status = chat(&e, o.prompt, o.system_prompt);
+    else
+        status = generate(&e, o.prompt, steps);
+    if (logits_close(&e.logits_writer, o.logits_path) != 0 && status == 0)
+        status = EXIT_BAD_INPUT;
+
+done:
+    free(e.probs);
+    sampler_free(&e.sampler);
+    run_state_free(&e.state);
+    tokenizer_free(&e.tokenizer);
+    model_free(&e.model);
+    return status;
+}

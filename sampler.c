@@ -1,0 +1,169 @@
+/* sampler.c - from logits to the next token. */
+#include "sampler.h"
+
+#include <stdlib.h>
+
+#include "kernels.h"
+
+int sampler_init(Sampler *s, int vocab_size, float temperature, float topp, int topk, uint64_t seed)
+{
+    s->vocab_size = vocab_size;
+    s->temperature = temperature;
+    s->topp = topp;
+    s->topk = topk;
+    s->rng_state = seed;
+    s->candidates = malloc((size_t)vocab_size * sizeof(ProbIndex));
+    return s->candidates ? 0 : -1;
+}
+
+void sampler_free(Sampler *s)
+{
+    free(s->candidates);
+    s->candidates = NULL;
+}
+
+uint32_t random_u32(uint64_t *state)
+{
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    return (uint32_t)((*state * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+float random_f32(uint64_t *state)
+{
+    return (random_u32(state) >> 8) / 16777216.0f;  /* 24 random bits */
+}
+
+int argmax(const float *x, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best])
+            best = i;
+    return best;
+}
+
+static int compare_candidates(const void *a, const void *b)
+{
+    const ProbIndex *x = a, *y = b;
+    if (x->prob != y->prob)
+        return x->prob > y->prob ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+void sort_candidates(ProbIndex *c, int n)
+{
+    qsort(c, n, sizeof *c, compare_candidates);
+}
+
+/* Walks the cumulative distribution of probs (n) until it passes coin. */
+static int sample_from_distribution(const float *probs, int n, float coin)
+{
+    float cdf = 0.0f;
+    for (int i = 0; i < n; i++) {
+        cdf += probs[i];
+        if (coin < cdf)
+            return i;
+    }
+    return n - 1;  /* rounding left the total a hair under 1 */
+}
+
+/* Samples among sorted candidates c (n), cut to the smallest prefix whose
+ * share of their total mass exceeds topp. */
+static int sample_sorted(const ProbIndex *c, int n, float topp, float total, float coin)
+{
+    float cumulative = 0.0f;
+    int last = n - 1;
+    for (int i = 0; i < n; i++) {
+        cumulative += c[i].prob;
+        if (topp > 0.0f && topp < 1.0f && cumulative > topp * total) {
+            last = i;
+            break;
+        }
+    }
+    float r = coin * cumulative;
+    float cdf = 0.0f;
+    for (int i = 0; i <= last; i++) {
+        cdf += c[i].prob;
+        if (r < cdf)
+            return c[i].index;
+    }
+    return c[last].index;
+}
+
+/* llama2.c's nucleus sampling: tokens under (1 - topp) / (n - 1) cannot be
+ * in the nucleus, so they are dropped before sorting. */
+static int sample_topp(Sampler *s, const float *probs, float coin)
+{
+    const int n = s->vocab_size;
+    const float cutoff = (1.0f - s->topp) / (n - 1);
+    int kept = 0;
+    for (int i = 0; i < n; i++)
+        if (probs[i] >= cutoff)
+            s->candidates[kept++] = (ProbIndex){i, probs[i]};
+    sort_candidates(s->candidates, kept);
+    return sample_sorted(s->candidates, kept, s->topp, 1.0f, coin);
+}
+
+/* Moves the k best of c (n) to the front, in no particular order: quickselect,
+ * O(n), so top-k costs no full sort of the vocabulary per token. */
+static void select_best(ProbIndex *c, int n, int k)
+{
+    int lo = 0, hi = n - 1;
+    while (lo < hi) {
+        ProbIndex pivot = c[lo + (hi - lo) / 2];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (compare_candidates(&c[i], &pivot) < 0)
+                i++;
+            while (compare_candidates(&c[j], &pivot) > 0)
+                j--;
+            if (i <= j) {
+                ProbIndex tmp = c[i];
+                c[i++] = c[j];
+                c[j--] = tmp;
+            }
+        }
+        if (k - 1 <= j)
+            hi = j;
+        else if (k - 1 >= i)
+            lo = i;
+        else
+            break;
+    }
+}
+
+void top_candidates(ProbIndex *c, const float *probs, int n, int k)
+{
+    for (int i = 0; i < n; i++)
+        c[i] = (ProbIndex){i, probs[i]};
+    select_best(c, n, k);
+    sort_candidates(c, k);
+}
+
+/* The k most likely tokens, then top-p among them. */
+static int sample_topk(Sampler *s, const float *probs, float coin)
+{
+    top_candidates(s->candidates, probs, s->vocab_size, s->topk);
+    float total = 0.0f;
+    for (int i = 0; i < s->topk; i++)
+        total += s->candidates[i].prob;
+    return sample_sorted(s->candidates, s->topk, s->topp, total, coin);
+}
+
+int sample(Sampler *s, float *logits)
+{
+    const int n = s->vocab_size;
+    if (s->temperature == 0.0f)
+        return argmax(logits, n);
+    for (int i = 0; i < n; i++)
+        logits[i] /= s->temperature;
+    softmax(logits, n);
+    float coin = random_f32(&s->rng_state);
+    if (s->topk > 0 && s->topk < n)
+        return sample_topk(s, logits, coin);
+    if (s->topp <= 0.0f || s->topp >= 1.0f)
+        return sample_from_distribution(logits, n, coin);
+    return sample_topp(s, logits, coin);
+}
