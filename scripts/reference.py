@@ -1,0 +1,430 @@
+#!/usr/bin/python3
+"""Reference implementation of llama2.c's Llama-2 inference, in plain numpy.
+
+    reference.py CHECKPOINT TOKENIZER [--prompt TEXT] [--steps N] [--logits OUT] [--tokens "1 2 3"]
+
+Without --tokens: greedy generation (argmax, lowest id on ties) from BOS + prompt, printed like
+llama2.c prints it. With --tokens: teacher-forced logits for exactly those token ids.
+--logits OUT writes the logits of every position computed (format: see write_logits).
+
+Precision: activations are kept as float32 between the steps of the forward pass, as a C engine
+keeps them. Each step (matmul, rmsnorm, rope, attention, ffn) computes in float64 and rounds its
+result to float32; matmuls accumulate in float64. RoPE angles are computed in float64.
+
+Importable: load_checkpoint, load_tokenizer, encode, decode, forward_logits, greedy, generate,
+write_logits, read_logits.
+"""
+import argparse
+import os
+import re
+import struct
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+BOS, EOS = 1, 2
+V1_MAGIC = 0x616B3432          # "ak42" as a little-endian uint32
+V1_HEADER_SIZE = 256
+LOGITS_MAGIC = b"LOGT"
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoint
+
+@dataclass
+class Config:
+    dim: int
+    hidden_dim: int
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    vocab_size: int
+    seq_len: int
+    shared_classifier: bool
+
+    @property
+    def head_size(self):
+        return self.dim // self.n_heads
+
+    @property
+    def kv_dim(self):
+        return self.dim * self.n_kv_heads // self.n_heads
+
+
+def load_checkpoint(path):
+    """Read a legacy or version-1 llama2.c checkpoint. Returns (Config, dict of weight arrays).
+
+    The weight arrays are float32 views of a read-only memory map of the file. weights['wcls'] is
+    the classifier, the token embedding itself when the classifier is shared.
+    """
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(V1_HEADER_SIZE)
+    if len(head) < 28:
+        raise ValueError(f"{path}: file is {size} bytes, too short for a checkpoint header")
+
+    if struct.unpack_from("<I", head, 0)[0] == V1_MAGIC:
+        if len(head) < V1_HEADER_SIZE:
+            raise ValueError(f"{path}: file is {size} bytes, too short for a version-1 header")
+        version = struct.unpack_from("<i", head, 4)[0]
+        if version != 1:
+            raise ValueError(f"{path}: unsupported checkpoint version {version} (only 1 is supported)")
+        params = struct.unpack_from("<7i", head, 8)
+        shared = head[36]
+        if shared not in (0, 1):
+            raise ValueError(f"{path}: shared_classifier byte is {shared}, expected 0 or 1")
+        config = Config(*params, shared_classifier=bool(shared))
+        header_size = V1_HEADER_SIZE
+        order = ["rms_att", "rms_ffn", "rms_final", "token_embedding",
+                 "wq", "wk", "wv", "wo", "w1", "w2", "w3"]
+    else:
+        params = list(struct.unpack_from("<7i", head, 0))
+        shared = params[5] > 0          # negative vocab_size means a separate classifier
+        params[5] = abs(params[5])
+        config = Config(*params, shared_classifier=shared)
+        header_size = 28
+        order = ["token_embedding", "rms_att", "wq", "wk", "wv", "wo",
+                 "rms_ffn", "w1", "w2", "w3", "rms_final", "freq_cis_real", "freq_cis_imag"]
+    check_config(config, path)
+
+    c = config
+    shapes = {
+        "token_embedding": (c.vocab_size, c.dim),
+        "rms_att": (c.n_layers, c.dim),
+        "wq": (c.n_layers, c.dim, c.dim),
+        "wk": (c.n_layers, c.kv_dim, c.dim),
+        "wv": (c.n_layers, c.kv_dim, c.dim),
+        "wo": (c.n_layers, c.dim, c.dim),
+        "rms_ffn": (c.n_layers, c.dim),
+        "w1": (c.n_layers, c.hidden_dim, c.dim),
+        "w2": (c.n_layers, c.dim, c.hidden_dim),
+        "w3": (c.n_layers, c.hidden_dim, c.dim),
+        "rms_final": (c.dim,),
+        "freq_cis_real": (c.seq_len, c.head_size // 2),
+        "freq_cis_imag": (c.seq_len, c.head_size // 2),
+        "wcls": (c.vocab_size, c.dim),
+    }
+    if not c.shared_classifier:
+        order.append("wcls")
+    n_floats = sum(int(np.prod(shapes[name])) for name in order)
+    expected = header_size + 4 * n_floats
+    if size != expected:
+        raise ValueError(f"{path}: file is {size} bytes, but its header ({describe(c)}) implies "
+                         f"{expected} bytes")
+
+    data = np.memmap(path, dtype="<f4", mode="r", offset=header_size, shape=(n_floats,))
+    weights, offset = {}, 0
+    for name in order:
+        n = int(np.prod(shapes[name]))
+        weights[name] = data[offset:offset + n].reshape(shapes[name])
+        offset += n
+    if c.shared_classifier:
+        weights["wcls"] = weights["token_embedding"]
+    return config, weights
+
+
+def check_config(c, path):
+    for name in ["dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"]:
+        if getattr(c, name) <= 0:
+            raise ValueError(f"{path}: bad header, {name} = {getattr(c, name)}")
+    if c.dim % c.n_heads or c.n_heads % c.n_kv_heads or c.head_size % 2:
+        raise ValueError(f"{path}: bad header, need dim % n_heads == 0, n_heads % n_kv_heads == 0 "
+                         f"and an even head size ({describe(c)})")
+
+
+def describe(c):
+    return (f"dim={c.dim} hidden_dim={c.hidden_dim} n_layers={c.n_layers} n_heads={c.n_heads} "
+            f"n_kv_heads={c.n_kv_heads} vocab_size={c.vocab_size} seq_len={c.seq_len} "
+            f"shared_classifier={int(c.shared_classifier)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Forward pass, one position at a time, with a KV cache
+
+def matmul(w, x):
+    """y = W @ x for W of shape (out, in), accumulated in float64, rounded to float32."""
+    return (w.astype(np.float64) @ x.astype(np.float64)).astype(np.float32)
+
+
+def rmsnorm(x, weight):
+    x = x.astype(np.float64)
+    return (x * weight / np.sqrt(np.mean(x * x) + 1e-5)).astype(np.float32)
+
+
+def rope(x, pos, head_size):
+    """Rotate each pair (x[2i], x[2i+1]) of every head by the angle pos * 10000^(-2i/head_size)."""
+    pairs = x.astype(np.float64).reshape(-1, head_size // 2, 2)       # (heads, head_size/2, 2)
+    angle = pos * 10000.0 ** (-np.arange(0, head_size, 2) / head_size)
+    cos, sin = np.cos(angle), np.sin(angle)
+    x0, x1 = pairs[..., 0], pairs[..., 1]
+    rotated = np.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], axis=-1)
+    return rotated.reshape(-1).astype(np.float32)
+
+
+def softmax(x):
+    e = np.exp(x - np.max(x))
+    return e / np.sum(e)
+
+
+def attention(q, keys, values, n_heads, n_kv_heads):
+    """Causal grouped-query attention of one position.
+
+    q: (dim,) query at this position; keys, values: (pos+1, kv_dim), positions 0..pos, so the
+    causal mask is implicit. Query head h reads kv head h // (n_heads // n_kv_heads).
+    """
+    head_size = len(q) // n_heads
+    group = n_heads // n_kv_heads
+    out = np.empty(len(q), dtype=np.float32)
+    for h in range(n_heads):
+        kv = h // group
+        qh = q[h * head_size:(h + 1) * head_size].astype(np.float64)
+        k = keys[:, kv * head_size:(kv + 1) * head_size].astype(np.float64)
+        v = values[:, kv * head_size:(kv + 1) * head_size].astype(np.float64)
+        weights = softmax(k @ qh / np.sqrt(head_size))           # (pos+1,)
+        out[h * head_size:(h + 1) * head_size] = weights @ v
+    return out
+
+
+def silu(x):
+    return x / (1.0 + np.exp(-x))
+
+
+def ffn(x, w1, w2, w3):
+    """SwiGLU feed-forward: w2 @ (silu(w1 @ x) * (w3 @ x))."""
+    gate = matmul(w1, x).astype(np.float64)
+    up = matmul(w3, x).astype(np.float64)
+    return matmul(w2, (silu(gate) * up).astype(np.float32))
+
+
+def new_cache(c):
+    """Keys and values of every layer and position: two (n_layers, seq_len, kv_dim) arrays."""
+    shape = (c.n_layers, c.seq_len, c.kv_dim)
+    return np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+
+
+def forward(c, w, cache, token, pos):
+    """Feed token at position pos (positions must be fed in order 0, 1, 2, ...). Returns logits."""
+    key_cache, value_cache = cache
+    x = np.array(w["token_embedding"][token], dtype=np.float32)
+    for l in range(c.n_layers):
+        xb = rmsnorm(x, w["rms_att"][l])
+        q = rope(matmul(w["wq"][l], xb), pos, c.head_size)
+        key_cache[l, pos] = rope(matmul(w["wk"][l], xb), pos, c.head_size)
+        value_cache[l, pos] = matmul(w["wv"][l], xb)
+        att = attention(q, key_cache[l, :pos + 1], value_cache[l, :pos + 1], c.n_heads, c.n_kv_heads)
+        x = x + matmul(w["wo"][l], att)
+        x = x + ffn(rmsnorm(x, w["rms_ffn"][l]), w["w1"][l], w["w2"][l], w["w3"][l])
+    x = rmsnorm(x, w["rms_final"])
+    return matmul(w["wcls"], x)
+
+
+def forward_logits(c, w, tokens):
+    """Teacher-forced logits: row t is the output at position t, i.e. the prediction for t+1."""
+    if not 0 < len(tokens) <= c.seq_len:
+        raise ValueError(f"need 1..{c.seq_len} tokens, got {len(tokens)}")
+    for t in tokens:
+        if not 0 <= t < c.vocab_size:
+            raise ValueError(f"token id {t} out of range 0..{c.vocab_size - 1}")
+    cache = new_cache(c)
+    return np.stack([forward(c, w, cache, t, pos) for pos, t in enumerate(tokens)])
+
+
+def cap_steps(c, steps):
+    """llama2.c's rule: steps <= 0 or beyond seq_len means seq_len."""
+    return c.seq_len if steps <= 0 or steps > c.seq_len else steps
+
+
+def generate(c, w, prompt_tokens, steps):
+    """Greedy decoding as llama2.c does it. Yields (pos, token fed, logits, next token).
+
+    Positions 0..steps-1 are fed (steps counts the prompt too). While inside the prompt the next
+    token is the prompt's, afterwards the argmax of the logits (np.argmax: lowest id on ties).
+    Stops after a step whose next token is BOS or EOS.
+    """
+    steps = cap_steps(c, steps)
+    cache = new_cache(c)
+    token = prompt_tokens[0]
+    for pos in range(steps):
+        logits = forward(c, w, cache, token, pos)
+        if pos + 1 < len(prompt_tokens):
+            next_token = prompt_tokens[pos + 1]
+        else:
+            next_token = int(np.argmax(logits))
+        yield pos, token, logits, next_token
+        if next_token in (BOS, EOS):
+            return
+        token = next_token
+
+
+def greedy(c, w, prompt_tokens, steps):
+    """Token ids of greedy generation: the fed tokens plus the last token chosen.
+
+    That last token is the BOS/EOS that stopped generation, if one did.
+    """
+    tokens = [prompt_tokens[0]]
+    for _, _, _, next_token in generate(c, w, prompt_tokens, steps):
+        tokens.append(next_token)
+    return tokens
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokenizer (llama2.c's tokenizer.bin)
+
+@dataclass
+class Tokenizer:
+    pieces: list        # bytes of each token; sentencepiece's '▁' is stored as a space
+    scores: list        # merge scores (float)
+    ids: dict           # bytes -> token id
+
+
+def load_tokenizer(path, vocab_size):
+    """tokenizer.bin: int32 max_token_length, then per token: float32 score, int32 length, bytes."""
+    data = open(path, "rb").read()
+    pieces, scores, offset = [], [], 4
+    try:
+        for _ in range(vocab_size):
+            score, length = struct.unpack_from("<fi", data, offset)
+            offset += 8
+            if length < 0 or offset + length > len(data):
+                raise struct.error
+            pieces.append(data[offset:offset + length])
+            scores.append(score)
+            offset += length
+    except struct.error:
+        raise ValueError(f"{path}: truncated or corrupt at token {len(pieces)} "
+                         f"(model vocab_size is {vocab_size})") from None
+    if offset != len(data):
+        raise ValueError(f"{path}: {len(data) - offset} bytes left after {vocab_size} tokens; "
+                         f"does the tokenizer belong to this model?")
+    ids = {}
+    for i, piece in enumerate(pieces):
+        ids.setdefault(piece, i)
+    return Tokenizer(pieces, scores, ids)
+
+
+def encode(tok, text):
+    """llama2.c's encoder: BOS, then (if text is non-empty) a dummy-prefix space and the text,
+    one token per UTF-8 character (or its bytes as <0xXX> tokens if the character is not in the
+    vocabulary), then greedy merging of the adjacent pair with the best score (leftmost on ties).
+    """
+    tokens = []
+    if text:
+        for char in " " + text:
+            utf8 = char.encode("utf-8", "surrogateescape")
+            if utf8 in tok.ids:
+                tokens.append(tok.ids[utf8])
+            else:
+                for byte in utf8:
+                    fallback = b"<0x%02X>" % byte
+                    if fallback not in tok.ids:
+                        raise ValueError(f"cannot encode {char!r}: no token {fallback.decode()}")
+                    tokens.append(tok.ids[fallback])
+    while True:
+        best_score, best_i = None, None
+        for i in range(len(tokens) - 1):
+            merged = tok.ids.get(tok.pieces[tokens[i]] + tok.pieces[tokens[i + 1]])
+            if merged is not None and (best_score is None or tok.scores[merged] > best_score):
+                best_score, best_i, best_id = tok.scores[merged], i, merged
+        if best_i is None:
+            return [BOS] + tokens
+        tokens[best_i:best_i + 2] = [best_id]
+
+
+def decode(tok, prev_token, token):
+    """Bytes to print for token: after BOS a leading space is dropped; <0xXX> is that raw byte."""
+    piece = tok.pieces[token]
+    if prev_token == BOS and piece.startswith(b" "):
+        piece = piece[1:]
+    m = re.fullmatch(rb"<0x([0-9A-Fa-f]{2})>", piece)
+    if m:
+        piece = bytes([int(m.group(1), 16)])
+    return piece
+
+
+def printable(piece):
+    """llama2.c's safe_printf: a single byte that is neither printable ASCII nor whitespace is
+    not printed (so raw bytes >= 0x80 from byte fallback are dropped too)."""
+    if len(piece) == 1 and not (0x20 <= piece[0] < 0x7F or piece[0] in b" \t\n\v\f\r"):
+        return b""
+    return piece
+
+
+# ---------------------------------------------------------------------------------------------
+# Logits file
+
+def write_logits(path, tokens, logits):
+    """"LOGT", int32 version 1, int32 vocab_size, int32 n_positions; then per position:
+    int32 position, int32 token fed there, float32 logits[vocab_size]. All little-endian."""
+    logits = np.asarray(logits, dtype="<f4")
+    n, vocab = logits.shape
+    with open(path, "wb") as f:
+        f.write(LOGITS_MAGIC + struct.pack("<3i", 1, vocab, n))
+        for pos in range(n):
+            f.write(struct.pack("<2i", pos, tokens[pos]) + logits[pos].tobytes())
+
+
+def read_logits(path):
+    """Returns (positions, tokens, logits (n, vocab) float32). Raises ValueError if malformed."""
+    data = open(path, "rb").read()
+    if len(data) < 16 or data[:4] != LOGITS_MAGIC:
+        raise ValueError(f"{path}: not a logits file (no LOGT header)")
+    version, vocab, n = struct.unpack_from("<3i", data, 4)
+    if version != 1 or vocab <= 0 or n < 0:
+        raise ValueError(f"{path}: bad header: version {version}, vocab_size {vocab}, n_positions {n}")
+    record = np.dtype([("pos", "<i4"), ("token", "<i4"), ("logits", "<f4", (vocab,))])
+    if len(data) != 16 + n * record.itemsize:
+        raise ValueError(f"{path}: file is {len(data)} bytes, header implies {16 + n * record.itemsize}")
+    records = np.frombuffer(data, dtype=record, offset=16, count=n)
+    return records["pos"].tolist(), records["token"].tolist(), records["logits"].copy()
+
+
+# ---------------------------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description="Reference numpy implementation of llama2.c inference.")
+    ap.add_argument("checkpoint")
+    ap.add_argument("tokenizer")
+    ap.add_argument("--prompt", default="")
+    ap.add_argument("--steps", type=int, default=256, help="positions to run, prompt included")
+    ap.add_argument("--logits", metavar="OUT", help="write the logits of every position here")
+    ap.add_argument("--tokens", help='teacher-force these space-separated ids, e.g. "1 2 3"')
+    args = ap.parse_args()
+
+    try:
+        c, w = load_checkpoint(args.checkpoint)
+        tok = load_tokenizer(args.tokenizer, c.vocab_size)
+        tokens = [int(t) for t in args.tokens.split()] if args.tokens is not None else None
+    except (OSError, ValueError) as e:
+        print(f"reference.py: {e}", file=sys.stderr)
+        return 2
+
+    out = sys.stdout.buffer
+    if tokens is not None:
+        try:
+            logits = forward_logits(c, w, tokens)
+        except ValueError as e:
+            print(f"reference.py: {e}", file=sys.stderr)
+            return 2
+        for pos, t in enumerate(tokens):
+            top = int(np.argmax(logits[pos]))
+            print(f"{pos:5d} token {t:6d} {tok.pieces[t]!r:20} -> argmax {top:6d} "
+                  f"{tok.pieces[top]!r:20} logit {logits[pos, top]:.6f}")
+    else:
+        prompt_tokens = encode(tok, args.prompt)
+        tokens, logits = [], []
+        for pos, token, row, next_token in generate(c, w, prompt_tokens, args.steps):
+            tokens.append(token)
+            logits.append(row)
+            if next_token in (BOS, EOS):
+                break
+            out.write(printable(decode(tok, token, next_token)))
+            out.flush()
+        out.write(b"\n")
+    if args.logits:
+        write_logits(args.logits, tokens, logits)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
