@@ -1,0 +1,149 @@
+#!/bin/sh
+# The command line: flags, modes and bad input, on a random checkpoint.
+# Every bad input must give one line on stderr, nothing on stdout, and the
+# documented exit code (1 bad file or input, 2 bad command line), never a signal.
+. tests/lib.sh
+
+write_model tiny legacy --dim 32 --hidden-dim 48 --layers 2 --heads 4 --kv-heads 2 --vocab 300 --seq-len 48
+M=$SCRATCH/tiny.bin
+T=$SCRATCH/tiny.tok
+
+# bad_usage NAME WANT_STATUS WORDS COMMAND...: a clean failure naming the problem.
+expect_failure() {
+    name=$1
+    want=$2
+    words=$3
+    shift 3
+    run_captured "$@"
+    lines=$(wc -l <"$SCRATCH/err")
+    if [ "$status" -ne "$want" ]; then
+        not_ok "$name" "exit status $status, want $want ($(head -c 200 "$SCRATCH/err"))"
+    elif [ -s "$SCRATCH/out" ]; then
+        not_ok "$name" "printed to stdout: $(head -c 100 "$SCRATCH/out")"
+    elif [ "$lines" -ne 1 ]; then
+        not_ok "$name" "$lines lines on stderr, want 1: $(head -c 300 "$SCRATCH/err")"
+    elif ! grep -q -- "$words" "$SCRATCH/err"; then
+        not_ok "$name" "stderr lacks '$words': $(cat "$SCRATCH/err")"
+    else
+        ok "$name"
+    fi
+}
+
+expect_failure "no arguments is a usage error" 2 "no checkpoint" $RUN
+expect_failure "unknown flag is a usage error" 2 "unknown option '-q'" $RUN "$M" -q 1
+expect_failure "flag without value is a usage error" 2 "needs a value" $RUN "$M" -t
+expect_failure "negative temperature is rejected" 2 "temperature" $RUN "$M" -z "$T" -t -1
+expect_failure "non-numeric temperature is rejected" 2 "temperature" $RUN "$M" -z "$T" -t hot
+expect_failure "top-p above 1 is rejected" 2 "top-p" $RUN "$M" -z "$T" -p 1.5
+expect_failure "non-numeric steps are rejected" 2 "steps" $RUN "$M" -z "$T" -n 12abc
+expect_failure "negative top-k is rejected" 2 "top-k" $RUN "$M" -z "$T" -k -2
+expect_failure "negative seed is rejected" 2 "seed" $RUN "$M" -z "$T" -s -3
+expect_failure "unknown mode is rejected" 2 "unknown mode 'poem'" $RUN "$M" -z "$T" -m poem
+expect_failure "two checkpoints are a usage error" 2 "one checkpoint" $RUN "$M" "$M"
+expect_failure "missing checkpoint names the file" 1 "$SCRATCH/none.bin: cannot open" $RUN "$SCRATCH/none.bin" -z "$T"
+expect_failure "missing tokenizer names the file" 1 "none.tok: cannot open" $RUN "$M" -z "$SCRATCH/none.tok"
+expect_failure "default tokenizer missing suggests -z" 1 "give the tokenizer with -z" $RUN "$M"
+head -c 1000 "$M" >"$SCRATCH/truncated.bin"
+expect_failure "truncated checkpoint is one clear line" 1 "truncated" $RUN "$SCRATCH/truncated.bin" -z "$T"
+write_model other v1 --dim 32 --hidden-dim 48 --layers 1 --heads 4 --kv-heads 4 --vocab 200 --seq-len 16
+expect_failure "tokenizer of another vocabulary size is rejected" 1 "vocab_size is 300" \
+    $RUN "$M" -z "$SCRATCH/other.tok"
+long_prompt=$(awk 'BEGIN { for (i = 0; i < 60; i++) printf "%c", 97 + (i * 7) % 26 }')
+expect_failure "prompt longer than the context is an error" 1 "longer than the model's context of 48" \
+    $RUN "$M" -z "$T" -i "$long_prompt"
+
+run_captured $RUN --help
+if [ "$status" -eq 0 ] && grep -q "Usage" "$SCRATCH/out" && ! [ -s "$SCRATCH/err" ]; then
+    ok "--help prints usage to stdout"
+else
+    not_ok "--help prints usage to stdout" "status $status"
+fi
+
+run_captured $RUN "$M" -z "$T" -t 0 -n 1000
+if [ "$status" -eq 0 ] && grep -q "past the context" "$SCRATCH/err" && grep -q "end of the context" "$SCRATCH/err"; then
+    ok "-n past the context is clamped with a note, and the end of the context is reported"
+else
+    not_ok "-n past the context is clamped" "status $status: $(cat "$SCRATCH/err")"
+fi
+
+# Stdout carries only text, as valid UTF-8, whatever bytes the prompt had.
+printf 'caf\303\251 \377\376 \303 end' >"$SCRATCH/junk"
+run_captured $RUN "$M" -z "$T" -t 0.8 -s 5 -n 40 -i "$(cat "$SCRATCH/junk")"
+if [ "$status" -eq 0 ] && "$PYTHON" -c 'import sys; sys.stdin.buffer.read().decode("utf-8")' <"$SCRATCH/out"; then
+    ok "invalid UTF-8 in the prompt is encoded, and stdout stays valid UTF-8"
+else
+    not_ok "invalid UTF-8 prompt" "status $status"
+fi
+if "$PYTHON" -c '
+import sys
+data = open(sys.argv[1], "rb").read()
+bad = [b for b in data if (b < 32 and b not in b"\t\n\r\x0b\x0c") or b == 127]
+sys.exit(1 if bad else 0)' "$SCRATCH/out"; then
+    ok "no control bytes other than whitespace reach stdout"
+else
+    not_ok "control bytes on stdout" "$(od -c "$SCRATCH/out" | head -3)"
+fi
+
+# Same seed, same text; the prompt is echoed first.
+$RUN "$M" -z "$T" -s 42 -n 30 -i "ab" >"$SCRATCH/a" 2>/dev/null
+$RUN "$M" -z "$T" -s 42 -n 30 -i "ab" >"$SCRATCH/b" 2>/dev/null
+if cmp -s "$SCRATCH/a" "$SCRATCH/b" && [ "$(head -c 2 "$SCRATCH/a")" = "ab" ]; then
+    ok "a seed makes a run reproducible, and the prompt is echoed"
+else
+    not_ok "seeded runs differ" "$(head -c 80 "$SCRATCH/a") / $(head -c 80 "$SCRATCH/b")"
+fi
+
+run_captured $RUN "$M" -z "$T" -t 0 -n 10 --top 3
+top_lines=$(grep -c '^\[[0-9]*\] ' "$SCRATCH/err")
+if [ "$status" -eq 0 ] && [ "$top_lines" -eq 10 ]; then
+    ok "--top prints the candidates of every generated token on stderr"
+else
+    not_ok "--top" "status $status, $top_lines lines: $(head -3 "$SCRATCH/err")"
+fi
+
+# --logits: header, one record per position computed, token ids within the vocabulary.
+run_captured $RUN "$M" -z "$T" -t 0 -n 12 -i "abc" --logits "$SCRATCH/logits"
+if [ "$status" -eq 0 ] && "$PYTHON" -c '
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+magic, version, vocab, n = data[:4], *struct.unpack("<3i", data[4:16])
+assert magic == b"LOGT" and version == 1 and vocab == 300, (magic, version, vocab)
+assert n == 12, n
+assert len(data) == 16 + n * (8 + 4 * vocab), len(data)
+for i in range(n):
+    pos, tok = struct.unpack_from("<2i", data, 16 + i * (8 + 4 * vocab))
+    assert pos == i and 0 <= tok < vocab, (i, pos, tok)
+' "$SCRATCH/logits"; then
+    ok "--logits writes one record per position, in the documented format"
+else
+    not_ok "--logits" "status $status"
+fi
+
+# tokenize: with only a tokenizer, or with a checkpoint; one line of ids per line.
+printf 'ab\n\nabc de\n' | $RUN -m tokenize -z "$T" >"$SCRATCH/ids1" 2>"$SCRATCH/err"
+s1=$?
+printf 'ab\n\nabc de\n' | $RUN "$M" -m tokenize -z "$T" >"$SCRATCH/ids2" 2>>"$SCRATCH/err"
+s2=$?
+if [ $s1 -eq 0 ] && [ $s2 -eq 0 ] && cmp -s "$SCRATCH/ids1" "$SCRATCH/ids2" && [ "$(wc -l <"$SCRATCH/ids1")" -eq 3 ] &&
+    [ "$(sed -n 2p "$SCRATCH/ids1")" = "1" ]; then
+    ok "tokenize mode prints BOS and ids per line, with or without a checkpoint"
+else
+    not_ok "tokenize mode" "$s1 $s2 $(cat "$SCRATCH/ids1" "$SCRATCH/err")"
+fi
+expect_failure "tokenize without a tokenizer is a usage error" 2 "needs a tokenizer" $RUN -m tokenize
+
+# chat: turns from stdin, an end of input mid-turn, and a conversation that outgrows the context.
+printf 'hello\nhow are you' | $RUN "$M" -z "$T" -m chat -s 3 >"$SCRATCH/out" 2>"$SCRATCH/err"
+status=$?
+if [ "$status" -eq 0 ] && [ "$(grep -c 'Assistant:' "$SCRATCH/err")" -ge 1 ]; then
+    ok "chat reads turns from stdin and ends cleanly at end of input"
+else
+    not_ok "chat" "status $status: $(head -c 300 "$SCRATCH/err")"
+fi
+yes 'tell me a long story please' | head -50 | $RUN "$M" -z "$T" -m chat -y "be brief" -s 3 >"$SCRATCH/out" 2>"$SCRATCH/err"
+status=$?
+if [ "$status" -eq 0 ] && grep -q "reached the model's context of 48" "$SCRATCH/err"; then
+    ok "a chat that outgrows the context ends with a clear message"
+else
+    not_ok "chat past the context" "status $status: $(tail -c 300 "$SCRATCH/err")"
+fi

@@ -1,0 +1,93 @@
+#!/bin/sh
+# End to end: the engine against scripts/reference.py on random checkpoints of
+# every format; then, with the real models, the published outputs of
+# stories260K, compare.py on it, and the tokenizer against sentencepiece.
+# Usage: tests/test_end_to_end.sh yes|no  (whether $MODELS_DIR is there)
+. tests/lib.sh
+have_models=${1:-no}
+
+# compare_model NAME FORMAT PROMPT [write_checkpoint.py options]: logits within
+# 1e-5 relative L2 of the reference at every position, and the same greedy text.
+compare_model() {
+    name=$1
+    format=$2
+    prompt=$3
+    shift 3
+    write_model "$name" "$format" "$@" >/dev/null
+    if "$PYTHON" scripts/compare.py "$SCRATCH/$name.bin" "$SCRATCH/$name.tok" --prompt "$prompt" \
+        --steps 90 --quiet >"$SCRATCH/compare" 2>&1; then
+        ok "matches reference.py: $name ($(tail -1 "$SCRATCH/compare"))"
+    else
+        not_ok "matches reference.py: $name" "$(tail -5 "$SCRATCH/compare")"
+    fi
+}
+
+compare_model "legacy, shared classifier, multi-head" legacy "hello" \
+    --dim 64 --hidden-dim 96 --layers 2 --heads 4 --kv-heads 4 --vocab 320 --seq-len 64 --seed 1
+compare_model "legacy, separate classifier, GQA" legacy "a b c" \
+    --dim 64 --hidden-dim 172 --layers 3 --heads 8 --kv-heads 2 --vocab 400 --seq-len 64 \
+    --separate-classifier --seed 2
+compare_model "v1, shared classifier, GQA" v1 "xyz" \
+    --dim 96 --hidden-dim 160 --layers 2 --heads 6 --kv-heads 3 --vocab 350 --seq-len 64 --seed 3
+compare_model "v1, separate classifier, multi-query" v1 "" \
+    --dim 64 --hidden-dim 128 --layers 2 --heads 8 --kv-heads 1 --vocab 300 --seq-len 64 \
+    --separate-classifier --seed 4
+# a prompt longer than one prompt batch (32 tokens) crosses a batch boundary
+compare_model "v1, prompt spanning two prompt batches" v1 \
+    "the quick brown fox jumps over the lazy dog and keeps on running far away" \
+    --dim 64 --hidden-dim 96 --layers 2 --heads 4 --kv-heads 2 --vocab 300 --seq-len 96 --seed 5
+
+# The same weights in both formats give the same text.
+for format in legacy v1; do
+    write_model "same_$format" "$format" --dim 64 --hidden-dim 96 --layers 2 --heads 4 --kv-heads 2 \
+        --vocab 300 --seq-len 64 --separate-classifier --seed 9 >/dev/null
+    $RUN "$SCRATCH/same_$format.bin" -z "$SCRATCH/same_$format.tok" -t 0.9 -s 11 -i "ab" \
+        >"$SCRATCH/same_$format.out" 2>/dev/null
+done
+if cmp -s "$SCRATCH/same_legacy.out" "$SCRATCH/same_v1.out" && [ -s "$SCRATCH/same_v1.out" ]; then
+    ok "legacy and version 1 files of the same weights generate the same text"
+else
+    not_ok "legacy and v1 differ" "$(head -c 80 "$SCRATCH/same_legacy.out") / $(head -c 80 "$SCRATCH/same_v1.out")"
+fi
+
+[ "$have_models" = yes ] || exit 0
+
+# starts_with NAME EXPECTED_FILE COMMAND...: stdout begins with the published text.
+starts_with() {
+    name=$1
+    expected=$2
+    shift 2
+    "$@" >"$SCRATCH/out" 2>"$SCRATCH/err"
+    status=$?
+    size=$(wc -c <"$expected")
+    if [ "$status" -eq 0 ] && [ "$(head -c "$size" "$SCRATCH/out")" = "$(cat "$expected")" ]; then
+        ok "$name"
+    else
+        not_ok "$name" "status $status, got: $(head -c 300 "$SCRATCH/out")"
+    fi
+}
+
+S=$MODELS_DIR/stories260K.bin
+K=$MODELS_DIR/tok512.bin
+starts_with "stories260K greedy prints the published Lily story" tests/published/stories260K_greedy.txt \
+    $RUN "$S" -z "$K" -t 0
+starts_with "stories260K -t 1.0 -p 0.9 -s 133742 prints the published Timmy story" \
+    tests/published/stories260K_sampled.txt $RUN "$S" -z "$K" -t 1.0 -p 0.9 -s 133742
+
+for prompt in "" "Once upon a time"; do
+    if "$PYTHON" scripts/compare.py "$S" "$K" --prompt "$prompt" --steps 200 --quiet >"$SCRATCH/compare" 2>&1; then
+        ok "stories260K matches reference.py, prompt '$prompt' ($(tail -1 "$SCRATCH/compare"))"
+    else
+        not_ok "stories260K against reference.py, prompt '$prompt'" "$(tail -5 "$SCRATCH/compare")"
+    fi
+done
+
+for vocab in tok512 tokenizer; do
+    if "$PYTHON" scripts/tokenizer_check.py --engine "$RUN" --tokenizer "$MODELS_DIR/$vocab.bin" \
+        --model "$MODELS_DIR/$vocab.model" --corpus tests/tokenizer/corpus.txt --random 5000 --seed 1 \
+        >"$SCRATCH/tokcheck" 2>&1; then
+        ok "tokenizer_check: $vocab.bin equals sentencepiece ($(tail -1 "$SCRATCH/tokcheck"))"
+    else
+        not_ok "tokenizer_check: $vocab.bin" "$(tail -5 "$SCRATCH/tokcheck")"
+    fi
+done

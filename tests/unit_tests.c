@@ -1,0 +1,663 @@
+/* unit_tests.c - the engine's parts, each against a plain or hand-computed
+ * version: kernels, the batched forward pass, the sampler, the tokenizer
+ * (against ids sentencepiece produced), and every loader error path.
+ *
+ * Prints "ok - NAME" or "not ok - NAME: why" per test; tests/run_tests.sh
+ * counts them. Usage: tests/unit_tests [MODELS_DIR] */
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kernels.h"
+#include "model.h"
+#include "sampler.h"
+#include "tokenizer.h"
+
+/* ---------------------------------------------------------------------------
+ * A tiny harness */
+
+static char failure[1024];  /* the first failed expectation of the current test */
+
+static void expect(bool ok, const char *fmt, ...)
+{
+    if (ok || failure[0])
+        return;
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(failure, sizeof failure, fmt, args);
+    va_end(args);
+}
+
+static void report(const char *name)
+{
+    if (failure[0])
+        printf("not ok - %s: %s\n", name, failure);
+    else
+        printf("ok - %s\n", name);
+    failure[0] = '\0';
+    fflush(stdout);
+}
+
+static uint64_t test_rng = 42;
+
+static float random_uniform(void)  /* in [-1, 1) */
+{
+    return random_f32(&test_rng) * 2.0f - 1.0f;
+}
+
+static float *random_floats(size_t n)
+{
+    float *x = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        x[i] = random_uniform();
+    return x;
+}
+
+/* Largest |a - b| relative to the largest |b|. */
+static double max_relative_error(const float *a, const double *b, size_t n)
+{
+    double diff = 0, scale = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        diff = fmax(diff, fabs(a[i] - b[i]));
+        scale = fmax(scale, fabs(b[i]));
+    }
+    return diff / scale;
+}
+
+/* ---------------------------------------------------------------------------
+ * Kernels against plain double-precision loops */
+
+static void test_matmul(void)
+{
+    const int shapes[][3] = {{1, 1, 1}, {1, 7, 13}, {3, 64, 64}, {5, 33, 100}, {32, 172, 64}, {2, 300, 768}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int T = shapes[s][0], rows = shapes[s][1], cols = shapes[s][2];
+        float *w = random_floats((size_t)rows * cols), *in = random_floats((size_t)T * cols);
+        float *out = malloc((size_t)T * rows * sizeof(float));
+        double *want = malloc((size_t)T * rows * sizeof(double));
+        for (int t = 0; t < T; t++)
+            for (int r = 0; r < rows; r++) {
+                double sum = 0;
+                for (int c = 0; c < cols; c++)
+                    sum += (double)w[(size_t)r * cols + c] * in[(size_t)t * cols + c];
+                want[(size_t)t * rows + r] = sum;
+            }
+        Matrix W = {WEIGHT_F32, rows, cols, w};
+        matmul(out, in, &W, T);
+        double err = max_relative_error(out, want, (size_t)T * rows);
+        expect(err < 1e-5, "T=%d %dx%d: relative error %g", T, rows, cols, err);
+        free(w), free(in), free(out), free(want);
+    }
+    report("matmul equals a plain double loop");
+}
+
+static void test_rmsnorm(void)
+{
+    const int n = 77;
+    float *x = random_floats(n), *w = random_floats(n), out[77];
+    double want[77], ss = 0;
+    for (int i = 0; i < n; i++)
+        ss += (double)x[i] * x[i];
+    for (int i = 0; i < n; i++)
+        want[i] = w[i] * x[i] / sqrt(ss / n + 1e-5);
+    rmsnorm(out, x, w, n, 1e-5f);
+    expect(max_relative_error(out, want, n) < 1e-6, "rmsnorm differs");
+    /* hand computation: x = (3, 4), weight 1, eps 0 -> x / sqrt(12.5) */
+    float x2[2] = {3, 4}, w2[2] = {1, 1};
+    rmsnorm(x2, x2, w2, 2, 0.0f);
+    expect(fabsf(x2[0] - 3 / sqrtf(12.5f)) < 1e-6f && fabsf(x2[1] - 4 / sqrtf(12.5f)) < 1e-6f,
+           "rmsnorm(3,4) = (%f, %f)", x2[0], x2[1]);
+    free(x), free(w);
+    report("rmsnorm equals its definition");
+}
+
+static void test_softmax(void)
+{
+    float x[3] = {1, 2, 3};
+    double e = exp(1) + exp(2) + exp(3);
+    double want[3] = {exp(1) / e, exp(2) / e, exp(3) / e};
+    softmax(x, 3);
+    expect(max_relative_error(x, want, 3) < 1e-6, "softmax(1,2,3) = %f %f %f", x[0], x[1], x[2]);
+    float big[2] = {1000, 1000};  /* would overflow exp() without the max shift */
+    softmax(big, 2);
+    expect(big[0] == 0.5f && big[1] == 0.5f, "softmax(1000,1000) = %f %f", big[0], big[1]);
+    report("softmax equals its definition and survives large logits");
+}
+
+static void test_rope(void)
+{
+    const int head_size = 16, n_heads = 3, pos = 37;
+    float inv_freq[8], cos_sin[16];
+    for (int i = 0; i < head_size / 2; i++)
+        inv_freq[i] = 1.0f / powf(10000.0f, 2.0f * i / head_size);
+    float *x = random_floats(n_heads * head_size);
+    double want[48];
+    for (int h = 0; h < n_heads; h++)
+        for (int i = 0; i < head_size; i += 2) {
+            double angle = pos * pow(10000.0, -(double)i / head_size);
+            double a = x[h * head_size + i], b = x[h * head_size + i + 1];
+            want[h * head_size + i] = a * cos(angle) - b * sin(angle);
+            want[h * head_size + i + 1] = a * sin(angle) + b * cos(angle);
+        }
+    double norm_before = 0, norm_after = 0;
+    for (int i = 0; i < n_heads * head_size; i++)
+        norm_before += (double)x[i] * x[i];
+    rope_angles(cos_sin, inv_freq, head_size, pos);
+    rope_rotate(x, cos_sin, n_heads, head_size);
+    for (int i = 0; i < n_heads * head_size; i++)
+        norm_after += (double)x[i] * x[i];
+    expect(max_relative_error(x, want, n_heads * head_size) < 1e-5, "rope differs from cos/sin rotation");
+    expect(fabs(norm_before - norm_after) < 1e-4 * norm_before, "rotation changed the norm");
+    /* position 0 is the identity */
+    float y[4] = {1, 2, 3, 4}, cs[4], f[2] = {1, 0.01f};
+    rope_angles(cs, f, 4, 0);
+    rope_rotate(y, cs, 1, 4);
+    expect(y[0] == 1 && y[1] == 2 && y[2] == 3 && y[3] == 4, "rope at position 0 is not the identity");
+    free(x);
+    report("rope rotates pairs by pos * theta^(-2i/d)");
+}
+
+static void test_swiglu(void)
+{
+    float h[3] = {0, 1, -2}, g[3] = {5, 2, 3};
+    double want[3] = {0, 2 / (1 + exp(-1)), 3 * -2 / (1 + exp(2))};
+    swiglu(h, g, 3);
+    expect(max_relative_error(h, want, 3) < 1e-6, "swiglu = %f %f %f", h[0], h[1], h[2]);
+    report("swiglu is silu(h) * g");
+}
+
+/* ---------------------------------------------------------------------------
+ * The forward pass: a batch of T tokens equals T single-token passes */
+
+typedef struct {
+    Model model;
+    float *memory;
+} RandomModel;
+
+static void random_model(RandomModel *rm, int dim, int hidden, int layers, int heads, int kv_heads,
+                         int vocab, int seq_len)
+{
+    Config c = {dim, hidden, layers, heads, kv_heads, vocab, seq_len, dim / heads,
+                kv_heads * (dim / heads), true, 10000.0f, 1e-5f};
+    memset(rm, 0, sizeof *rm);
+    rm->model.config = c;
+    size_t per_layer = 2 * (size_t)dim + 2 * (size_t)dim * dim + 2 * (size_t)c.kv_dim * dim +
+                       3 * (size_t)hidden * dim;
+    size_t total = (size_t)vocab * dim + dim + layers * per_layer;
+    rm->memory = random_floats(total);
+    float *p = rm->memory;
+    Weights *w = &rm->model.weights;
+    w->token_embedding = p, p += (size_t)vocab * dim;
+    w->final_norm = p, p += dim;
+    w->classifier = (Matrix){WEIGHT_F32, vocab, dim, w->token_embedding};
+    w->layers = calloc(layers, sizeof(LayerWeights));
+    for (int l = 0; l < layers; l++) {
+        LayerWeights *lw = &w->layers[l];
+        lw->attention_norm = p, p += dim;
+        lw->ffn_norm = p, p += dim;
+        lw->wq = (Matrix){WEIGHT_F32, dim, dim, p}, p += (size_t)dim * dim;
+        lw->wk = (Matrix){WEIGHT_F32, c.kv_dim, dim, p}, p += (size_t)c.kv_dim * dim;
+        lw->wv = (Matrix){WEIGHT_F32, c.kv_dim, dim, p}, p += (size_t)c.kv_dim * dim;
+        lw->wo = (Matrix){WEIGHT_F32, dim, dim, p}, p += (size_t)dim * dim;
+        lw->w1 = (Matrix){WEIGHT_F32, hidden, dim, p}, p += (size_t)hidden * dim;
+        lw->w2 = (Matrix){WEIGHT_F32, dim, hidden, p}, p += (size_t)hidden * dim;
+        lw->w3 = (Matrix){WEIGHT_F32, hidden, dim, p}, p += (size_t)hidden * dim;
+    }
+}
+
+static void free_random_model(RandomModel *rm)
+{
+    free(rm->memory);
+    free(rm->model.weights.layers);
+}
+
+static void test_batched_forward(void)
+{
+    RandomModel rm;
+    random_model(&rm, 64, 96, 2, 8, 2, 50, 40);
+    const Config *c = &rm.model.config;
+    enum { T = 21, BATCH = 8 };
+    int tokens[T];
+    for (int t = 0; t < T; t++)
+        tokens[t] = (int)(random_u32(&test_rng) % c->vocab_size);
+    RunState one, many;
+    char err[ERROR_SIZE];
+    expect(run_state_init(&one, c, 1, err) == 0 && run_state_init(&many, c, BATCH, err) == 0, "%s", err);
+    float *single = malloc((size_t)T * c->vocab_size * sizeof(float));
+    for (int t = 0; t < T; t++)
+        memcpy(single + (size_t)t * c->vocab_size, forward(&rm.model, &one, &tokens[t], 1, t, false),
+               c->vocab_size * sizeof(float));
+    double worst = 0;
+    for (int start = 0; start < T; start += BATCH) {  /* batches of 8, 8, 5 */
+        int n = T - start < BATCH ? T - start : BATCH;
+        const float *logits = forward(&rm.model, &many, tokens + start, n, start, true);
+        for (size_t i = 0; i < (size_t)n * c->vocab_size; i++) {
+            double want = single[(size_t)start * c->vocab_size + i];
+            worst = fmax(worst, fabs(logits[i] - want) / fmax(1.0, fabs(want)));
+        }
+    }
+    expect(worst < 1e-5, "batched logits differ from token-by-token by %g", worst);
+    /* all_logits = false returns the last row only, the same numbers */
+    RunState again;
+    run_state_init(&again, c, BATCH, err);
+    const float *last = forward(&rm.model, &again, tokens, BATCH, 0, false);
+    expect(memcmp(last, single + (size_t)(BATCH - 1) * c->vocab_size, c->vocab_size * sizeof(float)) == 0 ||
+               fabs(last[0] - single[(size_t)(BATCH - 1) * c->vocab_size]) < 1e-5,
+           "last-row logits differ");
+    run_state_free(&one), run_state_free(&many), run_state_free(&again);
+    free(single);
+    free_random_model(&rm);
+    report("a batch of prompt tokens gives the logits of token-by-token decoding (GQA)");
+}
+
+/* ---------------------------------------------------------------------------
+ * The sampler */
+
+static void test_random_stream(void)
+{
+    /* llama2.c's xorshift64*, computed independently in Python for seed 133742 */
+    uint64_t state = 133742;
+    uint32_t want[3] = {3033531262u, 2674377904u, 2312864567u};
+    for (int i = 0; i < 3; i++) {
+        uint32_t got = random_u32(&state);
+        expect(got == want[i], "draw %d: %u, want %u", i, got, want[i]);
+    }
+    report("random stream is llama2.c's xorshift64*");
+}
+
+/* Frequencies of n samples from logits = log(probs), with the given settings. */
+static void sample_frequencies(const float *probs, int n_tokens, float temperature, float topp, int topk,
+                               int n, double *freq)
+{
+    Sampler s;
+    sampler_init(&s, n_tokens, temperature, topp, topk, 7);
+    float logits[8];
+    memset(freq, 0, n_tokens * sizeof(double));
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < n_tokens; j++)
+            logits[j] = logf(probs[j]);
+        freq[sample(&s, logits)] += 1.0 / n;
+    }
+    sampler_free(&s);
+}
+
+static void test_sampler(void)
+{
+    const float probs[5] = {0.1f, 0.2f, 0.3f, 0.4f - 1e-7f, 1e-7f};
+    double f[5];
+    const int n = 200000;
+    sample_frequencies(probs, 5, 0.0f, 0.9f, 0, 100, f);
+    expect(f[3] > 0.999, "greedy did not always pick the argmax");
+    sample_frequencies(probs, 5, 1.0f, 1.0f, 0, n, f);
+    for (int i = 0; i < 4; i++)
+        expect(fabs(f[i] - probs[i]) < 0.01, "plain sampling: token %d frequency %f, want %f", i, f[i],
+               probs[i]);
+    /* top-k 2 keeps tokens 3 and 2, renormalized: 0.4/0.7 and 0.3/0.7 */
+    sample_frequencies(probs, 5, 1.0f, 1.0f, 2, n, f);
+    expect(fabs(f[3] - 4.0 / 7) < 0.01 && fabs(f[2] - 3.0 / 7) < 0.01 && f[0] == 0 && f[1] == 0,
+           "top-k 2: %f %f %f %f", f[0], f[1], f[2], f[3]);
+    /* top-p 0.5: 0.4 alone is not > 0.5, 0.4 + 0.3 is: the nucleus is {3, 2} */
+    sample_frequencies(probs, 5, 1.0f, 0.5f, 0, n, f);
+    expect(fabs(f[3] - 4.0 / 7) < 0.01 && fabs(f[2] - 3.0 / 7) < 0.01 && f[0] == 0 && f[1] == 0,
+           "top-p 0.5: %f %f %f %f", f[0], f[1], f[2], f[3]);
+    /* top-k 3 then top-p 0.6 of its mass 0.9: 0.4 + 0.3 = 0.7 > 0.54 -> {3, 2} */
+    sample_frequencies(probs, 5, 1.0f, 0.6f, 3, n, f);
+    expect(f[0] == 0 && f[1] == 0 && fabs(f[3] - 4.0 / 7) < 0.01, "top-k 3 + top-p 0.6: %f %f %f %f", f[0],
+           f[1], f[2], f[3]);
+    /* a low temperature sharpens towards the argmax */
+    sample_frequencies(probs, 5, 0.05f, 1.0f, 0, 20000, f);
+    expect(f[3] > 0.99, "temperature 0.05: argmax frequency %f", f[3]);
+    /* the same seed gives the same draws */
+    Sampler a, b;
+    sampler_init(&a, 5, 1.0f, 0.9f, 0, 99);
+    sampler_init(&b, 5, 1.0f, 0.9f, 0, 99);
+    for (int i = 0; i < 100; i++) {
+        float la[5], lb[5];
+        for (int j = 0; j < 5; j++)
+            la[j] = lb[j] = logf(probs[j]);
+        expect(sample(&a, la) == sample(&b, lb), "same seed, different token at draw %d", i);
+    }
+    sampler_free(&a), sampler_free(&b);
+    /* ties: argmax and sorting prefer the lower index */
+    float tie[4] = {1, 3, 3, 2};
+    expect(argmax(tie, 4) == 1, "argmax tie went to %d", argmax(tie, 4));
+    ProbIndex c[4] = {{0, 0.25f}, {1, 0.25f}, {2, 0.25f}, {3, 0.25f}};
+    sort_candidates(c, 4);
+    expect(c[0].index == 0 && c[3].index == 3, "equal probabilities were reordered");
+    report("sampler: greedy, temperature, top-k, top-p frequencies and seeds");
+}
+
+/* ---------------------------------------------------------------------------
+ * The tokenizer against sentencepiece's ids */
+
+static char *path_join(const char *dir, const char *name)
+{
+    char *p = malloc(strlen(dir) + strlen(name) + 2);
+    sprintf(p, "%s/%s", dir, name);
+    return p;
+}
+
+/* Encodes each line of the corpus and compares with the expected file's line
+ * ("1 id id ..."); '#' lines in the expected file are comments. */
+static void check_corpus(const Tokenizer *tok, const char *corpus_path, const char *expected_path)
+{
+    FILE *corpus = fopen(corpus_path, "rb"), *expected = fopen(expected_path, "rb");
+    expect(corpus && expected, "cannot open %s or %s", corpus_path, expected_path);
+    if (!corpus || !expected) {
+        if (corpus)
+            fclose(corpus);
+        if (expected)
+            fclose(expected);
+        return;
+    }
+    char *line = NULL, *want = NULL;
+    size_t cap = 0, want_cap = 0;
+    ssize_t n;
+    int line_no = 0, mismatches = 0;
+    while ((n = getline(&line, &cap, corpus)) >= 0) {
+        line_no++;
+        if (n > 0 && line[n - 1] == '\n')
+            n--;
+        ssize_t m;
+        do
+            m = getline(&want, &want_cap, expected);
+        while (m >= 0 && want[0] == '#');
+        expect(m >= 0, "%s ends before line %d", expected_path, line_no);
+        if (m < 0)
+            break;
+        int *tokens;
+        int count = tokenizer_encode(tok, line, (size_t)n, true, false, &tokens);
+        char got[65536];
+        size_t len = 0;
+        for (int i = 0; i < count && len < sizeof got - 16; i++)
+            len += (size_t)snprintf(got + len, sizeof got - len, i ? " %d" : "%d", tokens[i]);
+        free(tokens);
+        want[strcspn(want, "\n")] = '\0';
+        if (strcmp(got, want) != 0 && mismatches++ == 0)
+            expect(false, "%s line %d: got [%.200s] want [%.200s]", corpus_path, line_no, got, want);
+    }
+    expect(mismatches == 0, "%d mismatching lines", mismatches);
+    free(line), free(want);
+    fclose(corpus), fclose(expected);
+}
+
+static void test_tokenizer_corpus(const char *models_dir, const char *vocab_file, const char *expected_file,
+                                  const char *name)
+{
+    char *path = path_join(models_dir, vocab_file);
+    Tokenizer tok;
+    char err[ERROR_SIZE];
+    if (tokenizer_load(&tok, path, 0, err) != 0) {
+        expect(false, "%s", err);
+    } else {
+        check_corpus(&tok, "tests/tokenizer/corpus.txt", expected_file);
+        tokenizer_free(&tok);
+    }
+    free(path);
+    report(name);
+}
+
+/* Decoding what was encoded gives the text back (Llama 2 keeps whitespace). */
+static void test_tokenizer_round_trip(const char *models_dir)
+{
+    char *path = path_join(models_dir, "tokenizer.bin");
+    Tokenizer tok;
+    char err[ERROR_SIZE];
+    if (tokenizer_load(&tok, path, 0, err) != 0) {
+        expect(false, "%s", err);
+    } else {
+        const char *texts[] = {"Hello world", "  two  spaces\tand a tab ", "naïve café ☕ 안녕하세요 🤗",
+                               "digits 1234567890", "\xff\xfe stray bytes \xc3"};
+        expect(!tok.collapse_whitespace, "Llama 2's vocabulary should keep runs of spaces");
+        for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+            int *ids;
+            int n = tokenizer_encode(&tok, texts[i], strlen(texts[i]), true, false, &ids);
+            char out[512];
+            size_t len = 0;
+            for (int j = 1; j < n; j++) {
+                size_t piece_len;
+                const char *piece = tokenizer_decode(&tok, ids[j - 1], ids[j], &piece_len);
+                memcpy(out + len, piece, piece_len);
+                len += piece_len;
+            }
+            out[len] = '\0';
+            expect(strcmp(out, texts[i]) == 0, "round trip of [%s] gave [%s]", texts[i], out);
+            free(ids);
+        }
+        /* "<s>" typed as text is not the BOS token */
+        int *ids;
+        int n = tokenizer_encode(&tok, "<s></s><unk>", 12, false, false, &ids);
+        for (int j = 0; j < n; j++)
+            expect(ids[j] > TOKEN_EOS, "typed special text became token %d", ids[j]);
+        free(ids);
+        tokenizer_free(&tok);
+    }
+    free(path);
+    report("tokenizer: decode(encode(text)) == text, specials are not typed");
+}
+
+/* ---------------------------------------------------------------------------
+ * Loader errors: crafted bad files */
+
+static char scratch_dir[] = "/tmp/unit_tests_XXXXXX";
+
+static char *write_file(const char *name, const void *data, size_t size)
+{
+    char *path = path_join(scratch_dir, name);
+    FILE *f = fopen(path, "wb");
+    if (size)
+        fwrite(data, 1, size, f);
+    fclose(f);
+    return path;
+}
+
+/* model_load must fail, naming the file and containing the words given. */
+static void expect_model_error(const char *name, const void *data, size_t size, const char *words)
+{
+    char *path = write_file(name, data, size);
+    Model m;
+    char err[ERROR_SIZE] = "";
+    int rc = model_load(&m, path, err);
+    expect(rc == -1, "%s: loaded", name);
+    expect(strstr(err, path) != NULL, "%s: message does not name the file: %s", name, err);
+    expect(strstr(err, words) != NULL, "%s: message [%s] lacks [%s]", name, err, words);
+    unlink(path);
+    free(path);
+}
+
+/* A legacy header followed by the right number of floats. */
+static unsigned char *legacy_file(const int32_t header[7], size_t *size)
+{
+    int dim = header[0], hidden = header[1], L = header[2], heads = header[3], kv = header[4];
+    int vocab = abs(header[5]), seq = header[6], hs = dim / heads;
+    size_t floats = (size_t)vocab * dim + L * (2 * (size_t)dim + 2 * (size_t)dim * dim +
+                                              2 * (size_t)kv * hs * dim + 3 * (size_t)hidden * dim) +
+                    dim + (size_t)seq * hs + (header[5] < 0 ? (size_t)vocab * dim : 0);
+    *size = 28 + floats * 4;
+    unsigned char *data = calloc(*size, 1);
+    memcpy(data, header, 28);
+    return data;
+}
+
+static void test_model_errors(void)
+{
+    Model m;
+    char err[ERROR_SIZE];
+    expect(model_load(&m, "/nonexistent/model.bin", err) == -1 && strstr(err, "cannot open"),
+           "missing file: %s", err);
+    expect(model_load(&m, "/tmp", err) == -1 && strstr(err, "not a regular file"), "directory: %s", err);
+    expect_model_error("empty.bin", "", 0, "empty");
+    expect_model_error("short.bin", "\1\0\0\0\2\0", 6, "too short");
+
+    const int32_t good[7] = {16, 24, 2, 4, 2, 10, 8};
+    size_t size;
+    unsigned char *data = legacy_file(good, &size);
+    char *path = write_file("good.bin", data, size);
+    expect(model_load(&m, path, err) == 0, "the well-formed file fails: %s", err);
+    expect(m.config.kv_dim == 8 && m.config.head_size == 4 && m.config.shared_classifier, "config wrong");
+    model_free(&m);
+    free(path);
+    /* every truncation point, and one byte too many */
+    for (size_t cut = 0; cut < size; cut++) {
+        path = write_file("cut.bin", data, cut);
+        expect(model_load(&m, path, err) == -1, "truncated to %zu of %zu bytes: loaded", cut, size);
+        unlink(path);
+        free(path);
+    }
+    unsigned char *longer = calloc(size + 1, 1);
+    memcpy(longer, data, size);
+    expect_model_error("long.bin", longer, size + 1, "implies");
+    free(longer);
+
+    struct { int index; int32_t value; const char *words; } bad_headers[] = {
+        {0, 0, "dim is 0"},              {1, -5, "hidden_dim is -5"},     {2, 0, "n_layers is 0"},
+        {3, 0, "n_heads is 0"},          {4, 0, "n_kv_heads is 0"},       {6, -1, "seq_len is -1"},
+        {5, INT32_MIN, "vocab_size"},    {3, 3, "not divisible by n_heads"},
+        {4, 3, "not divisible by n_kv_heads"}, {3, 16, "odd"},
+        {0, INT32_MAX, "not divisible"}, {6, INT32_MAX, "implies"},
+    };
+    for (size_t i = 0; i < sizeof bad_headers / sizeof bad_headers[0]; i++) {
+        int32_t h[7];
+        memcpy(h, good, sizeof h);
+        h[bad_headers[i].index] = bad_headers[i].value;
+        expect_model_error("bad_header.bin", h, sizeof h, bad_headers[i].words);
+    }
+    /* dimensions whose products overflow 32 and 64 bits */
+    int32_t huge[7] = {1 << 30, 1 << 30, 1 << 30, 1 << 10, 1 << 10, 1 << 30, 1 << 30};
+    expect_model_error("huge.bin", huge, sizeof huge, "2^64");
+    int32_t big32[7] = {1 << 16, 1 << 16, 1, 1 << 4, 1 << 4, 1 << 16, 2};
+    expect_model_error("big32.bin", big32, sizeof big32, "implies");
+
+    /* versioned headers */
+    unsigned char v[CHECKPOINT_HEADER_SIZE] = {0};
+    uint32_t magic = CHECKPOINT_MAGIC;
+    int32_t version = 7;
+    memcpy(v, &magic, 4);
+    memcpy(v + 4, &version, 4);
+    memcpy(v + 8, good, 28);
+    expect_model_error("version.bin", v, sizeof v, "unsupported checkpoint version 7");
+    expect_model_error("short_v1.bin", v, 100, "truncated header");
+    version = 1;
+    memcpy(v + 4, &version, 4);
+    expect_model_error("v1_no_weights.bin", v, sizeof v, "implies");
+    free(data);
+    report("loader: missing, empty, every truncation, bad and overflowing headers");
+}
+
+static size_t put_token(unsigned char *buf, size_t at, float score, const char *text)
+{
+    int32_t len = (int32_t)strlen(text);
+    memcpy(buf + at, &score, 4);
+    memcpy(buf + at + 4, &len, 4);
+    memcpy(buf + at + 8, text, len);
+    return at + 8 + len;
+}
+
+static void expect_tokenizer_error(const char *name, const void *data, size_t size, int vocab,
+                                   const char *words)
+{
+    char *path = write_file(name, data, size);
+    Tokenizer t;
+    char err[ERROR_SIZE] = "";
+    expect(tokenizer_load(&t, path, vocab, err) == -1, "%s: loaded", name);
+    expect(strstr(err, path) && strstr(err, words), "%s: message [%s] lacks [%s]", name, err, words);
+    unlink(path);
+    free(path);
+}
+
+static void test_tokenizer_errors(void)
+{
+    unsigned char buf[256];
+    int32_t max_len = 5;
+    memcpy(buf, &max_len, 4);
+    size_t at = 4;
+    const char *pieces[] = {"<unk>", "\n<s>\n", "\n</s>\n", "a", "b", "ab"};
+    /* "\n<s>\n" is 5 bytes, "\n</s>\n" 6: max_len 6 */
+    max_len = 6;
+    memcpy(buf, &max_len, 4);
+    for (int i = 0; i < 6; i++)
+        at = put_token(buf, at, (float)-i, pieces[i]);
+    char *path = write_file("tok.bin", buf, at);
+    Tokenizer t;
+    char err[ERROR_SIZE];
+    expect(tokenizer_load(&t, path, 6, err) == 0, "well-formed tokenizer fails: %s", err);
+    if (t.vocab_size == 6) {
+        int *ids;
+        int n = tokenizer_encode(&t, "ab", 2, true, true, &ids);
+        /* BOS, then " " (no piece: byte fallback, no byte tokens: unk), "ab", EOS */
+        expect(n == 4 && ids[0] == 1 && ids[1] == TOKEN_UNK && ids[2] == 5 && ids[3] == 2,
+               "encode(\"ab\") = %d tokens", n);
+        free(ids);
+        tokenizer_free(&t);
+    }
+    expect(tokenizer_load(&t, path, 0, err) == 0 && t.vocab_size == 6, "vocab from file: %s", err);
+    tokenizer_free(&t);
+    free(path);
+
+    expect(tokenizer_load(&t, "/nonexistent/tok.bin", 6, err) == -1 && strstr(err, "cannot open"),
+           "missing: %s", err);
+    expect_tokenizer_error("empty.bin", "", 0, 0, "empty");
+    expect_tokenizer_error("short.bin", buf, 3, 0, "truncated");
+    expect_tokenizer_error("count.bin", buf, at, 512, "holds 6 tokens but the model's vocab_size is 512");
+    for (size_t cut = 5; cut < at; cut++) {
+        char name[32];
+        snprintf(name, sizeof name, "cut%zu.bin", cut);
+        char *p = write_file(name, buf, cut);
+        expect(tokenizer_load(&t, p, 6, err) == -1, "truncated at %zu: loaded", cut);
+        unlink(p);
+        free(p);
+    }
+    unsigned char bad[256];
+    memcpy(bad, buf, at);
+    max_len = 2;
+    memcpy(bad, &max_len, 4);
+    expect_tokenizer_error("maxlen.bin", bad, at, 0, "outside 0..max_token_length");
+    max_len = 0;
+    memcpy(bad, &max_len, 4);
+    expect_tokenizer_error("maxlen0.bin", bad, at, 0, "must be positive");
+    memcpy(bad, buf, at);
+    int32_t huge_len = 0x7fffffff;
+    memcpy(bad + 4 + 4, &huge_len, 4);
+    expect_tokenizer_error("neglen.bin", bad, at, 0, "outside");
+    memcpy(bad, buf, at);
+    float nan_score = NAN;
+    memcpy(bad + 4, &nan_score, 4);
+    expect_tokenizer_error("nan.bin", bad, at, 0, "not a finite number");
+    size_t two = put_token(bad, put_token(bad, 4, 0, "x"), 0, "y");
+    memcpy(bad, buf, 4);
+    expect_tokenizer_error("two.bin", bad, two, 0, "at least");
+    report("tokenizer loader: missing, empty, truncations, bad lengths and counts");
+}
+
+int main(int argc, char **argv)
+{
+    const char *models_dir = argc > 1 ? argv[1] : NULL;
+    if (!mkdtemp(scratch_dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_matmul();
+    test_rmsnorm();
+    test_softmax();
+    test_rope();
+    test_swiglu();
+    test_batched_forward();
+    test_random_stream();
+    test_sampler();
+    test_model_errors();
+    test_tokenizer_errors();
+    if (models_dir) {
+        test_tokenizer_corpus(models_dir, "tok512.bin", "tests/tokenizer/expected_tok512.txt",
+                              "tokenizer: stories260K's 512-token vocabulary gives sentencepiece's ids");
+        test_tokenizer_corpus(models_dir, "tokenizer.bin", "tests/tokenizer/expected_llama2.txt",
+                              "tokenizer: Llama 2's 32000-token vocabulary gives sentencepiece's ids");
+        test_tokenizer_round_trip(models_dir);
+    }
+    rmdir(scratch_dir);
+    return 0;
+}
