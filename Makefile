@@ -20,7 +20,7 @@ export MODELS_DIR PYTHON
 ENGINE_SOURCES = model.c tokenizer.c sampler.c kernels.c
 HEADERS = model.h tokenizer.h sampler.h kernels.h
 
-.PHONY: all engine test clean
+.PHONY: all engine test sanitize clean
 
 all: engine
 
@@ -43,5 +43,21 @@ tests/unit_tests: tests/unit_tests.c $(ENGINE_SOURCES) $(HEADERS)
 test: engine tests/unit_tests
 	@sh tests/run_tests.sh
 
+# The whole suite again, on builds with AddressSanitizer and UBSan: any report
+# changes an exit status or adds a line to stderr, and so fails a test.
+SANITIZE_DIR = build/sanitize
+SANITIZE_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+sanitize: $(SANITIZE_DIR)/run $(SANITIZE_DIR)/unit_tests
+	@ASAN_OPTIONS=exitcode=86:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:exitcode=87 \
+	    SANITIZED=1 RUN=$(SANITIZE_DIR)/run UNIT_TESTS=$(SANITIZE_DIR)/unit_tests sh tests/run_tests.sh
+
+$(SANITIZE_DIR)/run: run.c $(ENGINE_SOURCES) $(HEADERS)
+	@mkdir -p $(SANITIZE_DIR)
+	$(CC) $(SANITIZE_FLAGS) $(WARNINGS) $(OPENMP) -D_GNU_SOURCE -o $@ run.c $(ENGINE_SOURCES) $(LDLIBS)
+
+$(SANITIZE_DIR)/unit_tests: tests/unit_tests.c $(ENGINE_SOURCES) $(HEADERS)
+	@mkdir -p $(SANITIZE_DIR)
+	$(CC) $(SANITIZE_FLAGS) $(WARNINGS) $(OPENMP) -D_GNU_SOURCE -I. -o $@ tests/unit_tests.c $(ENGINE_SOURCES) $(LDLIBS)
+
 clean:
-	rm -f run tests/unit_tests
+	rm -rf run tests/unit_tests build

@@ -6,7 +6,9 @@
 cd "$(dirname "$0")/.." || exit 1
 MODELS_DIR=${MODELS_DIR:-../shared/models}
 PYTHON=${PYTHON:-$(test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)}
-export MODELS_DIR PYTHON
+RUN=${RUN:-./run}                       # make sanitize points these at its own builds
+UNIT_TESTS=${UNIT_TESTS:-tests/unit_tests}
+export MODELS_DIR PYTHON RUN
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
@@ -39,9 +41,9 @@ if ! "$PYTHON" -c 'import numpy, sentencepiece' 2>/dev/null; then
 fi
 
 if [ "$have_models" = yes ]; then
-    run_suite unit_tests tests/unit_tests "$MODELS_DIR"
+    run_suite unit_tests "$UNIT_TESTS" "$MODELS_DIR"
 else
-    run_suite unit_tests tests/unit_tests
+    run_suite unit_tests "$UNIT_TESTS"
 fi
 run_suite test_cli sh tests/test_cli.sh
 run_suite test_end_to_end sh tests/test_end_to_end.sh "$have_models"

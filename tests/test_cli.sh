@@ -43,6 +43,13 @@ expect_failure "two checkpoints are a usage error" 2 "one checkpoint" $RUN "$M" 
 expect_failure "missing checkpoint names the file" 1 "$SCRATCH/none.bin: cannot open" $RUN "$SCRATCH/none.bin" -z "$T"
 expect_failure "missing tokenizer names the file" 1 "none.tok: cannot open" $RUN "$M" -z "$SCRATCH/none.tok"
 expect_failure "default tokenizer missing suggests -z" 1 "give the tokenizer with -z" $RUN "$M"
+: >"$SCRATCH/empty.bin"
+expect_failure "empty checkpoint is one clear line" 1 "empty file" $RUN "$SCRATCH/empty.bin" -z "$T"
+expect_failure "a directory as checkpoint is one clear line" 1 "not a regular file" $RUN "$SCRATCH" -z "$T"
+expect_failure "empty tokenizer is one clear line" 1 "empty.bin: empty file" $RUN "$M" -z "$SCRATCH/empty.bin"
+awk 'BEGIN { srand(7); for (i = 0; i < 5000; i++) printf "%c", 1 + int(rand() * 250) }' >"$SCRATCH/junk.bin"
+expect_failure "random bytes as checkpoint are one clear line" 1 "junk.bin" $RUN "$SCRATCH/junk.bin" -z "$T"
+expect_failure "random bytes as tokenizer are one clear line" 1 "junk.bin" $RUN "$M" -z "$SCRATCH/junk.bin"
 head -c 1000 "$M" >"$SCRATCH/truncated.bin"
 expect_failure "truncated checkpoint is one clear line" 1 "truncated" $RUN "$SCRATCH/truncated.bin" -z "$T"
 write_model other v1 --dim 32 --hidden-dim 48 --layers 1 --heads 4 --kv-heads 4 --vocab 200 --seq-len 16
@@ -82,6 +89,13 @@ sys.exit(1 if bad else 0)' "$SCRATCH/out"; then
     ok "no control bytes other than whitespace reach stdout"
 else
     not_ok "control bytes on stdout" "$(od -c "$SCRATCH/out" | head -3)"
+fi
+
+run_captured $RUN "$M" -z "$T" -s 3 -n 10 -i ""
+if [ "$status" -eq 0 ] && [ -s "$SCRATCH/out" ]; then
+    ok "an empty prompt generates from BOS"
+else
+    not_ok "empty prompt" "status $status"
 fi
 
 # Same seed, same text; the prompt is echoed first.
@@ -146,4 +160,25 @@ if [ "$status" -eq 0 ] && grep -q "reached the model's context of 48" "$SCRATCH/
     ok "a chat that outgrows the context ends with a clear message"
 else
     not_ok "chat past the context" "status $status: $(tail -c 300 "$SCRATCH/err")"
+fi
+
+# valgrind memcheck: no invalid access, no uninitialized use, nothing definitely lost,
+# through a whole generation and a whole chat.
+if [ -n "${SANITIZED:-}" ]; then
+    echo "# sanitizer build: valgrind cannot run it, memcheck runs in make test"
+elif command -v valgrind >/dev/null 2>&1; then
+    memcheck="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"
+    $memcheck $RUN "$M" -z "$T" -s 1 -n 40 -i "ab cd" >/dev/null 2>"$SCRATCH/vg"
+    s1=$?
+    printf 'hello\nwhat now\n' | $memcheck $RUN "$M" -z "$T" -m chat -y "sys" -s 1 >/dev/null 2>"$SCRATCH/vg2"
+    s2=$?
+    if [ $s1 -eq 0 ] && [ $s2 -eq 0 ]; then
+        ok "valgrind memcheck: generate and chat run clean"
+    else
+        not_ok "valgrind memcheck" "exit $s1/$s2: $(grep '==' "$SCRATCH/vg" "$SCRATCH/vg2" | head -5)"
+    fi
+elif [ "${CI:-}" = "true" ]; then
+    not_ok "valgrind memcheck" "valgrind is not installed"
+else
+    echo "# valgrind not found: skipping memcheck"
 fi

@@ -14,7 +14,7 @@ compare_model() {
     prompt=$3
     shift 3
     write_model "$name" "$format" "$@" >/dev/null
-    if "$PYTHON" scripts/compare.py "$SCRATCH/$name.bin" "$SCRATCH/$name.tok" --prompt "$prompt" \
+    if "$PYTHON" scripts/compare.py --engine "$RUN" "$SCRATCH/$name.bin" "$SCRATCH/$name.tok" --prompt "$prompt" \
         --steps 90 --quiet >"$SCRATCH/compare" 2>&1; then
         ok "matches reference.py: $name ($(tail -1 "$SCRATCH/compare"))"
     else
@@ -75,7 +75,7 @@ starts_with "stories260K -t 1.0 -p 0.9 -s 133742 prints the published Timmy stor
     tests/published/stories260K_sampled.txt $RUN "$S" -z "$K" -t 1.0 -p 0.9 -s 133742
 
 for prompt in "" "Once upon a time"; do
-    if "$PYTHON" scripts/compare.py "$S" "$K" --prompt "$prompt" --steps 200 --quiet >"$SCRATCH/compare" 2>&1; then
+    if "$PYTHON" scripts/compare.py --engine "$RUN" "$S" "$K" --prompt "$prompt" --steps 200 --quiet >"$SCRATCH/compare" 2>&1; then
         ok "stories260K matches reference.py, prompt '$prompt' ($(tail -1 "$SCRATCH/compare"))"
     else
         not_ok "stories260K against reference.py, prompt '$prompt'" "$(tail -5 "$SCRATCH/compare")"
