@@ -380,8 +380,8 @@ static int generate(Engine *e, const char *prompt, int steps)
         return EXIT_BAD_INPUT;
     }
     if (steps < n_prompt) {
-        fprintf(stderr, "run: note: -n %d is shorter than the prompt (%d tokens): nothing is generated\n",
-                steps, n_prompt);
+        fprintf(stderr, "run: note: -n %d is shorter than the prompt (%d tokens): running the prompt "
+                "and one more token\n", steps, n_prompt);
         steps = n_prompt;
     }
 
