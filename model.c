@@ -24,14 +24,19 @@
 /* ---------------------------------------------------------------------------
  * Part 1: the checkpoint */
 
-static int fail(char err[ERROR_SIZE], const char *path, const char *fmt, ...)
+void file_error_v(char err[ERROR_SIZE], const char *path, const char *fmt, va_list args)
 {
-    va_list args;
     int n = snprintf(err, ERROR_SIZE, "%s: ", path);
     if (n < 0 || n >= ERROR_SIZE)
         n = 0;
-    va_start(args, fmt);
     vsnprintf(err + n, ERROR_SIZE - n, fmt, args);
+}
+
+static int fail(char err[ERROR_SIZE], const char *path, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    file_error_v(err, path, fmt, args);
     va_end(args);
     return -1;
 }

@@ -2,6 +2,7 @@
 #ifndef MODEL_H
 #define MODEL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -81,6 +82,9 @@ typedef struct {
     float *rope_inv_freq;  /* (head_size / 2) */
     float *rope_cos_sin;   /* (max_batch, head_size) */
 } RunState;
+
+/* Writes "path: message" into err: how every loader reports a bad file. */
+void file_error_v(char err[ERROR_SIZE], const char *path, const char *fmt, va_list args);
 
 /* Maps and validates a checkpoint. Returns 0, or -1 with a message in err. */
 int model_load(Model *model, const char *path, char err[ERROR_SIZE]);

@@ -78,11 +78,8 @@ static int tokenizer_fail(Tokenizer *t, unsigned char *data, char err[ERROR_SIZE
                           const char *fmt, ...)
 {
     va_list args;
-    int n = snprintf(err, ERROR_SIZE, "%s: ", path);
-    if (n < 0 || n >= ERROR_SIZE)
-        n = 0;
     va_start(args, fmt);
-    vsnprintf(err + n, ERROR_SIZE - n, fmt, args);
+    file_error_v(err, path, fmt, args);
     va_end(args);
     free(data);
     tokenizer_free(t);
