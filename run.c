@@ -356,9 +356,15 @@ static void show_candidates(Engine *e, const float *logits, int pos)
     fputc('\n', stderr);
 }
 
-/* Samples the next token, first printing the candidates if asked to. */
+/* Samples the next token, first printing the candidates if asked to.
+ * Returns -1 (after saying why) when the logits are not numbers. */
 static int next_token(Engine *e, float *logits, int pos)
 {
+    if (!all_finite(logits, e->model.config.vocab_size)) {
+        fprintf(stderr, "\nrun: the model computed non-finite logits at position %d: its weights hold NaN "
+                "or overflowing values\n", pos);
+        return -1;
+    }
     if (e->show_top > 0)
         show_candidates(e, logits, pos);
     return sample(&e->sampler, logits);
@@ -393,9 +399,13 @@ static int generate(Engine *e, const char *prompt, int steps)
 
     /* pos is the last position computed; its logits predict position pos + 1. */
     int token = tokens[n_prompt - 1];
-    int generated = 0;
+    int generated = 0, status = 0;
     for (int pos = n_prompt - 1;;) {
         int next = next_token(e, logits, pos);
+        if (next < 0) {
+            status = EXIT_BAD_INPUT;
+            break;
+        }
         if (next == TOKEN_BOS || next == TOKEN_EOS)
             break;  /* the stories models emit BOS between stories */
         print_token(&e->text, &e->tokenizer, token, next);
@@ -416,7 +426,7 @@ static int generate(Engine *e, const char *prompt, int steps)
     fprintf(stderr, "prompt: %d tokens, %.1f tok/s; generated: %d tokens, %.1f tok/s\n", n_prompt,
             n_prompt / (prompt_done - start + 1e-9), generated, generated / (end - prompt_done + 1e-9));
     free(tokens);
-    return 0;
+    return status;
 }
 
 /* ---------------------------------------------------------------------------
@@ -492,7 +502,9 @@ static int chat(Engine *e, const char *first_prompt, const char *system_prompt)
         bool context_full = false;
         for (;;) {
             int next = next_token(e, logits, pos - 1);
-            if (next == TOKEN_EOS || next == TOKEN_BOS)
+            if (next < 0)
+                status = EXIT_BAD_INPUT;
+            if (next < 0 || next == TOKEN_EOS || next == TOKEN_BOS)
                 break;
             print_token(&e->text, &e->tokenizer, token, next);
             token = next;
@@ -507,6 +519,8 @@ static int chat(Engine *e, const char *first_prompt, const char *system_prompt)
         text_stream_finish(&e->text);
         printf("\n");
         fflush(stdout);
+        if (status != 0)
+            break;
         if (context_full) {
             fprintf(stderr, "run: the conversation has reached the model's context of %d tokens; "
                     "ending the chat\n", c->seq_len);

@@ -1,6 +1,7 @@
 /* sampler.c - from logits to the next token. */
 #include "sampler.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 #include "kernels.h"
@@ -37,11 +38,11 @@ float random_f32(uint64_t *state)
 
 int argmax(const float *x, int n)
 {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best])
+    int best = -1;
+    for (int i = 0; i < n; i++)
+        if (isfinite(x[i]) && (best < 0 || x[i] > x[best]))
             best = i;
-    return best;
+    return best < 0 ? 0 : best;
 }
 
 static int compare_candidates(const void *a, const void *b)
@@ -152,10 +153,20 @@ static int sample_topk(Sampler *s, const float *probs, float coin)
     return sample_sorted(s->candidates, s->topk, s->topp, total, coin);
 }
 
+bool all_finite(const float *x, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return false;
+    return true;
+}
+
 int sample(Sampler *s, float *logits)
 {
     const int n = s->vocab_size;
-    if (s->temperature == 0.0f)
+    /* NaN or infinite logits (corrupt weights) would poison every probability:
+     * fall back to the largest finite logit rather than read garbage. */
+    if (s->temperature == 0.0f || !all_finite(logits, n))
         return argmax(logits, n);
     for (int i = 0; i < n; i++)
         logits[i] /= s->temperature;

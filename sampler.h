@@ -4,6 +4,7 @@
 #ifndef SAMPLER_H
 #define SAMPLER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct {
@@ -31,8 +32,11 @@ int sample(Sampler *s, float *logits);
 uint32_t random_u32(uint64_t *state);
 float random_f32(uint64_t *state);  /* in [0, 1) */
 
-/* Index of the largest value; the lowest index on ties. */
+/* Index of the largest finite value; the lowest index on ties; 0 if none is finite. */
 int argmax(const float *x, int n);
+
+/* Whether every value is a finite number. */
+bool all_finite(const float *x, int n);
 
 /* Sorts candidates by probability, highest first; equal probabilities keep
  * index order, so results never depend on the C library's qsort. */

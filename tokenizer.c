@@ -201,7 +201,7 @@ int tokenizer_load(Tokenizer *t, const char *path, int vocab_size, char err[ERRO
     bool has_double_space = false;
     for (int id = 0; id < count; id++) {
         const char *s = t->text + t->piece_offset[id];
-        int byte = byte_of_piece(s, t->piece_length[id]);
+        int byte = id > TOKEN_EOS ? byte_of_piece(s, t->piece_length[id]) : -1;
         if (byte >= 0) {
             t->is_byte_token[id] = true;
             if (t->byte_token[byte] == TOKEN_UNK)

@@ -50,6 +50,18 @@ expect_failure "empty tokenizer is one clear line" 1 "empty.bin: empty file" $RU
 awk 'BEGIN { srand(7); for (i = 0; i < 5000; i++) printf "%c", 1 + int(rand() * 250) }' >"$SCRATCH/junk.bin"
 expect_failure "random bytes as checkpoint are one clear line" 1 "junk.bin" $RUN "$SCRATCH/junk.bin" -z "$T"
 expect_failure "random bytes as tokenizer are one clear line" 1 "junk.bin" $RUN "$M" -z "$SCRATCH/junk.bin"
+# Weights that are NaN make NaN logits: a clear error, not garbage text.
+"$PYTHON" -c '
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+data[-4000:] = b"\x00\x00\xc0\x7f" * 1000
+open(sys.argv[2], "wb").write(data)' "$M" "$SCRATCH/nan.bin"
+run_captured $RUN "$SCRATCH/nan.bin" -z "$T" -n 5
+if [ "$status" -eq 1 ] && grep -q "non-finite logits" "$SCRATCH/err"; then
+    ok "NaN weights stop generation with a clear error"
+else
+    not_ok "NaN weights" "status $status: $(cat "$SCRATCH/err")"
+fi
 head -c 1000 "$M" >"$SCRATCH/truncated.bin"
 expect_failure "truncated checkpoint is one clear line" 1 "truncated" $RUN "$SCRATCH/truncated.bin" -z "$T"
 write_model other v1 --dim 32 --hidden-dim 48 --layers 1 --heads 4 --kv-heads 4 --vocab 200 --seq-len 16

@@ -329,6 +329,15 @@ static void test_sampler(void)
     ProbIndex c[4] = {{0, 0.25f}, {1, 0.25f}, {2, 0.25f}, {3, 0.25f}};
     sort_candidates(c, 4);
     expect(c[0].index == 0 && c[3].index == 3, "equal probabilities were reordered");
+    /* NaN or infinite logits never crash it: the largest finite logit wins */
+    for (int topk = 0; topk <= 2; topk++) {
+        Sampler ns;
+        sampler_init(&ns, 4, 1.0f, 0.9f, topk, 5);
+        float bad[4] = {NAN, 2.0f, INFINITY, 1.0f};
+        int id = sample(&ns, bad);
+        expect(id == 1, "NaN/inf logits with top-k %d gave %d", topk, id);
+        sampler_free(&ns);
+    }
     report("sampler: greedy, temperature, top-k, top-p frequencies and seeds");
 }
 
