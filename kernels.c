@@ -5,6 +5,7 @@
 #include "kernels.h"
 
 #include <math.h>
+#include <string.h>
 
 /* Below this many multiply-adds a matmul is too small to be worth waking
  * the other threads for (stories260K's matrices are). */
@@ -19,25 +20,115 @@ float dot_product(const float *a, const float *b, int n)
     return sum;
 }
 
+/* Four rows at a time: each input value loaded is used four times, and the
+ * four sums are independent chains the processor can overlap. */
+#define ROW_BLOCK 4
+
 static void matmul_f32(float *out, const float *in, const Matrix *W, int T)
 {
     const int rows = W->rows, cols = W->cols;
-    /* Rows are independent: split them over the threads. Within a row, all T
-     * tokens reuse the same weights while they are in cache. */
+    const float *w = W->data;
+    const int blocks = (rows + ROW_BLOCK - 1) / ROW_BLOCK;
+    /* Row blocks are independent: split them over the threads. Within a block,
+     * all T tokens reuse the same weights while they are in cache. */
 #pragma omp parallel for schedule(static) if ((size_t)rows * cols * T >= MATMUL_PARALLEL_MIN)
-    for (int r = 0; r < rows; r++) {
-        const float *w_row = W->data + (size_t)r * cols;
-        for (int t = 0; t < T; t++)
-            out[(size_t)t * rows + r] = dot_product(w_row, in + (size_t)t * cols, cols);
+    for (int b = 0; b < blocks; b++) {
+        const int r = b * ROW_BLOCK;
+        const float *w0 = w + (size_t)r * cols;
+        if (r + ROW_BLOCK > rows) {  /* the last, partial block */
+            for (int i = r; i < rows; i++)
+                for (int t = 0; t < T; t++)
+                    out[(size_t)t * rows + i] =
+                        dot_product(w + (size_t)i * cols, in + (size_t)t * cols, cols);
+            continue;
+        }
+        const float *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
+        for (int t = 0; t < T; t++) {
+            const float *x = in + (size_t)t * cols;
+            float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+            for (int i = 0; i < cols; i++) {
+                s0 += w0[i] * x[i];
+                s1 += w1[i] * x[i];
+                s2 += w2[i] * x[i];
+                s3 += w3[i] * x[i];
+            }
+            float *o = out + (size_t)t * rows + r;
+            o[0] = s0, o[1] = s1, o[2] = s2, o[3] = s3;
+        }
     }
 }
 
-void matmul(float *out, const float *in, const Matrix *W, int T)
+void quantize_q8(int8_t *q, float *scales, const float *x, size_t n, int group_size)
+{
+    const float q_max = 127.0f;
+    for (size_t g = 0; g < n / group_size; g++) {
+        const float *xg = x + g * group_size;
+        float max_abs = 0.0f;
+        for (int i = 0; i < group_size; i++)
+            max_abs = fmaxf(max_abs, fabsf(xg[i]));
+        float scale = max_abs / q_max;
+        float inv_scale = scale > 0.0f ? 1.0f / scale : 0.0f;
+        scales[g] = scale;
+        for (int i = 0; i < group_size; i++)
+            q[g * group_size + i] = (int8_t)roundf(xg[i] * inv_scale);
+    }
+}
+
+/* Per group, an integer dot product scaled by both groups' scales. */
+static void matmul_q8(float *out, const float *in, const Matrix *W, int T, QuantizedInput *xq)
+{
+    const int rows = W->rows, cols = W->cols, gs = W->group_size;
+    const int groups = cols / gs;
+    for (int t = 0; t < T; t++)
+        quantize_q8(xq->values + (size_t)t * cols, xq->scales + (size_t)t * groups, in + (size_t)t * cols,
+                    cols, gs);
+#pragma omp parallel for schedule(static) if ((size_t)rows * cols * T >= MATMUL_PARALLEL_MIN)
+    for (int r = 0; r < rows; r++) {
+        const int8_t *w = (const int8_t *)W->data + (size_t)r * cols;
+        const float *ws = W->scales + (size_t)r * groups;
+        for (int t = 0; t < T; t++) {
+            const int8_t *x = xq->values + (size_t)t * cols;
+            const float *xs = xq->scales + (size_t)t * groups;
+            float sum = 0.0f;
+            for (int g = 0; g < groups; g++) {
+                int32_t group_sum = 0;
+#pragma omp simd reduction(+ : group_sum)
+                for (int i = 0; i < gs; i++)
+                    group_sum += (int32_t)w[g * gs + i] * (int32_t)x[g * gs + i];
+                sum += (float)group_sum * ws[g] * xs[g];
+            }
+            out[(size_t)t * rows + r] = sum;
+        }
+    }
+}
+
+void matmul(float *out, const float *in, const Matrix *W, int T, QuantizedInput *scratch)
 {
     switch (W->type) {
     case WEIGHT_F32:
         matmul_f32(out, in, W, T);
         break;
+    case WEIGHT_Q8:
+        matmul_q8(out, in, W, T, scratch);
+        break;
+    }
+}
+
+void matrix_row(float *out, const Matrix *W, int row)
+{
+    const size_t start = (size_t)row * W->cols;
+    switch (W->type) {
+    case WEIGHT_F32:
+        memcpy(out, (const float *)W->data + start, W->cols * sizeof(float));
+        break;
+    case WEIGHT_Q8: {
+        const int8_t *q = (const int8_t *)W->data + start;
+        const float *scales = W->scales + start / W->group_size;
+        for (int i = 0; i < W->cols; i++)
+            out[i] = q[i] * scales[i / W->group_size];
+        break;
+    }
     }
 }
 

@@ -8,21 +8,43 @@
 #define KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* How a weight matrix is stored. The type belongs to the matrix, so one
  * forward pass serves every storage format. */
-typedef enum { WEIGHT_F32 = 0 } WeightType;
+typedef enum {
+    WEIGHT_F32 = 0,  /* float32 */
+    WEIGHT_Q8 = 1,   /* int8, with one float32 scale per group_size values of a row */
+} WeightType;
 
 typedef struct {
     WeightType type;
-    int rows;           /* output features */
-    int cols;           /* input features */
-    const float *data;  /* (rows, cols), points into the checkpoint mapping */
+    int rows;             /* output features */
+    int cols;             /* input features */
+    const void *data;     /* (rows, cols) floats or int8, points into the checkpoint mapping */
+    const float *scales;  /* Q8: (rows, cols / group_size) */
+    int group_size;       /* Q8: divides cols */
 } Matrix;
 
+/* The input of a Q8 matmul, quantized on the fly with the weights' group
+ * size so that each group's dot product runs in integers. Room for
+ * (max_batch, largest cols) values and as many scales. */
+typedef struct {
+    int8_t *values;
+    float *scales;
+} QuantizedInput;
+
 /* out (T, W.rows) = in (T, W.cols) @ W^T. Each weight row is read once for
- * all T tokens, so a batch of prompt tokens costs one pass over the weights. */
-void matmul(float *out, const float *in, const Matrix *W, int T);
+ * all T tokens, so a batch of prompt tokens costs one pass over the weights.
+ * scratch is used for Q8 weights only. */
+void matmul(float *out, const float *in, const Matrix *W, int T, QuantizedInput *scratch);
+
+/* out (cols) = row of W, as floats: an embedding lookup. */
+void matrix_row(float *out, const Matrix *W, int row);
+
+/* Symmetric int8 quantization of x (n, a multiple of group_size): per group,
+ * scale = max|x| / 127 and q = round(x / scale). */
+void quantize_q8(int8_t *q, float *scales, const float *x, size_t n, int group_size);
 
 /* One dot product, vectorized; the unit every matmul and attention score uses. */
 float dot_product(const float *a, const float *b, int n);

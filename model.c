@@ -64,94 +64,99 @@ int config_validate(const Config *c, char err[ERROR_SIZE])
 }
 
 /* Walks the tensors of a checkpoint in file order. With base == NULL it only
- * counts floats (to check the file size first); afterwards it hands out
+ * counts bytes (to check the file size first); afterwards it hands out
  * pointers. Any count that overflows 64 bits marks the walk as failed. */
 typedef struct {
-    const float *base;
-    uint64_t offset;  /* in floats */
+    const unsigned char *base;
+    uint64_t offset;  /* in bytes */
     bool overflow;
 } TensorCursor;
 
-static const float *take_tensor(TensorCursor *cur, uint64_t a, uint64_t b, uint64_t c)
+static const void *take_bytes(TensorCursor *cur, uint64_t rows, uint64_t cols, uint64_t element_size)
 {
-    uint64_t ab, count, end;
-    if (__builtin_mul_overflow(a, b, &ab) || __builtin_mul_overflow(ab, c, &count) ||
-        __builtin_add_overflow(cur->offset, count, &end)) {
+    uint64_t count, bytes, end;
+    if (__builtin_mul_overflow(rows, cols, &count) || __builtin_mul_overflow(count, element_size, &bytes) ||
+        __builtin_add_overflow(cur->offset, bytes, &end)) {
         cur->overflow = true;
         return NULL;
     }
-    const float *p = cur->base ? cur->base + cur->offset : NULL;
+    const void *p = cur->base ? cur->base + cur->offset : NULL;
     cur->offset = end;
     return p;
 }
 
-typedef enum { FORMAT_LEGACY, FORMAT_VERSION1 } CheckpointFormat;
-
-/* Per-layer tensors are stored stacked, all layers of one kind together. */
-typedef struct {
-    const float *attention_norm, *ffn_norm, *wq, *wk, *wv, *wo, *w1, *w2, *w3;
-} StackedLayers;
-
-static void lay_out_tensors(TensorCursor *cur, CheckpointFormat format, const Config *c,
-                            StackedLayers *st, Weights *w)
+static const float *take_floats(TensorCursor *cur, uint64_t rows, uint64_t cols)
 {
-    const uint64_t L = c->n_layers, dim = c->dim, kv = c->kv_dim, hid = c->hidden_dim;
-    const uint64_t vocab = c->vocab_size;
-    const float *classifier = NULL;
-    if (format == FORMAT_LEGACY) {
-        w->token_embedding = take_tensor(cur, vocab, dim, 1);
-        st->attention_norm = take_tensor(cur, L, dim, 1);
-        st->wq = take_tensor(cur, L, dim, dim);
-        st->wk = take_tensor(cur, L, kv, dim);
-        st->wv = take_tensor(cur, L, kv, dim);
-        st->wo = take_tensor(cur, L, dim, dim);
-        st->ffn_norm = take_tensor(cur, L, dim, 1);
-        st->w1 = take_tensor(cur, L, hid, dim);
-        st->w2 = take_tensor(cur, L, dim, hid);
-        st->w3 = take_tensor(cur, L, hid, dim);
-        w->final_norm = take_tensor(cur, dim, 1, 1);
-        /* Old exports stored RoPE's cos and sin tables here; we compute them. */
-        take_tensor(cur, c->seq_len, c->head_size / 2, 2);
+    return take_bytes(cur, rows, cols, sizeof(float));
+}
+
+/* A float32 matrix, or (version 2) its int8 values followed by their scales. */
+static Matrix take_matrix(TensorCursor *cur, const Config *c, int rows, int cols)
+{
+    Matrix m = {c->weight_type, rows, cols, NULL, NULL, c->group_size};
+    if (c->weight_type == WEIGHT_F32) {
+        m.data = take_floats(cur, rows, cols);
     } else {
-        st->attention_norm = take_tensor(cur, L, dim, 1);
-        st->ffn_norm = take_tensor(cur, L, dim, 1);
-        w->final_norm = take_tensor(cur, dim, 1, 1);
-        w->token_embedding = take_tensor(cur, vocab, dim, 1);
-        st->wq = take_tensor(cur, L, dim, dim);
-        st->wk = take_tensor(cur, L, kv, dim);
-        st->wv = take_tensor(cur, L, kv, dim);
-        st->wo = take_tensor(cur, L, dim, dim);
-        st->w1 = take_tensor(cur, L, hid, dim);
-        st->w2 = take_tensor(cur, L, dim, hid);
-        st->w3 = take_tensor(cur, L, hid, dim);
+        m.data = take_bytes(cur, rows, cols, sizeof(int8_t));
+        m.scales = take_floats(cur, rows, cols / c->group_size);
     }
-    classifier = c->shared_classifier ? w->token_embedding : take_tensor(cur, vocab, dim, 1);
-    w->classifier = (Matrix){WEIGHT_F32, c->vocab_size, c->dim, classifier};
+    return m;
 }
 
-static Matrix layer_matrix(const float *stacked, int layer, int rows, int cols)
-{
-    return (Matrix){WEIGHT_F32, rows, cols, stacked + (size_t)layer * rows * cols};
-}
+typedef enum { FORMAT_LEGACY, FORMAT_VERSION1, FORMAT_VERSION2 } CheckpointFormat;
 
-static int point_layers(Weights *w, const StackedLayers *st, const Config *c)
+/* Which per-layer tensor, in the order the files store them (all layers of
+ * one kind, then the next kind). */
+typedef enum { NORM_ATTENTION, NORM_FFN } LayerNorm;
+typedef enum { MATRIX_WQ, MATRIX_WK, MATRIX_WV, MATRIX_WO, MATRIX_W1, MATRIX_W2, MATRIX_W3 } LayerMatrix;
+
+/* w->layers is NULL while counting: the pointers then go nowhere. */
+static void take_layer_norms(TensorCursor *cur, const Config *c, Weights *w, LayerNorm which)
 {
-    w->layers = calloc((size_t)c->n_layers, sizeof(LayerWeights));
-    if (!w->layers)
-        return -1;
     for (int l = 0; l < c->n_layers; l++) {
-        LayerWeights *lw = &w->layers[l];
-        lw->attention_norm = st->attention_norm + (size_t)l * c->dim;
-        lw->ffn_norm = st->ffn_norm + (size_t)l * c->dim;
-        lw->wq = layer_matrix(st->wq, l, c->dim, c->dim);
-        lw->wk = layer_matrix(st->wk, l, c->kv_dim, c->dim);
-        lw->wv = layer_matrix(st->wv, l, c->kv_dim, c->dim);
-        lw->wo = layer_matrix(st->wo, l, c->dim, c->dim);
-        lw->w1 = layer_matrix(st->w1, l, c->hidden_dim, c->dim);
-        lw->w2 = layer_matrix(st->w2, l, c->dim, c->hidden_dim);
-        lw->w3 = layer_matrix(st->w3, l, c->hidden_dim, c->dim);
+        const float *norm = take_floats(cur, c->dim, 1);
+        if (w->layers)
+            *(which == NORM_ATTENTION ? &w->layers[l].attention_norm : &w->layers[l].ffn_norm) = norm;
     }
-    return 0;
+}
+
+static void take_layer_matrices(TensorCursor *cur, const Config *c, Weights *w, LayerMatrix first,
+                                LayerMatrix last)
+{
+    for (LayerMatrix which = first; which <= last; which++) {
+        const int rows[] = {c->dim, c->kv_dim, c->kv_dim, c->dim, c->hidden_dim, c->dim, c->hidden_dim};
+        const int cols[] = {c->dim, c->dim, c->dim, c->dim, c->dim, c->hidden_dim, c->dim};
+        for (int l = 0; l < c->n_layers; l++) {
+            Matrix m = take_matrix(cur, c, rows[which], cols[which]);
+            if (!w->layers)
+                continue;
+            LayerWeights *lw = &w->layers[l];
+            Matrix *slots[] = {&lw->wq, &lw->wk, &lw->wv, &lw->wo, &lw->w1, &lw->w2, &lw->w3};
+            *slots[which] = m;
+        }
+    }
+}
+
+static void lay_out_tensors(TensorCursor *cur, CheckpointFormat format, const Config *c, Weights *w)
+{
+    if (format == FORMAT_LEGACY) {
+        w->token_embedding = take_matrix(cur, c, c->vocab_size, c->dim);
+        take_layer_norms(cur, c, w, NORM_ATTENTION);
+        take_layer_matrices(cur, c, w, MATRIX_WQ, MATRIX_WO);
+        take_layer_norms(cur, c, w, NORM_FFN);
+        take_layer_matrices(cur, c, w, MATRIX_W1, MATRIX_W3);
+        w->final_norm = take_floats(cur, c->dim, 1);
+        /* Old exports stored RoPE's cos and sin tables here; we compute them. */
+        take_floats(cur, c->seq_len, c->head_size);
+    } else {
+        /* Versions 1 and 2: norms first (always float32), then the matrices. */
+        take_layer_norms(cur, c, w, NORM_ATTENTION);
+        take_layer_norms(cur, c, w, NORM_FFN);
+        w->final_norm = take_floats(cur, c->dim, 1);
+        w->token_embedding = take_matrix(cur, c, c->vocab_size, c->dim);
+        take_layer_matrices(cur, c, w, MATRIX_WQ, MATRIX_W3);
+    }
+    w->classifier = c->shared_classifier ? w->token_embedding : take_matrix(cur, c, c->vocab_size, c->dim);
 }
 
 static int32_t read_i32(const unsigned char *p)
@@ -161,12 +166,24 @@ static int32_t read_i32(const unsigned char *p)
     return v;
 }
 
+int q8_group_size(const Config *c, int preferred)
+{
+    /* Groups must not straddle rows (every matrix's cols is dim or hidden_dim),
+     * and a multiple of 4 keeps each matrix's scales 4-byte aligned. */
+    for (int g = preferred; g >= 4; g /= 2)
+        if (g % 4 == 0 && c->dim % g == 0 && c->hidden_dim % g == 0)
+            return g;
+    return 0;
+}
+
 /* Reads the header: which format, the hyperparameters, and where weights begin. */
 static int parse_header(const unsigned char *data, size_t size, const char *path, Config *c,
                         CheckpointFormat *format, size_t *weights_offset, char err[ERROR_SIZE])
 {
     const unsigned char *params;
     uint32_t magic = 0;
+    c->weight_type = WEIGHT_F32;
+    c->group_size = 0;
     if (size >= sizeof magic)
         memcpy(&magic, data, sizeof magic);
     if (magic == CHECKPOINT_MAGIC) {
@@ -174,13 +191,17 @@ static int parse_header(const unsigned char *data, size_t size, const char *path
             return fail(err, path, "truncated header: %zu bytes, a versioned checkpoint needs %d", size,
                         CHECKPOINT_HEADER_SIZE);
         int32_t version = read_i32(data + 4);
-        if (version != 1)
-            return fail(err, path, "unsupported checkpoint version %d (this engine reads version 1 and "
-                        "legacy files)", version);
+        if (version != 1 && version != 2)
+            return fail(err, path, "unsupported checkpoint version %d (this engine reads versions 1 and 2 "
+                        "and legacy files)", version);
         params = data + 8;
         c->shared_classifier = data[8 + LEGACY_HEADER_INTS * 4] != 0;
-        *format = FORMAT_VERSION1;
+        *format = version == 1 ? FORMAT_VERSION1 : FORMAT_VERSION2;
         *weights_offset = CHECKPOINT_HEADER_SIZE;
+        if (version == 2) {
+            c->weight_type = WEIGHT_Q8;
+            c->group_size = read_i32(data + 8 + LEGACY_HEADER_INTS * 4 + 1);
+        }
     } else {
         if (size < LEGACY_HEADER_INTS * 4)
             return fail(err, path, "%s: %zu bytes is too short for a checkpoint header",
@@ -205,6 +226,11 @@ static int parse_header(const unsigned char *data, size_t size, const char *path
     char why[ERROR_SIZE];
     if (config_validate(c, why) != 0)
         return fail(err, path, "bad header: %s", why);
+    if (c->weight_type == WEIGHT_Q8 &&
+        (c->group_size <= 0 || c->group_size % 4 != 0 || c->dim % c->group_size != 0 ||
+         c->hidden_dim % c->group_size != 0))
+        return fail(err, path, "bad header: group size %d must be a positive multiple of 4 dividing dim "
+                    "%d and hidden_dim %d", c->group_size, c->dim, c->hidden_dim);
     c->head_size = c->dim / c->n_heads;
     c->kv_dim = c->n_kv_heads * c->head_size;
     c->rope_theta = LLAMA2C_ROPE_THETA;
@@ -242,12 +268,10 @@ int model_load(Model *model, const char *path, char err[ERROR_SIZE])
         goto failed;
 
     /* Count first, compare with the file, and only then hand out pointers. */
-    StackedLayers stacked;
     TensorCursor counter = {NULL, 0, false};
-    lay_out_tensors(&counter, format, c, &stacked, &model->weights);
+    lay_out_tensors(&counter, format, c, &model->weights);
     uint64_t expected;
-    if (counter.overflow || __builtin_mul_overflow(counter.offset, sizeof(float), &expected) ||
-        __builtin_add_overflow(expected, weights_offset, &expected)) {
+    if (counter.overflow || __builtin_add_overflow(counter.offset, weights_offset, &expected)) {
         fail(err, path, "bad header: its dimensions imply more than 2^64 bytes of weights");
         goto failed;
     }
@@ -258,12 +282,13 @@ int model_load(Model *model, const char *path, char err[ERROR_SIZE])
              c->seq_len, (unsigned long long)expected);
         goto failed;
     }
-    TensorCursor cursor = {(const float *)((const char *)mapping + weights_offset), 0, false};
-    lay_out_tensors(&cursor, format, c, &stacked, &model->weights);
-    if (point_layers(&model->weights, &stacked, c) != 0) {
+    model->weights.layers = calloc((size_t)c->n_layers, sizeof(LayerWeights));
+    if (!model->weights.layers) {
         fail(err, path, "out of memory");
         goto failed;
     }
+    TensorCursor cursor = {(const unsigned char *)mapping + weights_offset, 0, false};
+    lay_out_tensors(&cursor, format, c, &model->weights);
     return 0;
 
 failed:
@@ -277,6 +302,68 @@ void model_free(Model *model)
         munmap(model->mapping, model->mapping_size);
     free(model->weights.layers);
     memset(model, 0, sizeof *model);
+}
+
+/* Quantizes one float32 matrix and appends its int8 values, then its scales. */
+static bool write_q8_matrix(FILE *f, const Matrix *m, int group_size, int8_t *q, float *scales)
+{
+    size_t n = (size_t)m->rows * m->cols;
+    quantize_q8(q, scales, m->data, n, group_size);
+    return fwrite(q, 1, n, f) == n && fwrite(scales, sizeof(float), n / group_size, f) == n / group_size;
+}
+
+int model_save_q8(const Model *model, const char *path, int group_size, char err[ERROR_SIZE])
+{
+    const Config *c = &model->config;
+    const Weights *w = &model->weights;
+    if (c->weight_type != WEIGHT_F32)
+        return fail(err, path, "the model to quantize must have float32 weights");
+    if (group_size <= 0)
+        return fail(err, path, "no group size (a multiple of 4) divides both dim %d and hidden_dim %d",
+                    c->dim, c->hidden_dim);
+    size_t largest = (size_t)c->vocab_size * c->dim;
+    size_t layer_largest = (size_t)c->hidden_dim * c->dim;
+    if (layer_largest > largest)
+        largest = layer_largest;
+    int8_t *q = malloc(largest);
+    float *scales = malloc(largest / group_size * sizeof(float));
+    FILE *f = fopen(path, "wb");
+    if (!q || !scales || !f) {
+        free(q), free(scales);
+        if (f)
+            fclose(f);
+        return fail(err, path, "cannot write: %s", f ? "out of memory" : strerror(errno));
+    }
+    unsigned char header[CHECKPOINT_HEADER_SIZE] = {0};
+    uint32_t magic = CHECKPOINT_MAGIC;
+    int32_t fields[] = {2, c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size,
+                        c->seq_len};
+    memcpy(header, &magic, 4);
+    memcpy(header + 4, fields, sizeof fields);
+    header[4 + sizeof fields] = c->shared_classifier;
+    memcpy(header + 4 + sizeof fields + 1, &group_size, 4);
+    bool ok = fwrite(header, 1, sizeof header, f) == sizeof header;
+    for (int l = 0; ok && l < c->n_layers; l++)
+        ok = fwrite(w->layers[l].attention_norm, sizeof(float), c->dim, f) == (size_t)c->dim;
+    for (int l = 0; ok && l < c->n_layers; l++)
+        ok = fwrite(w->layers[l].ffn_norm, sizeof(float), c->dim, f) == (size_t)c->dim;
+    ok = ok && fwrite(w->final_norm, sizeof(float), c->dim, f) == (size_t)c->dim;
+    ok = ok && write_q8_matrix(f, &w->token_embedding, group_size, q, scales);
+    for (int which = 0; ok && which < 7; which++)
+        for (int l = 0; ok && l < c->n_layers; l++) {
+            const LayerWeights *lw = &w->layers[l];
+            const Matrix *in_file_order[] = {&lw->wq, &lw->wk, &lw->wv, &lw->wo, &lw->w1, &lw->w2, &lw->w3};
+            ok = write_q8_matrix(f, in_file_order[which], group_size, q, scales);
+        }
+    if (ok && !c->shared_classifier)
+        ok = write_q8_matrix(f, &w->classifier, group_size, q, scales);
+    ok = (fclose(f) == 0) && ok;
+    free(q), free(scales);
+    if (!ok) {
+        remove(path);
+        return fail(err, path, "writing failed: %s", strerror(errno));
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------
@@ -310,7 +397,10 @@ int run_state_init(RunState *s, const Config *c, int max_batch, char err[ERROR_S
     s->value_cache = alloc_floats(c->n_layers, c->seq_len, c->kv_dim);
     s->rope_inv_freq = alloc_floats(c->head_size / 2, 1, 1);
     s->rope_cos_sin = alloc_floats(B, c->head_size, 1);
-    if (!s->x || !s->xb || !s->xb2 || !s->q || !s->k || !s->v || !s->att || !s->hb || !s->hb2 ||
+    const int widest = c->hidden_dim > c->dim ? c->hidden_dim : c->dim;
+    s->quantized.scales = alloc_floats(B, widest, 1);  /* more than enough: one per group */
+    s->quantized.values = (int8_t *)alloc_floats(B, widest, 1);
+    if (!s->quantized.scales || !s->quantized.values || !s->x || !s->xb || !s->xb2 || !s->q || !s->k || !s->v || !s->att || !s->hb || !s->hb2 ||
         !s->logits || !s->key_cache || !s->value_cache || !s->rope_inv_freq || !s->rope_cos_sin) {
         double cache_mib = 2.0 * c->n_layers * c->seq_len * c->kv_dim * sizeof(float) / (1 << 20);
         snprintf(err, ERROR_SIZE, "out of memory for the run state (the KV cache alone is %.0f MiB: "
@@ -330,17 +420,18 @@ void run_state_free(RunState *s)
 {
     float *buffers[] = {s->x,      s->xb,     s->xb2,          s->q,           s->k,
                         s->v,      s->att,    s->hb,           s->hb2,         s->logits,
-                        s->key_cache, s->value_cache, s->rope_inv_freq, s->rope_cos_sin};
+                        s->key_cache, s->value_cache, s->rope_inv_freq, s->rope_cos_sin,
+                        s->quantized.scales, (float *)s->quantized.values};
     for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++)
         free(buffers[i]);
     memset(s, 0, sizeof *s);
 }
 
 /* x (T, dim) = the embedding rows of the T tokens. */
-static void embed_tokens(float *x, const float *token_embedding, const int *tokens, int T, int dim)
+static void embed_tokens(float *x, const Matrix *token_embedding, const int *tokens, int T)
 {
     for (int t = 0; t < T; t++)
-        memcpy(x + (size_t)t * dim, token_embedding + (size_t)tokens[t] * dim, dim * sizeof(float));
+        matrix_row(x + (size_t)t * token_embedding->cols, token_embedding, tokens[t]);
 }
 
 static void rmsnorm_rows(float *out, const float *x, const float *weight, int T, int dim, float eps)
@@ -386,9 +477,9 @@ static void multi_head_attention(float *out, const Config *c, RunState *s, int l
 static void attention_block(const Config *c, const LayerWeights *lw, RunState *s, int layer, int T, int pos)
 {
     rmsnorm_rows(s->xb, s->x, lw->attention_norm, T, c->dim, c->norm_eps);
-    matmul(s->q, s->xb, &lw->wq, T);
-    matmul(s->k, s->xb, &lw->wk, T);
-    matmul(s->v, s->xb, &lw->wv, T);
+    matmul(s->q, s->xb, &lw->wq, T, &s->quantized);
+    matmul(s->k, s->xb, &lw->wk, T, &s->quantized);
+    matmul(s->v, s->xb, &lw->wv, T, &s->quantized);
     for (int t = 0; t < T; t++) {
         /* Rotating q and k by their positions makes q.k depend on the
          * distance between the two tokens: that is all the model knows of order. */
@@ -401,7 +492,7 @@ static void attention_block(const Config *c, const LayerWeights *lw, RunState *s
         memcpy(s->value_cache + cache_row, s->v + (size_t)t * c->kv_dim, c->kv_dim * sizeof(float));
     }
     multi_head_attention(s->xb, c, s, layer, T, pos);
-    matmul(s->xb2, s->xb, &lw->wo, T);
+    matmul(s->xb2, s->xb, &lw->wo, T, &s->quantized);
     add_in_place(s->x, s->xb2, T * c->dim);
 }
 
@@ -409,10 +500,10 @@ static void attention_block(const Config *c, const LayerWeights *lw, RunState *s
 static void feed_forward_block(const Config *c, const LayerWeights *lw, RunState *s, int T)
 {
     rmsnorm_rows(s->xb, s->x, lw->ffn_norm, T, c->dim, c->norm_eps);
-    matmul(s->hb, s->xb, &lw->w1, T);
-    matmul(s->hb2, s->xb, &lw->w3, T);
+    matmul(s->hb, s->xb, &lw->w1, T, &s->quantized);
+    matmul(s->hb2, s->xb, &lw->w3, T, &s->quantized);
     swiglu(s->hb, s->hb2, T * c->hidden_dim);
-    matmul(s->xb2, s->hb, &lw->w2, T);
+    matmul(s->xb2, s->hb, &lw->w2, T, &s->quantized);
     add_in_place(s->x, s->xb2, T * c->dim);
 }
 
@@ -420,7 +511,7 @@ float *forward(const Model *model, RunState *s, const int *tokens, int T, int po
 {
     const Config *c = &model->config;
     const Weights *w = &model->weights;
-    embed_tokens(s->x, w->token_embedding, tokens, T, c->dim);
+    embed_tokens(s->x, &w->token_embedding, tokens, T);
     for (int t = 0; t < T; t++)
         rope_angles(s->rope_cos_sin + (size_t)t * c->head_size, s->rope_inv_freq, c->head_size, pos + t);
     for (int l = 0; l < c->n_layers; l++) {
@@ -432,6 +523,6 @@ float *forward(const Model *model, RunState *s, const int *tokens, int T, int po
     const int n_rows = T - first;
     const float *x = s->x + (size_t)first * c->dim;
     rmsnorm_rows(s->xb, x, w->final_norm, n_rows, c->dim, c->norm_eps);
-    matmul(s->logits, s->xb, &w->classifier, n_rows);
+    matmul(s->logits, s->xb, &w->classifier, n_rows, &s->quantized);
     return s->logits;
 }

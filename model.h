@@ -15,6 +15,7 @@
 /* llama2.c's checkpoint formats. */
 #define CHECKPOINT_MAGIC 0x616b3432u   /* "ak42" read as a little-endian uint32 */
 #define CHECKPOINT_HEADER_SIZE 256     /* versioned formats pad their header to this */
+#define Q8_GROUP_SIZE 64               /* llama2.c's int8 export: values per scale */
 #define LEGACY_HEADER_INTS 7           /* dim, hidden, layers, heads, kv heads, vocab, seq */
 
 /* Token ids every llama2.c vocabulary shares. */
@@ -33,6 +34,8 @@ typedef struct {
     int head_size;    /* dim / n_heads */
     int kv_dim;       /* n_kv_heads * head_size */
     bool shared_classifier;  /* logits use the token embedding matrix */
+    WeightType weight_type;  /* of every matrix in a llama2.c file: F32, or Q8 (version 2) */
+    int group_size;          /* Q8: values per scale */
     float rope_theta;        /* base of the rotary frequencies */
     float norm_eps;          /* RMSNorm's epsilon */
 } Config;
@@ -50,7 +53,7 @@ typedef struct {
 } LayerWeights;
 
 typedef struct {
-    const float *token_embedding;  /* (vocab_size, dim) */
+    Matrix token_embedding;        /* (vocab_size, dim) */
     LayerWeights *layers;          /* (n_layers) */
     const float *final_norm;       /* (dim) */
     Matrix classifier;             /* (vocab_size, dim) */
@@ -81,6 +84,7 @@ typedef struct {
     float *value_cache; /* (n_layers, seq_len, kv_dim) */
     float *rope_inv_freq;  /* (head_size / 2) */
     float *rope_cos_sin;   /* (max_batch, head_size) */
+    QuantizedInput quantized; /* (max_batch, max(dim, hidden_dim)) input of Q8 matmuls */
 } RunState;
 
 /* Writes "path: message" into err: how every loader reports a bad file. */
@@ -92,6 +96,15 @@ void model_free(Model *model);
 
 /* Checks a header's dimensions; shared by every format's loader. */
 int config_validate(const Config *c, char err[ERROR_SIZE]);
+
+/* Writes model (float32 weights) as a llama2.c version 2 file: every matrix
+ * int8 with one scale per group of group_size values, norms in float32.
+ * Returns 0, or -1 with a message in err. */
+int model_save_q8(const Model *model, const char *path, int group_size, char err[ERROR_SIZE]);
+
+/* The largest group size <= preferred that divides both dim and hidden_dim
+ * (and keeps scales 4-byte aligned), or 0 if there is none. */
+int q8_group_size(const Config *c, int preferred);
 
 int run_state_init(RunState *s, const Config *c, int max_batch, char err[ERROR_SIZE]);
 void run_state_free(RunState *s);

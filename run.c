@@ -575,8 +575,32 @@ static int load_tokenizer(Tokenizer *tok, const Options *o, int vocab_size)
     return rc;
 }
 
+/* ./run quantize IN.bin OUT.bin: float32 checkpoint -> int8 (llama2.c version 2). */
+static int quantize_command(int argc, char **argv)
+{
+    if (argc != 4)
+        return usage_error("%s", "usage: ./run quantize IN.bin OUT.bin");
+    Model model;
+    char err[ERROR_SIZE];
+    if (model_load(&model, argv[2], err) != 0) {
+        fprintf(stderr, "run: %s\n", err);
+        return EXIT_BAD_INPUT;
+    }
+    int group_size = q8_group_size(&model.config, Q8_GROUP_SIZE);
+    int rc = model_save_q8(&model, argv[3], group_size, err);
+    model_free(&model);
+    if (rc != 0) {
+        fprintf(stderr, "run: %s\n", err);
+        return EXIT_BAD_INPUT;
+    }
+    fprintf(stderr, "run: wrote %s (int8, groups of %d)\n", argv[3], group_size);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "quantize") == 0)
+        return quantize_command(argc, argv);
     Options o;
     int status = parse_options(argc, argv, &o);
     if (status != 0)

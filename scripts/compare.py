@@ -2,6 +2,7 @@
 """Compare the C engine's logits and greedy output with reference.py's.
 
     compare.py CHECKPOINT TOKENIZER --prompt TEXT --steps N [--engine ./run] [--tolerance 1e-5] [--quiet]
+               [--reference-checkpoint FP32.bin] [--overall-tolerance T] [--greedy-tokens N]
 
 1. Runs ENGINE CHECKPOINT -z TOKENIZER -t 0 -n N -i PROMPT --logits TMPFILE and reads the tokens
    it fed and the logits it computed at every position.
@@ -60,10 +61,18 @@ def main():
     ap.add_argument("--engine", default="./run")
     ap.add_argument("--tolerance", type=float, default=1e-5, help="max relative L2 error per position")
     ap.add_argument("--quiet", action="store_true", help="no per-position table")
+    ap.add_argument("--reference-checkpoint", metavar="PATH",
+                    help="the model the reference runs (default: CHECKPOINT); e.g. the float32 original "
+                         "of a quantized CHECKPOINT")
+    ap.add_argument("--overall-tolerance", type=float, metavar="T",
+                    help="also require the relative L2 error over all positions together <= T")
+    ap.add_argument("--greedy-tokens", type=int, metavar="N",
+                    help="require identical greedy text for the first N generated tokens only "
+                         "(default: all)")
     args = ap.parse_args()
 
     try:
-        c, w = ref.load_checkpoint(args.checkpoint)
+        c, w = ref.load_checkpoint(args.reference_checkpoint or args.checkpoint)
         tok = ref.load_tokenizer(args.tokenizer, c.vocab_size)
     except (OSError, ValueError) as e:
         usage_error(str(e))
@@ -128,6 +137,12 @@ def main():
         failures.append(f"{len(over)} positions over tolerance")
         print(f"compare: {len(over)} positions have relative L2 error > {args.tolerance:g}, "
               f"first at position {over[0]} ({rel_l2[over[0]]:.3e})")
+    overall = float(np.linalg.norm(diff) / np.linalg.norm(ref_logits.astype(np.float64)))
+    if not np.isfinite(overall):
+        overall = float("inf")
+    if args.overall_tolerance is not None and not overall <= args.overall_tolerance:
+        failures.append("overall error over tolerance")
+        print(f"compare: relative L2 error over all positions {overall:.3e} > {args.overall_tolerance:g}")
     disagree = np.flatnonzero(engine_top != ref_top)
     if len(disagree):
         print(f"compare: top-1 differs at {len(disagree)} positions, first at position {disagree[0]}")
@@ -145,6 +160,9 @@ def main():
     last = prompt_tokens[n] if n < len(prompt_tokens) else int(engine_top[-1])
     engine_seq = tokens + [last]
     ref_seq = ref.greedy(c, w, prompt_tokens, args.steps)
+    if args.greedy_tokens is not None:
+        keep = len(prompt_tokens) + args.greedy_tokens
+        engine_seq, ref_seq = engine_seq[:keep], ref_seq[:keep]
     greedy_same = engine_seq == ref_seq
     if not greedy_same:
         failures.append("greedy sequences differ")
@@ -154,7 +172,7 @@ def main():
               f"reference {len(ref_seq)}\n  engine    {engine_seq[i:i + 10]}\n  reference {ref_seq[i:i + 10]}")
         print(f"compare: engine output was:\n{result.stdout.decode(errors='replace')}")
 
-    summary = (f"{n} positions, max rel L2 {rel_l2.max():.1e}, "
+    summary = (f"{n} positions, max rel L2 {rel_l2.max():.1e}, overall {overall:.1e}, "
                f"greedy {'identical' if greedy_same else 'DIFFERENT'}")
     if failures:
         print(f"compare: FAIL {summary} ({'; '.join(failures)})")

@@ -53,7 +53,7 @@ class Config:
 
 
 def load_checkpoint(path):
-    """Read a legacy or version-1 llama2.c checkpoint. Returns (Config, dict of weight arrays).
+    """Read a legacy, version-1 or version-2 (int8) llama2.c checkpoint. Returns (Config, dict of weight arrays).
 
     The weight arrays are float32 views of a read-only memory map of the file. weights['wcls'] is
     the classifier, the token embedding itself when the classifier is shared.
@@ -68,8 +68,10 @@ def load_checkpoint(path):
         if len(head) < V1_HEADER_SIZE:
             raise ValueError(f"{path}: file is {size} bytes, too short for a version-1 header")
         version = struct.unpack_from("<i", head, 4)[0]
+        if version == 2:
+            return load_q8_checkpoint(path, head, size)
         if version != 1:
-            raise ValueError(f"{path}: unsupported checkpoint version {version} (only 1 is supported)")
+            raise ValueError(f"{path}: unsupported checkpoint version {version} (only 1 and 2 are supported)")
         params = struct.unpack_from("<7i", head, 8)
         shared = head[36]
         if shared not in (0, 1):
@@ -122,6 +124,48 @@ def load_checkpoint(path):
     if c.shared_classifier:
         weights["wcls"] = weights["token_embedding"]
     return config, weights
+
+
+def load_q8_checkpoint(path, head, size):
+    """Read a llama2.c version-2 checkpoint: norms in float32, then each matrix
+    (per layer) as int8 values followed by one float32 scale per group. The
+    weights are dequantized here (w = q * scale), so the reference computes
+    with exactly the weights the file holds, in float arithmetic."""
+    params = struct.unpack_from("<7i", head, 8)
+    shared, group_size = head[36], struct.unpack_from("<i", head, 37)[0]
+    c = Config(*params, shared_classifier=bool(shared))
+    check_config(c, path)
+    if group_size <= 0 or c.dim % group_size or c.hidden_dim % group_size:
+        raise ValueError(f"{path}: bad group size {group_size}")
+    raw = np.memmap(path, dtype=np.uint8, mode="r")
+    offset = V1_HEADER_SIZE
+
+    def take(dtype, count):
+        nonlocal offset
+        n_bytes = count * np.dtype(dtype).itemsize
+        if offset + n_bytes > size:
+            raise ValueError(f"{path}: truncated ({size} bytes)")
+        array = raw[offset:offset + n_bytes].view(dtype)
+        offset += n_bytes
+        return array
+
+    def take_matrix(rows, cols):
+        q = take(np.int8, rows * cols).astype(np.float32).reshape(-1, group_size)
+        scales = take("<f4", rows * cols // group_size)
+        return (q * scales[:, None]).reshape(rows, cols)
+
+    w = {"rms_att": take("<f4", c.n_layers * c.dim).reshape(c.n_layers, c.dim),
+         "rms_ffn": take("<f4", c.n_layers * c.dim).reshape(c.n_layers, c.dim),
+         "rms_final": take("<f4", c.dim)}
+    w["token_embedding"] = take_matrix(c.vocab_size, c.dim)
+    shapes = {"wq": (c.dim, c.dim), "wk": (c.kv_dim, c.dim), "wv": (c.kv_dim, c.dim), "wo": (c.dim, c.dim),
+              "w1": (c.hidden_dim, c.dim), "w2": (c.dim, c.hidden_dim), "w3": (c.hidden_dim, c.dim)}
+    for name, (rows, cols) in shapes.items():
+        w[name] = np.stack([take_matrix(rows, cols) for _ in range(c.n_layers)])
+    w["wcls"] = w["token_embedding"] if c.shared_classifier else take_matrix(c.vocab_size, c.dim)
+    if offset != size:
+        raise ValueError(f"{path}: file is {size} bytes, but its header ({describe(c)}) implies {offset}")
+    return c, w
 
 
 def check_config(c, path):

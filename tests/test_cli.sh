@@ -71,6 +71,11 @@ long_prompt=$(awk 'BEGIN { for (i = 0; i < 60; i++) printf "%c", 97 + (i * 7) % 
 expect_failure "prompt longer than the context is an error" 1 "longer than the model's context of 48" \
     $RUN "$M" -z "$T" -i "$long_prompt"
 
+expect_failure "quantize without two paths is a usage error" 2 "usage: ./run quantize" $RUN quantize "$M"
+$RUN quantize "$M" "$SCRATCH/tiny_q8.bin" 2>/dev/null
+expect_failure "quantizing an int8 file is refused" 1 "float32" $RUN quantize "$SCRATCH/tiny_q8.bin" "$SCRATCH/again.bin"
+expect_failure "quantize names a missing input" 1 "none.bin: cannot open" $RUN quantize "$SCRATCH/none.bin" "$SCRATCH/x.bin"
+
 run_captured $RUN --help
 if [ "$status" -eq 0 ] && grep -q "Usage" "$SCRATCH/out" && ! [ -s "$SCRATCH/err" ]; then
     ok "--help prints usage to stdout"

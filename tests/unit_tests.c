@@ -87,8 +87,8 @@ static void test_matmul(void)
                     sum += (double)w[(size_t)r * cols + c] * in[(size_t)t * cols + c];
                 want[(size_t)t * rows + r] = sum;
             }
-        Matrix W = {WEIGHT_F32, rows, cols, w};
-        matmul(out, in, &W, T);
+        Matrix W = {WEIGHT_F32, rows, cols, w, NULL, 0};
+        matmul(out, in, &W, T, NULL);
         double err = max_relative_error(out, want, (size_t)T * rows);
         expect(err < 1e-5, "T=%d %dx%d: relative error %g", T, rows, cols, err);
         free(w), free(in), free(out), free(want);
@@ -182,8 +182,10 @@ typedef struct {
 static void random_model(RandomModel *rm, int dim, int hidden, int layers, int heads, int kv_heads,
                          int vocab, int seq_len)
 {
-    Config c = {dim, hidden, layers, heads, kv_heads, vocab, seq_len, dim / heads,
-                kv_heads * (dim / heads), true, 10000.0f, 1e-5f};
+    Config c = {.dim = dim, .hidden_dim = hidden, .n_layers = layers, .n_heads = heads,
+                .n_kv_heads = kv_heads, .vocab_size = vocab, .seq_len = seq_len, .head_size = dim / heads,
+                .kv_dim = kv_heads * (dim / heads), .shared_classifier = true,
+                .weight_type = WEIGHT_F32, .rope_theta = 10000.0f, .norm_eps = 1e-5f};
     memset(rm, 0, sizeof *rm);
     rm->model.config = c;
     size_t per_layer = 2 * (size_t)dim + 2 * (size_t)dim * dim + 2 * (size_t)c.kv_dim * dim +
@@ -192,21 +194,21 @@ static void random_model(RandomModel *rm, int dim, int hidden, int layers, int h
     rm->memory = random_floats(total);
     float *p = rm->memory;
     Weights *w = &rm->model.weights;
-    w->token_embedding = p, p += (size_t)vocab * dim;
+    w->token_embedding = (Matrix){WEIGHT_F32, vocab, dim, p, NULL, 0}, p += (size_t)vocab * dim;
     w->final_norm = p, p += dim;
-    w->classifier = (Matrix){WEIGHT_F32, vocab, dim, w->token_embedding};
+    w->classifier = w->token_embedding;
     w->layers = calloc(layers, sizeof(LayerWeights));
     for (int l = 0; l < layers; l++) {
         LayerWeights *lw = &w->layers[l];
         lw->attention_norm = p, p += dim;
         lw->ffn_norm = p, p += dim;
-        lw->wq = (Matrix){WEIGHT_F32, dim, dim, p}, p += (size_t)dim * dim;
-        lw->wk = (Matrix){WEIGHT_F32, c.kv_dim, dim, p}, p += (size_t)c.kv_dim * dim;
-        lw->wv = (Matrix){WEIGHT_F32, c.kv_dim, dim, p}, p += (size_t)c.kv_dim * dim;
-        lw->wo = (Matrix){WEIGHT_F32, dim, dim, p}, p += (size_t)dim * dim;
-        lw->w1 = (Matrix){WEIGHT_F32, hidden, dim, p}, p += (size_t)hidden * dim;
-        lw->w2 = (Matrix){WEIGHT_F32, dim, hidden, p}, p += (size_t)hidden * dim;
-        lw->w3 = (Matrix){WEIGHT_F32, hidden, dim, p}, p += (size_t)hidden * dim;
+        lw->wq = (Matrix){WEIGHT_F32, dim, dim, p, NULL, 0}, p += (size_t)dim * dim;
+        lw->wk = (Matrix){WEIGHT_F32, c.kv_dim, dim, p, NULL, 0}, p += (size_t)c.kv_dim * dim;
+        lw->wv = (Matrix){WEIGHT_F32, c.kv_dim, dim, p, NULL, 0}, p += (size_t)c.kv_dim * dim;
+        lw->wo = (Matrix){WEIGHT_F32, dim, dim, p, NULL, 0}, p += (size_t)dim * dim;
+        lw->w1 = (Matrix){WEIGHT_F32, hidden, dim, p, NULL, 0}, p += (size_t)hidden * dim;
+        lw->w2 = (Matrix){WEIGHT_F32, dim, hidden, p, NULL, 0}, p += (size_t)hidden * dim;
+        lw->w3 = (Matrix){WEIGHT_F32, hidden, dim, p, NULL, 0}, p += (size_t)hidden * dim;
     }
 }
 
@@ -216,43 +218,154 @@ static void free_random_model(RandomModel *rm)
     free(rm->model.weights.layers);
 }
 
-static void test_batched_forward(void)
+/* Runs T tokens one at a time and in batches of `batch`; returns the worst
+ * relative difference between the two sets of logits. */
+static double batched_vs_single(const Model *model, const int *tokens, int T, int batch)
 {
-    RandomModel rm;
-    random_model(&rm, 64, 96, 2, 8, 2, 50, 40);
-    const Config *c = &rm.model.config;
-    enum { T = 21, BATCH = 8 };
-    int tokens[T];
-    for (int t = 0; t < T; t++)
-        tokens[t] = (int)(random_u32(&test_rng) % c->vocab_size);
+    const Config *c = &model->config;
     RunState one, many;
     char err[ERROR_SIZE];
-    expect(run_state_init(&one, c, 1, err) == 0 && run_state_init(&many, c, BATCH, err) == 0, "%s", err);
+    if (run_state_init(&one, c, 1, err) != 0 || run_state_init(&many, c, batch, err) != 0)
+        return INFINITY;
     float *single = malloc((size_t)T * c->vocab_size * sizeof(float));
     for (int t = 0; t < T; t++)
-        memcpy(single + (size_t)t * c->vocab_size, forward(&rm.model, &one, &tokens[t], 1, t, false),
+        memcpy(single + (size_t)t * c->vocab_size, forward(model, &one, &tokens[t], 1, t, false),
                c->vocab_size * sizeof(float));
     double worst = 0;
-    for (int start = 0; start < T; start += BATCH) {  /* batches of 8, 8, 5 */
-        int n = T - start < BATCH ? T - start : BATCH;
-        const float *logits = forward(&rm.model, &many, tokens + start, n, start, true);
+    for (int start = 0; start < T; start += batch) {
+        int n = T - start < batch ? T - start : batch;
+        const float *logits = forward(model, &many, tokens + start, n, start, true);
         for (size_t i = 0; i < (size_t)n * c->vocab_size; i++) {
             double want = single[(size_t)start * c->vocab_size + i];
             worst = fmax(worst, fabs(logits[i] - want) / fmax(1.0, fabs(want)));
         }
     }
+    run_state_free(&one), run_state_free(&many);
+    free(single);
+    return worst;
+}
+
+static void test_batched_forward(void)
+{
+    RandomModel rm;
+    random_model(&rm, 64, 96, 2, 8, 2, 50, 40);
+    const Config *c = &rm.model.config;
+    enum { T = 21 };
+    int tokens[T];
+    for (int t = 0; t < T; t++)
+        tokens[t] = (int)(random_u32(&test_rng) % c->vocab_size);
+    double worst = batched_vs_single(&rm.model, tokens, T, 8);  /* batches of 8, 8, 5 */
     expect(worst < 1e-5, "batched logits differ from token-by-token by %g", worst);
     /* all_logits = false returns the last row only, the same numbers */
-    RunState again;
-    run_state_init(&again, c, BATCH, err);
-    const float *last = forward(&rm.model, &again, tokens, BATCH, 0, false);
-    expect(memcmp(last, single + (size_t)(BATCH - 1) * c->vocab_size, c->vocab_size * sizeof(float)) == 0 ||
-               fabs(last[0] - single[(size_t)(BATCH - 1) * c->vocab_size]) < 1e-5,
-           "last-row logits differ");
-    run_state_free(&one), run_state_free(&many), run_state_free(&again);
-    free(single);
+    RunState a, b;
+    char err[ERROR_SIZE];
+    run_state_init(&a, c, 8, err);
+    run_state_init(&b, c, 8, err);
+    const float *all = forward(&rm.model, &a, tokens, 8, 0, true);
+    const float *last = forward(&rm.model, &b, tokens, 8, 0, false);
+    expect(memcmp(last, all + 7 * c->vocab_size, c->vocab_size * sizeof(float)) == 0, "last-row logits differ");
+    run_state_free(&a), run_state_free(&b);
     free_random_model(&rm);
     report("a batch of prompt tokens gives the logits of token-by-token decoding (GQA)");
+}
+
+/* ---------------------------------------------------------------------------
+ * int8 weights */
+
+static void test_quantize_q8(void)
+{
+    /* hand computation: max |x| = 1.27, so scale = 0.01 and q = x / 0.01 */
+    const float x[8] = {0.5f, -1.27f, 0.0f, 1.27f, 0, 0, 0, 0};
+    int8_t q[8];
+    float scales[2];
+    quantize_q8(q, scales, x, 8, 4);
+    expect(fabsf(scales[0] - 0.01f) < 1e-7f, "scale %g, want 0.01", scales[0]);
+    expect(q[0] == 50 && q[1] == -127 && q[2] == 0 && q[3] == 127, "q = %d %d %d %d", q[0], q[1], q[2], q[3]);
+    expect(scales[1] == 0.0f && q[4] == 0 && q[7] == 0, "an all-zero group must quantize to zeros");
+    report("quantize_q8: scale = max|x| / 127, q = round(x / scale)");
+}
+
+static void test_matmul_q8(void)
+{
+    const int T = 3, rows = 37, cols = 128, gs = 32;
+    float *w = random_floats((size_t)rows * cols), *in = random_floats((size_t)T * cols);
+    int8_t *wq = malloc((size_t)rows * cols), xq_values[3 * 128];
+    float *ws = malloc((size_t)rows * cols / gs * sizeof(float)), xq_scales[3 * 128];
+    quantize_q8(wq, ws, w, (size_t)rows * cols, gs);
+    float out[3 * 37];
+    double exact_q[3 * 37], exact_f[3 * 37];
+    /* the plain version: dequantize both sides, multiply in double */
+    int8_t xq[3 * 128];
+    float xs[3 * 4];
+    quantize_q8(xq, xs, in, (size_t)T * cols, gs);
+    for (int t = 0; t < T; t++)
+        for (int r = 0; r < rows; r++) {
+            double sq = 0, sf = 0;
+            for (int i = 0; i < cols; i++) {
+                size_t wi = (size_t)r * cols + i, xi = (size_t)t * cols + i;
+                sq += (double)wq[wi] * ws[wi / gs] * ((double)xq[xi] * xs[xi / gs]);
+                sf += (double)w[wi] * in[xi];
+            }
+            exact_q[t * rows + r] = sq;
+            exact_f[t * rows + r] = sf;
+        }
+    Matrix W = {WEIGHT_Q8, rows, cols, wq, ws, gs};
+    QuantizedInput scratch = {xq_values, xq_scales};
+    matmul(out, in, &W, T, &scratch);
+    double err_q = max_relative_error(out, exact_q, (size_t)T * rows);
+    double err_f = max_relative_error(out, exact_f, (size_t)T * rows);
+    expect(err_q < 1e-5, "differs from dequantized arithmetic by %g", err_q);
+    expect(err_f < 3e-2, "differs from float32 weights by %g", err_f);
+    float row[128];
+    matrix_row(row, &W, 5);
+    expect(fabsf(row[33] - wq[5 * cols + 33] * ws[(5 * cols + 33) / gs]) < 1e-7f, "matrix_row dequantizes wrongly");
+    free(w), free(in), free(wq), free(ws);
+    report("Q8 matmul equals dequantized arithmetic, and float32 within 3e-2");
+}
+
+/* Saving a random model as int8 and loading it back gives a Q8 model whose
+ * batched forward pass matches its token-by-token one, and whose logits are
+ * close to the float32 model's. */
+static void test_q8_model(const char *dir)
+{
+    RandomModel rm;
+    random_model(&rm, 64, 96, 2, 8, 2, 50, 40);
+    char path[256], err[ERROR_SIZE];
+    snprintf(path, sizeof path, "%s/q8.bin", dir);
+    int gs = q8_group_size(&rm.model.config, Q8_GROUP_SIZE);
+    expect(gs == 32, "group size for dim 64, hidden 96 is %d, want 32", gs);
+    expect(model_save_q8(&rm.model, path, gs, err) == 0, "save: %s", err);
+    Model q8;
+    if (model_load(&q8, path, err) != 0) {
+        expect(false, "load: %s", err);
+    } else {
+        expect(q8.config.weight_type == WEIGHT_Q8 && q8.config.group_size == 32, "not loaded as Q8");
+        int tokens[13];
+        for (int t = 0; t < 13; t++)
+            tokens[t] = (int)(random_u32(&test_rng) % 50);
+        double worst = batched_vs_single(&q8, tokens, 13, 4);
+        expect(worst < 1e-5, "Q8 batched logits differ from token-by-token by %g", worst);
+        RunState sf, sq;
+        run_state_init(&sf, &rm.model.config, 1, err);
+        run_state_init(&sq, &q8.config, 1, err);
+        double diff = 0, norm = 0;
+        for (int t = 0; t < 13; t++) {
+            const float *lf = forward(&rm.model, &sf, &tokens[t], 1, t, false);
+            const float *lq = forward(&q8, &sq, &tokens[t], 1, t, false);
+            for (int i = 0; i < 50; i++) {
+                diff += (double)(lf[i] - lq[i]) * (lf[i] - lq[i]);
+                norm += (double)lf[i] * lf[i];
+            }
+        }
+        expect(sqrt(diff / norm) < 5e-2, "Q8 logits differ from float32 by relative L2 %g", sqrt(diff / norm));
+        run_state_free(&sf), run_state_free(&sq);
+        /* a float32 file is required to quantize */
+        expect(model_save_q8(&q8, path, gs, err) == -1 && strstr(err, "float32"), "re-quantized a Q8 model");
+        model_free(&q8);
+    }
+    unlink(path);
+    free_random_model(&rm);
+    report("int8 (version 2) model: save, load, batched = token-by-token, close to float32");
 }
 
 /* ---------------------------------------------------------------------------
@@ -554,6 +667,17 @@ static void test_model_errors(void)
     version = 1;
     memcpy(v + 4, &version, 4);
     expect_model_error("v1_no_weights.bin", v, sizeof v, "implies");
+    version = 2;
+    memcpy(v + 4, &version, 4);
+    int32_t group = 6;  /* not a multiple of 4 */
+    memcpy(v + 8 + 28 + 1, &group, 4);
+    expect_model_error("v2_group.bin", v, sizeof v, "group size 6");
+    group = 0;
+    memcpy(v + 8 + 28 + 1, &group, 4);
+    expect_model_error("v2_group0.bin", v, sizeof v, "group size 0");
+    group = 8;
+    memcpy(v + 8 + 28 + 1, &group, 4);
+    expect_model_error("v2_no_weights.bin", v, sizeof v, "implies");
     free(data);
     report("loader: missing, empty, every truncation, bad and overflowing headers");
 }
@@ -656,6 +780,9 @@ int main(int argc, char **argv)
     test_rope();
     test_swiglu();
     test_batched_forward();
+    test_quantize_q8();
+    test_matmul_q8();
+    test_q8_model(scratch_dir);
     test_random_stream();
     test_sampler();
     test_model_errors();
