@@ -20,42 +20,97 @@ float dot_product(const float *a, const float *b, int n)
     return sum;
 }
 
-/* Four rows at a time: each input value loaded is used four times, and the
- * four sums are independent chains the processor can overlap. */
-#define ROW_BLOCK 4
+/* The float32 matmul works on tiles of 4 weight rows x 2 tokens: each value
+ * loaded is used two or four times, and the 8 sums are independent chains
+ * that keep both multiply-add units busy. Decoding (T = 1) uses 4 x 1 tiles,
+ * where memory, not arithmetic, sets the pace. */
+#define ROW_TILE 4
+#define TOKEN_TILE 2
+
+static void tile_4x1(float *out, const float *w, const float *x, int cols)
+{
+    const float *w0 = w, *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+    for (int i = 0; i < cols; i++) {
+        s0 += w0[i] * x[i];
+        s1 += w1[i] * x[i];
+        s2 += w2[i] * x[i];
+        s3 += w3[i] * x[i];
+    }
+    out[0] = s0, out[1] = s1, out[2] = s2, out[3] = s3;
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+
+static float horizontal_sum(__m256 v)
+{
+    __m128 half = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    half = _mm_add_ps(half, _mm_movehl_ps(half, half));
+    half = _mm_add_ss(half, _mm_movehdup_ps(half));
+    return _mm_cvtss_f32(half);
+}
+
+/* Written with intrinsics because compilers, given the plain loop, keep the
+ * weights in registers and reload the inputs for every multiply-add. */
+static void tile_4x2(float *out, size_t out_stride, const float *w, const float *x, int cols)
+{
+    const float *w0 = w, *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
+    const float *x0 = x, *x1 = x0 + cols;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    int i = 0;
+    for (; i + 8 <= cols; i += 8) {
+        __m256 v0 = _mm256_loadu_ps(w0 + i), v1 = _mm256_loadu_ps(w1 + i);
+        __m256 v2 = _mm256_loadu_ps(w2 + i), v3 = _mm256_loadu_ps(w3 + i);
+        __m256 y0 = _mm256_loadu_ps(x0 + i), y1 = _mm256_loadu_ps(x1 + i);
+        /* Pin the inputs in registers: otherwise they are reloaded per use. */
+        __asm__("" : "+x"(y0), "+x"(y1));
+        a0 = _mm256_fmadd_ps(v0, y0, a0), a1 = _mm256_fmadd_ps(v1, y0, a1);
+        a2 = _mm256_fmadd_ps(v2, y0, a2), a3 = _mm256_fmadd_ps(v3, y0, a3);
+        b0 = _mm256_fmadd_ps(v0, y1, b0), b1 = _mm256_fmadd_ps(v1, y1, b1);
+        b2 = _mm256_fmadd_ps(v2, y1, b2), b3 = _mm256_fmadd_ps(v3, y1, b3);
+    }
+    float sums[8] = {horizontal_sum(a0), horizontal_sum(a1), horizontal_sum(a2), horizontal_sum(a3),
+                     horizontal_sum(b0), horizontal_sum(b1), horizontal_sum(b2), horizontal_sum(b3)};
+    for (; i < cols; i++)
+        for (int r = 0; r < ROW_TILE; r++) {
+            sums[r] += w[(size_t)r * cols + i] * x0[i];
+            sums[ROW_TILE + r] += w[(size_t)r * cols + i] * x1[i];
+        }
+    memcpy(out, sums, ROW_TILE * sizeof(float));
+    memcpy(out + out_stride, sums + ROW_TILE, ROW_TILE * sizeof(float));
+}
+#else
+static void tile_4x2(float *out, size_t out_stride, const float *w, const float *x, int cols)
+{
+    tile_4x1(out, w, x, cols);
+    tile_4x1(out + out_stride, w, x + cols, cols);
+}
+#endif
 
 static void matmul_f32(float *out, const float *in, const Matrix *W, int T)
 {
     const int rows = W->rows, cols = W->cols;
     const float *w = W->data;
-    const int blocks = (rows + ROW_BLOCK - 1) / ROW_BLOCK;
-    /* Row blocks are independent: split them over the threads. Within a block,
+    const int tiles = (rows + ROW_TILE - 1) / ROW_TILE;
+    /* Row tiles are independent: split them over the threads. Within a tile,
      * all T tokens reuse the same weights while they are in cache. */
 #pragma omp parallel for schedule(static) if ((size_t)rows * cols * T >= MATMUL_PARALLEL_MIN)
-    for (int b = 0; b < blocks; b++) {
-        const int r = b * ROW_BLOCK;
-        const float *w0 = w + (size_t)r * cols;
-        if (r + ROW_BLOCK > rows) {  /* the last, partial block */
+    for (int tile = 0; tile < tiles; tile++) {
+        const int r = tile * ROW_TILE;
+        if (r + ROW_TILE > rows) {  /* the last, partial tile */
             for (int i = r; i < rows; i++)
                 for (int t = 0; t < T; t++)
                     out[(size_t)t * rows + i] =
                         dot_product(w + (size_t)i * cols, in + (size_t)t * cols, cols);
             continue;
         }
-        const float *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
-        for (int t = 0; t < T; t++) {
-            const float *x = in + (size_t)t * cols;
-            float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-#pragma omp simd reduction(+ : s0, s1, s2, s3)
-            for (int i = 0; i < cols; i++) {
-                s0 += w0[i] * x[i];
-                s1 += w1[i] * x[i];
-                s2 += w2[i] * x[i];
-                s3 += w3[i] * x[i];
-            }
-            float *o = out + (size_t)t * rows + r;
-            o[0] = s0, o[1] = s1, o[2] = s2, o[3] = s3;
-        }
+        int t = 0;
+        for (; t + TOKEN_TILE <= T; t += TOKEN_TILE)
+            tile_4x2(out + (size_t)t * rows + r, rows, w + (size_t)r * cols, in + (size_t)t * cols, cols);
+        for (; t < T; t++)
+            tile_4x1(out + (size_t)t * rows + r, w + (size_t)r * cols, in + (size_t)t * cols, cols);
     }
 }
 
@@ -75,7 +130,43 @@ void quantize_q8(int8_t *q, float *scales, const float *x, size_t n, int group_s
     }
 }
 
-/* Per group, an integer dot product scaled by both groups' scales. */
+/* One row of a Q8 matmul: per group, an integer dot product scaled by both
+ * groups' scales. The plain version, for any group size. */
+static float dot_q8_plain(const int8_t *w, const float *ws, const int8_t *x, const float *xs, int cols, int gs)
+{
+    float sum = 0.0f;
+    for (int g = 0; g < cols / gs; g++) {
+        int32_t group_sum = 0;
+        for (int i = 0; i < gs; i++)
+            group_sum += (int32_t)w[g * gs + i] * (int32_t)x[g * gs + i];
+        sum += (float)group_sum * ws[g] * xs[g];
+    }
+    return sum;
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+/* The same with AVX2, for group sizes that are multiples of 32: 32 int8
+ * products at a time summed into 8 int32 lanes, each group's lanes scaled
+ * into a float accumulator, and one horizontal sum per row. */
+static float dot_q8_avx2(const int8_t *w, const float *ws, const int8_t *x, const float *xs, int cols, int gs)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int g = 0; g < cols / gs; g++) {
+        __m256i group_sum = _mm256_setzero_si256();
+        for (int i = g * gs; i < (g + 1) * gs; i += 32) {
+            __m256i a = _mm256_loadu_si256((const __m256i *)(w + i));
+            __m256i b = _mm256_loadu_si256((const __m256i *)(x + i));
+            /* maddubs multiplies unsigned by signed bytes: move a's sign onto b */
+            __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+            group_sum = _mm256_add_epi32(group_sum, _mm256_madd_epi16(pairs, ones));
+        }
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(group_sum), _mm256_set1_ps(ws[g] * xs[g]), acc);
+    }
+    return horizontal_sum(acc);
+}
+#endif
+
 static void matmul_q8(float *out, const float *in, const Matrix *W, int T, QuantizedInput *xq)
 {
     const int rows = W->rows, cols = W->cols, gs = W->group_size;
@@ -83,23 +174,18 @@ static void matmul_q8(float *out, const float *in, const Matrix *W, int T, Quant
     for (int t = 0; t < T; t++)
         quantize_q8(xq->values + (size_t)t * cols, xq->scales + (size_t)t * groups, in + (size_t)t * cols,
                     cols, gs);
+    float (*dot)(const int8_t *, const float *, const int8_t *, const float *, int, int) = dot_q8_plain;
+#if defined(__AVX2__) && defined(__FMA__)
+    if (gs % 32 == 0)
+        dot = dot_q8_avx2;
+#endif
 #pragma omp parallel for schedule(static) if ((size_t)rows * cols * T >= MATMUL_PARALLEL_MIN)
     for (int r = 0; r < rows; r++) {
         const int8_t *w = (const int8_t *)W->data + (size_t)r * cols;
         const float *ws = W->scales + (size_t)r * groups;
-        for (int t = 0; t < T; t++) {
-            const int8_t *x = xq->values + (size_t)t * cols;
-            const float *xs = xq->scales + (size_t)t * groups;
-            float sum = 0.0f;
-            for (int g = 0; g < groups; g++) {
-                int32_t group_sum = 0;
-#pragma omp simd reduction(+ : group_sum)
-                for (int i = 0; i < gs; i++)
-                    group_sum += (int32_t)w[g * gs + i] * (int32_t)x[g * gs + i];
-                sum += (float)group_sum * ws[g] * xs[g];
-            }
-            out[(size_t)t * rows + r] = sum;
-        }
+        for (int t = 0; t < T; t++)
+            out[(size_t)t * rows + r] =
+                dot(w, ws, xq->values + (size_t)t * cols, xq->scales + (size_t)t * groups, cols, gs);
     }
 }
 

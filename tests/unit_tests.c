@@ -255,7 +255,7 @@ static void test_batched_forward(void)
     for (int t = 0; t < T; t++)
         tokens[t] = (int)(random_u32(&test_rng) % c->vocab_size);
     double worst = batched_vs_single(&rm.model, tokens, T, 8);  /* batches of 8, 8, 5 */
-    expect(worst < 1e-5, "batched logits differ from token-by-token by %g", worst);
+    expect(worst < 1e-4, "batched logits differ from token-by-token by %g", worst);
     /* all_logits = false returns the last row only, the same numbers */
     RunState a, b;
     char err[ERROR_SIZE];
@@ -263,7 +263,10 @@ static void test_batched_forward(void)
     run_state_init(&b, c, 8, err);
     const float *all = forward(&rm.model, &a, tokens, 8, 0, true);
     const float *last = forward(&rm.model, &b, tokens, 8, 0, false);
-    expect(memcmp(last, all + 7 * c->vocab_size, c->vocab_size * sizeof(float)) == 0, "last-row logits differ");
+    double last_diff = 0;
+    for (int i = 0; i < c->vocab_size; i++)
+        last_diff = fmax(last_diff, fabs(last[i] - all[7 * c->vocab_size + i]));
+    expect(last_diff < 1e-4, "last-row logits differ by %g", last_diff);
     run_state_free(&a), run_state_free(&b);
     free_random_model(&rm);
     report("a batch of prompt tokens gives the logits of token-by-token decoding (GQA)");
@@ -344,7 +347,7 @@ static void test_q8_model(const char *dir)
         for (int t = 0; t < 13; t++)
             tokens[t] = (int)(random_u32(&test_rng) % 50);
         double worst = batched_vs_single(&q8, tokens, 13, 4);
-        expect(worst < 1e-5, "Q8 batched logits differ from token-by-token by %g", worst);
+        expect(worst < 1e-4, "Q8 batched logits differ from token-by-token by %g", worst);
         RunState sf, sq;
         run_state_init(&sf, &rm.model.config, 1, err);
         run_state_init(&sq, &q8.config, 1, err);
