@@ -17,8 +17,8 @@ TOKENIZER ?= models/tokenizer.bin
 PROMPT ?=
 export MODELS_DIR PYTHON
 
-ENGINE_SOURCES = model.c tokenizer.c sampler.c kernels.c
-HEADERS = model.h tokenizer.h sampler.h kernels.h
+ENGINE_SOURCES = model.c tokenizer.c sampler.c kernels.c gguf.c
+HEADERS = model.h tokenizer.h sampler.h kernels.h gguf.h
 
 .PHONY: all engine test sanitize clean
 
@@ -40,16 +40,20 @@ endif
 tests/unit_tests: tests/unit_tests.c $(ENGINE_SOURCES) $(HEADERS)
 	$(CC) $(ALL_CFLAGS) -I. -o $@ tests/unit_tests.c $(ENGINE_SOURCES) $(LDLIBS)
 
-test: engine tests/unit_tests
+tests/gguf_tests: tests/gguf_tests.c gguf.c gguf.h
+	$(CC) $(ALL_CFLAGS) -I. -o $@ tests/gguf_tests.c gguf.c $(LDLIBS)
+
+test: engine tests/unit_tests tests/gguf_tests
 	@sh tests/run_tests.sh
 
 # The whole suite again, on builds with AddressSanitizer and UBSan: any report
 # changes an exit status or adds a line to stderr, and so fails a test.
 SANITIZE_DIR = build/sanitize
 SANITIZE_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-sanitize: $(SANITIZE_DIR)/run $(SANITIZE_DIR)/unit_tests
+sanitize: $(SANITIZE_DIR)/run $(SANITIZE_DIR)/unit_tests $(SANITIZE_DIR)/gguf_tests
 	@ASAN_OPTIONS=exitcode=86:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:exitcode=87 \
-	    SANITIZED=1 RUN=$(SANITIZE_DIR)/run UNIT_TESTS=$(SANITIZE_DIR)/unit_tests sh tests/run_tests.sh
+	    SANITIZED=1 RUN=$(SANITIZE_DIR)/run UNIT_TESTS=$(SANITIZE_DIR)/unit_tests \
+	    GGUF_TESTS=$(SANITIZE_DIR)/gguf_tests sh tests/run_tests.sh
 
 $(SANITIZE_DIR)/run: run.c $(ENGINE_SOURCES) $(HEADERS)
 	@mkdir -p $(SANITIZE_DIR)
@@ -59,5 +63,9 @@ $(SANITIZE_DIR)/unit_tests: tests/unit_tests.c $(ENGINE_SOURCES) $(HEADERS)
 	@mkdir -p $(SANITIZE_DIR)
 	$(CC) $(SANITIZE_FLAGS) $(WARNINGS) $(OPENMP) -D_GNU_SOURCE -I. -o $@ tests/unit_tests.c $(ENGINE_SOURCES) $(LDLIBS)
 
+$(SANITIZE_DIR)/gguf_tests: tests/gguf_tests.c gguf.c gguf.h
+	@mkdir -p $(SANITIZE_DIR)
+	$(CC) $(SANITIZE_FLAGS) $(WARNINGS) -D_GNU_SOURCE -I. -o $@ tests/gguf_tests.c gguf.c $(LDLIBS)
+
 clean:
-	rm -rf run tests/unit_tests build
+	rm -rf run tests/unit_tests tests/gguf_tests build

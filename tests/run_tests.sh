@@ -8,6 +8,7 @@ MODELS_DIR=${MODELS_DIR:-../shared/models}
 PYTHON=${PYTHON:-$(test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)}
 RUN=${RUN:-./run}                       # make sanitize points these at its own builds
 UNIT_TESTS=${UNIT_TESTS:-tests/unit_tests}
+GGUF_TESTS=${GGUF_TESTS:-tests/gguf_tests}
 export MODELS_DIR PYTHON RUN
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -42,8 +43,10 @@ fi
 
 if [ "$have_models" = yes ]; then
     run_suite unit_tests "$UNIT_TESTS" "$MODELS_DIR"
+    run_suite gguf_tests "$GGUF_TESTS" "$MODELS_DIR"
 else
     run_suite unit_tests "$UNIT_TESTS"
+    run_suite gguf_tests "$GGUF_TESTS"
 fi
 run_suite test_cli sh tests/test_cli.sh
 run_suite test_end_to_end sh tests/test_end_to_end.sh "$have_models"

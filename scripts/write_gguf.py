@@ -1,0 +1,330 @@
+#!/usr/bin/python3
+"""Write a small GGUF v3 llama model with random weights and an embedded vocabulary, for tests.
+
+    write_gguf.py OUT.gguf --dim 64 --hidden-dim 172 --layers 2 --heads 8 --kv-heads 4
+        --vocab 512 --seq-len 128 [--seed 0]
+        [--matrix-type f32|f16|q8_0]      every matrix (default f32); then per group, overriding it:
+        [--attention-type T] [--ffn-type T] [--embedding-type T] [--output-type T]
+        [--separate-output]               a classifier output.weight of its own (else none: tied)
+        [--rope-freq-base 10000 | --no-rope-freq-base] [--rms-eps 1e-5]
+        [--alignment N] [--gguf-version 2|3]
+        [--checkpoint OUT.bin] [--tokenizer TOK.bin]
+
+--checkpoint and --tokenizer also write the same model as a llama2.c legacy checkpoint and
+tokenizer.bin (scripts/write_checkpoint.py's formats): the checkpoint holds exactly the values the
+GGUF's tensors stand for (F16 and Q8_0 dequantized), so an engine must give the same logits
+for both files.
+
+The layout is what llama.cpp's convert-llama2c-to-ggml writes (checked against
+stories260K.f32.gguf, whose tensors are bit-identical to stories260K.bin's):
+  - tensors token_embd, output_norm, [output], then per layer blk.N.attn_q, attn_k, attn_v,
+    attn_output, attn_norm, ffn_gate (llama2.c's w1), ffn_down (w2), ffn_up (w3), ffn_norm;
+    norms are always F32. A matrix of shape (rows, cols) has ggml dims {cols, rows}.
+  - attn_q and attn_k rows are in llama2.c's (Meta's) order, NOT permuted: RoPE rotates the
+    adjacent pairs (2i, 2i+1) of each head, as llama.cpp's LLAMA_ROPE_TYPE_NORM does.
+  - the vocabulary is the llama2.c one with sentencepiece's conventions: "▁" (U+2581) for a
+    space, "<s>" and "</s>" for BOS and EOS (tokenizer.bin says "\\n<s>\\n"), token types
+    normal 1, unknown 2, control 3, byte 6.
+Q8_0 is ggml's: blocks of 32 values along a row, each an fp16 scale d = max|x| / 127 and 32
+int8 q = round(x / d); a row length must be a multiple of 32.
+
+Importable:
+    write_gguf(path, metadata, tensors, alignment=32, version=3)    any GGUF file:
+        metadata: list of (key, value type, value); for ARRAY the value is (element type, list)
+        tensors:  list of (name, ggml type, float32 numpy array, numpy shape order)
+    llama_gguf(config, weights, types, ...) -> (metadata, tensors) for a llama model
+    llama_vocabulary(vocab_size, seed) -> (tokens, scores, token types)
+    quantize_q8_0(x) -> bytes, dequantize(ggml type, x) -> what a reader of the file gets
+"""
+import argparse
+import os
+import struct
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import write_checkpoint  # noqa: E402  (random weights, the legacy writer, the vocabulary)
+
+# Metadata value types.
+UINT8, INT8, UINT16, INT16, UINT32, INT32, FLOAT32, BOOL, STRING, ARRAY, UINT64, INT64, FLOAT64 = range(13)
+SCALAR_FORMATS = {UINT8: "<B", INT8: "<b", UINT16: "<H", INT16: "<h", UINT32: "<I", INT32: "<i",
+                  FLOAT32: "<f", BOOL: "<B", UINT64: "<Q", INT64: "<q", FLOAT64: "<d"}
+
+# ggml tensor types this writer produces.
+GGML_F32, GGML_F16, GGML_Q8_0 = 0, 1, 8
+TYPE_BY_NAME = {"f32": GGML_F32, "f16": GGML_F16, "q8_0": GGML_Q8_0}
+Q8_0_BLOCK = 32
+# llama.cpp's general.file_type (enum llama_ftype) for a file whose matrices are mostly of a type.
+FILE_TYPE = {GGML_F32: 0, GGML_F16: 1, GGML_Q8_0: 7}
+
+# Token types (sentencepiece's, as llama.cpp stores them).
+TOKEN_NORMAL, TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_BYTE = 1, 2, 3, 6
+SPACE = "\u2581"   # sentencepiece's "▁"
+
+
+# ---------------------------------------------------------------------------------------------
+# Any GGUF file
+
+def _string(s):
+    b = s.encode("utf-8") if isinstance(s, str) else bytes(s)
+    return struct.pack("<Q", len(b)) + b
+
+
+def _value(vtype, value):
+    if vtype in SCALAR_FORMATS:
+        return struct.pack(SCALAR_FORMATS[vtype], value)
+    if vtype == STRING:
+        return _string(value)
+    if vtype == ARRAY:
+        etype, items = value
+        out = [struct.pack("<IQ", etype, len(items))]
+        if etype in SCALAR_FORMATS:
+            fmt = SCALAR_FORMATS[etype]
+            out.append(np.asarray(items, dtype=np.dtype(fmt)).tobytes())
+        else:
+            out.extend(_value(etype, item) for item in items)
+        return b"".join(out)
+    raise ValueError(f"unknown value type {vtype}")
+
+
+def quantize_q8_0(x):
+    """ggml's reference Q8_0 (quantize_row_q8_0_ref): float32 arithmetic, roundf (half away from 0)."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if x.shape[-1] % Q8_0_BLOCK:
+        raise ValueError(f"Q8_0 needs rows whose length is a multiple of {Q8_0_BLOCK}, not {x.shape[-1]}")
+    blocks = x.reshape(-1, Q8_0_BLOCK)
+    amax = np.abs(blocks).max(axis=1, keepdims=True)
+    d = amax / np.float32(127)
+    with np.errstate(divide="ignore"):
+        inv = np.where(d != 0, np.float32(1) / d, np.float32(0)).astype(np.float32)
+    scaled = blocks * inv
+    # roundf: np.rint rounds halves to even, so move exact halves away from zero by hand
+    # (adding 0.5 and truncating would be wrong in float32, e.g. for 0.49999997).
+    truncated = np.trunc(scaled)
+    q = np.where(np.abs(scaled - truncated) == 0.5, truncated + np.sign(scaled), np.rint(scaled)).astype(np.int8)
+    out = np.empty((blocks.shape[0], 2 + Q8_0_BLOCK), dtype=np.uint8)
+    out[:, :2] = d.astype("<f2").view(np.uint8)
+    out[:, 2:] = q.view(np.uint8)
+    return out.tobytes()
+
+
+def tensor_bytes(ggml_type, x):
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if ggml_type == GGML_F32:
+        return x.astype("<f4").tobytes()
+    if ggml_type == GGML_F16:
+        return x.astype("<f2").tobytes()
+    if ggml_type == GGML_Q8_0:
+        return quantize_q8_0(x)
+    raise ValueError(f"this writer cannot write ggml type {ggml_type}")
+
+
+def dequantize(ggml_type, x):
+    """The float32 values a reader of the file gets back for x stored as ggml_type."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if ggml_type == GGML_F32:
+        return x.copy()
+    if ggml_type == GGML_F16:
+        return x.astype(np.float16).astype(np.float32)
+    if ggml_type == GGML_Q8_0:
+        blocks = np.frombuffer(quantize_q8_0(x), dtype=np.uint8).reshape(-1, 2 + Q8_0_BLOCK)
+        d = blocks[:, :2].copy().view("<f2").astype(np.float32)
+        q = blocks[:, 2:].copy().view(np.int8).astype(np.float32)
+        return (d * q).reshape(x.shape)
+    raise ValueError(f"this writer cannot write ggml type {ggml_type}")
+
+
+def write_gguf(path, metadata, tensors, alignment=32, version=3):
+    """Write a GGUF file. metadata: list of (key, value type, value); tensors: list of
+    (name, ggml type, float32 array in numpy order, i.e. (rows, cols) for a matrix).
+    Each tensor's data starts at a multiple of alignment, zero-padded, the last one too."""
+    keys = [k for k, _, _ in metadata]
+    if len(set(keys)) != len(keys):
+        raise ValueError("a metadata key appears twice")
+    if alignment != 32 and "general.alignment" not in keys:
+        metadata = list(metadata) + [("general.alignment", UINT32, alignment)]
+    pad = lambda n: (alignment - n % alignment) % alignment  # noqa: E731
+    head = [b"GGUF", struct.pack("<IQQ", version, len(tensors), len(metadata))]
+    for key, vtype, value in metadata:
+        head.append(_string(key) + struct.pack("<I", vtype) + _value(vtype, value))
+    blobs, offset = [], 0
+    for name, ggml_type, array in tensors:
+        blob = tensor_bytes(ggml_type, array)
+        dims = list(reversed(np.shape(array)))       # ggml order: innermost first
+        head.append(_string(name) + struct.pack("<I", len(dims)) + struct.pack(f"<{len(dims)}Q", *dims)
+                    + struct.pack("<IQ", ggml_type, offset))
+        blobs.append(blob + b"\0" * pad(len(blob)))
+        offset += len(blobs[-1])
+    header = b"".join(head)
+    with open(path, "wb") as f:
+        f.write(header + b"\0" * pad(len(header)))
+        for blob in blobs:
+            f.write(blob)
+
+
+# ---------------------------------------------------------------------------------------------
+# A llama model
+
+def llama_vocabulary(vocab_size, seed=0):
+    """(tokens, scores, token types) of write_checkpoint.write_tokenizer's vocabulary for that
+    size and seed, in GGUF's spelling. Made by writing that tokenizer.bin and converting it, so
+    the two files always hold the same vocabulary."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "tokenizer.bin")
+        write_checkpoint.write_tokenizer(path, vocab_size, seed)
+        data = open(path, "rb").read()
+    pos, tokens, scores, types = 4, [], [], []
+    for i in range(vocab_size):
+        score, n = struct.unpack_from("<fi", data, pos)
+        piece = data[pos + 8:pos + 8 + n].decode("utf-8")
+        pos += 8 + n
+        if i == 0:
+            kind = TOKEN_UNKNOWN
+        elif i in (1, 2):
+            kind, piece = TOKEN_CONTROL, piece.strip("\n")       # "\n<s>\n" -> "<s>"
+        elif 3 <= i < 3 + 256:                                  # "<0x00>" .. "<0xFF>"
+            kind = TOKEN_BYTE
+        else:
+            kind, piece = TOKEN_NORMAL, piece.replace(" ", SPACE)
+        tokens.append(piece)
+        scores.append(score)
+        types.append(kind)
+    return tokens, scores, types
+
+
+def layer_tensors(config, weights, l):
+    """(GGUF name, group, array) of layer l, in the converter's order."""
+    return [
+        (f"blk.{l}.attn_q.weight", "attention", weights["wq"][l]),  # rows as in llama2.c: no permute
+        (f"blk.{l}.attn_k.weight", "attention", weights["wk"][l]),
+        (f"blk.{l}.attn_v.weight", "attention", weights["wv"][l]),
+        (f"blk.{l}.attn_output.weight", "attention", weights["wo"][l]),
+        (f"blk.{l}.attn_norm.weight", "norm", weights["rms_att"][l]),
+        (f"blk.{l}.ffn_gate.weight", "ffn", weights["w1"][l]),
+        (f"blk.{l}.ffn_down.weight", "ffn", weights["w2"][l]),
+        (f"blk.{l}.ffn_up.weight", "ffn", weights["w3"][l]),
+        (f"blk.{l}.ffn_norm.weight", "norm", weights["rms_ffn"][l]),
+    ]
+
+
+def llama_gguf(config, weights, types, rope_freq_base=10000.0, rms_eps=1e-5, seed=0,
+               name="random llama"):
+    """(metadata, tensors) for write_gguf. types: dict group -> ggml type, for the groups
+    'attention', 'ffn', 'embedding', 'output' (norms are always F32). weights as
+    write_checkpoint.random_weights gives them; 'wcls' present means a separate output.weight.
+    rope_freq_base None leaves llama.rope.freq_base out (readers assume 10000)."""
+    write_checkpoint.validate_config(config)
+    dim, heads = config["dim"], config["n_heads"]
+    tensors = [("token_embd.weight", "embedding", weights["token_embedding"]),
+               ("output_norm.weight", "norm", weights["rms_final"])]
+    if "wcls" in weights:
+        tensors.append(("output.weight", "output", weights["wcls"]))
+    for l in range(config["n_layers"]):
+        tensors.extend(layer_tensors(config, weights, l))
+    typed = []
+    for tname, group, array in tensors:
+        ggml_type = GGML_F32 if group == "norm" else types[group]
+        if ggml_type == GGML_Q8_0 and array.shape[-1] % Q8_0_BLOCK:
+            raise ValueError(f"{tname} cannot be Q8_0: its rows hold {array.shape[-1]} values, "
+                             f"not a multiple of {Q8_0_BLOCK}")
+        typed.append((tname, ggml_type, array))
+
+    tokens, scores, token_types = llama_vocabulary(config["vocab_size"], seed)
+    matrix_types = [t for _, t, a in typed if a.ndim == 2]
+    main_type = max(set(matrix_types), key=matrix_types.count)
+    metadata = [
+        ("general.architecture", STRING, "llama"),
+        ("general.name", STRING, name),
+        ("general.file_type", UINT32, FILE_TYPE[main_type]),
+        ("llama.context_length", UINT32, config["seq_len"]),
+        ("llama.embedding_length", UINT32, dim),
+        ("llama.feed_forward_length", UINT32, config["hidden_dim"]),
+        ("llama.attention.head_count", UINT32, heads),
+        ("llama.attention.head_count_kv", UINT32, config["n_kv_heads"]),
+        ("llama.block_count", UINT32, config["n_layers"]),
+        ("llama.rope.dimension_count", UINT32, dim // heads),
+        ("llama.attention.layer_norm_rms_epsilon", FLOAT32, rms_eps),
+    ]
+    if rope_freq_base is not None:
+        metadata.append(("llama.rope.freq_base", FLOAT32, rope_freq_base))
+    if GGML_Q8_0 in (t for _, t, _ in typed):
+        metadata.append(("general.quantization_version", UINT32, 2))  # the spec requires it then
+    metadata += [
+        ("tokenizer.ggml.model", STRING, "llama"),
+        ("tokenizer.ggml.tokens", ARRAY, (STRING, tokens)),
+        ("tokenizer.ggml.scores", ARRAY, (FLOAT32, scores)),
+        ("tokenizer.ggml.token_type", ARRAY, (INT32, token_types)),
+        ("tokenizer.ggml.unknown_token_id", UINT32, 0),
+        ("tokenizer.ggml.bos_token_id", UINT32, 1),
+        ("tokenizer.ggml.eos_token_id", UINT32, 2),
+    ]
+    return metadata, typed
+
+
+def dequantized_weights(config, weights, types):
+    """weights with every matrix replaced by what its GGUF type stores (for --checkpoint)."""
+    group_of = {"token_embedding": "embedding", "wcls": "output", "wq": "attention", "wk": "attention",
+                "wv": "attention", "wo": "attention", "w1": "ffn", "w2": "ffn", "w3": "ffn"}
+    out = {}
+    for key, w in weights.items():
+        if key in group_of:
+            out[key] = dequantize(types[group_of[key]], w)
+        else:
+            out[key] = w
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Write a GGUF llama model with random weights.")
+    ap.add_argument("out")
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--hidden-dim", type=int, default=172)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--heads", type=int, default=8)
+    ap.add_argument("--kv-heads", type=int, default=4)
+    ap.add_argument("--vocab", type=int, default=512)
+    ap.add_argument("--seq-len", type=int, default=128)
+    ap.add_argument("--seed", type=int, default=0)
+    type_names = sorted(TYPE_BY_NAME)
+    ap.add_argument("--matrix-type", choices=type_names, default="f32", help="every matrix (default f32)")
+    for group in ["attention", "ffn", "embedding", "output"]:
+        ap.add_argument(f"--{group}-type", choices=type_names, help=f"the {group} matrices (default: --matrix-type)")
+    ap.add_argument("--separate-output", action="store_true",
+                    help="write a classifier output.weight of its own (default: none, tied to token_embd)")
+    ap.add_argument("--rope-freq-base", type=float, default=10000.0)
+    ap.add_argument("--no-rope-freq-base", action="store_true",
+                    help="leave llama.rope.freq_base out, as llama.cpp's llama2.c converter does")
+    ap.add_argument("--rms-eps", type=float, default=1e-5)
+    ap.add_argument("--alignment", type=int, default=32, help="general.alignment (written when not 32)")
+    ap.add_argument("--gguf-version", type=int, choices=[2, 3], default=3)
+    ap.add_argument("--checkpoint", metavar="PATH", help="also write the same model as a llama2.c legacy checkpoint")
+    ap.add_argument("--tokenizer", metavar="PATH", help="also write the vocabulary as a tokenizer.bin")
+    args = ap.parse_args()
+
+    config = {"dim": args.dim, "hidden_dim": args.hidden_dim, "n_layers": args.layers,
+              "n_heads": args.heads, "n_kv_heads": args.kv_heads, "vocab_size": args.vocab,
+              "seq_len": args.seq_len, "shared_classifier": not args.separate_output}
+    types = {g: TYPE_BY_NAME[getattr(args, f"{g}_type") or args.matrix_type]
+             for g in ["attention", "ffn", "embedding", "output"]}
+    if args.alignment < 8 or args.alignment & (args.alignment - 1):
+        ap.error(f"--alignment {args.alignment}: must be a power of two and a multiple of 8")
+    try:
+        write_checkpoint.validate_config(config)
+        weights = write_checkpoint.random_weights(config, args.seed)
+        metadata, tensors = llama_gguf(config, weights, types,
+                                       None if args.no_rope_freq_base else args.rope_freq_base,
+                                       args.rms_eps, args.seed)
+    except ValueError as e:
+        ap.error(str(e))
+    write_gguf(args.out, metadata, tensors, args.alignment, args.gguf_version)
+    if args.checkpoint:
+        write_checkpoint.write_checkpoint(args.checkpoint, "legacy", config,
+                                          dequantized_weights(config, weights, types))
+    if args.tokenizer:
+        write_checkpoint.write_tokenizer(args.tokenizer, args.vocab, args.seed)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
