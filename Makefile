@@ -40,8 +40,8 @@ endif
 tests/unit_tests: tests/unit_tests.c $(ENGINE_SOURCES) $(HEADERS)
 	$(CC) $(ALL_CFLAGS) -I. -o $@ tests/unit_tests.c $(ENGINE_SOURCES) $(LDLIBS)
 
-tests/gguf_tests: tests/gguf_tests.c gguf.c gguf.h
-	$(CC) $(ALL_CFLAGS) -I. -o $@ tests/gguf_tests.c gguf.c $(LDLIBS)
+tests/gguf_tests: tests/gguf_tests.c gguf.c gguf.h kernels.c kernels.h
+	$(CC) $(ALL_CFLAGS) -I. -o $@ tests/gguf_tests.c gguf.c kernels.c $(LDLIBS)
 
 test: engine tests/unit_tests tests/gguf_tests
 	@sh tests/run_tests.sh
@@ -63,9 +63,9 @@ $(SANITIZE_DIR)/unit_tests: tests/unit_tests.c $(ENGINE_SOURCES) $(HEADERS)
 	@mkdir -p $(SANITIZE_DIR)
 	$(CC) $(SANITIZE_FLAGS) $(WARNINGS) $(OPENMP) -D_GNU_SOURCE -I. -o $@ tests/unit_tests.c $(ENGINE_SOURCES) $(LDLIBS)
 
-$(SANITIZE_DIR)/gguf_tests: tests/gguf_tests.c gguf.c gguf.h
+$(SANITIZE_DIR)/gguf_tests: tests/gguf_tests.c gguf.c gguf.h kernels.c kernels.h
 	@mkdir -p $(SANITIZE_DIR)
-	$(CC) $(SANITIZE_FLAGS) $(WARNINGS) -D_GNU_SOURCE -I. -o $@ tests/gguf_tests.c gguf.c $(LDLIBS)
+	$(CC) $(SANITIZE_FLAGS) $(WARNINGS) $(OPENMP) -D_GNU_SOURCE -I. -o $@ tests/gguf_tests.c gguf.c kernels.c $(LDLIBS)
 
 clean:
 	rm -rf run tests/unit_tests tests/gguf_tests build

@@ -728,29 +728,3 @@ uint64_t gguf_tensor_size(uint32_t type, uint64_t n_elements)
     }
 }
 
-float fp16_to_fp32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h >> 15) << 31;
-    uint32_t exponent = (h >> 10) & 0x1f;
-    uint32_t mantissa = h & 0x3ff;
-    uint32_t bits;
-    if (exponent == 0x1f) {
-        bits = sign | 0x7f800000u | mantissa << 13;  /* inf, or NaN with its payload */
-    } else if (exponent != 0) {
-        bits = sign | (exponent - 15 + 127) << 23 | mantissa << 13;
-    } else if (mantissa == 0) {
-        bits = sign;  /* +-0 */
-    } else {
-        /* Subnormal: mantissa * 2^-24. Shift the leading 1 up to the implicit
-         * bit; each shift lowers the exponent from the smallest normal's -14. */
-        int e = -14;
-        while (!(mantissa & 0x400)) {
-            mantissa <<= 1;
-            e--;
-        }
-        bits = sign | (uint32_t)(e + 127) << 23 | (mantissa & 0x3ff) << 13;
-    }
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}

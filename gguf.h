@@ -156,8 +156,6 @@ const char *gguf_type_name(uint32_t type);
  * of 32) are known; 0 for any other type, or on overflow. */
 uint64_t gguf_tensor_size(uint32_t type, uint64_t n_elements);
 
-/* IEEE half precision to single: exact for every value, subnormals,
- * infinities and NaNs (payload kept) included. */
-float fp16_to_fp32(uint16_t h);
+
 
 #endif

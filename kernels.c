@@ -5,11 +5,20 @@
 #include "kernels.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 /* Below this many multiply-adds a matmul is too small to be worth waking
  * the other threads for (stories260K's matrices are). */
 #define MATMUL_PARALLEL_MIN (1 << 15)
+
+/* Tests set this to run the plain loops instead of the vector intrinsics. */
+static bool use_plain_kernels = false;
+
+void kernels_use_plain(bool plain)
+{
+    use_plain_kernels = plain;
+}
 
 float dot_product(const float *a, const float *b, int n)
 {
@@ -107,7 +116,7 @@ static void matmul_f32(float *out, const float *in, const Matrix *W, int T)
             continue;
         }
         int t = 0;
-        for (; t + TOKEN_TILE <= T; t += TOKEN_TILE)
+        for (; t + TOKEN_TILE <= T && !use_plain_kernels; t += TOKEN_TILE)
             tile_4x2(out + (size_t)t * rows + r, rows, w + (size_t)r * cols, in + (size_t)t * cols, cols);
         for (; t < T; t++)
             tile_4x1(out + (size_t)t * rows + r, w + (size_t)r * cols, in + (size_t)t * cols, cols);
@@ -167,16 +176,80 @@ static float dot_q8_avx2(const int8_t *w, const float *ws, const int8_t *x, cons
 }
 #endif
 
+/* GGUF's Q8_0 row: the same integer dot products, with each block's scale
+ * stored in half precision in front of its 32 values. */
+static float dot_q8_0_plain(const unsigned char *w, const int8_t *x, const float *xs, int cols)
+{
+    float sum = 0.0f;
+    for (int b = 0; b < cols / Q8_0_BLOCK; b++, w += Q8_0_BLOCK_BYTES) {
+        const int8_t *q = (const int8_t *)(w + 2);
+        int32_t block_sum = 0;
+        for (int i = 0; i < Q8_0_BLOCK; i++)
+            block_sum += (int32_t)q[i] * (int32_t)x[b * Q8_0_BLOCK + i];
+        sum += (float)block_sum * fp16_to_fp32((uint16_t)(w[0] | w[1] << 8)) * xs[b];
+    }
+    return sum;
+}
+
+/* A half-precision row times a float vector. */
+static float dot_f16_plain(const uint16_t *w, const float *x, int cols)
+{
+    float sum = 0.0f;
+    for (int i = 0; i < cols; i++)
+        sum += fp16_to_fp32(w[i]) * x[i];
+    return sum;
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+static float dot_q8_0_avx2(const unsigned char *w, const int8_t *x, const float *xs, int cols)
+{
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < cols / Q8_0_BLOCK; b++, w += Q8_0_BLOCK_BYTES) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(w + 2));
+        __m256i v = _mm256_loadu_si256((const __m256i *)(x + b * Q8_0_BLOCK));
+        __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(v, a));
+        __m256i sums = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+        float scale = fp16_to_fp32((uint16_t)(w[0] | w[1] << 8)) * xs[b];
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(scale), acc);
+    }
+    return horizontal_sum(acc);
+}
+#endif
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+static float dot_f16_avx2(const uint16_t *w, const float *x, int cols)
+{
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= cols; i += 16) {
+        __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i)));
+        __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8)));
+        acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), acc0);
+        acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), acc1);
+    }
+    float sum = horizontal_sum(_mm256_add_ps(acc0, acc1));
+    for (; i < cols; i++)
+        sum += fp16_to_fp32(w[i]) * x[i];
+    return sum;
+}
+#endif
+
+/* Quantizes the T input rows in groups of gs (one scale each) for an int8 matmul. */
+static void quantize_input(QuantizedInput *xq, const float *in, int T, int cols, int gs)
+{
+    for (int t = 0; t < T; t++)
+        quantize_q8(xq->values + (size_t)t * cols, xq->scales + (size_t)t * (cols / gs), in + (size_t)t * cols,
+                    cols, gs);
+}
+
 static void matmul_q8(float *out, const float *in, const Matrix *W, int T, QuantizedInput *xq)
 {
     const int rows = W->rows, cols = W->cols, gs = W->group_size;
     const int groups = cols / gs;
-    for (int t = 0; t < T; t++)
-        quantize_q8(xq->values + (size_t)t * cols, xq->scales + (size_t)t * groups, in + (size_t)t * cols,
-                    cols, gs);
+    quantize_input(xq, in, T, cols, gs);
     float (*dot)(const int8_t *, const float *, const int8_t *, const float *, int, int) = dot_q8_plain;
 #if defined(__AVX2__) && defined(__FMA__)
-    if (gs % 32 == 0)
+    if (gs % 32 == 0 && !use_plain_kernels)
         dot = dot_q8_avx2;
 #endif
 #pragma omp parallel for schedule(static) if ((size_t)rows * cols * T >= MATMUL_PARALLEL_MIN)
@@ -189,6 +262,41 @@ static void matmul_q8(float *out, const float *in, const Matrix *W, int T, Quant
     }
 }
 
+static void matmul_q8_0(float *out, const float *in, const Matrix *W, int T, QuantizedInput *xq)
+{
+    const int rows = W->rows, cols = W->cols;
+    const size_t row_bytes = (size_t)cols / Q8_0_BLOCK * Q8_0_BLOCK_BYTES;
+    quantize_input(xq, in, T, cols, Q8_0_BLOCK);
+    float (*dot)(const unsigned char *, const int8_t *, const float *, int) = dot_q8_0_plain;
+#if defined(__AVX2__) && defined(__FMA__)
+    if (!use_plain_kernels)
+        dot = dot_q8_0_avx2;
+#endif
+#pragma omp parallel for schedule(static) if ((size_t)rows * cols * T >= MATMUL_PARALLEL_MIN)
+    for (int r = 0; r < rows; r++) {
+        const unsigned char *w = (const unsigned char *)W->data + (size_t)r * row_bytes;
+        for (int t = 0; t < T; t++)
+            out[(size_t)t * rows + r] = dot(w, xq->values + (size_t)t * cols,
+                                            xq->scales + (size_t)t * (cols / Q8_0_BLOCK), cols);
+    }
+}
+
+static void matmul_f16(float *out, const float *in, const Matrix *W, int T)
+{
+    const int rows = W->rows, cols = W->cols;
+    float (*dot_f16)(const uint16_t *, const float *, int) = dot_f16_plain;
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+    if (!use_plain_kernels)
+        dot_f16 = dot_f16_avx2;
+#endif
+#pragma omp parallel for schedule(static) if ((size_t)rows * cols * T >= MATMUL_PARALLEL_MIN)
+    for (int r = 0; r < rows; r++) {
+        const uint16_t *w = (const uint16_t *)W->data + (size_t)r * cols;
+        for (int t = 0; t < T; t++)
+            out[(size_t)t * rows + r] = dot_f16(w, in + (size_t)t * cols, cols);
+    }
+}
+
 void matmul(float *out, const float *in, const Matrix *W, int T, QuantizedInput *scratch)
 {
     switch (W->type) {
@@ -198,7 +306,40 @@ void matmul(float *out, const float *in, const Matrix *W, int T, QuantizedInput 
     case WEIGHT_Q8:
         matmul_q8(out, in, W, T, scratch);
         break;
+    case WEIGHT_F16:
+        matmul_f16(out, in, W, T);
+        break;
+    case WEIGHT_Q8_0:
+        matmul_q8_0(out, in, W, T, scratch);
+        break;
     }
+}
+
+float fp16_to_fp32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h >> 15) << 31;
+    uint32_t exponent = (h >> 10) & 0x1f;
+    uint32_t mantissa = h & 0x3ff;
+    uint32_t bits;
+    if (exponent == 0x1f) {
+        bits = sign | 0x7f800000u | mantissa << 13;  /* inf, or NaN with its payload */
+    } else if (exponent != 0) {
+        bits = sign | (exponent - 15 + 127) << 23 | mantissa << 13;
+    } else if (mantissa == 0) {
+        bits = sign;  /* +-0 */
+    } else {
+        /* Subnormal: mantissa * 2^-24. Shift the leading 1 up to the implicit
+         * bit; each shift lowers the exponent from the smallest normal's -14. */
+        int e = -14;
+        while (!(mantissa & 0x400)) {
+            mantissa <<= 1;
+            e--;
+        }
+        bits = sign | (uint32_t)(e + 127) << 23 | (mantissa & 0x3ff) << 13;
+    }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
 }
 
 void matrix_row(float *out, const Matrix *W, int row)
@@ -213,6 +354,19 @@ void matrix_row(float *out, const Matrix *W, int row)
         const float *scales = W->scales + start / W->group_size;
         for (int i = 0; i < W->cols; i++)
             out[i] = q[i] * scales[i / W->group_size];
+        break;
+    }
+    case WEIGHT_F16:
+        for (int i = 0; i < W->cols; i++)
+            out[i] = fp16_to_fp32(((const uint16_t *)W->data)[start + i]);
+        break;
+    case WEIGHT_Q8_0: {
+        const unsigned char *block = (const unsigned char *)W->data + start / Q8_0_BLOCK * Q8_0_BLOCK_BYTES;
+        for (int i = 0; i < W->cols; i += Q8_0_BLOCK, block += Q8_0_BLOCK_BYTES) {
+            float scale = fp16_to_fp32((uint16_t)(block[0] | block[1] << 8));
+            for (int j = 0; j < Q8_0_BLOCK; j++)
+                out[i + j] = ((const int8_t *)(block + 2))[j] * scale;
+        }
         break;
     }
     }

@@ -7,21 +7,27 @@
 #ifndef KERNELS_H
 #define KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 /* How a weight matrix is stored. The type belongs to the matrix, so one
  * forward pass serves every storage format. */
 typedef enum {
-    WEIGHT_F32 = 0,  /* float32 */
-    WEIGHT_Q8 = 1,   /* int8, with one float32 scale per group_size values of a row */
+    WEIGHT_F32 = 0,   /* float32 */
+    WEIGHT_Q8 = 1,    /* int8, with one float32 scale per group_size values of a row (llama2.c) */
+    WEIGHT_F16 = 2,   /* IEEE half precision (GGUF) */
+    WEIGHT_Q8_0 = 3,  /* GGUF's Q8_0: blocks of a half-precision scale and 32 int8 values */
 } WeightType;
+
+#define Q8_0_BLOCK 32        /* values per Q8_0 block */
+#define Q8_0_BLOCK_BYTES 34  /* its 2-byte scale, then the 32 values */
 
 typedef struct {
     WeightType type;
     int rows;             /* output features */
     int cols;             /* input features */
-    const void *data;     /* (rows, cols) floats or int8, points into the checkpoint mapping */
+    const void *data;     /* (rows, cols) values of the type, in the checkpoint mapping */
     const float *scales;  /* Q8: (rows, cols / group_size) */
     int group_size;       /* Q8: divides cols */
 } Matrix;
@@ -36,8 +42,16 @@ typedef struct {
 
 /* out (T, W.rows) = in (T, W.cols) @ W^T. Each weight row is read once for
  * all T tokens, so a batch of prompt tokens costs one pass over the weights.
- * scratch is used for Q8 weights only. */
+ * scratch is used for int8 weights only. */
 void matmul(float *out, const float *in, const Matrix *W, int T, QuantizedInput *scratch);
+
+/* IEEE half precision to single: exact for every value, subnormals,
+ * infinities and NaNs (payload kept) included. */
+float fp16_to_fp32(uint16_t h);
+
+/* Tests: true makes matmul use its plain loops instead of vector intrinsics,
+ * so that each fast path can be checked against the plain one. */
+void kernels_use_plain(bool plain);
 
 /* out (cols) = row of W, as floats: an embedding lookup. */
 void matrix_row(float *out, const Matrix *W, int row);

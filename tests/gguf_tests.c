@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "gguf.h"
+#include "kernels.h"
 
 /* ---------------------------------------------------------------------------
  * A tiny harness, as in unit_tests.c */
