@@ -453,9 +453,9 @@ static int read_header(Cursor *c, GgufFile *g)
 {
     if (c->size == 0)
         return fail(c, "empty file");
-    if (c->size < 4 && memcmp(c->data, "GGUF", c->size) == 0)
+    if (c->size < 4 && memcmp(c->data, GGUF_MAGIC, c->size) == 0)
         return fail(c, "truncated: %zu bytes, too short for a GGUF header", c->size);
-    if (c->size < 4 || memcmp(c->data, "GGUF", 4) != 0) {
+    if (c->size < 4 || memcmp(c->data, GGUF_MAGIC, 4) != 0) {
         unsigned char m[4] = {0};
         memcpy(m, c->data, c->size < 4 ? c->size : 4);
         return fail(c, "not a GGUF file: it starts with bytes %02x %02x %02x %02x, not \"GGUF\"", m[0], m[1],

@@ -35,6 +35,7 @@
 #define ERROR_SIZE 512
 #endif
 
+#define GGUF_MAGIC "GGUF"     /* the first 4 bytes of every GGUF file */
 #define GGUF_DEFAULT_ALIGNMENT 32
 #define GGUF_MAX_DIMS 4
 #define GGUF_MAX_NAME 64        /* bytes in a tensor name, per the spec */

@@ -238,6 +238,159 @@ static int parse_header(const unsigned char *data, size_t size, const char *path
     return 0;
 }
 
+/* ---------------------------------------------------------------------------
+ * GGUF files: hyperparameters from the metadata, tensors found by name */
+
+/* A required (or, with a default, optional) integer hyperparameter. */
+static int gguf_dimension(const GgufFile *g, const char *path, const char *key, int fallback, int *out,
+                          char err[ERROR_SIZE])
+{
+    uint32_t v;
+    int rc = gguf_get_u32(g, key, &v);
+    if (rc == -1 && fallback > 0) {
+        *out = fallback;
+        return 0;
+    }
+    if (rc != 0)
+        return fail(err, path, rc == -1 ? "no %s in its metadata" : "%s is not an integer", key);
+    if (v > INT32_MAX)
+        return fail(err, path, "%s is %u, too large", key, v);
+    *out = (int)v;
+    return 0;
+}
+
+static WeightType gguf_weight_type(uint32_t ggml_type, bool *known)
+{
+    *known = true;
+    switch (ggml_type) {
+    case GGML_TYPE_F32:
+        return WEIGHT_F32;
+    case GGML_TYPE_F16:
+        return WEIGHT_F16;
+    case GGML_TYPE_Q8_0:
+        return WEIGHT_Q8_0;
+    }
+    *known = false;
+    return WEIGHT_F32;
+}
+
+/* The tensor called name, which must be a (rows, cols) matrix of a type we run. */
+static int gguf_matrix(const GgufFile *g, const char *path, const char *name, int rows, int cols, Matrix *m,
+                       char err[ERROR_SIZE])
+{
+    const GgufTensor *t = gguf_find_tensor(g, name);
+    if (!t)
+        return fail(err, path, "tensor %s is missing", name);
+    if (t->n_dims != 2 || t->dims[0] != (uint64_t)cols || t->dims[1] != (uint64_t)rows)
+        return fail(err, path, "tensor %s has shape [%llu, %llu], expected [%d, %d] from the metadata", name,
+                    (unsigned long long)t->dims[0], (unsigned long long)(t->n_dims > 1 ? t->dims[1] : 1), cols,
+                    rows);
+    bool known;
+    WeightType type = gguf_weight_type(t->type, &known);
+    if (!known)
+        return fail(err, path, "tensor %s has type %s, which this engine does not run (F32, F16, Q8_0)", name,
+                    gguf_type_name(t->type));
+    *m = (Matrix){type, rows, cols, t->data, NULL, type == WEIGHT_Q8_0 ? Q8_0_BLOCK : 0};
+    return 0;
+}
+
+/* The float32 vector called name, of n values (the norms' weights). */
+static int gguf_vector(const GgufFile *g, const char *path, const char *name, int n, const float **v,
+                       char err[ERROR_SIZE])
+{
+    const GgufTensor *t = gguf_find_tensor(g, name);
+    if (!t)
+        return fail(err, path, "tensor %s is missing", name);
+    if (t->n_dims != 1 || t->dims[0] != (uint64_t)n || t->type != GGML_TYPE_F32)
+        return fail(err, path, "tensor %s must be %d float32 values (it is type %s, %llu values)", name, n,
+                    gguf_type_name(t->type), (unsigned long long)t->n_elements);
+    *v = t->data;
+    return 0;
+}
+
+static int load_gguf_layer(const GgufFile *g, const char *path, const Config *c, int l, LayerWeights *lw,
+                           char err[ERROR_SIZE])
+{
+    char name[GGUF_MAX_NAME + 1];
+#define LAYER_TENSOR(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, l), name)
+    if (gguf_vector(g, path, LAYER_TENSOR("attn_norm.weight"), c->dim, &lw->attention_norm, err) ||
+        gguf_matrix(g, path, LAYER_TENSOR("attn_q.weight"), c->dim, c->dim, &lw->wq, err) ||
+        gguf_matrix(g, path, LAYER_TENSOR("attn_k.weight"), c->kv_dim, c->dim, &lw->wk, err) ||
+        gguf_matrix(g, path, LAYER_TENSOR("attn_v.weight"), c->kv_dim, c->dim, &lw->wv, err) ||
+        gguf_matrix(g, path, LAYER_TENSOR("attn_output.weight"), c->dim, c->dim, &lw->wo, err) ||
+        gguf_vector(g, path, LAYER_TENSOR("ffn_norm.weight"), c->dim, &lw->ffn_norm, err) ||
+        gguf_matrix(g, path, LAYER_TENSOR("ffn_gate.weight"), c->hidden_dim, c->dim, &lw->w1, err) ||
+        gguf_matrix(g, path, LAYER_TENSOR("ffn_down.weight"), c->dim, c->hidden_dim, &lw->w2, err) ||
+        gguf_matrix(g, path, LAYER_TENSOR("ffn_up.weight"), c->hidden_dim, c->dim, &lw->w3, err))
+        return -1;
+#undef LAYER_TENSOR
+    return 0;
+}
+
+static int load_gguf(Model *model, const char *path, char err[ERROR_SIZE])
+{
+    GgufFile *g = calloc(1, sizeof *g);
+    if (!g)
+        return fail(err, path, "out of memory");
+    if (gguf_parse(g, model->mapping, model->mapping_size, path, err) != 0) {
+        free(g);
+        return -1;
+    }
+    model->gguf = g;
+    GgufString arch;
+    if (gguf_get_string(g, "general.architecture", &arch) != 0)
+        return fail(err, path, "no general.architecture in its metadata");
+    if (arch.len != 5 || memcmp(arch.ptr, "llama", 5) != 0)
+        return fail(err, path, "architecture '%.*s' is not supported (only llama)", (int)(arch.len > 40 ? 40 : arch.len),
+                    arch.ptr);
+    Config *c = &model->config;
+    const GgufTensor *embedding = gguf_find_tensor(g, "token_embd.weight");
+    if (!embedding || embedding->n_dims != 2 || embedding->dims[1] > INT32_MAX)
+        return fail(err, path, "tensor token_embd.weight is missing or not a matrix");
+    c->vocab_size = (int)embedding->dims[1];
+    if (gguf_dimension(g, path, "llama.embedding_length", 0, &c->dim, err) ||
+        gguf_dimension(g, path, "llama.feed_forward_length", 0, &c->hidden_dim, err) ||
+        gguf_dimension(g, path, "llama.block_count", 0, &c->n_layers, err) ||
+        gguf_dimension(g, path, "llama.attention.head_count", 0, &c->n_heads, err) ||
+        gguf_dimension(g, path, "llama.attention.head_count_kv", c->n_heads, &c->n_kv_heads, err) ||
+        gguf_dimension(g, path, "llama.context_length", 0, &c->seq_len, err))
+        return -1;
+    char why[ERROR_SIZE];
+    if (config_validate(c, why) != 0)
+        return fail(err, path, "bad metadata: %s", why);
+    c->head_size = c->dim / c->n_heads;
+    c->kv_dim = c->n_kv_heads * c->head_size;
+    int rope_dims = 0;
+    if (gguf_dimension(g, path, "llama.rope.dimension_count", c->head_size, &rope_dims, err))
+        return -1;
+    if (rope_dims != c->head_size)
+        return fail(err, path, "llama.rope.dimension_count is %d; only rotating whole heads (%d) is supported",
+                    rope_dims, c->head_size);
+    c->rope_theta = LLAMA2C_ROPE_THETA;
+    c->norm_eps = LLAMA2C_NORM_EPS;
+    if (gguf_get_f32(g, "llama.rope.freq_base", &c->rope_theta) == -2 ||
+        gguf_get_f32(g, "llama.attention.layer_norm_rms_epsilon", &c->norm_eps) == -2 ||
+        !(c->rope_theta > 0) || !(c->norm_eps >= 0) || !isfinite(c->rope_theta) || !isfinite(c->norm_eps))
+        return fail(err, path, "bad llama.rope.freq_base or llama.attention.layer_norm_rms_epsilon");
+
+    Weights *w = &model->weights;
+    if (gguf_matrix(g, path, "token_embd.weight", c->vocab_size, c->dim, &w->token_embedding, err) ||
+        gguf_vector(g, path, "output_norm.weight", c->dim, &w->final_norm, err))
+        return -1;
+    c->shared_classifier = gguf_find_tensor(g, "output.weight") == NULL;
+    if (c->shared_classifier)
+        w->classifier = w->token_embedding;
+    else if (gguf_matrix(g, path, "output.weight", c->vocab_size, c->dim, &w->classifier, err))
+        return -1;
+    w->layers = calloc((size_t)c->n_layers, sizeof(LayerWeights));
+    if (!w->layers)
+        return fail(err, path, "out of memory");
+    for (int l = 0; l < c->n_layers; l++)
+        if (load_gguf_layer(g, path, c, l, &w->layers[l], err) != 0)
+            return -1;
+    return 0;
+}
+
 int model_load(Model *model, const char *path, char err[ERROR_SIZE])
 {
     memset(model, 0, sizeof *model);
@@ -260,6 +413,11 @@ int model_load(Model *model, const char *path, char err[ERROR_SIZE])
         return fail(err, path, "cannot map: %s", strerror(errno));
     model->mapping = mapping;
     model->mapping_size = size;
+    if (size >= 4 && memcmp(mapping, GGUF_MAGIC, 4) == 0) {
+        if (load_gguf(model, path, err) != 0)
+            goto failed;
+        return 0;
+    }
 
     Config *c = &model->config;
     CheckpointFormat format = FORMAT_LEGACY;
@@ -298,6 +456,10 @@ failed:
 
 void model_free(Model *model)
 {
+    if (model->gguf) {
+        gguf_free(model->gguf);
+        free(model->gguf);
+    }
     if (model->mapping)
         munmap(model->mapping, model->mapping_size);
     free(model->weights.layers);

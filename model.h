@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "gguf.h"
 #include "kernels.h"
 
 /* Room for one error message: every loader function that can fail writes
@@ -64,6 +65,7 @@ typedef struct {
     Weights weights;
     void *mapping;        /* the whole checkpoint file, mapped read-only */
     size_t mapping_size;
+    GgufFile *gguf;       /* a GGUF checkpoint's metadata (its vocabulary too), else NULL */
 } Model;
 
 /* Scratch memory for the forward pass, allocated once: nothing is allocated
@@ -90,7 +92,8 @@ typedef struct {
 /* Writes "path: message" into err: how every loader reports a bad file. */
 void file_error_v(char err[ERROR_SIZE], const char *path, const char *fmt, va_list args);
 
-/* Maps and validates a checkpoint. Returns 0, or -1 with a message in err. */
+/* Maps and validates a checkpoint: llama2.c's formats or GGUF, told apart by
+ * the file's first bytes. Returns 0, or -1 with a message in err. */
 int model_load(Model *model, const char *path, char err[ERROR_SIZE]);
 void model_free(Model *model);
 

@@ -406,7 +406,7 @@ static int generate(Engine *e, const char *prompt, int steps)
             status = EXIT_BAD_INPUT;
             break;
         }
-        if (next == TOKEN_BOS || next == TOKEN_EOS)
+        if (next == e->tokenizer.bos_id || next == e->tokenizer.eos_id)
             break;  /* the stories models emit BOS between stories */
         print_token(&e->text, &e->tokenizer, token, next);
         token = next;
@@ -504,7 +504,7 @@ static int chat(Engine *e, const char *first_prompt, const char *system_prompt)
             int next = next_token(e, logits, pos - 1);
             if (next < 0)
                 status = EXIT_BAD_INPUT;
-            if (next < 0 || next == TOKEN_EOS || next == TOKEN_BOS)
+            if (next < 0 || next == e->tokenizer.eos_id || next == e->tokenizer.bos_id)
                 break;
             print_token(&e->text, &e->tokenizer, token, next);
             token = next;
@@ -561,9 +561,18 @@ static int tokenize_lines(const Tokenizer *tok)
 /* ---------------------------------------------------------------------------
  * main */
 
-static int load_tokenizer(Tokenizer *tok, const Options *o, int vocab_size)
+/* The tokenizer: -z, else a GGUF checkpoint's own vocabulary, else
+ * tokenizer.bin beside the checkpoint. */
+static int load_tokenizer(Tokenizer *tok, const Options *o, const Model *model)
 {
     char err[ERROR_SIZE];
+    const int vocab_size = model->config.vocab_size;
+    if (!o->tokenizer_path && model->gguf) {
+        if (tokenizer_from_gguf(tok, model->gguf, o->checkpoint_path, vocab_size, err) == 0)
+            return 0;
+        fprintf(stderr, "run: %s\n", err);
+        return -1;
+    }
     char *path = o->tokenizer_path ? NULL : default_tokenizer_path(o->checkpoint_path);
     const char *use = o->tokenizer_path ? o->tokenizer_path : path;
     int rc = use ? tokenizer_load(tok, use, vocab_size, err) : -1;
@@ -627,7 +636,7 @@ int main(int argc, char **argv)
         return EXIT_BAD_INPUT;
     }
     const Config *c = &e.model.config;
-    if (load_tokenizer(&e.tokenizer, &o, c->vocab_size) != 0) {
+    if (load_tokenizer(&e.tokenizer, &o, &e.model) != 0) {
         model_free(&e.model);
         return EXIT_BAD_INPUT;
     }

@@ -111,13 +111,65 @@ static unsigned char *read_whole_file(const char *path, size_t *size, char err[E
     return data;
 }
 
-int tokenizer_load(Tokenizer *t, const char *path, int vocab_size, char err[ERROR_SIZE])
+/* What a piece is for: matched against text, never matched (<unk>, <s>,
+ * </s>: typing "<s>" does not make a BOS, as in sentencepiece), or a
+ * byte-fallback token "<0xXX>". */
+typedef enum { PIECE_NORMAL, PIECE_SPECIAL, PIECE_BYTE } PieceKind;
+
+static int allocate_vocabulary(Tokenizer *t, int count, size_t text_bytes)
 {
-    memset(t, 0, sizeof *t);
-    size_t size;
-    unsigned char *data = read_whole_file(path, &size, err);
-    if (!data)
+    t->vocab_size = count;
+    t->text = malloc(text_bytes);
+    t->piece_offset = malloc(count * sizeof(int));
+    t->piece_length = malloc(count * sizeof(int));
+    t->scores = malloc(count * sizeof(float));
+    t->is_byte_token = calloc(count, sizeof(bool));
+    t->lookup_size = 1;
+    while (t->lookup_size < 2 * count)
+        t->lookup_size *= 2;
+    t->lookup = malloc(t->lookup_size * sizeof(int));
+    if (!t->text || !t->piece_offset || !t->piece_length || !t->scores || !t->is_byte_token || !t->lookup)
         return -1;
+    memset(t->lookup, -1, t->lookup_size * sizeof(int));
+    return 0;
+}
+
+/* The kind of piece id in a vocabulary that says nothing about it: llama2.c's
+ * ids 0, 1, 2 are <unk>, <s>, </s>, and byte tokens are spelled "<0xXX>". */
+static PieceKind guess_kind(const Tokenizer *t, int id)
+{
+    if (id <= TOKEN_EOS || id == t->bos_id || id == t->eos_id)
+        return PIECE_SPECIAL;
+    return byte_of_piece(t->text + t->piece_offset[id], t->piece_length[id]) >= 0 ? PIECE_BYTE : PIECE_NORMAL;
+}
+
+/* Builds the lookup table and the byte tokens once every piece is in place. */
+static void index_vocabulary(Tokenizer *t, const unsigned char *kinds)
+{
+    for (int b = 0; b < 256; b++) {
+        t->byte_token[b] = TOKEN_UNK;
+        t->byte_values[b] = (unsigned char)b;
+    }
+    bool has_double_space = false;
+    for (int id = 0; id < t->vocab_size; id++) {
+        const char *s = t->text + t->piece_offset[id];
+        int byte = byte_of_piece(s, t->piece_length[id]);
+        if (kinds[id] == PIECE_BYTE && byte >= 0) {
+            t->is_byte_token[id] = true;
+            if (t->byte_token[byte] == TOKEN_UNK)
+                t->byte_token[byte] = id;
+        } else if (kinds[id] == PIECE_NORMAL) {
+            insert_piece(t, id);
+            if (memmem(s, t->piece_length[id], "  ", 2))
+                has_double_space = true;
+        }
+    }
+    t->collapse_whitespace = !has_double_space;
+}
+
+static int tokenizer_load_bin(Tokenizer *t, unsigned char *data, size_t size, const char *path, int vocab_size,
+                              char err[ERROR_SIZE])
+{
     int32_t max_len;
     size_t pos = sizeof max_len;
     if (size == 0)
@@ -164,23 +216,10 @@ int tokenizer_load(Tokenizer *t, const char *path, int vocab_size, char err[ERRO
                               "holds %d tokens; a vocabulary needs at least <unk>, <s> and </s>", count);
 
     /* Second pass: copy the pieces out and index them. */
-    t->vocab_size = count;
-    t->text = malloc(text_bytes);
-    t->piece_offset = malloc(count * sizeof(int));
-    t->piece_length = malloc(count * sizeof(int));
-    t->scores = malloc(count * sizeof(float));
-    t->is_byte_token = calloc(count, sizeof(bool));
-    t->lookup_size = 1;
-    while (t->lookup_size < 2 * count)
-        t->lookup_size *= 2;
-    t->lookup = malloc(t->lookup_size * sizeof(int));
-    if (!t->text || !t->piece_offset || !t->piece_length || !t->scores || !t->is_byte_token ||
-        !t->lookup)
+    unsigned char *kinds = malloc(count);
+    if (!kinds || allocate_vocabulary(t, count, text_bytes) != 0) {
+        free(kinds);
         return tokenizer_fail(t, data, err, path, "out of memory");
-    memset(t->lookup, -1, t->lookup_size * sizeof(int));
-    for (int b = 0; b < 256; b++) {
-        t->byte_token[b] = TOKEN_UNK;
-        t->byte_values[b] = (unsigned char)b;
     }
     pos = sizeof max_len;
     size_t text_pos = 0;
@@ -197,25 +236,136 @@ int tokenizer_load(Tokenizer *t, const char *path, int vocab_size, char err[ERRO
         text_pos += len + 1;
     }
     free(data);
-
-    bool has_double_space = false;
-    for (int id = 0; id < count; id++) {
-        const char *s = t->text + t->piece_offset[id];
-        int byte = id > TOKEN_EOS ? byte_of_piece(s, t->piece_length[id]) : -1;
-        if (byte >= 0) {
-            t->is_byte_token[id] = true;
-            if (t->byte_token[byte] == TOKEN_UNK)
-                t->byte_token[byte] = id;
-        } else if (id > TOKEN_EOS) {
-            /* <unk>, <s>, </s> and byte tokens are never produced by matching
-             * text, as in sentencepiece: typing "<s>" does not make a BOS. */
-            insert_piece(t, id);
-            if (memmem(s, t->piece_length[id], "  ", 2))
-                has_double_space = true;
-        }
-    }
-    t->collapse_whitespace = !has_double_space;
+    for (int id = 0; id < count; id++)
+        kinds[id] = guess_kind(t, id);
+    index_vocabulary(t, kinds);
+    free(kinds);
     return 0;
+}
+
+static bool gguf_string_is(GgufString s, const char *text)
+{
+    return s.len == strlen(text) && memcmp(s.ptr, text, s.len) == 0;
+}
+
+/* gguf token types (llama.cpp's): what kind of piece each one is. */
+#define GGUF_TOKEN_NORMAL 1
+#define GGUF_TOKEN_UNKNOWN 2
+#define GGUF_TOKEN_CONTROL 3
+#define GGUF_TOKEN_USER_DEFINED 4
+#define GGUF_TOKEN_UNUSED 5
+#define GGUF_TOKEN_BYTE 6
+
+int tokenizer_from_gguf(Tokenizer *t, const GgufFile *g, const char *path, int vocab_size, char err[ERROR_SIZE])
+{
+    memset(t, 0, sizeof *t);
+    GgufString model;
+    if (gguf_get_string(g, "tokenizer.ggml.model", &model) != 0)
+        return tokenizer_fail(t, NULL, err, path, "no vocabulary in its metadata (tokenizer.ggml.model); "
+                              "give a tokenizer.bin with -z");
+    if (gguf_string_is(model, "gpt2"))
+        return tokenizer_fail(t, NULL, err, path, "byte-level BPE vocabularies (tokenizer.ggml.model = gpt2) "
+                              "are not supported yet; only sentencepiece's (llama)");
+    if (!gguf_string_is(model, "llama"))
+        return tokenizer_fail(t, NULL, err, path, "tokenizer model '%.*s' is not supported (only llama)",
+                              (int)(model.len > 40 ? 40 : model.len), model.ptr);
+    const GgufArray *tokens = gguf_get_array(g, "tokenizer.ggml.tokens");
+    const GgufArray *scores = gguf_get_array(g, "tokenizer.ggml.scores");
+    const GgufArray *types = gguf_get_array(g, "tokenizer.ggml.token_type");
+    if (!tokens || tokens->type != GGUF_TYPE_STRING || !scores)
+        return tokenizer_fail(t, NULL, err, path, "tokenizer.ggml.tokens (strings) and tokenizer.ggml.scores "
+                              "are required");
+    if (tokens->count > INT32_MAX / 4 || tokens->count <= TOKEN_EOS)
+        return tokenizer_fail(t, NULL, err, path, "holds %llu tokens", (unsigned long long)tokens->count);
+    int count = (int)tokens->count;
+    if (scores->count != tokens->count || (types && types->count != tokens->count))
+        return tokenizer_fail(t, NULL, err, path, "tokenizer.ggml.tokens, scores and token_type differ in length");
+    if (vocab_size > 0 && count != vocab_size)
+        return tokenizer_fail(t, NULL, err, path, "holds %d tokens but the model's vocab_size is %d", count,
+                              vocab_size);
+    uint32_t bos = TOKEN_BOS, eos = TOKEN_EOS;
+    if ((gguf_get_u32(g, "tokenizer.ggml.bos_token_id", &bos) == -2) ||
+        (gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &eos) == -2) || bos >= (uint32_t)count ||
+        eos >= (uint32_t)count)
+        return tokenizer_fail(t, NULL, err, path, "bad BOS or EOS token id");
+    t->bos_id = (int)bos, t->eos_id = (int)eos;
+
+    size_t text_bytes = 0;
+    for (int id = 0; id < count; id++) {
+        GgufString piece;
+        if (gguf_array_string(tokens, id, &piece) != 0 || piece.len > INT32_MAX / 2)
+            return tokenizer_fail(t, NULL, err, path, "token %d is unreadable", id);
+        text_bytes += piece.len + 1;
+    }
+    unsigned char *kinds = malloc(count);
+    if (!kinds || allocate_vocabulary(t, count, text_bytes) != 0) {
+        free(kinds);
+        return tokenizer_fail(t, NULL, err, path, "out of memory");
+    }
+    size_t text_pos = 0;
+    for (int id = 0; id < count; id++) {
+        GgufString piece;
+        int32_t type = GGUF_TOKEN_NORMAL;
+        gguf_array_string(tokens, id, &piece);
+        if (gguf_array_f32(scores, id, &t->scores[id]) != 0 || !isfinite(t->scores[id]) ||
+            (types && gguf_array_i32(types, id, &type) != 0)) {
+            free(kinds);
+            return tokenizer_fail(t, NULL, err, path, "token %d has a bad score or type", id);
+        }
+        /* GGUF spells sentencepiece's space as U+2581, tokenizer.bin as ' ': use ' '. */
+        int len = 0;
+        char *out = t->text + text_pos;
+        for (uint64_t i = 0; i < piece.len; i++) {
+            if (piece.len - i >= 3 && memcmp(piece.ptr + i, SPACE_SYMBOL_UTF8, 3) == 0) {
+                out[len++] = ' ';
+                i += 2;
+            } else {
+                out[len++] = piece.ptr[i];
+            }
+        }
+        out[len] = '\0';
+        t->piece_offset[id] = (int)text_pos;
+        t->piece_length[id] = len;
+        if (len > t->max_token_length)
+            t->max_token_length = len;
+        text_pos += (size_t)len + 1;
+        if (!types)
+            kinds[id] = PIECE_NORMAL;  /* decided below, once every piece is in place */
+        else if (type == GGUF_TOKEN_BYTE)
+            kinds[id] = PIECE_BYTE;
+        else if (type == GGUF_TOKEN_UNKNOWN || type == GGUF_TOKEN_CONTROL || type == GGUF_TOKEN_UNUSED)
+            kinds[id] = PIECE_SPECIAL;
+        else
+            kinds[id] = PIECE_NORMAL;
+    }
+    for (int id = 0; !types && id < count; id++)
+        kinds[id] = guess_kind(t, id);
+    index_vocabulary(t, kinds);
+    free(kinds);
+    return 0;
+}
+
+int tokenizer_load(Tokenizer *t, const char *path, int vocab_size, char err[ERROR_SIZE])
+{
+    memset(t, 0, sizeof *t);
+    t->bos_id = TOKEN_BOS, t->eos_id = TOKEN_EOS;
+    size_t size;
+    unsigned char *data = read_whole_file(path, &size, err);
+    if (!data)
+        return -1;
+    if (size >= 4 && memcmp(data, GGUF_MAGIC, 4) == 0) {
+        /* A GGUF model file: its vocabulary is in the metadata. */
+        GgufFile g;
+        if (gguf_parse(&g, data, size, path, err) != 0) {
+            free(data);  /* err already names the file and the problem */
+            return -1;
+        }
+        int rc = tokenizer_from_gguf(t, &g, path, vocab_size, err);
+        gguf_free(&g);
+        free(data);
+        return rc;
+    }
+    return tokenizer_load_bin(t, data, size, path, vocab_size, err);
 }
 
 void tokenizer_free(Tokenizer *t)
@@ -418,7 +568,7 @@ int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, bool add_
 
     int count = 0;
     if (add_bos)
-        tokens[count++] = TOKEN_BOS;
+        tokens[count++] = t->bos_id;
     for (int i = n_symbols > 0 ? 0 : -1; i >= 0; i = symbols[i].next) {
         if (symbols[i].id >= 0) {
             tokens[count++] = symbols[i].id;
@@ -428,7 +578,7 @@ int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, bool add_
             tokens[count++] = t->byte_token[(unsigned char)norm[symbols[i].start + j]];
     }
     if (add_eos)
-        tokens[count++] = TOKEN_EOS;
+        tokens[count++] = t->eos_id;
     free(norm), free(symbols), free(queue.items);
     *tokens_out = tokens;
     return count;
@@ -445,7 +595,7 @@ const char *tokenizer_decode(const Tokenizer *t, int prev, int token, size_t *le
         *len = 1;
         return (const char *)&t->byte_values[byte_of_piece(piece, BYTE_TOKEN_TEXT_LENGTH)];
     }
-    if (prev == TOKEN_BOS && *len > 0 && piece[0] == ' ') {
+    if (prev == t->bos_id && *len > 0 && piece[0] == ' ') {
         piece++;
         (*len)--;
     }

@@ -6,11 +6,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "gguf.h"
 #include "model.h"  /* ERROR_SIZE, TOKEN_BOS, TOKEN_EOS */
 
 typedef struct {
     int vocab_size;
     int max_token_length;
+    int bos_id, eos_id;  /* TOKEN_BOS and TOKEN_EOS, unless a GGUF file says otherwise */
     char *text;          /* every piece's bytes, back to back, each NUL-terminated */
     int *piece_offset;   /* (vocab_size) where piece i starts in text */
     int *piece_length;   /* (vocab_size) its length in bytes */
@@ -27,10 +29,14 @@ typedef struct {
     bool collapse_whitespace;
 } Tokenizer;
 
-/* Reads a tokenizer.bin. vocab_size is the model's (the file must hold
- * exactly that many tokens), or 0 to take every token the file holds.
- * Returns 0, or -1 with a message in err. */
+/* Reads a tokenizer.bin, or the vocabulary in a GGUF file's metadata.
+ * vocab_size is the model's (the file must hold exactly that many tokens),
+ * or 0 to take every token the file holds. Returns 0, or -1 with a message
+ * in err. */
 int tokenizer_load(Tokenizer *t, const char *path, int vocab_size, char err[ERROR_SIZE]);
+
+/* The same from an already parsed GGUF file (path only names it in messages). */
+int tokenizer_from_gguf(Tokenizer *t, const GgufFile *g, const char *path, int vocab_size, char err[ERROR_SIZE]);
 void tokenizer_free(Tokenizer *t);
 
 /* Encodes len bytes of text (any bytes: invalid UTF-8 falls back to byte
