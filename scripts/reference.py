@@ -42,6 +42,8 @@ class Config:
     vocab_size: int
     seq_len: int
     shared_classifier: bool
+    rope_theta: float = 10000.0    # llama2.c's; GGUF files may say otherwise
+    norm_eps: float = 1e-5
 
     @property
     def head_size(self):
@@ -61,6 +63,8 @@ def load_checkpoint(path):
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         head = f.read(V1_HEADER_SIZE)
+    if head[:4] == b"GGUF":
+        return load_gguf_checkpoint(path)
     if len(head) < 28:
         raise ValueError(f"{path}: file is {size} bytes, too short for a checkpoint header")
 
@@ -124,6 +128,30 @@ def load_checkpoint(path):
     if c.shared_classifier:
         weights["wcls"] = weights["token_embedding"]
     return config, weights
+
+
+def load_gguf_checkpoint(path):
+    """A llama GGUF file, read by scripts/gguf.py (F16 and Q8_0 dequantized to float32).
+    llama.cpp's converter keeps llama2.c's row order, so the tensors map one to one."""
+    import gguf
+    meta, t = gguf.read_gguf(path)
+    if meta.get("general.architecture") != "llama":
+        raise ValueError(f"{path}: architecture {meta.get('general.architecture')!r} is not llama")
+    n_heads = meta["llama.attention.head_count"]
+    c = Config(meta["llama.embedding_length"], meta["llama.feed_forward_length"], meta["llama.block_count"],
+               n_heads, meta.get("llama.attention.head_count_kv", n_heads), t["token_embd.weight"].shape[0],
+               meta["llama.context_length"], "output.weight" not in t,
+               float(meta.get("llama.rope.freq_base", 10000.0)),
+               float(meta.get("llama.attention.layer_norm_rms_epsilon", 1e-5)))
+    check_config(c, path)
+    layers = range(c.n_layers)
+    stack = lambda name: np.stack([t[f"blk.{l}.{name}.weight"] for l in layers])
+    w = {"rms_att": stack("attn_norm"), "rms_ffn": stack("ffn_norm"), "rms_final": t["output_norm.weight"],
+         "token_embedding": t["token_embd.weight"], "wq": stack("attn_q"), "wk": stack("attn_k"),
+         "wv": stack("attn_v"), "wo": stack("attn_output"), "w1": stack("ffn_gate"), "w2": stack("ffn_down"),
+         "w3": stack("ffn_up")}
+    w["wcls"] = w["token_embedding"] if c.shared_classifier else t["output.weight"]
+    return c, w
 
 
 def load_q8_checkpoint(path, head, size):
@@ -191,15 +219,15 @@ def matmul(w, x):
     return (w.astype(np.float64) @ x.astype(np.float64)).astype(np.float32)
 
 
-def rmsnorm(x, weight):
+def rmsnorm(x, weight, eps=1e-5):
     x = x.astype(np.float64)
-    return (x * weight / np.sqrt(np.mean(x * x) + 1e-5)).astype(np.float32)
+    return (x * weight / np.sqrt(np.mean(x * x) + eps)).astype(np.float32)
 
 
-def rope(x, pos, head_size):
-    """Rotate each pair (x[2i], x[2i+1]) of every head by the angle pos * 10000^(-2i/head_size)."""
+def rope(x, pos, head_size, theta=10000.0):
+    """Rotate each pair (x[2i], x[2i+1]) of every head by the angle pos * theta^(-2i/head_size)."""
     pairs = x.astype(np.float64).reshape(-1, head_size // 2, 2)       # (heads, head_size/2, 2)
-    angle = pos * 10000.0 ** (-np.arange(0, head_size, 2) / head_size)
+    angle = pos * theta ** (-np.arange(0, head_size, 2) / head_size)
     cos, sin = np.cos(angle), np.sin(angle)
     x0, x1 = pairs[..., 0], pairs[..., 1]
     rotated = np.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], axis=-1)
@@ -252,14 +280,14 @@ def forward(c, w, cache, token, pos):
     key_cache, value_cache = cache
     x = np.array(w["token_embedding"][token], dtype=np.float32)
     for l in range(c.n_layers):
-        xb = rmsnorm(x, w["rms_att"][l])
-        q = rope(matmul(w["wq"][l], xb), pos, c.head_size)
-        key_cache[l, pos] = rope(matmul(w["wk"][l], xb), pos, c.head_size)
+        xb = rmsnorm(x, w["rms_att"][l], c.norm_eps)
+        q = rope(matmul(w["wq"][l], xb), pos, c.head_size, c.rope_theta)
+        key_cache[l, pos] = rope(matmul(w["wk"][l], xb), pos, c.head_size, c.rope_theta)
         value_cache[l, pos] = matmul(w["wv"][l], xb)
         att = attention(q, key_cache[l, :pos + 1], value_cache[l, :pos + 1], c.n_heads, c.n_kv_heads)
         x = x + matmul(w["wo"][l], att)
-        x = x + ffn(rmsnorm(x, w["rms_ffn"][l]), w["w1"][l], w["w2"][l], w["w3"][l])
-    x = rmsnorm(x, w["rms_final"])
+        x = x + ffn(rmsnorm(x, w["rms_ffn"][l], c.norm_eps), w["w1"][l], w["w2"][l], w["w3"][l])
+    x = rmsnorm(x, w["rms_final"], c.norm_eps)
     return matmul(w["wcls"], x)
 
 
@@ -323,8 +351,20 @@ class Tokenizer:
 
 
 def load_tokenizer(path, vocab_size):
-    """tokenizer.bin: int32 max_token_length, then per token: float32 score, int32 length, bytes."""
+    """tokenizer.bin: int32 max_token_length, then per token: float32 score, int32 length, bytes.
+    Or a GGUF file's tokenizer.ggml.tokens and scores (with U+2581 for a space)."""
     data = open(path, "rb").read()
+    if data[:4] == b"GGUF":
+        import gguf
+        meta = gguf.parse_gguf(data).metadata
+        tokens, scores = meta["tokenizer.ggml.tokens"], meta["tokenizer.ggml.scores"]
+        if len(tokens) != vocab_size:
+            raise ValueError(f"{path}: {len(tokens)} tokens, the model has {vocab_size}")
+        pieces = [tok.replace("\u2581", " ").encode("utf-8") for tok in tokens]
+        ids = {}
+        for i, piece in enumerate(pieces):
+            ids.setdefault(piece, i)
+        return Tokenizer(pieces, list(scores), ids)
     pieces, scores, offset = [], [], 4
     try:
         for _ in range(vocab_size):

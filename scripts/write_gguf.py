@@ -299,6 +299,9 @@ def main():
     ap.add_argument("--rms-eps", type=float, default=1e-5)
     ap.add_argument("--alignment", type=int, default=32, help="general.alignment (written when not 32)")
     ap.add_argument("--gguf-version", type=int, choices=[2, 3], default=3)
+    ap.add_argument("--set-string", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a string in the metadata, e.g. general.architecture=gemma (for tests "
+                         "of files the engine must refuse)")
     ap.add_argument("--checkpoint", metavar="PATH", help="also write the same model as a llama2.c legacy checkpoint")
     ap.add_argument("--tokenizer", metavar="PATH", help="also write the vocabulary as a tokenizer.bin")
     args = ap.parse_args()
@@ -318,6 +321,9 @@ def main():
                                        args.rms_eps, args.seed)
     except ValueError as e:
         ap.error(str(e))
+    for setting in args.set_string:
+        key, _, value = setting.partition("=")
+        metadata = [(k, t, value if k == key else v) for k, t, v in metadata]
     write_gguf(args.out, metadata, tensors, args.alignment, args.gguf_version)
     if args.checkpoint:
         write_checkpoint.write_checkpoint(args.checkpoint, "legacy", config,

@@ -76,6 +76,40 @@ $RUN quantize "$M" "$SCRATCH/tiny_q8.bin" 2>/dev/null
 expect_failure "quantizing an int8 file is refused" 1 "float32" $RUN quantize "$SCRATCH/tiny_q8.bin" "$SCRATCH/again.bin"
 expect_failure "quantize names a missing input" 1 "none.bin: cannot open" $RUN quantize "$SCRATCH/none.bin" "$SCRATCH/x.bin"
 
+# GGUF files it must refuse, each with one line naming the file and the reason.
+gguf() {
+    name=$1
+    shift
+    "$PYTHON" scripts/write_gguf.py "$SCRATCH/$name.gguf" --dim 32 --hidden-dim 64 --heads 4 --kv-heads 2 \
+        --vocab 300 --layers 1 "$@" >/dev/null 2>&1
+}
+gguf other_arch --set-string general.architecture=gemma
+expect_failure "GGUF of another architecture is refused by name" 1 "architecture 'gemma' is not supported" \
+    $RUN "$SCRATCH/other_arch.gguf"
+gguf gpt2 --set-string tokenizer.ggml.model=gpt2
+expect_failure "GGUF with a byte-level BPE vocabulary: not supported yet" 1 "gpt2) are not supported yet" \
+    $RUN "$SCRATCH/gpt2.gguf"
+gguf good
+"$PYTHON" -c '
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+name = b"blk.0.attn_q.weight"
+at = data.index(name) + len(name)
+n_dims = int.from_bytes(data[at:at + 4], "little")
+type_at = at + 4 + 8 * n_dims
+data[type_at:type_at + 4] = (12).to_bytes(4, "little")          # Q4_K
+open(sys.argv[2], "wb").write(data)
+data = bytearray(open(sys.argv[1], "rb").read())
+at = data.index(b"blk.0.ffn_up.weight")
+data[at:at + 19] = b"blk.0.ffn_XX.weight"
+open(sys.argv[3], "wb").write(data)' "$SCRATCH/good.gguf" "$SCRATCH/q4k.gguf" "$SCRATCH/missing.gguf"
+expect_failure "GGUF tensor of a type it does not run is named" 1 "blk.0.attn_q.weight has type Q4_K" \
+    $RUN "$SCRATCH/q4k.gguf"
+expect_failure "GGUF with a missing tensor names it" 1 "tensor blk.0.ffn_up.weight is missing" \
+    $RUN "$SCRATCH/missing.gguf"
+head -c 3000 "$SCRATCH/good.gguf" >"$SCRATCH/cut.gguf"
+expect_failure "truncated GGUF is one clear line" 1 "cut.gguf" $RUN "$SCRATCH/cut.gguf"
+
 run_captured $RUN --help
 if [ "$status" -eq 0 ] && grep -q "Usage" "$SCRATCH/out" && ! [ -s "$SCRATCH/err" ]; then
     ok "--help prints usage to stdout"

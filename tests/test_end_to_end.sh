@@ -59,6 +59,41 @@ else
     not_ok "int8 file size" "$size_f32 -> $size_q8 bytes"
 fi
 
+# GGUF files the test writes: half precision (with its own RoPE base and RMS
+# epsilon, GQA, a separate output matrix) must match the reference exactly;
+# Q8_0 matrices (quantized activations) within a few percent.
+write_gguf() {
+    name=$1
+    shift
+    "$PYTHON" scripts/write_gguf.py "$SCRATCH/$name.gguf" "$@" >/dev/null
+}
+write_gguf g16 --dim 64 --hidden-dim 128 --heads 8 --kv-heads 2 --vocab 400 --matrix-type f16 \
+    --separate-output --rope-freq-base 500000 --rms-eps 1e-6 --seed 3
+if "$PYTHON" scripts/compare.py --engine "$RUN" "$SCRATCH/g16.gguf" "$SCRATCH/g16.gguf" --prompt "hello" \
+    --steps 60 --quiet >"$SCRATCH/compare" 2>&1; then
+    ok "GGUF F16, GQA, separate output, RoPE base 500000: matches reference.py ($(tail -1 "$SCRATCH/compare"))"
+else
+    not_ok "GGUF F16 against reference.py" "$(tail -5 "$SCRATCH/compare")"
+fi
+write_gguf gq8 --dim 64 --hidden-dim 128 --heads 8 --kv-heads 2 --vocab 400 --attention-type q8_0 \
+    --ffn-type f16 --embedding-type q8_0 --separate-output --output-type q8_0 --seed 4
+if "$PYTHON" scripts/compare.py --engine "$RUN" "$SCRATCH/gq8.gguf" "$SCRATCH/gq8.gguf" --prompt "hello" \
+    --steps 60 --quiet --tolerance 1e-1 --overall-tolerance 5e-2 --greedy-tokens 0 >"$SCRATCH/compare" 2>&1; then
+    ok "GGUF with Q8_0 and F16 matrices: within a few percent of reference.py ($(tail -1 "$SCRATCH/compare"))"
+else
+    not_ok "GGUF Q8_0 against reference.py" "$(tail -5 "$SCRATCH/compare")"
+fi
+# The same values as a GGUF and as a llama2.c file give the same text.
+"$PYTHON" scripts/write_gguf.py "$SCRATCH/twin.gguf" --dim 64 --hidden-dim 128 --heads 4 --kv-heads 2 \
+    --vocab 300 --matrix-type f16 --checkpoint "$SCRATCH/twin.bin" --tokenizer "$SCRATCH/twin.tok" >/dev/null
+$RUN "$SCRATCH/twin.gguf" -t 0 -n 60 -i "abc" >"$SCRATCH/twin1" 2>/dev/null
+$RUN "$SCRATCH/twin.bin" -z "$SCRATCH/twin.tok" -t 0 -n 60 -i "abc" >"$SCRATCH/twin2" 2>/dev/null
+if [ -s "$SCRATCH/twin1" ] && cmp -s "$SCRATCH/twin1" "$SCRATCH/twin2"; then
+    ok "a GGUF and a llama2.c file of the same weights generate the same text, the GGUF with its own vocabulary"
+else
+    not_ok "GGUF twin" "$(head -c 80 "$SCRATCH/twin1") / $(head -c 80 "$SCRATCH/twin2")"
+fi
+
 # The same weights in both formats give the same text.
 for format in legacy v1; do
     write_model "same_$format" "$format" --dim 64 --hidden-dim 96 --layers 2 --heads 4 --kv-heads 2 \
@@ -111,6 +146,32 @@ if $RUN quantize "$S" "$SCRATCH/s260q8.bin" 2>"$SCRATCH/err" &&
     ok "stories260K int8: within 2e-2 of the float32 reference, same greedy story ($(tail -1 "$SCRATCH/compare"))"
 else
     not_ok "stories260K int8" "$(cat "$SCRATCH/err"; tail -5 "$SCRATCH/compare")"
+fi
+
+# stories260K converted by llama.cpp: the same greedy story from both GGUFs
+# (their context is 128, the converter's default), and the same logits.
+$RUN "$S" -z "$K" -t 0 -n 128 >"$SCRATCH/bin_story" 2>/dev/null
+for precision in f32 f16; do
+    G=$MODELS_DIR/stories260K.$precision.gguf
+    $RUN "$G" -t 0 -n 128 >"$SCRATCH/gguf_story" 2>"$SCRATCH/err"
+    if [ -s "$SCRATCH/bin_story" ] && cmp -s "$SCRATCH/bin_story" "$SCRATCH/gguf_story"; then
+        ok "stories260K.$precision.gguf prints the same greedy story as stories260K.bin"
+    else
+        not_ok "stories260K.$precision.gguf story" "$(head -c 200 "$SCRATCH/gguf_story"; cat "$SCRATCH/err")"
+    fi
+    if "$PYTHON" scripts/compare.py --engine "$RUN" "$G" "$G" --prompt "Once upon a time" --steps 128 --quiet \
+        >"$SCRATCH/compare" 2>&1; then
+        ok "stories260K.$precision.gguf matches reference.py ($(tail -1 "$SCRATCH/compare"))"
+    else
+        not_ok "stories260K.$precision.gguf against reference.py" "$(tail -5 "$SCRATCH/compare")"
+    fi
+done
+if "$PYTHON" scripts/tokenizer_check.py --engine "$RUN" --tokenizer "$MODELS_DIR/stories260K.f32.gguf" \
+    --model "$MODELS_DIR/tok512.model" --corpus tests/tokenizer/corpus.txt --random 2000 --seed 2 \
+    >"$SCRATCH/tokcheck" 2>&1; then
+    ok "tokenizer_check: the vocabulary inside the GGUF equals sentencepiece ($(tail -1 "$SCRATCH/tokcheck"))"
+else
+    not_ok "tokenizer_check: GGUF vocabulary" "$(tail -5 "$SCRATCH/tokcheck")"
 fi
 
 for vocab in tok512 tokenizer; do
