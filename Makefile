@@ -1,5 +1,8 @@
 # make            build ./run
 # make test       build, then run every test (last line: "N passed, M failed")
+# make sanitize   the tests on AddressSanitizer + UBSan builds
+# make fuzz       libFuzzer on the loaders and the tokenizer (FUZZ_SECONDS per target)
+# make bench      speed and memory on random checkpoints at the published shapes
 # make run        build, then generate with the default model (stories15M, downloaded on
 #                 first use); any other: make run MODEL=x.bin TOKENIZER=tok.bin PROMPT="..."
 CC ?= cc
@@ -20,7 +23,7 @@ export MODELS_DIR PYTHON
 ENGINE_SOURCES = model.c tokenizer.c sampler.c kernels.c gguf.c
 HEADERS = model.h tokenizer.h sampler.h kernels.h gguf.h
 
-.PHONY: all engine test sanitize clean
+.PHONY: all engine test sanitize fuzz bench clean
 
 all: engine
 
@@ -45,6 +48,17 @@ tests/gguf_tests: tests/gguf_tests.c gguf.c gguf.h kernels.c kernels.h
 
 test: engine tests/unit_tests tests/gguf_tests
 	@sh tests/run_tests.sh
+
+# Speed and memory on random checkpoints at the published shapes (written to
+# bench/ on first use): prompt and decode tokens/s, bandwidth, peak RSS.
+# BENCH_ARGS="--large" adds the 1.1B shapes; see scripts/bench.py --help.
+bench: engine
+	$(PYTHON) scripts/bench.py $(BENCH_ARGS)
+
+# libFuzzer (clang) on the loaders and the tokenizer, FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 60
+fuzz:
+	sh scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # The whole suite again, on builds with AddressSanitizer and UBSan: any report
 # changes an exit status or adds a line to stderr, and so fails a test.

@@ -98,6 +98,26 @@ static void tile_4x2(float *out, size_t out_stride, const float *w, const float 
 }
 #endif
 
+#if defined(__AVX2__) && defined(__FMA__)
+static float dot_row(const float *w, const float *x, int n)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    float sum = horizontal_sum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++)
+        sum += w[i] * x[i];
+    return sum;
+}
+#else
+#define dot_row dot_product
+#endif
+
 static void matmul_f32(float *out, const float *in, const Matrix *W, int T)
 {
     const int rows = W->rows, cols = W->cols;
@@ -113,6 +133,11 @@ static void matmul_f32(float *out, const float *in, const Matrix *W, int T)
                 for (int t = 0; t < T; t++)
                     out[(size_t)t * rows + i] =
                         dot_product(w + (size_t)i * cols, in + (size_t)t * cols, cols);
+            continue;
+        }
+        if (T == 1 && !use_plain_kernels) {
+            for (int i = r; i < r + ROW_TILE; i++)
+                out[i] = dot_row(w + (size_t)i * cols, in, cols);
             continue;
         }
         int t = 0;

@@ -1,0 +1,685 @@
+#!/usr/bin/python3
+"""Benchmark ./run on random checkpoints of the published llama2.c shapes.
+
+    /usr/bin/python3 scripts/bench.py [--models 15M,42M,110M] [--large] [--runs 3]
+                                      [--quick] [--threads 1,2] [--no-q8]
+
+(`make bench` runs it after building ./run.) What it does:
+
+1. Writes checkpoints with random weights (N(0, 0.02), RMSNorm weights 1.0; llama2.c's
+   "version 1" fp32 format, written tensor by tensor so that memory stays small) at the
+   shapes of stories15M, stories42M and stories110M, and with --large (or BENCH_LARGE=1)
+   of TinyLlama 1.1B (grouped-query attention; 4.1 GB, skipped when less than 12 GB of
+   disk is free), into bench/ unless they are there already. Speed does not depend on the
+   values, so these stand in for the real models.
+2. Measures the machine's memory read bandwidth with scripts/membw.c, for 1 thread and for
+   every core.
+3. For each model and thread count (OMP_NUM_THREADS), the median over --runs of:
+   - prompt tok/s: a run whose prompt is 256 tokens (BOS + 255 x "hello"), -n 256: the
+     engine's own timing of the prompt's forward pass, printed on stderr;
+   - decode tok/s: a run from an empty prompt (BOS), greedy (-t 0), -n 256: 256 tokens
+     generated one at a time at positions 0..255;
+   - decode GB/s: the bytes of weights one decoded token reads (every matrix, the
+     classifier included, the RMSNorm vectors and one embedding row; not the KV cache)
+     times decode tok/s, and that as a percentage of the measured bandwidth;
+   - peak RSS: the largest of the runs, from GNU time's %M (ru_maxrss; the mmapped weights
+     count once touched).
+   If `./run quantize IN OUT` succeeds on a model, its int8 file (llama2.c "version 2":
+   one byte per weight and a float32 scale per group) is benchmarked too, as "NAME q8".
+4. Times the encoding of a 50 KB single-line prompt with `./run -m tokenize`.
+5. Prints a Markdown table and writes it to bench/results.md.
+
+The tokenizer is MODELS_DIR/tokenizer.bin (default ../shared/models, Llama 2's); if it is
+absent, a 32000-token one is written to bench/tokenizer.bin. MB and GB are 10^6 and 10^9
+bytes. Other processes on the machine make the numbers noisy: the report says how busy
+the other processes kept the CPUs during the benchmark.
+"""
+import argparse
+import os
+import random
+import re
+import resource
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = ROOT / "bench"
+
+V1_MAGIC = 0x616B3432
+HEADER_SIZE = 256
+INIT_STD = 0.02
+
+# The published shapes: stories15M, stories42M, stories110M (llama2.c), TinyLlama 1.1B.
+MODELS = {
+    "15M": dict(dim=288, hidden_dim=768, n_layers=6, n_heads=6, n_kv_heads=6, vocab_size=32000, seq_len=256),
+    "42M": dict(dim=512, hidden_dim=1376, n_layers=8, n_heads=8, n_kv_heads=8, vocab_size=32000, seq_len=1024),
+    "110M": dict(dim=768, hidden_dim=2048, n_layers=12, n_heads=12, n_kv_heads=12, vocab_size=32000,
+                 seq_len=1024),
+    "1.1B": dict(dim=2048, hidden_dim=5632, n_layers=22, n_heads=32, n_kv_heads=4, vocab_size=32000,
+                 seq_len=2048),
+}
+PUBLISHED = {"15M": "llama2.c's stories15M", "42M": "stories42M", "110M": "stories110M", "1.1B": "TinyLlama 1.1B"}
+DEFAULT_MODELS = ["15M", "42M", "110M"]
+LARGE_MODELS = ["1.1B"]
+LARGE_MIN_FREE_BYTES = 12 * 10**9
+BUSY_MARK = 0.10  # rows during which other processes used more of the CPUs than this are marked
+
+SUMMARY_RE = re.compile(r"prompt: (\d+) tokens, (\S+) tok/s; generated: (\d+) tokens, (\S+) tok/s")
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+class BenchError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------
+# Checkpoints
+
+def tensor_shapes(c):
+    """(name, shape) of every fp32 tensor of a version 1 checkpoint with a shared classifier, in file order."""
+    dim, hidden, layers, vocab = c["dim"], c["hidden_dim"], c["n_layers"], c["vocab_size"]
+    kv_dim = dim * c["n_kv_heads"] // c["n_heads"]
+    return [
+        ("rms_att", (layers, dim)), ("rms_ffn", (layers, dim)), ("rms_final", (dim,)),
+        ("token_embedding", (vocab, dim)),
+        ("wq", (layers, dim, dim)), ("wk", (layers, kv_dim, dim)), ("wv", (layers, kv_dim, dim)),
+        ("wo", (layers, dim, dim)),
+        ("w1", (layers, hidden, dim)), ("w2", (layers, dim, hidden)), ("w3", (layers, hidden, dim)),
+    ]
+
+
+def n_params(c):
+    return sum(int(np.prod(shape)) for _, shape in tensor_shapes(c))
+
+
+def v1_header(c):
+    params = [c[k] for k in ("dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len")]
+    header = struct.pack("<Ii7iB", V1_MAGIC, 1, *params, 1)  # 1: the classifier is the embedding
+    return header + b"\0" * (HEADER_SIZE - len(header))
+
+
+def write_v1_streaming(path, c, chunk_source):
+    """Write a version 1 checkpoint, tensor by tensor and chunk by chunk.
+    chunk_source(name, shape) yields float32 arrays whose concatenation is the tensor."""
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as f:
+        f.write(v1_header(c))
+        for name, shape in tensor_shapes(c):
+            written = 0
+            for chunk in chunk_source(name, shape):
+                f.write(np.ascontiguousarray(chunk, dtype="<f4").tobytes())
+                written += chunk.size
+            if written != int(np.prod(shape)):
+                raise BenchError(f"internal: {name} got {written} values, expected {int(np.prod(shape))}")
+    os.replace(tmp, path)
+
+
+def random_chunks(seed, chunk_values=1 << 22):
+    """A chunk_source of N(0, INIT_STD) values, 1.0 for the RMSNorm weights."""
+    rng = np.random.default_rng(seed)
+
+    def source(name, shape):
+        total = int(np.prod(shape))
+        for start in range(0, total, chunk_values):
+            n = min(chunk_values, total - start)
+            if name.startswith("rms_"):
+                yield np.ones(n, dtype=np.float32)
+            else:
+                chunk = rng.standard_normal(n, dtype=np.float32)
+                chunk *= INIT_STD
+                yield chunk
+    return source
+
+
+def checkpoint_ok(path, c):
+    """Is path a version 1 checkpoint of shape c, of the right size?"""
+    try:
+        if path.stat().st_size != HEADER_SIZE + 4 * n_params(c):
+            return False
+        with open(path, "rb") as f:
+            return f.read(HEADER_SIZE) == v1_header(c)
+    except OSError:
+        return False
+
+
+def ensure_checkpoint(name, c, notes):
+    """The path of model name's random checkpoint, written if absent; None if skipped."""
+    path = BENCH_DIR / f"{name}.bin"
+    if checkpoint_ok(path, c):
+        return path
+    size = HEADER_SIZE + 4 * n_params(c)
+    free = shutil.disk_usage(BENCH_DIR).free
+    need = max(LARGE_MIN_FREE_BYTES if name in LARGE_MODELS else 0, size + 10**9)
+    if free < need:
+        notes.append(f"{name} skipped: {free / 1e9:.1f} GB of disk free in bench/, it needs {need / 1e9:.0f} GB.")
+        log(notes[-1])
+        return None
+    log(f"writing {path.relative_to(ROOT)} ({size / 1e6:.0f} MB of random weights)")
+    t0 = time.perf_counter()
+    write_v1_streaming(path, c, random_chunks(seed=sum(map(ord, name))))
+    log(f"  written in {time.perf_counter() - t0:.1f} s")
+    return path
+
+
+def read_header(path):
+    """(version, group_size or None) of a llama2.c checkpoint with a magic header; None if it has none."""
+    with open(path, "rb") as f:
+        head = f.read(HEADER_SIZE)
+    if len(head) < 41 or struct.unpack_from("<I", head, 0)[0] != V1_MAGIC:
+        return None
+    version = struct.unpack_from("<i", head, 4)[0]
+    group_size = struct.unpack_from("<i", head, 37)[0] if version == 2 else None
+    return version, group_size
+
+
+def decode_bytes_per_token(c, bytes_per_weight):
+    """Bytes of weights that decoding one token reads: every matrix (the classifier too) at
+    bytes_per_weight, plus the fp32 RMSNorm vectors and one fp32 embedding row."""
+    dim, hidden, layers, vocab = c["dim"], c["hidden_dim"], c["n_layers"], c["vocab_size"]
+    kv_dim = dim * c["n_kv_heads"] // c["n_heads"]
+    matrices = layers * (2 * dim * dim + 2 * kv_dim * dim + 3 * hidden * dim) + vocab * dim
+    vectors = 2 * layers * dim + dim
+    return matrices * bytes_per_weight + 4 * vectors + 4 * dim
+
+
+# ---------------------------------------------------------------------------
+# Tokenizer and prompts
+
+def write_tokenizer(path, vocab_size=32000):
+    """A tokenizer.bin with Llama 2's special and byte tokens, printable ASCII, the prefixes
+    of "hello" and " hello" (so that "hello hello ..." is one token per word), then filler."""
+    pieces = ["<unk>", "\n<s>\n", "\n</s>\n"] + ["<0x%02X>" % b for b in range(256)]
+    pieces += [chr(c) for c in range(32, 127)]
+    for word in ("hello", " hello"):
+        pieces += [word[:i] for i in range(2, len(word) + 1)]
+    known = set()
+    pieces = [p for p in pieces if not (p in known or known.add(p))]
+    i = 0
+    while len(pieces) < vocab_size:
+        pieces.append(f"tok{i}")
+        i += 1
+    encoded = [p.encode() for p in pieces]
+    first_text = 3 + 256
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<i", max(len(e) for e in encoded)))
+        for i, e in enumerate(encoded):
+            score = 0.0 if i < first_text else -float(i - first_text)
+            f.write(struct.pack("<fi", score, len(e)) + e)
+    os.replace(tmp, path)
+
+
+def find_tokenizer(notes):
+    models_dir = Path(os.environ.get("MODELS_DIR") or (ROOT.parent / "shared" / "models"))
+    tok = models_dir / "tokenizer.bin"
+    if tok.is_file():
+        return tok
+    tok = BENCH_DIR / "tokenizer.bin"
+    if not tok.is_file():
+        write_tokenizer(tok)
+    notes.append(f"{models_dir}/tokenizer.bin is absent: used a generated 32000-token tokenizer.")
+    log(notes[-1])
+    return tok
+
+
+def tokenize(engine, tok, text):
+    """The ids ./run -m tokenize gives text (BOS first)."""
+    out = subprocess.run([str(engine), "-m", "tokenize", "-z", str(tok)], input=(text + "\n").encode(),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    if out.returncode != 0:
+        raise BenchError(f"./run -m tokenize failed (exit {out.returncode}): {out.stderr.decode(errors='replace')}")
+    return out.stdout.split()
+
+
+def build_prompt(engine, tok, n_tokens):
+    """A text that encodes to exactly n_tokens tokens, BOS included."""
+    def count(k):
+        return len(tokenize(engine, tok, " ".join(["hello"] * k)))
+    lo, hi = 0, n_tokens  # count(k) >= k + 1 > n_tokens for k >= n_tokens
+    while lo < hi:  # largest k with count(k) <= n_tokens
+        mid = (lo + hi + 1) // 2
+        if count(mid) <= n_tokens:
+            lo = mid
+        else:
+            hi = mid - 1
+    text = " ".join(["hello"] * lo)
+    for _ in range(n_tokens):
+        n = len(tokenize(engine, tok, text))
+        if n == n_tokens:
+            return text
+        for filler in (" a", ".", " x", "a", "x", "!"):
+            if len(tokenize(engine, tok, text + filler)) <= n_tokens:
+                text += filler
+                break
+        else:
+            break
+    raise BenchError(f"could not build a prompt of exactly {n_tokens} tokens with {tok}")
+
+
+def text_50kb(size=50 * 1024):
+    """Deterministic single-line prose, mostly ASCII with some accented and CJK words."""
+    words = ("the a of and to in was he she it that with for as on his her they at by this had from "
+             "not but were all one when there little time upon once day big happy friend said very "
+             "could would about into over after before house tree dog cat ball park sun rain water "
+             "café naïve résumé 日本 über jalapeño 1234 2023 42").split()
+    rng = random.Random(0)
+    parts, n = [], 0
+    while True:
+        w = rng.choice(words)
+        if rng.random() < 0.08:
+            w += rng.choice([",", ".", "!", "?", ";"])
+        if rng.random() < 0.05:
+            w = w.capitalize()
+        b = len(w.encode()) + 1
+        if n + b > size:
+            break
+        parts.append(w)
+        n += b
+    text = " ".join(parts)
+    return text + "x" * (size - len(text.encode()))
+
+
+def time_tokenize(engine, tok, reps):
+    text = text_50kb()
+    ids = tokenize(engine, tok, text)  # warm-up, and the count
+
+    def wall(t):
+        data = (t + "\n").encode()
+        t0 = time.perf_counter()
+        subprocess.run([str(engine), "-m", "tokenize", "-z", str(tok)], input=data,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, timeout=120)
+        return time.perf_counter() - t0
+    total = statistics.median(wall(text) for _ in range(reps))
+    empty = statistics.median(wall("") for _ in range(reps))
+    return dict(bytes=len(text.encode()), tokens=len(ids) - 1, total_ms=total * 1e3, startup_ms=empty * 1e3,
+                encode_ms=max(0.0, total - empty) * 1e3)
+
+
+# ---------------------------------------------------------------------------
+# Running things
+
+def rss_probe():
+    """Is GNU time there to report a child's peak RSS? os.wait4's ru_maxrss is not enough alone:
+    Linux carries the peak of the image a child replaces at exec (here this Python process,
+    tens of MB, shared through vfork) into the child's ru_maxrss. /usr/bin/time forks the
+    engine from its own small image instead."""
+    time_bin = "/usr/bin/time"
+    if not os.access(time_bin, os.X_OK):
+        return None
+    with tempfile.NamedTemporaryFile("r") as out:
+        ok = subprocess.run([time_bin, "-f", "maxrss_kb %M", "-o", out.name, "true"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+        return time_bin if ok and re.search(r"maxrss_kb \d+", out.read()) else None
+
+
+def run_engine(cmd, threads, timeout, time_bin):
+    """Run cmd with OMP_NUM_THREADS=threads; returns (exit status, stderr text, peak RSS bytes,
+    whether that RSS is exact: False when it is only an upper bound, see rss_probe)."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    with tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile("r") as rss_file:
+        full = [time_bin, "-f", "maxrss_kb %M", "-o", rss_file.name] + cmd if time_bin else cmd
+        p = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env,
+                             start_new_session=True)
+
+        def kill():
+            try:
+                os.killpg(p.pid, 9)
+            except OSError:
+                pass
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(p.pid, 0)
+        except BaseException:
+            kill()
+            p.wait()
+            raise
+        finally:
+            timer.cancel()
+        p.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        text = err.read().decode(errors="replace")
+        m = re.search(r"maxrss_kb (\d+)", rss_file.read()) if time_bin else None
+    if m:
+        return p.returncode, text, int(m.group(1)) * 1024, True
+    return p.returncode, text, usage.ru_maxrss * 1024, False  # kB on Linux
+
+
+def parse_summary(stderr):
+    m = None
+    for m in SUMMARY_RE.finditer(stderr):
+        pass
+    if not m:
+        return None
+    return dict(prompt_n=int(m.group(1)), prompt_tps=float(m.group(2)),
+                gen_n=int(m.group(3)), gen_tps=float(m.group(4)))
+
+
+def measure_model(engine, tok, label, path, c, bytes_per_weight, threads, args, prompt_text, bandwidth, notes):
+    """The median row of one model at one thread count."""
+    n_prompt = min(args.prompt_tokens, c["seq_len"])
+    n_gen = min(args.gen_tokens, c["seq_len"])
+    if n_prompt != args.prompt_tokens:
+        raise BenchError(f"{label}: context {c['seq_len']} is shorter than the {args.prompt_tokens}-token prompt")
+    base = [str(engine), str(path), "-z", str(tok), "-t", "0"]
+    prompt_cmd = base + ["-n", str(n_prompt), "-i", prompt_text]
+    decode_cmd = base + ["-n", str(n_gen), "-i", ""]
+    prompt_tps, decode_tps, rss, gen_counts = [], [], [], []
+    meter = CpuMeter()
+    for r in range(args.runs):
+        for kind, cmd in (("prompt", prompt_cmd), ("decode", decode_cmd)):
+            status, stderr, peak, exact = run_engine(cmd, threads, args.timeout, args.time_bin)
+            summary = parse_summary(stderr)
+            if status != 0 or summary is None:
+                last = stderr.strip().splitlines()[-1:] or ["(nothing on stderr)"]
+                if status == -9:
+                    last = [f"killed: past --timeout {args.timeout:g} s, or out of memory"]
+                raise BenchError(f"{label}: {' '.join(cmd[:2])} ... exited {status}: {last[0]}")
+            rss.append(peak)
+            if kind == "prompt":
+                if summary["prompt_n"] != n_prompt:
+                    raise BenchError(f"{label}: the prompt was {summary['prompt_n']} tokens, not {n_prompt}")
+                prompt_tps.append(summary["prompt_tps"])
+            else:
+                decode_tps.append(summary["gen_tps"])
+                gen_counts.append(summary["gen_n"])
+        log(f"{label:>9} threads {threads} run {r + 1}/{args.runs}: prompt {prompt_tps[-1]:8.1f} tok/s, "
+            f"decode {decode_tps[-1]:7.2f} tok/s ({gen_counts[-1]} tokens), peak RSS {rss[-1] / 1e6:.0f} MB")
+    if min(gen_counts) < 0.9 * n_gen:
+        notes.append(f"{label}, {threads} thread(s): generation stopped early (BOS/EOS) after "
+                     f"{min(gen_counts)} of {n_gen} tokens; its decode speed is over those tokens.")
+    per_token = decode_bytes_per_token(c, bytes_per_weight)
+    decode = statistics.median(decode_tps)
+    gbps = per_token * decode / 1e9
+    return dict(model=label, threads=threads, weights_mb=(path.stat().st_size - HEADER_SIZE) / 1e6,
+                prompt_tps=statistics.median(prompt_tps), decode_tps=decode, decode_gbps=gbps,
+                bw_pct=100.0 * gbps / bandwidth[threads] if bandwidth.get(threads) else None,
+                rss_mb=max(rss) / 1e6, others=meter.others())
+
+
+def quantize(engine, src, label, notes):
+    """The int8 file `./run quantize` makes of src, and its bytes per weight; None if it fails."""
+    dst = src.with_name(src.stem + ".q8.bin")
+    dst.unlink(missing_ok=True)
+    try:
+        out = subprocess.run([str(engine), "quantize", str(src), str(dst)], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=1800)
+        status, why = out.returncode, (out.stderr.decode(errors="replace").strip().splitlines() or [""])[-1]
+    except subprocess.TimeoutExpired:
+        status, why = "timeout", "it ran past 30 minutes"
+    header = read_header(dst) if status == 0 and dst.is_file() else None
+    if header is None or header[0] != 2 or not header[1] or header[1] <= 0:
+        dst.unlink(missing_ok=True)
+        if status == 0:
+            why = f"its output is not a version 2 checkpoint (header {header})"
+        notes.append(f"{label} q8 skipped: `./run quantize` failed (exit {status}: {why}).")
+        log(notes[-1])
+        return None
+    return dst, 1.0 + 4.0 / header[1], header[1]
+
+
+def membw(args, threads_list, notes):
+    """Best GB/s of scripts/membw.c per thread count (and the medians, for the report)."""
+    exe = BENCH_DIR / "membw"
+    src = ROOT / "scripts" / "membw.c"
+    cc = os.environ.get("CC", "cc")
+    if not exe.exists() or exe.stat().st_mtime < src.stat().st_mtime:
+        base = [cc, "-O3", "-march=native", str(src), "-o", str(exe)]
+        if subprocess.run(base[:3] + ["-fopenmp"] + base[3:], stderr=subprocess.DEVNULL).returncode != 0:
+            subprocess.run(base, check=True)
+            notes.append("membw was built without OpenMP: its bandwidth is for one thread only.")
+    mib, reps = 1024, (5 if args.quick else 10)
+    best, median = {}, {}
+    for t in threads_list:
+        out = subprocess.run([str(exe), str(t), str(mib), str(reps)], stdout=subprocess.PIPE, text=True, check=True)
+        m = re.search(r"best (\S+) GB/s, median (\S+) GB/s", out.stdout)
+        best[t], median[t] = float(m.group(1)), float(m.group(2))
+        log(out.stdout.strip())
+    return best, median, f"{mib} MiB buffer, best of {reps} reps reading 1, 2, 4 or 8 streams per thread"
+
+
+# ---------------------------------------------------------------------------
+# Machine and report
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def mem_total_gb():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024 / 2**30
+    except OSError:
+        pass
+    return None
+
+
+def cpu_busy_ticks():
+    """(busy, total) jiffies over all CPUs, from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return None
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return sum(v[:8]) - idle, sum(v[:8])
+
+
+def our_cpu_seconds():
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+class CpuMeter:
+    """How busy other processes keep the CPUs from now on: the CPU time all processes used
+    (/proc/stat) less this script's and its children's, as a fraction of all the CPUs' time."""
+
+    def __init__(self):
+        self.ticks, self.ours = cpu_busy_ticks(), our_cpu_seconds()
+
+    def others(self):
+        ticks, ours = cpu_busy_ticks(), our_cpu_seconds()
+        if not self.ticks or not ticks or ticks[1] <= self.ticks[1]:
+            return None
+        hz = os.sysconf("SC_CLK_TCK")
+        busy = (ticks[0] - self.ticks[0]) / hz - (ours - self.ours)
+        return min(1.0, max(0.0, busy / ((ticks[1] - self.ticks[1]) / hz)))
+
+
+def engine_version():
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "*.c", "*.h", "Makefile"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return f"commit {head}" + (" + uncommitted changes" if dirty else "") if head else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def compiler_version():
+    try:
+        out = subprocess.run([os.environ.get("CC", "cc"), "--version"], capture_output=True, text=True, timeout=10)
+        return out.stdout.splitlines()[0]
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return "unknown"
+
+
+def fmt(v, digits):
+    return "–" if v is None else f"{v:,.{digits}f}"
+
+
+def report(rows, machine, bw_best, bw_median, bw_how, bw_busy, tok_time, args, notes, others_busy):
+    lines = ["## Benchmark", ""]
+    bw = "; ".join(f"{t} thread{'s' if t > 1 else ''} {bw_best[t]:.1f} GB/s (median {bw_median[t]:.1f})"
+                   for t in sorted(bw_best))
+    lines += [f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['mem']}; "
+              f"memory read bandwidth (scripts/membw.c, {bw_how}): {bw}.",
+              f"Engine: {machine['engine']}, {machine['cc']}, {time.strftime('%Y-%m-%d')}.", ""]
+    lines += ["| model | threads | weights MB | prompt tok/s | decode tok/s | decode GB/s | % of bandwidth | peak RSS MB |",
+              "|---|--:|--:|--:|--:|--:|--:|--:|"]
+    busy_rows = [r for r in rows if (r["others"] or 0) > BUSY_MARK]
+    for r in rows:
+        mark = " †" if r in busy_rows else ""
+        lines.append(f"| {r['model']} | {r['threads']}{mark} | {fmt(r['weights_mb'], 0)} | {fmt(r['prompt_tps'], 1)} | "
+                     f"{fmt(r['decode_tps'], 1)} | {fmt(r['decode_gbps'], 2)} | {fmt(r['bw_pct'], 0)} | "
+                     f"{fmt(r['rss_mb'], 0)} |")
+    shapes = ", ".join(PUBLISHED[m] for m in args.models if any(r["model"].split()[0] == m for r in rows))
+    lines += ["", f"Median of {args.runs} run{'s' if args.runs > 1 else ''} each, random weights at the "
+              f"published shapes ({shapes}), fp32 unless q8. "
+              f"Prompt: one run with a {args.prompt_tokens}-token prompt (BOS included), the engine's timing of its "
+              f"forward pass. Decode: a separate greedy run from BOS generating {args.gen_tokens} tokens one at a "
+              "time. Decode GB/s: bytes of weights read per token (all matrices and the classifier, RMSNorm "
+              "vectors, one embedding row; not the KV cache) × decode tok/s; % of the bandwidth measured at the "
+              "same thread count. Peak RSS: the largest of the runs ("
+              + ("GNU time's %M" if args.time_bin else "ru_maxrss") + "). MB, GB = 10^6, 10^9 bytes."]
+    if tok_time:
+        lines += ["", f"Tokenizer: encoding a {tok_time['bytes'] / 1024:.0f} KB single-line prompt "
+                  f"({tok_time['tokens']:,} tokens) takes {tok_time['encode_ms']:.1f} ms "
+                  f"(`./run -m tokenize` process {tok_time['total_ms']:.1f} ms, of which "
+                  f"{tok_time['startup_ms']:.1f} ms start-up with an empty line)."]
+    if others_busy is not None:
+        busy = f"Other processes kept {others_busy:.0%} of the CPUs busy during the benchmark"
+        lines += ["", busy + (": the numbers are noisy, rerun on an idle machine to compare." if others_busy > BUSY_MARK
+                              else ".")]
+    if busy_rows:
+        lines += ["", f"† Other processes kept more than {BUSY_MARK:.0%} of the CPUs busy during this row ("
+                  + ", ".join(f"{r['model']}/{r['threads']}: {r['others']:.0%}" for r in busy_rows) + ")."]
+    over = [r for r in rows if (r["bw_pct"] or 0) > 100]
+    if over:
+        lines += ["", "Above 100%: " + ", ".join(f"{r['model']}/{r['threads']}" for r in over) + ". membw's loop "
+                  "is a simple bound, not the hardware's ceiling, and a busy machine lowers it further; read such "
+                  "rows as \"at the memory bandwidth\"."]
+    if bw_busy is not None and bw_busy > BUSY_MARK:
+        lines += ["", f"The bandwidth was measured while other processes kept {bw_busy:.0%} of the CPUs busy."]
+    for n in notes:
+        lines += ["", "Note: " + n]
+    return "\n".join(lines) + "\n"
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__[
+                                     __doc__.index("What it does"):])
+    ap.add_argument("--models", help="comma-separated, of " + ", ".join(MODELS) + " (default: "
+                    + ",".join(DEFAULT_MODELS) + ", and 1.1B with --large)")
+    ap.add_argument("--large", action="store_true", help="also the 1.1B model (or BENCH_LARGE=1)")
+    ap.add_argument("--runs", type=int, help="runs per measurement, median taken (default 3; 1 with --quick)")
+    ap.add_argument("--quick", action="store_true", help="for testing: 1 run, 64-token prompt and decode")
+    ap.add_argument("--threads", help="comma-separated thread counts (default: 1 and every core)")
+    ap.add_argument("--prompt-tokens", type=int, help="prompt length, BOS included (default 256; 64 with --quick)")
+    ap.add_argument("--gen-tokens", type=int, help="tokens to decode (default 256; 64 with --quick)")
+    ap.add_argument("--no-q8", action="store_true", help="do not try `./run quantize`")
+    ap.add_argument("--engine", default=str(ROOT / "run"), help="the engine (default ./run)")
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds one engine run may take (default 1800)")
+    ap.add_argument("--output", default=str(BENCH_DIR / "results.md"), help="where to write the table")
+    args = ap.parse_args()
+    args.runs = args.runs or (1 if args.quick else 3)
+    args.prompt_tokens = args.prompt_tokens or (64 if args.quick else 256)
+    args.gen_tokens = args.gen_tokens or (64 if args.quick else 256)
+    if args.runs < 1 or args.prompt_tokens < 2 or args.gen_tokens < 2:
+        ap.error("--runs must be >= 1, --prompt-tokens and --gen-tokens >= 2")
+    if args.models:
+        names = {k.lower(): k for k in MODELS}
+        args.models = [names.get(m.strip().lower()) or ap.error(f"unknown model '{m}' (know: {', '.join(MODELS)})")
+                       for m in args.models.split(",") if m.strip()]
+    else:
+        large = args.large or os.environ.get("BENCH_LARGE", "") not in ("", "0")
+        args.models = DEFAULT_MODELS + (LARGE_MODELS if large else [])
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if args.threads:
+        try:
+            args.threads = sorted({int(t) for t in args.threads.split(",")})
+        except ValueError:
+            ap.error("--threads takes comma-separated integers")
+        if args.threads[0] < 1:
+            ap.error("--threads must be >= 1")
+    else:
+        args.threads = sorted({1, cores})
+    args.cores = cores
+    return args
+
+
+def main():
+    args = parse_args()
+    engine = Path(args.engine).resolve()
+    if not (engine.is_file() and os.access(engine, os.X_OK)):
+        sys.exit(f"bench: {engine} is missing: build it with `make` first")
+    BENCH_DIR.mkdir(exist_ok=True)
+    notes = []
+    t_start = time.perf_counter()
+    meter = CpuMeter()
+
+    tok = find_tokenizer(notes)
+    args.time_bin = rss_probe()
+    checkpoints = [(name, ensure_checkpoint(name, MODELS[name], notes)) for name in args.models]
+    checkpoints = [(name, path) for name, path in checkpoints if path]
+    # Benchmarked files: (label, path, config, bytes per matrix weight).
+    files = []
+    for name, path in checkpoints:
+        files.append((name, path, MODELS[name], 4.0))
+        if not args.no_q8:
+            q = quantize(engine, path, name, notes)
+            if q:
+                files.append((f"{name} q8", q[0], MODELS[name], q[1]))
+    bw_meter = CpuMeter()
+    bw_best, bw_median, bw_how = membw(args, args.threads, notes)
+    bw_busy = bw_meter.others()
+    prompt_text = build_prompt(engine, tok, args.prompt_tokens)
+
+    rows = []
+    for label, path, c, bpw in files:
+        with open(path, "rb") as f:  # into the page cache, so that no run reads the disk
+            while f.read(1 << 24):
+                pass
+        for t in args.threads:
+            try:
+                rows.append(measure_model(engine, tok, label, path, c, bpw, t, args, prompt_text, bw_best, notes))
+            except BenchError as e:
+                notes.append(str(e))
+                log(str(e))
+    tok_time = time_tokenize(engine, tok, 3 if args.quick else 7)
+
+    if not args.time_bin:
+        floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
+        notes.append(f"/usr/bin/time (GNU) is absent: peak RSS is the runs' ru_maxrss, which on Linux is at "
+                     f"least this script's own peak ({floor:.0f} MB), carried over when the engine is exec'd.")
+    others_busy = meter.others()
+    mem = mem_total_gb()
+    machine = dict(cpu=cpu_model(), cores=args.cores, mem=f"{mem:.0f} GiB RAM" if mem else "RAM unknown",
+                   engine=engine_version(), cc=compiler_version())
+    text = report(rows, machine, bw_best, bw_median, bw_how, bw_busy, tok_time, args, notes, others_busy)
+    Path(args.output).write_text(text)
+    print(text, end="")
+    log(f"written to {args.output} ({time.perf_counter() - t_start:.0f} s in all)")
+    return 0 if rows else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (BenchError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
+        sys.exit(f"bench: {e}")
+    except KeyboardInterrupt:
+        sys.exit("bench: interrupted")
