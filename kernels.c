@@ -159,8 +159,12 @@ void quantize_q8(int8_t *q, float *scales, const float *x, size_t n, int group_s
         float scale = max_abs / q_max;
         float inv_scale = scale > 0.0f ? 1.0f / scale : 0.0f;
         scales[g] = scale;
-        for (int i = 0; i < group_size; i++)
-            q[g * group_size + i] = (int8_t)roundf(xg[i] * inv_scale);
+        for (int i = 0; i < group_size; i++) {
+            /* NaN or infinite inputs (corrupt weights) must not reach the int8
+             * conversion, which is undefined for them: clamp, NaN to 0. */
+            float v = roundf(xg[i] * inv_scale);
+            q[g * group_size + i] = (int8_t)(v >= q_max ? q_max : v <= -q_max ? -q_max : v == v ? v : 0.0f);
+        }
     }
 }
 

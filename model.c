@@ -382,6 +382,10 @@ static int load_gguf(Model *model, const char *path, char err[ERROR_SIZE])
         w->classifier = w->token_embedding;
     else if (gguf_matrix(g, path, "output.weight", c->vocab_size, c->dim, &w->classifier, err))
         return -1;
+    const uint64_t tensors_per_layer = 9;
+    if ((uint64_t)c->n_layers * tensors_per_layer > g->n_tensors)
+        return fail(err, path, "llama.block_count is %d but the file holds only %llu tensors", c->n_layers,
+                    (unsigned long long)g->n_tensors);
     w->layers = calloc((size_t)c->n_layers, sizeof(LayerWeights));
     if (!w->layers)
         return fail(err, path, "out of memory");
@@ -424,6 +428,13 @@ int model_load(Model *model, const char *path, char err[ERROR_SIZE])
     size_t weights_offset = 0;
     if (parse_header(mapping, size, path, c, &format, &weights_offset, err) != 0)
         goto failed;
+
+    /* Every layer holds at least its two norms (2 * dim floats): a layer count
+     * the file cannot hold is refused before walking 2^31 layers to count them. */
+    if ((uint64_t)c->n_layers * 2 * c->dim * sizeof(float) > size) {
+        fail(err, path, "bad header: %d layers of dim %d cannot fit in %zu bytes", c->n_layers, c->dim, size);
+        goto failed;
+    }
 
     /* Count first, compare with the file, and only then hand out pointers. */
     TensorCursor counter = {NULL, 0, false};

@@ -168,8 +168,11 @@ int sample(Sampler *s, float *logits)
      * fall back to the largest finite logit rather than read garbage. */
     if (s->temperature == 0.0f || !all_finite(logits, n))
         return argmax(logits, n);
+    const int greedy = argmax(logits, n);
     for (int i = 0; i < n; i++)
         logits[i] /= s->temperature;
+    if (!all_finite(logits, n))
+        return greedy;  /* a temperature so low that logits overflow: it is greedy */
     softmax(logits, n);
     float coin = random_f32(&s->rng_state);
     if (s->topk > 0 && s->topk < n)

@@ -110,6 +110,30 @@ expect_failure "GGUF with a missing tensor names it" 1 "tensor blk.0.ffn_up.weig
 head -c 3000 "$SCRATCH/good.gguf" >"$SCRATCH/cut.gguf"
 expect_failure "truncated GGUF is one clear line" 1 "cut.gguf" $RUN "$SCRATCH/cut.gguf"
 
+# Inputs the fuzzers once crashed or hung on: a clean exit (0 or 1) now, quickly.
+for input in tests/fuzz/regressions/checkpoint/*; do
+    [ -f "$input" ] || continue
+    timeout 20 $RUN "$input" -z "$T" -n 4 -t 1e-30 >/dev/null 2>&1 </dev/null
+    status=$?
+    timeout 20 $RUN "$input" -m tokenize -z "$T" >/dev/null 2>&1 </dev/null
+    status2=$?
+    if [ "$status" -le 1 ] && [ "$status2" -le 1 ]; then
+        ok "fuzz regression $(basename "$input"): clean exit"
+    else
+        not_ok "fuzz regression $(basename "$input")" "exit status $status / $status2"
+    fi
+done
+for input in tests/fuzz/regressions/tokenizer_load/*; do
+    [ -f "$input" ] || continue
+    printf 'a b\n\n' | timeout 20 $RUN -m tokenize -z "$input" >/dev/null 2>&1
+    status=$?
+    if [ "$status" -le 1 ]; then
+        ok "fuzz regression $(basename "$input"): clean exit"
+    else
+        not_ok "fuzz regression $(basename "$input")" "exit status $status"
+    fi
+done
+
 run_captured $RUN --help
 if [ "$status" -eq 0 ] && grep -q "Usage" "$SCRATCH/out" && ! [ -s "$SCRATCH/err" ]; then
     ok "--help prints usage to stdout"
