@@ -55,13 +55,16 @@ static void usage(FILE *out)
             "  -s <int>    random seed (default: the time)\n"
             "  -n <int>    positions to run, prompt included; 0 = the whole context (default 256)\n"
             "  -i <string> prompt (chat: the first user message)\n"
-            "  -z <path>   tokenizer.bin (default: tokenizer.bin beside the checkpoint)\n"
+            "  -z <path>   tokenizer.bin, or a GGUF file's vocabulary (default: a GGUF checkpoint's own,\n"
+            "              else tokenizer.bin beside the checkpoint)\n"
             "  -m <string> mode: generate | chat | tokenize (default generate)\n"
             "  -y <string> system prompt, for chat\n"
             "  --logits <path>  write every position's logits to a file (format in README.md)\n"
             "  --top <int>      print the most likely candidates for each generated token to stderr\n"
             "  -h, --help       this text\n"
-            "Mode tokenize reads lines from stdin and prints their token ids; its checkpoint is optional.\n");
+            "Mode tokenize reads lines from stdin and prints their token ids; its checkpoint is optional.\n"
+            "Checkpoints: llama2.c's legacy, version 1 (fp32) and version 2 (int8) files, and llama GGUF\n"
+            "files (F32, F16, Q8_0). ./run quantize IN.bin OUT.bin writes an int8 (version 2) copy.\n");
 }
 
 static int usage_error(const char *fmt, const char *arg)
