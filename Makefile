@@ -20,8 +20,8 @@ TOKENIZER ?= models/tokenizer.bin
 PROMPT ?=
 export MODELS_DIR PYTHON
 
-ENGINE_SOURCES = model.c tokenizer.c sampler.c kernels.c gguf.c
-HEADERS = model.h tokenizer.h sampler.h kernels.h gguf.h
+ENGINE_SOURCES = model.c tokenizer.c sampler.c kernels.c gguf.c explain.c
+HEADERS = model.h tokenizer.h sampler.h kernels.h gguf.h explain.h
 
 .PHONY: all engine test sanitize fuzz bench clean
 
@@ -46,7 +46,10 @@ tests/unit_tests: tests/unit_tests.c $(ENGINE_SOURCES) $(HEADERS)
 tests/gguf_tests: tests/gguf_tests.c gguf.c gguf.h kernels.c kernels.h
 	$(CC) $(ALL_CFLAGS) -I. -o $@ tests/gguf_tests.c gguf.c kernels.c $(LDLIBS)
 
-test: engine tests/unit_tests tests/gguf_tests
+tests/explain_tests: tests/explain_tests.c $(ENGINE_SOURCES) $(HEADERS) tests/test_harness.h
+	$(CC) $(ALL_CFLAGS) -I. -o $@ tests/explain_tests.c $(ENGINE_SOURCES) $(LDLIBS)
+
+test: engine tests/unit_tests tests/gguf_tests tests/explain_tests
 	@sh tests/run_tests.sh
 
 # Speed and memory on random checkpoints at the published shapes (written to
@@ -64,10 +67,10 @@ fuzz:
 # changes an exit status or adds a line to stderr, and so fails a test.
 SANITIZE_DIR = build/sanitize
 SANITIZE_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-sanitize: $(SANITIZE_DIR)/run $(SANITIZE_DIR)/unit_tests $(SANITIZE_DIR)/gguf_tests
+sanitize: $(SANITIZE_DIR)/run $(SANITIZE_DIR)/unit_tests $(SANITIZE_DIR)/gguf_tests $(SANITIZE_DIR)/explain_tests
 	@ASAN_OPTIONS=exitcode=86:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:exitcode=87 \
 	    SANITIZED=1 RUN=$(SANITIZE_DIR)/run UNIT_TESTS=$(SANITIZE_DIR)/unit_tests \
-	    GGUF_TESTS=$(SANITIZE_DIR)/gguf_tests sh tests/run_tests.sh
+	    GGUF_TESTS=$(SANITIZE_DIR)/gguf_tests EXPLAIN_TESTS=$(SANITIZE_DIR)/explain_tests sh tests/run_tests.sh
 
 $(SANITIZE_DIR)/run: run.c $(ENGINE_SOURCES) $(HEADERS)
 	@mkdir -p $(SANITIZE_DIR)
@@ -81,5 +84,9 @@ $(SANITIZE_DIR)/gguf_tests: tests/gguf_tests.c gguf.c gguf.h kernels.c kernels.h
 	@mkdir -p $(SANITIZE_DIR)
 	$(CC) $(SANITIZE_FLAGS) $(WARNINGS) $(OPENMP) -D_GNU_SOURCE -I. -o $@ tests/gguf_tests.c gguf.c kernels.c $(LDLIBS)
 
+$(SANITIZE_DIR)/explain_tests: tests/explain_tests.c $(ENGINE_SOURCES) $(HEADERS)
+	@mkdir -p $(SANITIZE_DIR)
+	$(CC) $(SANITIZE_FLAGS) $(WARNINGS) $(OPENMP) -D_GNU_SOURCE -I. -o $@ tests/explain_tests.c $(ENGINE_SOURCES) $(LDLIBS)
+
 clean:
-	rm -rf run tests/unit_tests tests/gguf_tests build
+	rm -rf run tests/unit_tests tests/gguf_tests tests/explain_tests build

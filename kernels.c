@@ -238,7 +238,11 @@ static float dot_q8_0_avx2(const unsigned char *w, const int8_t *x, const float 
         __m256i v = _mm256_loadu_si256((const __m256i *)(x + b * Q8_0_BLOCK));
         __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(v, a));
         __m256i sums = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+#ifdef __F16C__
+        float scale = _cvtsh_ss((unsigned short)(w[0] | w[1] << 8)) * xs[b];  /* one instruction */
+#else
         float scale = fp16_to_fp32((uint16_t)(w[0] | w[1] << 8)) * xs[b];
+#endif
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(scale), acc);
     }
     return horizontal_sum(acc);

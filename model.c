@@ -431,7 +431,7 @@ int model_load(Model *model, const char *path, char err[ERROR_SIZE])
 
     /* Every layer holds at least its two norms (2 * dim floats): a layer count
      * the file cannot hold is refused before walking 2^31 layers to count them. */
-    if ((uint64_t)c->n_layers * 2 * c->dim * sizeof(float) > size) {
+    if ((uint64_t)c->n_layers > size / (2 * sizeof(float) * (uint64_t)c->dim)) {
         fail(err, path, "bad header: %d layers of dim %d cannot fit in %zu bytes", c->n_layers, c->dim, size);
         goto failed;
     }
@@ -634,6 +634,10 @@ static void multi_head_attention(float *out, const Config *c, RunState *s, int l
                 att[i] = dot_product(q, keys + (size_t)i * c->kv_dim + kv_offset, c->head_size) *
                          inv_sqrt_head;
             softmax(att, n_visible);
+            if (s->attention_record && pos + t < s->record_capacity) {
+                size_t row = ((size_t)layer * c->n_heads + h) * s->record_capacity + pos + t;
+                memcpy(s->attention_record + row * s->record_capacity, att, n_visible * sizeof(float));
+            }
             float *head_out = out + (size_t)t * c->dim + (size_t)h * c->head_size;
             memset(head_out, 0, c->head_size * sizeof(float));
             for (int i = 0; i < n_visible; i++) {

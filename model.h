@@ -87,6 +87,11 @@ typedef struct {
     float *rope_inv_freq;  /* (head_size / 2) */
     float *rope_cos_sin;   /* (max_batch, head_size) */
     QuantizedInput quantized; /* (max_batch, max(dim, hidden_dim)) input of Q8 matmuls */
+    /* Optional (-m explain, --attention-html): every attention row is copied to
+     * (n_layers, n_heads, record_capacity, record_capacity) for positions
+     * below record_capacity. The caller owns it; NULL records nothing. */
+    float *attention_record;
+    int record_capacity;
 } RunState;
 
 /* Writes "path: message" into err: how every loader reports a bad file. */

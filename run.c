@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "explain.h"
 #include "model.h"
 #include "sampler.h"
 #include "tokenizer.h"
@@ -24,16 +25,20 @@
 #define DEFAULT_TEMPERATURE 1.0f
 #define DEFAULT_TOPP 0.9f
 #define PROMPT_BATCH 32  /* prompt tokens per forward pass */
+#define EXPLAIN_CANDIDATES 5     /* -m explain: next-token candidates shown per step */
+#define EXPLAIN_ATTENDED 3       /* -m explain: earlier tokens shown per layer and head */
+#define ATTENTION_RECORD_MAX (1ull << 30)  /* bytes of attention weights kept for the page */
 #define LOGITS_MAGIC "LOGT"
 #define LOGITS_VERSION 1
 
 typedef struct {
     const char *checkpoint_path;
     const char *tokenizer_path;
-    const char *mode;           /* generate | chat | tokenize */
+    const char *mode;           /* generate | chat | tokenize | explain */
     const char *prompt;
     const char *system_prompt;
     const char *logits_path;    /* --logits: every position's logits */
+    const char *html_path;      /* --attention-html: the attention page */
     float temperature;
     float topp;
     int topk;
@@ -57,12 +62,16 @@ static void usage(FILE *out)
             "  -i <string> prompt (chat: the first user message)\n"
             "  -z <path>   tokenizer.bin, or a GGUF file's vocabulary (default: a GGUF checkpoint's own,\n"
             "              else tokenizer.bin beside the checkpoint)\n"
-            "  -m <string> mode: generate | chat | tokenize (default generate)\n"
+            "  -m <string> mode: generate | chat | tokenize | explain (default generate)\n"
             "  -y <string> system prompt, for chat\n"
             "  --logits <path>  write every position's logits to a file (format in README.md)\n"
             "  --top <int>      print the most likely candidates for each generated token to stderr\n"
+            "  --attention-html <path>  write a page of every head's attention and every step's\n"
+            "                   candidates (generate and explain)\n"
             "  -h, --help       this text\n"
             "Mode tokenize reads lines from stdin and prints their token ids; its checkpoint is optional.\n"
+            "Mode explain generates, printing for each token the candidates it was chosen from and, for\n"
+            "every layer and head, the earlier tokens attended to most.\n"
             "Checkpoints: llama2.c's legacy, version 1 (fp32) and version 2 (int8) files, and llama GGUF\n"
             "files (F32, F16, Q8_0). ./run quantize IN.bin OUT.bin writes an int8 (version 2) copy.\n");
 }
@@ -151,10 +160,12 @@ static int parse_options(int argc, char **argv, Options *o)
             o->system_prompt = value;
         } else if (strcmp(flag, "--logits") == 0) {
             o->logits_path = value;
+        } else if (strcmp(flag, "--attention-html") == 0) {
+            o->html_path = value;
         } else if (strcmp(flag, "-m") == 0) {
             if (strcmp(value, "generate") != 0 && strcmp(value, "chat") != 0 &&
-                strcmp(value, "tokenize") != 0)
-                return usage_error("unknown mode '%s': use generate, chat or tokenize", value);
+                strcmp(value, "tokenize") != 0 && strcmp(value, "explain") != 0)
+                return usage_error("unknown mode '%s': use generate, chat, tokenize or explain", value);
             o->mode = value;
         } else {
             i--;  /* the flag took no value after all */
@@ -163,6 +174,8 @@ static int parse_options(int argc, char **argv, Options *o)
     }
     if (!o->checkpoint_path && strcmp(o->mode, "tokenize") != 0)
         return usage_error("%s", "no checkpoint given");
+    if (o->html_path && strcmp(o->mode, "generate") != 0 && strcmp(o->mode, "explain") != 0)
+        return usage_error("%s", "--attention-html goes with -m generate or -m explain");
     if (o->seed == 0)
         o->seed = (uint64_t)time(NULL);
     return 0;
@@ -304,9 +317,94 @@ typedef struct {
     Sampler sampler;
     LogitsWriter logits_writer;
     TextStream text;
-    float *probs;  /* (vocab_size) scratch for --top */
+    float *probs;  /* (vocab_size) scratch for --top and the inspector */
     int show_top;
+    struct Inspector *inspector;  /* -m explain, --attention-html; else NULL */
 } Engine;
+
+/* -m explain and --attention-html: each step's candidates and, through the
+ * run state's attention record, every head's attention weights. */
+typedef struct Inspector {
+    bool print_steps;       /* -m explain: a block per step on stdout */
+    const char *html_path;  /* --attention-html */
+    int capacity;           /* positions recorded */
+    int *tokens;            /* (capacity + 1) tokens fed so far */
+    int n_tokens;
+    StepView *steps;        /* (capacity) */
+    ProbIndex *candidates;  /* (capacity, EXPLAIN_CANDIDATES) */
+    int n_steps;
+    float *attention;       /* (n_layers, n_heads, capacity, capacity) */
+} Inspector;
+
+static int inspector_init(Inspector *in, const Config *c, int capacity)
+{
+    size_t cells = (size_t)c->n_layers * c->n_heads * capacity * capacity;
+    if (cells * sizeof(float) > ATTENTION_RECORD_MAX) {
+        fprintf(stderr, "run: recording attention over %d positions needs %.1f GiB; shorten the run with -n\n",
+                capacity, cells * sizeof(float) / (double)(1u << 30));
+        return -1;
+    }
+    if (in->html_path) {  /* fail now, not after generating */
+        FILE *f = fopen(in->html_path, "w");
+        if (!f) {
+            fprintf(stderr, "run: %s: cannot write the attention page: %s\n", in->html_path, strerror(errno));
+            return -1;
+        }
+        fclose(f);
+    }
+    in->capacity = capacity;
+    in->tokens = malloc(((size_t)capacity + 1) * sizeof(int));
+    in->steps = malloc((size_t)capacity * sizeof(StepView));
+    in->candidates = malloc((size_t)capacity * EXPLAIN_CANDIDATES * sizeof(ProbIndex));
+    in->attention = calloc(cells, sizeof(float));
+    if (!in->tokens || !in->steps || !in->candidates || !in->attention) {
+        fprintf(stderr, "run: out of memory for the attention record\n");
+        return -1;
+    }
+    return 0;
+}
+
+static void inspector_free(Inspector *in)
+{
+    free(in->tokens), free(in->steps), free(in->candidates), free(in->attention);
+}
+
+static AttentionView attention_view(const Engine *e)
+{
+    const Inspector *in = e->inspector;
+    return (AttentionView){e->model.config.n_layers, e->model.config.n_heads, in->capacity, in->attention};
+}
+
+/* Records the step at pos: first the candidates the logits offer (before
+ * sampling overwrites them), then the token chosen. */
+static void inspect_candidates(Engine *e, const float *logits, int pos)
+{
+    Inspector *in = e->inspector;
+    const int n = e->model.config.vocab_size;
+    const int k = EXPLAIN_CANDIDATES < n ? EXPLAIN_CANDIDATES : n;
+    if (in->n_steps >= in->capacity)
+        return;
+    ProbIndex *top = in->candidates + (size_t)in->n_steps * EXPLAIN_CANDIDATES;
+    memcpy(e->probs, logits, n * sizeof(float));
+    softmax(e->probs, n);
+    top_candidates(e->sampler.candidates, e->probs, n, k);
+    memcpy(top, e->sampler.candidates, k * sizeof(ProbIndex));
+    in->steps[in->n_steps] = (StepView){pos, -1, k, top};
+}
+
+static void inspect_choice(Engine *e, int chosen)
+{
+    Inspector *in = e->inspector;
+    if (in->n_steps >= in->capacity)
+        return;
+    StepView *step = &in->steps[in->n_steps++];
+    step->chosen = chosen;
+    if (in->print_steps) {
+        AttentionView view = attention_view(e);
+        explain_print_step(stdout, &e->tokenizer, in->tokens, step, &view, EXPLAIN_ATTENDED);
+        fflush(stdout);
+    }
+}
 
 static double now_seconds(void)
 {
@@ -370,7 +468,12 @@ static int next_token(Engine *e, float *logits, int pos)
     }
     if (e->show_top > 0)
         show_candidates(e, logits, pos);
-    return sample(&e->sampler, logits);
+    if (e->inspector)
+        inspect_candidates(e, logits, pos);
+    int chosen = sample(&e->sampler, logits);
+    if (e->inspector)
+        inspect_choice(e, chosen);
+    return chosen;
 }
 
 static int generate(Engine *e, const char *prompt, int steps)
@@ -394,10 +497,24 @@ static int generate(Engine *e, const char *prompt, int steps)
         steps = n_prompt;
     }
 
+    Inspector *in = e->inspector;
+    if (in) {
+        if (inspector_init(in, c, steps) != 0) {
+            free(tokens);
+            return EXIT_BAD_INPUT;
+        }
+        memcpy(in->tokens, tokens, n_prompt * sizeof(int));
+        in->n_tokens = n_prompt;
+        e->state.attention_record = in->attention;
+        e->state.record_capacity = in->capacity;
+    }
+    /* -m explain writes its blocks on stdout, and the text after them. */
+    const bool stream_text = !(in && in->print_steps);
+
     double start = now_seconds();
     float *logits = process_prompt(e, tokens, n_prompt, 0);
     double prompt_done = now_seconds();
-    for (int i = 1; i < n_prompt; i++)
+    for (int i = 1; stream_text && i < n_prompt; i++)
         print_token(&e->text, &e->tokenizer, tokens[i - 1], tokens[i]);
 
     /* pos is the last position computed; its logits predict position pos + 1. */
@@ -411,9 +528,12 @@ static int generate(Engine *e, const char *prompt, int steps)
         }
         if (next == e->tokenizer.bos_id || next == e->tokenizer.eos_id)
             break;  /* the stories models emit BOS between stories */
-        print_token(&e->text, &e->tokenizer, token, next);
+        if (stream_text)
+            print_token(&e->text, &e->tokenizer, token, next);
         token = next;
         generated++;
+        if (in && in->n_tokens <= in->capacity)
+            in->tokens[in->n_tokens++] = next;
         if (++pos >= steps) {
             if (steps == c->seq_len)
                 fprintf(stderr, "\nrun: stopped at the end of the context (%d positions)\n", c->seq_len);
@@ -422,10 +542,26 @@ static int generate(Engine *e, const char *prompt, int steps)
         logits = forward(&e->model, &e->state, &token, 1, pos, false);
         logits_write(&e->logits_writer, pos, token, logits);
     }
+    if (in && !stream_text) {
+        printf("--- text ---\n");
+        for (int i = 1; i < in->n_tokens; i++)
+            print_token(&e->text, &e->tokenizer, in->tokens[i - 1], in->tokens[i]);
+    }
     text_stream_finish(&e->text);
     printf("\n");
     fflush(stdout);
     double end = now_seconds();
+    if (in && in->html_path && status == 0) {
+        /* Positions computed: every token fed but the last one chosen. */
+        AttentionView view = attention_view(e);
+        int n = in->n_tokens < in->capacity ? in->n_tokens : in->capacity;
+        char err[ERROR_SIZE];
+        if (explain_write_html(in->html_path, &e->tokenizer, in->tokens, n, &view, in->steps, in->n_steps,
+                               err) != 0) {
+            fprintf(stderr, "run: %s\n", err);
+            status = EXIT_BAD_INPUT;
+        }
+    }
     fprintf(stderr, "prompt: %d tokens, %.1f tok/s; generated: %d tokens, %.1f tok/s\n", n_prompt,
             n_prompt / (prompt_done - start + 1e-9), generated, generated / (end - prompt_done + 1e-9));
     free(tokens);
@@ -669,10 +805,17 @@ int main(int argc, char **argv)
         status = EXIT_BAD_INPUT;
         goto done;
     }
+    Inspector inspector = {0};
+    if (strcmp(o.mode, "explain") == 0 || o.html_path) {
+        inspector.print_steps = strcmp(o.mode, "explain") == 0;
+        inspector.html_path = o.html_path;
+        e.inspector = &inspector;
+    }
     if (strcmp(o.mode, "chat") == 0)
         status = chat(&e, o.prompt, o.system_prompt);
     else
         status = generate(&e, o.prompt, steps);
+    inspector_free(&inspector);
     if (logits_close(&e.logits_writer, o.logits_path) != 0 && status == 0)
         status = EXIT_BAD_INPUT;
 

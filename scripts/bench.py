@@ -409,6 +409,25 @@ def measure_model(engine, tok, label, path, c, bytes_per_weight, threads, args, 
                 rss_mb=max(rss) / 1e6, others=meter.others())
 
 
+def ensure_gguf_q8_0(name, c, notes):
+    """The same shape as a GGUF file with Q8_0 matrices (llama.cpp's int8 format), written by
+    scripts/write_gguf.py on first use. Returns its path, or None with a note."""
+    path = BENCH_DIR / f"{name}.q8_0.gguf"
+    if path.exists():
+        return path
+    log(f"writing {path.name} (random weights, Q8_0)")
+    cmd = [sys.executable, str(ROOT / "scripts" / "write_gguf.py"), str(path), "--dim", str(c["dim"]),
+           "--hidden-dim", str(c["hidden_dim"]), "--layers", str(c["n_layers"]), "--heads", str(c["n_heads"]),
+           "--kv-heads", str(c["n_kv_heads"]), "--vocab", str(c["vocab_size"]), "--seq-len", str(c["seq_len"]),
+           "--matrix-type", "q8_0", "--separate-output"]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        path.unlink(missing_ok=True)
+        notes.append(f"{name} Q8_0 GGUF skipped: write_gguf.py failed: {result.stderr.strip()[-200:]}")
+        return None
+    return path
+
+
 def quantize(engine, src, label, notes):
     """The int8 file `./run quantize` makes of src, and its bytes per weight; None if it fails."""
     dst = src.with_name(src.stem + ".q8.bin")
@@ -643,6 +662,10 @@ def main():
             q = quantize(engine, path, name, notes)
             if q:
                 files.append((f"{name} q8", q[0], MODELS[name], q[1]))
+        if name in LARGE_MODELS:
+            g = ensure_gguf_q8_0(name, MODELS[name], notes)
+            if g:  # run with tokenizer.bin (same size) so the prompt is the same 256 tokens
+                files.append((f"{name} Q8_0 GGUF", g, MODELS[name], 34 / 32))
     bw_meter = CpuMeter()
     bw_best, bw_median, bw_how = membw(args, args.threads, notes)
     bw_busy = bw_meter.others()

@@ -162,10 +162,8 @@ def write_tokenizer(path, vocab_size, seed=0):
             f.write(struct.pack("<fi", score, len(e)) + e)
 
 
-def main():
-    ap = argparse.ArgumentParser(description="Write a llama2.c checkpoint with random weights.")
-    ap.add_argument("out")
-    ap.add_argument("--format", choices=["legacy", "v1"], required=True)
+def add_shape_arguments(ap):
+    """The model-shape flags, shared with write_gguf.py."""
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--hidden-dim", type=int, default=172)
     ap.add_argument("--layers", type=int, default=2)
@@ -173,8 +171,15 @@ def main():
     ap.add_argument("--kv-heads", type=int, default=4)
     ap.add_argument("--vocab", type=int, default=512)
     ap.add_argument("--seq-len", type=int, default=128)
-    ap.add_argument("--separate-classifier", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Write a llama2.c checkpoint with random weights.")
+    ap.add_argument("out")
+    ap.add_argument("--format", choices=["legacy", "v1"], required=True)
+    add_shape_arguments(ap)
+    ap.add_argument("--separate-classifier", action="store_true")
     ap.add_argument("--tokenizer", metavar="PATH", help="also write a matching tokenizer.bin")
     args = ap.parse_args()
     config = {"dim": args.dim, "hidden_dim": args.hidden_dim, "n_layers": args.layers,

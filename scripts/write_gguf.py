@@ -279,14 +279,7 @@ def dequantized_weights(config, weights, types):
 def main():
     ap = argparse.ArgumentParser(description="Write a GGUF llama model with random weights.")
     ap.add_argument("out")
-    ap.add_argument("--dim", type=int, default=64)
-    ap.add_argument("--hidden-dim", type=int, default=172)
-    ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--heads", type=int, default=8)
-    ap.add_argument("--kv-heads", type=int, default=4)
-    ap.add_argument("--vocab", type=int, default=512)
-    ap.add_argument("--seq-len", type=int, default=128)
-    ap.add_argument("--seed", type=int, default=0)
+    write_checkpoint.add_shape_arguments(ap)
     type_names = sorted(TYPE_BY_NAME)
     ap.add_argument("--matrix-type", choices=type_names, default="f32", help="every matrix (default f32)")
     for group in ["attention", "ffn", "embedding", "output"]:

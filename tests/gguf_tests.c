@@ -18,34 +18,7 @@
 #include "gguf.h"
 #include "kernels.h"
 
-/* ---------------------------------------------------------------------------
- * A tiny harness, as in unit_tests.c */
-
-static char failure[1024];  /* the first failed expectation of the current test */
-
-static void expect(bool ok, const char *fmt, ...)
-{
-    if (ok || failure[0])
-        return;
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(failure, sizeof failure, fmt, args);
-    va_end(args);
-}
-
-static int n_failed;
-
-static void report(const char *name)
-{
-    if (failure[0]) {
-        printf("not ok - %s: %s\n", name, failure);
-        n_failed++;
-    } else {
-        printf("ok - %s\n", name);
-    }
-    failure[0] = '\0';
-    fflush(stdout);
-}
+#include "test_harness.h"
 
 #define PATH "test.gguf"
 

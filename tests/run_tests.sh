@@ -9,6 +9,7 @@ PYTHON=${PYTHON:-$(test -x /usr/bin/python3 && echo /usr/bin/python3 || echo pyt
 RUN=${RUN:-./run}                       # make sanitize points these at its own builds
 UNIT_TESTS=${UNIT_TESTS:-tests/unit_tests}
 GGUF_TESTS=${GGUF_TESTS:-tests/gguf_tests}
+EXPLAIN_TESTS=${EXPLAIN_TESTS:-tests/explain_tests}
 export MODELS_DIR PYTHON RUN
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -44,9 +45,11 @@ fi
 if [ "$have_models" = yes ]; then
     run_suite unit_tests "$UNIT_TESTS" "$MODELS_DIR"
     run_suite gguf_tests "$GGUF_TESTS" "$MODELS_DIR"
+    run_suite explain_tests "$EXPLAIN_TESTS" "$MODELS_DIR"
 else
     run_suite unit_tests "$UNIT_TESTS"
     run_suite gguf_tests "$GGUF_TESTS"
+    run_suite explain_tests "$EXPLAIN_TESTS"
 fi
 run_suite test_cli sh tests/test_cli.sh
 run_suite test_end_to_end sh tests/test_end_to_end.sh "$have_models"

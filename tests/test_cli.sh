@@ -257,3 +257,49 @@ elif [ "${CI:-}" = "true" ]; then
 else
     echo "# valgrind not found: skipping memcheck"
 fi
+
+# -m explain: the same tokens as plain generation, a block per step with one
+# line per layer and head; --attention-html: a page the checker accepts.
+$RUN "$M" -z "$T" -t 0.8 -s 7 -n 20 -i "ab" >"$SCRATCH/plain" 2>/dev/null
+run_captured $RUN "$M" -z "$T" -t 0.8 -s 7 -n 20 -i "ab" -m explain --attention-html "$SCRATCH/att.html"
+sed -n '/^--- text ---$/,$p' "$SCRATCH/out" | tail -n +2 >"$SCRATCH/explained"
+steps=$(grep -c '^step ' "$SCRATCH/out")
+head_lines=$(grep -c '^  *L[0-9]* H[0-9]*:' "$SCRATCH/out")
+if [ "$status" -eq 0 ] && cmp -s "$SCRATCH/plain" "$SCRATCH/explained" && [ "$steps" -gt 0 ] &&
+    [ "$head_lines" -eq $((steps * 2 * 4)) ]; then
+    ok "-m explain generates the same text, with every layer and head at every step ($steps steps)"
+else
+    not_ok "-m explain" "status $status, $steps steps, $head_lines head lines; $(head -c 200 "$SCRATCH/err")"
+fi
+prompt_tokens=$(printf 'ab' | $RUN -m tokenize -z "$T" | wc -w)
+n_tokens=$((prompt_tokens + steps - 1))
+if "$PYTHON" scripts/check_attention_html.py "$SCRATCH/att.html" --layers 2 --heads 4 --tokens "$n_tokens" \
+    --steps "$steps" >"$SCRATCH/check" 2>&1; then
+    ok "--attention-html: one heatmap per layer x head, causal cells, step bars, self-contained XHTML"
+else
+    not_ok "--attention-html" "$(grep -v '^ok' "$SCRATCH/check" | head -5)"
+fi
+expect_failure "--attention-html with chat is a usage error" 2 "goes with -m generate" \
+    $RUN "$M" -z "$T" -m chat --attention-html "$SCRATCH/x.html"
+expect_failure "an unwritable attention page is one clear line" 1 "/nonexistent/x.html" \
+    $RUN "$M" -z "$T" -n 5 --attention-html /nonexistent/x.html
+
+# The page in a real browser: headless Chromium renders it to a non-trivial picture.
+CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+if [ -n "$CHROMIUM" ]; then
+    profile=$(mktemp -d)
+    timeout 120 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-background-networking \
+        --disable-component-update --disable-sync --no-first-run --user-data-dir="$profile" \
+        --window-size=1400,1000 --screenshot="$SCRATCH/page.png" "file://$SCRATCH/att.html" >/dev/null 2>&1
+    rm -rf "$profile"
+    size=$(wc -c <"$SCRATCH/page.png" 2>/dev/null || echo 0)
+    if [ "$(head -c 4 "$SCRATCH/page.png" 2>/dev/null | od -An -c | tr -d ' ')" = "211PNG" ] && [ "$size" -gt 20000 ]; then
+        ok "headless Chromium renders the attention page ($size-byte screenshot)"
+    else
+        not_ok "Chromium screenshot" "$size bytes"
+    fi
+elif [ "${CI:-}" = "true" ]; then
+    not_ok "Chromium screenshot" "chromium is not installed"
+else
+    echo "# chromium not found: skipping the screenshot of the attention page"
+fi

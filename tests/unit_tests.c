@@ -18,30 +18,7 @@
 #include "sampler.h"
 #include "tokenizer.h"
 
-/* ---------------------------------------------------------------------------
- * A tiny harness */
-
-static char failure[1024];  /* the first failed expectation of the current test */
-
-static void expect(bool ok, const char *fmt, ...)
-{
-    if (ok || failure[0])
-        return;
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(failure, sizeof failure, fmt, args);
-    va_end(args);
-}
-
-static void report(const char *name)
-{
-    if (failure[0])
-        printf("not ok - %s: %s\n", name, failure);
-    else
-        printf("ok - %s\n", name);
-    failure[0] = '\0';
-    fflush(stdout);
-}
+#include "test_harness.h"
 
 static uint64_t test_rng = 42;
 
@@ -270,6 +247,46 @@ static void test_batched_forward(void)
     run_state_free(&a), run_state_free(&b);
     free_random_model(&rm);
     report("a batch of prompt tokens gives the logits of token-by-token decoding (GQA)");
+}
+
+/* The attention record (-m explain, --attention-html): every row is a
+ * probability distribution over the positions up to its own, and zero after
+ * (causal), whether the tokens came in a batch or one at a time. */
+static void test_attention_record(void)
+{
+    RandomModel rm;
+    random_model(&rm, 64, 96, 2, 8, 2, 50, 40);
+    const Config *c = &rm.model.config;
+    enum { N = 12 };
+    int tokens[N];
+    for (int t = 0; t < N; t++)
+        tokens[t] = (int)(random_u32(&test_rng) % c->vocab_size);
+    RunState s;
+    char err[ERROR_SIZE];
+    run_state_init(&s, c, 8, err);
+    size_t cells = (size_t)c->n_layers * c->n_heads * N * N;
+    s.attention_record = calloc(cells, sizeof(float));
+    s.record_capacity = N;
+    forward(&rm.model, &s, tokens, 8, 0, false);         /* a batch of 8 */
+    for (int t = 8; t < N; t++)                           /* then one at a time */
+        forward(&rm.model, &s, &tokens[t], 1, t, false);
+    for (int lh = 0; lh < c->n_layers * c->n_heads; lh++)
+        for (int p = 0; p < N; p++) {
+            const float *row = s.attention_record + ((size_t)lh * N + p) * N;
+            double sum = 0;
+            for (int j = 0; j <= p; j++) {
+                expect(row[j] >= 0 && row[j] <= 1, "weight %g out of [0, 1]", row[j]);
+                sum += row[j];
+            }
+            for (int j = p + 1; j < N; j++)
+                expect(row[j] == 0, "row %d attends to the future position %d", p, j);
+            expect(fabs(sum - 1) < 1e-5, "layer*head %d row %d sums to %g", lh, p, sum);
+        }
+    free(s.attention_record);
+    s.attention_record = NULL;
+    run_state_free(&s);
+    free_random_model(&rm);
+    report("attention record: causal rows that sum to 1, batched or not");
 }
 
 /* ---------------------------------------------------------------------------
@@ -880,6 +897,7 @@ int main(int argc, char **argv)
     test_rope();
     test_swiglu();
     test_batched_forward();
+    test_attention_record();
     test_quantize_q8();
     test_matmul_q8();
     test_matmul_types();

@@ -1,0 +1,740 @@
+/* explain.c - the text blocks of -m explain and the page of --attention-html.
+ *
+ * Both show token text the same way: the bytes tokenizer_decode gives, with
+ * control bytes and bytes that are not valid UTF-8 spelled \xNN, so that
+ * what is printed is always valid UTF-8 (and, on the page, valid XML) and a
+ * newline or a stray byte stays visible. Special tokens are shown bare
+ * (<s>), text quoted (" Lily"), so the two can never be confused. */
+#include "explain.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ---------------------------------------------------------------------------
+ * Growable text: a token's display string is built once, used many times */
+
+typedef struct {
+    char *data;
+    size_t len, cap;
+    bool failed;  /* out of memory: the contents are incomplete */
+} Buffer;
+
+static void buffer_add(Buffer *b, const char *s, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (b->len + n + 1 > cap)
+            cap *= 2;
+        char *data = realloc(b->data, cap);
+        if (!data) {
+            b->failed = true;
+            return;
+        }
+        b->data = data;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+static void buffer_str(Buffer *b, const char *s)
+{
+    buffer_add(b, s, strlen(s));
+}
+
+static void buffer_printf(Buffer *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void buffer_printf(Buffer *b, const char *fmt, ...)
+{
+    char text[64];  /* only ever numbers and short labels */
+    va_list args;
+    va_start(args, fmt);
+    int n = vsnprintf(text, sizeof text, fmt, args);
+    va_end(args);
+    if (n > 0)
+        buffer_add(b, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
+}
+
+/* ---------------------------------------------------------------------------
+ * Token text */
+
+typedef struct {
+    char quote;       /* '"' or '\'' around text (escaped inside as \" or \'), or 0 for none */
+    bool xml;         /* escape & < > " ' as entities, for the page */
+    bool dot_spaces;  /* spaces as U+00B7: on an axis label a leading space is invisible */
+    int max_chars;    /* characters shown before an ellipsis; 0 = all */
+} TokenStyle;
+
+static const TokenStyle STYLE_TEXT = {'"', false, false, 0};     /* -m explain */
+static const TokenStyle STYLE_TOOLTIP = {'\'', true, false, 0};  /* page: cell titles, bars */
+static const TokenStyle STYLE_LABEL = {0, true, true, 10};       /* page: heatmap axes */
+static const TokenStyle STYLE_RUNNING = {0, true, false, 0};     /* page: the text itself */
+
+/* One ASCII character, escaped for the style. */
+static void add_ascii(Buffer *b, char c, const TokenStyle *style)
+{
+    if (c == '\\' || (style->quote && c == style->quote))
+        buffer_add(b, "\\", 1);
+    if (style->dot_spaces && c == ' ') {
+        buffer_str(b, "\xc2\xb7");
+        return;
+    }
+    if (style->xml) {
+        switch (c) {
+        case '&': buffer_str(b, "&amp;"); return;
+        case '<': buffer_str(b, "&lt;"); return;
+        case '>': buffer_str(b, "&gt;"); return;
+        case '"': buffer_str(b, "&quot;"); return;
+        case '\'': buffer_str(b, "&#39;"); return;
+        default: break;
+        }
+    }
+    buffer_add(b, &c, 1);
+}
+
+/* Whether the valid UTF-8 character s (n bytes) should be shown as \xNN
+ * bytes: C0 and C1 controls and DEL move the cursor or are invisible, and
+ * U+FFFE, U+FFFF are not characters XML allows. */
+static bool is_hidden_character(const unsigned char *s, size_t n)
+{
+    if (n == 1)
+        return s[0] < 0x20 || s[0] == 0x7f;
+    if (n == 2)
+        return s[0] == 0xc2 && s[1] < 0xa0;
+    return n == 3 && s[0] == 0xef && s[1] == 0xbf && s[2] >= 0xbe;
+}
+
+/* Bytes as text: valid characters as they are, everything else \xNN. */
+static void add_bytes(Buffer *b, const unsigned char *s, size_t len, const TokenStyle *style)
+{
+    int shown = 0;
+    for (size_t i = 0; i < len; shown++) {
+        if (style->max_chars > 0 && shown == style->max_chars) {
+            buffer_str(b, "\xe2\x80\xa6");  /* U+2026 ellipsis */
+            return;
+        }
+        size_t n = utf8_char_length(s + i, len - i);
+        if (n == 0 || is_hidden_character(s + i, n)) {
+            buffer_printf(b, "\\x%02x", s[i]);
+            i++;
+        } else if (n == 1) {
+            add_ascii(b, (char)s[i], style);
+            i++;
+        } else {
+            buffer_add(b, (const char *)s + i, n);
+            i += n;
+        }
+    }
+}
+
+/* The bare name of a token that stands for no text, or NULL. */
+static const char *special_name(const Tokenizer *tok, int id)
+{
+    if (id == tok->bos_id)
+        return "<s>";
+    if (id == tok->eos_id)
+        return "</s>";
+    if (id == TOKEN_UNK && tok->piece_length[id] == 5 && memcmp(tok->text + tok->piece_offset[id], "<unk>", 5) == 0)
+        return "<unk>";
+    return NULL;
+}
+
+/* Appends how token id reads after prev (-1 for none). */
+static void add_token(Buffer *b, const Tokenizer *tok, int prev, int id, const TokenStyle *style)
+{
+    if (id < 0 || id >= tok->vocab_size) {
+        /* Not from this vocabulary: say so rather than read past the tables. */
+        char name[32];
+        snprintf(name, sizeof name, "<id %d?>", id);
+        TokenStyle bare = *style;
+        bare.quote = 0, bare.dot_spaces = false, bare.max_chars = 0;
+        add_bytes(b, (const unsigned char *)name, strlen(name), &bare);
+        return;
+    }
+    const char *special = special_name(tok, id);
+    if (special) {
+        TokenStyle bare = *style;
+        bare.quote = 0, bare.max_chars = 0;
+        add_bytes(b, (const unsigned char *)special, strlen(special), &bare);
+        return;
+    }
+    size_t len;
+    const char *text = tokenizer_decode(tok, prev >= 0 && prev < tok->vocab_size ? prev : -1, id, &len);
+    if (style->quote)
+        buffer_add(b, &style->quote, 1);
+    add_bytes(b, (const unsigned char *)text, len, style);
+    if (style->quote)
+        buffer_add(b, &style->quote, 1);
+}
+
+/* Prints the token to out; an allocation failure shows as "?". */
+static void print_token(FILE *out, const Tokenizer *tok, int prev, int id, const TokenStyle *style)
+{
+    Buffer b = {0};
+    add_token(&b, tok, prev, id, style);
+    fputs(b.failed || !b.data ? "?" : b.data, out);
+    free(b.data);
+}
+
+/* ---------------------------------------------------------------------------
+ * -m explain */
+
+static const float *attention_row(const AttentionView *att, int layer, int head, int pos)
+{
+    return att->a + ((size_t)(layer * att->n_heads + head) * att->stride + pos) * att->stride;
+}
+
+/* NaN sorts below everything, so a broken row still prints something sensible. */
+static float sort_key(float w)
+{
+    return isnan(w) ? -INFINITY : w;
+}
+
+/* The next position after (prev_w, prev_j) in the order "weight descending,
+ * position ascending" among row[0..n), or -1. Picking the top m this way
+ * needs no scratch memory, and m is small. */
+static int next_largest(const float *row, int n, float prev_w, int prev_j)
+{
+    int best = -1;
+    for (int j = 0; j < n; j++) {
+        float w = sort_key(row[j]);
+        bool after = prev_j < 0 || w < prev_w || (w == prev_w && j > prev_j);
+        if (after && (best < 0 || w > sort_key(row[best])))
+            best = j;
+    }
+    return best;
+}
+
+void explain_print_step(FILE *out, const Tokenizer *tok, const int *tokens, const StepView *step,
+                        const AttentionView *att, int top_attended)
+{
+    const int pos = step->pos;
+    const int prev = tokens[pos];
+
+    /* The chosen token and its probability, if it is among the candidates. */
+    fprintf(out, "step %d: ", pos);
+    print_token(out, tok, prev, step->chosen, &STYLE_TEXT);
+    int rank = -1;
+    for (int i = 0; i < step->k && rank < 0; i++)
+        if (step->top[i].index == step->chosen)
+            rank = i;
+    if (rank >= 0)
+        fprintf(out, " (p=%.4f)\n", step->top[rank].prob);
+    else
+        fprintf(out, " (p=?, not among the top %d)\n", step->k);
+
+    fprintf(out, "  next:");
+    for (int i = 0; i < step->k; i++) {
+        fprintf(out, "%s", i ? " | " : " ");
+        print_token(out, tok, prev, step->top[i].index, &STYLE_TEXT);
+        fprintf(out, " %.4f", step->top[i].prob);
+    }
+    fprintf(out, "\n");
+
+    if (!att || !att->a || top_attended <= 0)
+        return;
+    if (pos >= att->stride) {
+        fprintf(out, "  (no attention recorded for position %d)\n", pos);
+        return;
+    }
+    for (int l = 0; l < att->n_layers; l++) {
+        for (int h = 0; h < att->n_heads; h++) {
+            const float *row = attention_row(att, l, h, pos);
+            fprintf(out, "  L%d H%d:", l, h);
+            float w = 0;
+            for (int i = 0, j = -1; i < top_attended; i++) {
+                j = next_largest(row, pos + 1, w, j);
+                if (j < 0)
+                    break;  /* fewer positions than top_attended */
+                w = sort_key(row[j]);
+                fprintf(out, "%s", i ? "  " : " ");
+                print_token(out, tok, j > 0 ? tokens[j - 1] : -1, tokens[j], &STYLE_TEXT);
+                fprintf(out, "@%d %.4f", j, row[j]);
+            }
+            fprintf(out, "\n");
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * --attention-html: geometry and colours */
+
+/* Heatmap cells are drawn in units of one cell (x = key position, y = query
+ * position) and scaled by the page, at one of three sizes chosen without a
+ * script (radio buttons and CSS): small fits three heatmaps of 100 tokens
+ * across a 1400-pixel window, large makes the token labels readable. */
+#define SMALL_HEATMAP_PX 400.0
+#define CELL_PX_MIN 2.5
+#define CELL_PX_MAX 16.0
+#define MEDIUM_CELL_PX_MAX 24.0
+#define LARGE_CELL_PX_MIN 12.0  /* labels of about 11 pixels */
+#define LARGE_CELL_PX_MAX 32.0
+#define LABEL_FONT 0.9          /* axis label size, in cells */
+#define LABEL_CHAR_WIDTH 0.62   /* a character's width, in font sizes (generous) */
+#define LABEL_GAP 0.35          /* between a label and the cells, in cells */
+
+typedef struct {
+    double margin;       /* room for the labels left of and above the cells, in cells */
+    double size;         /* the heatmap's width and height, in cells */
+    double px[3];        /* pixels per cell: small, medium, large */
+} Geometry;
+
+static Geometry heatmap_geometry(int n, int label_chars)
+{
+    Geometry g;
+    g.margin = LABEL_GAP + label_chars * LABEL_FONT * LABEL_CHAR_WIDTH + 0.2;
+    g.size = g.margin + n + 0.5;
+    g.px[0] = fmin(CELL_PX_MAX, fmax(CELL_PX_MIN, SMALL_HEATMAP_PX / g.size));
+    g.px[1] = fmax(g.px[0], fmin(MEDIUM_CELL_PX_MAX, g.px[0] * 1.75));
+    g.px[2] = fmax(g.px[1], fmax(LARGE_CELL_PX_MIN, fmin(LARGE_CELL_PX_MAX, g.px[0] * 3)));
+    return g;
+}
+
+/* The colour scale: weight w is shown at sqrt(w) along viridis, so a head
+ * spreading its attention evenly over 100 tokens (0.01 each) is visibly
+ * different from one ignoring them, while weights near 1 stand out. Cells
+ * are grouped by colour, one <g fill> per level, so no cell repeats it. */
+#define COLOR_LEVELS 64
+#define COLOR_INVALID COLOR_LEVELS  /* NaN: grey */
+#define LEGEND_WIDTH 320
+#define LEGEND_BAR_HEIGHT 14
+
+static const unsigned char VIRIDIS[9][3] = {
+    {68, 1, 84},    {71, 44, 122},  {59, 82, 139},  {44, 114, 142}, {33, 145, 140},
+    {40, 174, 128}, {94, 201, 98},  {173, 220, 48}, {253, 231, 37},
+};
+
+static int color_level(float w)
+{
+    if (isnan(w))
+        return COLOR_INVALID;
+    float t = sqrtf(w < 0 ? 0 : w > 1 ? 1 : w);
+    return (int)lrintf(t * (COLOR_LEVELS - 1));
+}
+
+/* "#rrggbb" for a level (COLOR_INVALID: grey). */
+static void color_hex(char hex[8], int level)
+{
+    if (level == COLOR_INVALID) {
+        memcpy(hex, "#9a9a9a", 8);
+        return;
+    }
+    double t = (double)level / (COLOR_LEVELS - 1) * 8;
+    int i = t >= 8 ? 7 : (int)t;
+    double f = t - i;
+    int rgb[3];
+    for (int c = 0; c < 3; c++)
+        rgb[c] = (int)lrint(VIRIDIS[i][c] + f * (VIRIDIS[i + 1][c] - VIRIDIS[i][c]));
+    snprintf(hex, 8, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
+}
+
+/* ---------------------------------------------------------------------------
+ * --attention-html: the page */
+
+static const char PAGE_CSS[] =
+    "html{scroll-padding-top:56px}\n"
+    "body{margin:0;font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;"
+    "color:#1f2328;background:#f4f4f1}\n"
+    "header{position:sticky;top:0;z-index:2;background:#fffffe;border-bottom:1px solid #d8d8d4;"
+    "padding:8px 20px;display:flex;flex-wrap:wrap;align-items:baseline;gap:4px 18px}\n"
+    "h1{font-size:17px;margin:0}\n"
+    "header nav a{color:#0b57d0;text-decoration:none;margin-right:10px;font-size:13px}\n"
+    "input.size{position:absolute;opacity:0;width:1px;height:1px;margin:0}\n"
+    ".sizes{font-size:12px;color:#59636e}\n"
+    ".sizes label{cursor:pointer;border:1px solid #c8c8c4;padding:1px 8px;margin-left:-1px;color:#1f2328}\n"
+    ".sizes label:first-child{margin-left:4px;border-radius:4px 0 0 4px}\n"
+    ".sizes label:last-child{border-radius:0 4px 4px 0}\n"
+    "#size-s:checked ~ header label[for=size-s],#size-m:checked ~ header label[for=size-m],"
+    "#size-l:checked ~ header label[for=size-l]{background:#1f2328;color:#fff;border-color:#1f2328}\n"
+    "input.size:focus-visible ~ header .sizes{outline:2px solid #0b57d0}\n"
+    "main{padding:10px 20px 40px}\n"
+    "h2{font-size:15px;margin:18px 0 6px}\n"
+    ".note{color:#59636e;font-size:12.5px;margin:2px 0 8px}\n"
+    ".text{background:#fff;border:1px solid #d8d8d4;border-radius:6px;padding:8px 12px;"
+    "white-space:pre-wrap;font-size:15px;line-height:1.8;max-height:14em;overflow:auto}\n"
+    ".t{border-radius:3px;padding:1px 0}\n"
+    ".t.o{background:#ebebe6}\n"
+    ".t:hover{outline:1px solid #888}\n"
+    "a.t{color:inherit;text-decoration:none;background:#d9e7fd}\n"
+    "a.t.o{background:#bed6fb}\n"
+    ".t.s{color:#8a8f98;font-size:12px}\n"
+    ".key{display:flex;flex-wrap:wrap;align-items:center;gap:6px 20px}\n"
+    ".legend text{font-size:10px;fill:#444}\n"
+    "details.layer{margin:10px 0}\n"
+    "details.layer summary{cursor:pointer;font-weight:600;font-size:15px;margin-bottom:6px}\n"
+    ".maps{display:flex;flex-wrap:wrap;gap:10px}\n"
+    "figure{margin:0;background:#fff;border:1px solid #d8d8d4;border-radius:6px;padding:4px 6px 6px}\n"
+    "figcaption{font-size:12px;font-weight:600;color:#444}\n"
+    "svg.heatmap{display:block}\n"
+    "svg.heatmap text{fill:#333;font-family:ui-monospace,Menlo,Consolas,monospace}\n"
+    ".cell{width:1px;height:1px}\n"
+    ".cell:hover{fill:#ff3d7f}\n"
+    ".steps{display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:8px}\n"
+    ".step{background:#fff;border:1px solid #d8d8d4;border-radius:6px;padding:5px 8px 6px;font-size:12px}\n"
+    ".step:target{outline:2px solid #e4572e}\n"
+    ".step .h{color:#59636e;margin-bottom:3px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}\n"
+    ".step .h b{color:#1f2328}\n"
+    ".bar{display:grid;grid-template-columns:8.5em 1fr 3.8em;gap:6px;align-items:center;line-height:1.5}\n"
+    ".bar .k{font-family:ui-monospace,Menlo,Consolas,monospace;white-space:pre;overflow:hidden;"
+    "text-overflow:ellipsis}\n"
+    ".bar .track{background:#ececea;height:9px;border-radius:2px;overflow:hidden}\n"
+    ".bar .track span{display:block;height:100%;background:#7a9cc6}\n"
+    ".bar .p{text-align:right;font-variant-numeric:tabular-nums;color:#444}\n"
+    ".bar.chosen{font-weight:700}\n"
+    ".bar.chosen .track span{background:#e4572e}\n"
+    ".bar.chosen .k::before{content:'\\2192 '}\n"
+    ".missed{color:#b3261e}\n";
+
+/* What the page needs about each position, computed once. */
+typedef struct {
+    int n;
+    Buffer text;         /* every string below, back to back, NUL-separated */
+    size_t *tooltip;     /* (n) offsets: "' Lily'@7", XML-escaped */
+    size_t *label;       /* (n) offsets: "·Lily", XML-escaped, shortened */
+    int *step_of;        /* (n) the step that chose the token at this position, or -1 */
+    int label_chars;     /* longest label, in characters */
+} PageTokens;
+
+static int page_tokens_init(PageTokens *pt, const Tokenizer *tok, const int *tokens, int n, const StepView *steps,
+                            int n_steps)
+{
+    memset(pt, 0, sizeof *pt);
+    pt->n = n;
+    size_t count = n > 0 ? (size_t)n : 1;
+    pt->tooltip = malloc(count * sizeof(size_t));
+    pt->label = malloc(count * sizeof(size_t));
+    pt->step_of = malloc(count * sizeof(int));
+    if (!pt->tooltip || !pt->label || !pt->step_of)
+        return -1;
+    for (int p = 0; p < n; p++) {
+        int prev = p > 0 ? tokens[p - 1] : -1;
+        pt->tooltip[p] = pt->text.len;
+        add_token(&pt->text, tok, prev, tokens[p], &STYLE_TOOLTIP);
+        buffer_printf(&pt->text, "@%d", p);
+        buffer_add(&pt->text, "", 1);
+        pt->label[p] = pt->text.len;
+        add_token(&pt->text, tok, prev, tokens[p], &STYLE_LABEL);
+        buffer_add(&pt->text, "", 1);
+        pt->step_of[p] = -1;
+    }
+    if (pt->text.failed)
+        return -1;
+    for (int p = 0; p < n; p++) {
+        /* Entities count as one character each: measure the unescaped width. */
+        int chars = 0;
+        for (const char *s = pt->text.data + pt->label[p]; *s; s++) {
+            if (*s == '&')
+                s = strchr(s, ';');
+            chars += ((unsigned char)*s & 0xc0) != 0x80;
+        }
+        if (chars > pt->label_chars)
+            pt->label_chars = chars;
+    }
+    for (int s = 0; s < n_steps; s++) {
+        int p = steps[s].pos + 1;
+        if (p > 0 && p < n && pt->step_of[p] < 0)
+            pt->step_of[p] = s;
+    }
+    return 0;
+}
+
+static void page_tokens_free(PageTokens *pt)
+{
+    free(pt->text.data), free(pt->tooltip), free(pt->label), free(pt->step_of);
+}
+
+static const char *tooltip_of(const PageTokens *pt, int p)
+{
+    return pt->text.data + pt->tooltip[p];
+}
+
+static const char *label_of(const PageTokens *pt, int p)
+{
+    return pt->text.data + pt->label[p];
+}
+
+static void write_head(FILE *out, int n, const AttentionView *att, const Geometry *g, int n_steps)
+{
+    fprintf(out,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+            "<!DOCTYPE html>\n"
+            "<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\" xml:lang=\"en\">\n"
+            "<head>\n<meta charset=\"utf-8\"/>\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n"
+            "<title>Attention: %d tokens", n);
+    if (att)
+        fprintf(out, ", %d layers \xc3\x97 %d heads", att->n_layers, att->n_heads);
+    fprintf(out, "</title>\n<style>\n%s", PAGE_CSS);
+    /* The heatmap sizes: every heatmap of the page has the same. */
+    static const char *const size_ids[3] = {"size-s", "size-m", "size-l"};
+    for (int i = 0; i < 3; i++) {
+        double px = g->size * g->px[i];
+        fprintf(out, "%s%s%s svg.heatmap{width:%.0fpx;height:%.0fpx}\n", i ? "#" : "", i ? size_ids[i] : "",
+                i ? ":checked ~ main" : "", px, px);
+    }
+    fprintf(out, "</style>\n</head>\n<body>\n");
+
+    if (att)
+        for (int i = 0; i < 3; i++)
+            fprintf(out, "<input type=\"radio\" name=\"size\" class=\"size\" id=\"%s\"%s/>\n", size_ids[i],
+                    i ? "" : " checked=\"checked\"");
+    fprintf(out, "<header><h1>What the model attends to</h1><nav><a href=\"#text\">text</a>");
+    if (att)
+        for (int l = 0; l < att->n_layers; l++)
+            fprintf(out, "<a href=\"#layer-%d\">layer %d</a>", l, l);
+    if (n_steps > 0)
+        fprintf(out, "<a href=\"#steps\">next-token choices</a>");
+    fprintf(out, "</nav>");
+    if (att)
+        fprintf(out, "<span class=\"sizes\">heatmaps <label for=\"size-s\">small</label>"
+                     "<label for=\"size-m\">medium</label><label for=\"size-l\">large</label></span>");
+    fprintf(out, "</header>\n<main>\n");
+}
+
+static void write_text_section(FILE *out, const Tokenizer *tok, const int *tokens, const PageTokens *pt)
+{
+    int generated = 0;
+    for (int p = 0; p < pt->n; p++)
+        generated += pt->step_of[p] >= 0;
+    fprintf(out,
+            "<section id=\"text\"><h2>The text</h2>\n"
+            "<p class=\"note\">%d tokens: %d fed as the prompt, %d chosen by the model (shaded: click one "
+            "for the candidates it was chosen from). Hover a token for its position.</p>\n"
+            "<div class=\"text\">",
+            pt->n, pt->n - generated, generated);
+    for (int p = 0; p < pt->n; p++) {
+        int prev = p > 0 ? tokens[p - 1] : -1;
+        bool special = tokens[p] >= 0 && tokens[p] < tok->vocab_size && special_name(tok, tokens[p]);
+        int s = pt->step_of[p];
+        if (s >= 0) {
+            fprintf(out, "<a class=\"t%s%s\" href=\"#step-%d\" title=\"@%d\">", special ? " s" : "",
+                    p % 2 ? " o" : "", s, p);
+        } else {
+            fprintf(out, "<span class=\"t%s%s\" title=\"@%d\">", special ? " s" : "", p % 2 ? " o" : "", p);
+        }
+        print_token(out, tok, prev, tokens[p], &STYLE_RUNNING);
+        fprintf(out, s >= 0 ? "</a>" : "</span>");
+        /* A newline token shows as \x0a; break the line after it as the text would. */
+        size_t len = 0;
+        const char *bytes = special || tokens[p] < 0 || tokens[p] >= tok->vocab_size
+                                ? ""
+                                : tokenizer_decode(tok, prev, tokens[p], &len);
+        if (len > 0 && memchr(bytes, '\n', len))
+            fprintf(out, "<br/>");
+    }
+    fprintf(out, "</div>\n</section>\n");
+}
+
+static void write_legend(FILE *out)
+{
+    const double ticks[] = {0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1};
+    const int n_ticks = (int)(sizeof ticks / sizeof ticks[0]);
+    const int pad = 12;
+    fprintf(out,
+            "<div class=\"key\"><svg xmlns=\"http://www.w3.org/2000/svg\" class=\"legend\" width=\"%d\" "
+            "height=\"%d\" viewBox=\"%d 0 %d %d\" shape-rendering=\"crispEdges\">",
+            LEGEND_WIDTH + 2 * pad, LEGEND_BAR_HEIGHT + 18, -pad, LEGEND_WIDTH + 2 * pad, LEGEND_BAR_HEIGHT + 18);
+    double w = (double)LEGEND_WIDTH / COLOR_LEVELS;
+    for (int i = 0; i < COLOR_LEVELS; i++) {
+        char hex[8];
+        color_hex(hex, i);
+        fprintf(out, "<rect x=\"%.2f\" y=\"0\" width=\"%.2f\" height=\"%d\" fill=\"%s\"/>", i * w, w + 0.3,
+                LEGEND_BAR_HEIGHT, hex);
+    }
+    for (int i = 0; i < n_ticks; i++) {
+        double x = sqrt(ticks[i]) * LEGEND_WIDTH;
+        fprintf(out,
+                "<rect x=\"%.2f\" y=\"%d\" width=\"1\" height=\"3\" fill=\"#444\"/>"
+                "<text x=\"%.2f\" y=\"%d\" text-anchor=\"middle\">%g</text>",
+                x - 0.5, LEGEND_BAR_HEIGHT, x, LEGEND_BAR_HEIGHT + 14, ticks[i]);
+    }
+    fprintf(out,
+            "</svg><p class=\"note\">Colour: attention weight (square-root scale, so small weights "
+            "stay visible). Rows: the position attending (query); columns: the positions it attends to "
+            "(keys), only earlier ones. Each row sums to 1. Hover a cell for its exact weight; zoom in "
+            "to read the token labels.</p></div>\n");
+}
+
+/* One heatmap: labels on both axes, then the n*(n+1)/2 cells grouped by colour. */
+static void write_heatmap(FILE *out, const PageTokens *pt, const Geometry *g, const AttentionView *att, int l,
+                          int h, unsigned char *levels)
+{
+    const int n = pt->n;
+    const double margin = g->margin, size = g->size, cell_px = g->px[0];
+    fprintf(out,
+            "<figure><figcaption>L%d H%d</figcaption>"
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"heatmap\" data-layer=\"%d\" data-head=\"%d\" "
+            "width=\"%.0f\" height=\"%.0f\" viewBox=\"%.2f %.2f %.2f %.2f\" shape-rendering=\"crispEdges\">\n",
+            l, h, l, h, size * cell_px, size * cell_px, -margin, -margin, size, size);
+
+    /* Rows: the query token, right-aligned left of its row. Columns: the key
+     * token, rotated to read upwards above its column. */
+    fprintf(out, "<g font-size=\"%.2f\" text-anchor=\"end\">", LABEL_FONT);
+    for (int p = 0; p < n; p++)
+        fprintf(out, "<text x=\"%.2f\" y=\"%.2f\">%s</text>", -LABEL_GAP, p + 0.78, label_of(pt, p));
+    fprintf(out, "</g>\n<g font-size=\"%.2f\" transform=\"rotate(-90)\">", LABEL_FONT);
+    for (int p = 0; p < n; p++)
+        fprintf(out, "<text x=\"%.2f\" y=\"%.2f\">%s</text>", LABEL_GAP, p + 0.78, label_of(pt, p));
+    fprintf(out, "</g>\n");
+
+    size_t cells = 0;
+    int count[COLOR_LEVELS + 1] = {0};
+    for (int p = 0; p < n; p++) {
+        const float *row = attention_row(att, l, h, p);
+        for (int j = 0; j <= p; j++, cells++) {
+            levels[cells] = (unsigned char)color_level(row[j]);
+            count[levels[cells]]++;
+        }
+    }
+    for (int level = 0; level <= COLOR_LEVELS; level++) {
+        if (!count[level])
+            continue;
+        char hex[8];
+        color_hex(hex, level);
+        fprintf(out, "<g fill=\"%s\">", hex);
+        size_t c = 0;
+        for (int p = 0; p < n; p++) {
+            const float *row = attention_row(att, l, h, p);
+            for (int j = 0; j <= p; j++, c++)
+                if (levels[c] == level)
+                    fprintf(out, "<rect class=\"cell\" x=\"%d\" y=\"%d\"><title>L%d H%d: %s -&gt; %s = %.4f</title></rect>",
+                            j, p, l, h, tooltip_of(pt, p), tooltip_of(pt, j), row[j]);
+        }
+        fprintf(out, "</g>\n");
+    }
+    fprintf(out, "</svg></figure>\n");
+}
+
+static int write_attention_section(FILE *out, const PageTokens *pt, const Geometry *g, const AttentionView *att)
+{
+    size_t cells = (size_t)pt->n * (pt->n + 1) / 2;
+    unsigned char *levels = malloc(cells ? cells : 1);
+    if (!levels)
+        return -1;
+    fprintf(out, "<section id=\"attention\"><h2>Attention, per layer and head</h2>\n");
+    write_legend(out);
+    for (int l = 0; l < att->n_layers; l++) {
+        fprintf(out, "<details class=\"layer\" id=\"layer-%d\" open=\"open\"><summary>Layer %d</summary>"
+                     "<div class=\"maps\">\n", l, l);
+        for (int h = 0; h < att->n_heads; h++)
+            write_heatmap(out, pt, g, att, l, h, levels);
+        fprintf(out, "</div></details>\n");
+    }
+    fprintf(out, "</section>\n");
+    free(levels);
+    return 0;
+}
+
+static void write_step(FILE *out, const Tokenizer *tok, const int *tokens, int n, const StepView *step, int s)
+{
+    /* The candidates follow the token at pos, which decides their leading space. */
+    int prev = step->pos >= 0 && step->pos < n ? tokens[step->pos] : -1;
+    fprintf(out, "<div class=\"step\" id=\"step-%d\" data-pos=\"%d\"><div class=\"h\">", s, step->pos);
+    if (prev >= 0)
+        print_token(out, tok, step->pos > 0 ? tokens[step->pos - 1] : -1, prev, &STYLE_TOOLTIP);
+    fprintf(out, " \xe2\x86\x92 <b>");
+    print_token(out, tok, prev, step->chosen, &STYLE_TOOLTIP);
+    fprintf(out, "</b> @%d</div>\n", step->pos + 1);
+    bool shown = false;
+    for (int i = 0; i < step->k; i++) {
+        float p = step->top[i].prob;
+        double width = isfinite(p) ? fmin(1, fmax(0, p)) * 100 : 0;
+        bool chosen = step->top[i].index == step->chosen && !shown;
+        shown |= chosen;
+        fprintf(out, "<div class=\"bar%s\"><span class=\"k\">", chosen ? " chosen" : "");
+        print_token(out, tok, prev, step->top[i].index, &STYLE_TOOLTIP);
+        fprintf(out, "</span><span class=\"track\"><span style=\"width:%.1f%%\"></span></span>"
+                     "<span class=\"p\">%.4f</span></div>\n", width, p);
+    }
+    if (!shown)
+        fprintf(out, "<div class=\"missed\">chosen outside the top %d</div>\n", step->k);
+    fprintf(out, "</div>\n");
+}
+
+static void write_steps_section(FILE *out, const Tokenizer *tok, const int *tokens, int n, const StepView *steps,
+                                int n_steps)
+{
+    fprintf(out,
+            "<section id=\"steps\"><h2>Next-token choices</h2>\n"
+            "<p class=\"note\">At each step, the most likely next tokens and their probabilities; "
+            "the arrow and the red bar mark the token chosen.</p>\n<div class=\"steps\">\n");
+    for (int s = 0; s < n_steps; s++)
+        write_step(out, tok, tokens, n, &steps[s], s);
+    fprintf(out, "</div>\n</section>\n");
+}
+
+/* "path: message", then -1. */
+static int page_fail(char err[ERROR_SIZE], const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int page_fail(char err[ERROR_SIZE], const char *path, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    file_error_v(err, path, fmt, args);
+    va_end(args);
+    return -1;
+}
+
+int explain_write_html(const char *path, const Tokenizer *tok, const int *tokens, int n, const AttentionView *att,
+                       const StepView *steps, int n_steps, char err[ERROR_SIZE])
+{
+    if (n < 0 || n_steps < 0)
+        return page_fail(err, path, "nothing to show (%d tokens, %d steps)", n, n_steps);
+    if (att && !att->a)
+        att = NULL;
+    if (att && (att->stride < n || att->n_layers < 0 || att->n_heads < 0))
+        return page_fail(err, path, "the attention record holds %d positions, fewer than the %d tokens",
+                         att->stride, n);
+    PageTokens pt;
+    if (page_tokens_init(&pt, tok, tokens, n, steps, n_steps) != 0) {
+        page_tokens_free(&pt);
+        return page_fail(err, path, "out of memory");
+    }
+    FILE *out = fopen(path, "w");
+    if (!out) {
+        int saved = errno;
+        page_tokens_free(&pt);
+        return page_fail(err, path, "cannot write: %s", strerror(saved));
+    }
+    /* A page is a few hundred thousand small writes: buffer them generously. */
+    setvbuf(out, NULL, _IOFBF, 1 << 16);
+
+    int status = 0;
+    Geometry geometry = heatmap_geometry(n, pt.label_chars);
+    write_head(out, n, att, &geometry, n_steps);
+    write_text_section(out, tok, tokens, &pt);
+    if (att && write_attention_section(out, &pt, &geometry, att) != 0)
+        status = -1;
+    if (n_steps > 0)
+        write_steps_section(out, tok, tokens, n, steps, n_steps);
+    fprintf(out, "</main>\n</body>\n</html>\n");
+    page_tokens_free(&pt);
+
+    int saved = 0;
+    if (fflush(out) != 0 || ferror(out))
+        saved = errno ? errno : EIO;
+    /* A half-written page would look complete in a browser: remove it, if it
+     * is a file (never, say, /dev/full). */
+    struct stat st;
+    bool regular = fstat(fileno(out), &st) == 0 && S_ISREG(st.st_mode);
+    if (fclose(out) != 0 && !saved)
+        saved = errno ? errno : EIO;
+    if (status != 0 || saved) {
+        if (regular)
+            remove(path);
+        if (status != 0)
+            return page_fail(err, path, "out of memory");
+        return page_fail(err, path, "cannot write: %s", strerror(saved));
+    }
+    return 0;
+}

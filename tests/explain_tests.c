@@ -1,0 +1,673 @@
+/* explain_tests.c - the -m explain text and the --attention-html page, on
+ * synthetic attention weights (random causal rows, each summing to 1) and
+ * candidates: what is printed is checked against the numbers it came from,
+ * token text is escaped, the page is well-formed XML with one heatmap per
+ * layer and head and n*(n+1)/2 cells each, and write errors are reported.
+ *
+ * Usage: tests/explain_tests [MODELS_DIR [PAGE]]
+ * With MODELS_DIR, the stories260K-shaped page (5 layers x 8 heads x 100
+ * tokens) uses its tok512.bin; PAGE keeps that page for
+ * scripts/check_attention_html.py (--layers 5 --heads 8 --tokens 100 --steps 99). */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "explain.h"
+#include "sampler.h"
+#include "tokenizer.h"
+
+#include "test_harness.h"
+
+#define GARBAGE 99.0f  /* above the diagonal: any read of it shows up as a weight > 1 */
+
+static char scratch_dir[] = "/tmp/explain_tests_XXXXXX";
+static uint64_t test_rng = 7;
+
+/* ---------------------------------------------------------------------------
+ * Fixtures */
+
+/* The synthetic vocabulary's words, after <unk>, <s>, </s> and the 256 byte
+ * tokens: ordinary ones, and ones that need escaping in text and in XML. */
+static const char *const WORDS[] = {
+    " Lily", " girl", " named", " Once", " upon", " a", " time", " there", " was", ".",
+    " a<b>", " R&D", " \"hi\"", " it's", "caf\xc3\xa9", "bad\xff", "tab\tx", "back\\slash",
+    "\xef\xbf\xbe", "\xc2\x85", " ]]>", " @x",
+};
+#define N_WORDS ((int)(sizeof WORDS / sizeof WORDS[0]))
+#define FIRST_WORD 259
+
+/* The id of a word of the synthetic vocabulary. */
+static int word(const char *w)
+{
+    for (int i = 0; i < N_WORDS; i++)
+        if (strcmp(WORDS[i], w) == 0)
+            return FIRST_WORD + i;
+    fprintf(stderr, "no word '%s' in the synthetic vocabulary\n", w);
+    exit(2);
+}
+
+static void write_piece(FILE *f, float score, const char *s, int len)
+{
+    fwrite(&score, sizeof score, 1, f);
+    fwrite(&len, sizeof len, 1, f);
+    fwrite(s, 1, len, f);
+}
+
+/* tokenizer.bin: int32 max_token_length; per token float32 score, int32 length, bytes. */
+static int write_synthetic_tokenizer(const char *path)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    int max_len = 16;
+    fwrite(&max_len, sizeof max_len, 1, f);
+    write_piece(f, 0, "<unk>", 5);
+    write_piece(f, 0, "\n<s>\n", 5);
+    write_piece(f, 0, "\n</s>\n", 6);
+    for (int b = 0; b < 256; b++) {
+        char piece[8];
+        snprintf(piece, sizeof piece, "<0x%02X>", b);
+        write_piece(f, 0, piece, 6);
+    }
+    for (int i = 0; i < N_WORDS; i++)
+        write_piece(f, -(float)i, WORDS[i], (int)strlen(WORDS[i]));
+    return fclose(f);
+}
+
+/* weight(l, h, p, j) for positions 0..n-1 in rows of stride > n; above the
+ * diagonal and past n, GARBAGE. Peaked rows (exp of up to 6) so the top
+ * weights are well apart. */
+static float *random_attention(int n_layers, int n_heads, int n, int stride)
+{
+    size_t size = (size_t)n_layers * n_heads * stride * stride;
+    float *a = malloc(size * sizeof(float));
+    for (size_t i = 0; i < size; i++)
+        a[i] = GARBAGE;
+    for (int m = 0; m < n_layers * n_heads; m++) {
+        for (int p = 0; p < n; p++) {
+            float *row = a + ((size_t)m * stride + p) * stride;
+            double sum = 0;
+            for (int j = 0; j <= p; j++)
+                sum += row[j] = expf(6 * random_f32(&test_rng));
+            for (int j = 0; j <= p; j++)
+                row[j] = (float)(row[j] / sum);
+        }
+    }
+    return a;
+}
+
+static float weight(const AttentionView *att, int l, int h, int p, int j)
+{
+    return att->a[((size_t)(l * att->n_heads + h) * att->stride + p) * att->stride + j];
+}
+
+/* Steps for positions first..n-2: k random candidates, decreasing, summing
+ * to less than 1; the chosen one is the token at pos+1, first or second. */
+typedef struct {
+    StepView *steps;
+    ProbIndex *candidates;
+    int n_steps;
+} Steps;
+
+static Steps random_steps(const int *tokens, int n, int first, int k, int vocab_size)
+{
+    Steps s = {0};
+    s.n_steps = n - 1 - first;
+    s.steps = calloc(s.n_steps > 0 ? s.n_steps : 1, sizeof(StepView));
+    s.candidates = calloc((size_t)(s.n_steps > 0 ? s.n_steps : 1) * k, sizeof(ProbIndex));
+    for (int i = 0; i < s.n_steps; i++) {
+        ProbIndex *c = s.candidates + (size_t)i * k;
+        int pos = first + i, chosen = tokens[pos + 1];
+        float left = 1;
+        for (int r = 0; r < k; r++) {
+            /* Every other step, the chosen token is the runner-up. */
+            c[r].index = r == (i % 2) ? chosen : (int)(random_u32(&test_rng) % vocab_size);
+            if (r != (i % 2) && c[r].index == chosen)
+                c[r].index = (chosen + 1) % vocab_size;
+            c[r].prob = left * (0.5f + 0.3f * random_f32(&test_rng));  /* so each is below the last */
+            left -= c[r].prob;
+        }
+        s.steps[i] = (StepView){pos, chosen, k, c};
+    }
+    return s;
+}
+
+static void steps_free(Steps *s)
+{
+    free(s->steps), free(s->candidates);
+}
+
+static char *read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long end = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *data = malloc(end + 1);
+    *size = fread(data, 1, end, f);
+    data[*size] = '\0';
+    fclose(f);
+    return data;
+}
+
+/* What explain_print_step prints, as a string. */
+static char *print_step(const Tokenizer *tok, const int *tokens, const StepView *step, const AttentionView *att,
+                        int top_attended)
+{
+    FILE *f = tmpfile();
+    explain_print_step(f, tok, tokens, step, att, top_attended);
+    long end = ftell(f);
+    rewind(f);
+    char *text = malloc(end + 1);
+    size_t got = fread(text, 1, end, f);
+    text[got] = '\0';
+    fclose(f);
+    return text;
+}
+
+static int count_occurrences(const char *s, const char *needle)
+{
+    int count = 0;
+    for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle))
+        count++;
+    return count;
+}
+
+/* Whether s is valid UTF-8 with no control bytes other than newline. */
+static bool is_clean_utf8(const char *s, size_t len, size_t *bad_at)
+{
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_char_length((const unsigned char *)s + i, len - i);
+        if (n == 0 || (n == 1 && (unsigned char)s[i] < 0x20 && s[i] != '\n') || s[i] == 0x7f) {
+            *bad_at = i;
+            return false;
+        }
+        i += n;
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------------------------
+ * A small XML well-formedness check: tags nest and close, attributes are
+ * quoted, '<' never appears in text or values, '&' only starts an entity. */
+
+static const char *skip_past(const char *s, const char *end_mark)
+{
+    const char *e = strstr(s, end_mark);
+    return e ? e + strlen(end_mark) : NULL;
+}
+
+static bool is_name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+           c == ':' || c == '.';
+}
+
+static bool entity_ok(const char *s)
+{
+    static const char *const names[] = {"&amp;", "&lt;", "&gt;", "&quot;", "&apos;"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strncmp(s, names[i], strlen(names[i])) == 0)
+            return true;
+    if (s[1] != '#')
+        return false;
+    const char *p = s + 2;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    return p > s + 2 && *p == ';';
+}
+
+/* Returns NULL if well-formed, else a description of the first problem. */
+static const char *xml_problem(const char *doc, char why[256])
+{
+    const char *stack[64];
+    size_t stack_len[64];
+    int depth = 0, roots = 0;
+    const char *s = doc;
+    while (*s) {
+        if (*s == '&') {
+            if (!entity_ok(s))
+                return snprintf(why, 256, "bad entity at byte %td: %.20s", s - doc, s), why;
+            s++;
+        } else if (*s != '<') {
+            if (*s == '>' && s > doc + 1 && s[-1] == ']' && s[-2] == ']')
+                return snprintf(why, 256, "']]>' in text at byte %td", s - doc), why;
+            s++;
+        } else if (strncmp(s, "<?", 2) == 0) {
+            s = skip_past(s, "?>");
+        } else if (strncmp(s, "<!--", 4) == 0) {
+            s = skip_past(s, "-->");
+        } else if (strncmp(s, "<!", 2) == 0) {
+            s = skip_past(s, ">");
+        } else if (s[1] == '/') {
+            const char *name = s + 2, *e = name;
+            while (is_name_char(*e))
+                e++;
+            if (depth == 0 || (size_t)(e - name) != stack_len[depth - 1] ||
+                strncmp(name, stack[depth - 1], e - name) != 0 || *e != '>')
+                return snprintf(why, 256, "unmatched </%.*s> at byte %td", (int)(e - name), name, s - doc), why;
+            depth--;
+            s = e + 1;
+        } else {
+            const char *name = s + 1, *e = name;
+            while (is_name_char(*e))
+                e++;
+            if (e == name)
+                return snprintf(why, 256, "'<' not starting a tag at byte %td", s - doc), why;
+            /* Attributes: name="value" with no '<' and only entities after '&'. */
+            for (;;) {
+                while (*e == ' ' || *e == '\n')
+                    e++;
+                if (*e == '>' || (e[0] == '/' && e[1] == '>'))
+                    break;
+                const char *attr = e;
+                while (is_name_char(*e))
+                    e++;
+                if (e == attr || e[0] != '=' || (e[1] != '"' && e[1] != '\''))
+                    return snprintf(why, 256, "bad attribute at byte %td", e - doc), why;
+                char quote = e[1];
+                for (e += 2; *e != quote; e++) {
+                    if (!*e || *e == '<' || (*e == '&' && !entity_ok(e)))
+                        return snprintf(why, 256, "bad attribute value at byte %td", e - doc), why;
+                }
+                e++;
+            }
+            if (depth == 0)
+                roots++;
+            if (*e == '>') {
+                if (depth == 64)
+                    return "nesting deeper than 64";
+                stack[depth] = name;
+                stack_len[depth++] = (size_t)(strcspn(name, " />\n"));
+                s = e + 1;
+            } else {
+                s = e + 2;
+            }
+        }
+        if (!s)
+            return "unterminated declaration or comment";
+    }
+    if (depth != 0)
+        return snprintf(why, 256, "<%.*s> never closed", (int)stack_len[depth - 1], stack[depth - 1]), why;
+    if (roots != 1)
+        return snprintf(why, 256, "%d root elements", roots), why;
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------
+ * -m explain */
+
+/* The positions of row[0..n) in order: weight descending, position ascending. */
+static const float *sort_row;
+static int by_weight(const void *a, const void *b)
+{
+    int i = *(const int *)a, j = *(const int *)b;
+    if (sort_row[i] != sort_row[j])
+        return sort_row[i] > sort_row[j] ? -1 : 1;
+    return i - j;
+}
+
+static void test_print_step(const Tokenizer *tok, const int *tokens, int n, const char *label)
+{
+    const int L = 3, H = 4, top = 3;
+    AttentionView att = {L, H, n + 5, random_attention(L, H, n, n + 5)};
+    Steps s = random_steps(tokens, n, 4, 5, tok->vocab_size);
+    for (int i = 0; i < s.n_steps; i++) {
+        const StepView *step = &s.steps[i];
+        char *text = print_step(tok, tokens, step, &att, top);
+
+        /* The header names the position and the chosen token, with its probability. */
+        char header[64];
+        snprintf(header, sizeof header, "step %d: ", step->pos);
+        expect(strncmp(text, header, strlen(header)) == 0, "step %d starts '%.30s'", step->pos, text);
+        char want[64];
+        float p_chosen = -1;
+        for (int r = step->k - 1; r >= 0; r--)
+            if (step->top[r].index == step->chosen)
+                p_chosen = step->top[r].prob;
+        snprintf(want, sizeof want, " (p=%.4f)\n", p_chosen);
+        expect(strstr(text, want) != NULL, "step %d: no '%s' in\n%s", step->pos, want, text);
+        expect(count_occurrences(text, "\n  next: ") == 1, "step %d: no next: line", step->pos);
+        expect(count_occurrences(text, " | ") == step->k - 1, "step %d: not %d candidates", step->pos, step->k);
+
+        /* One line per layer and head, holding the row's largest weights in order. */
+        int lines = 0;
+        for (int l = 0; l < L; l++) {
+            for (int h = 0; h < H; h++) {
+                char head[32];
+                snprintf(head, sizeof head, "\n  L%d H%d:", l, h);
+                const char *line = strstr(text, head);
+                if (!line) {
+                    expect(false, "step %d: no line for L%d H%d", step->pos, l, h);
+                    continue;
+                }
+                lines++;
+                const float *row = &att.a[((size_t)(l * H + h) * att.stride + step->pos) * att.stride];
+                int order[256];
+                for (int j = 0; j <= step->pos; j++)
+                    order[j] = j;
+                sort_row = row;
+                qsort(order, step->pos + 1, sizeof(int), by_weight);
+                const char *end = strchr(line + 1, '\n');
+                const char *q = line + 1;
+                int shown = 0;
+                while ((q = strchr(q, '@')) && q < end) {
+                    int j;
+                    float w;
+                    if (sscanf(q, "@%d %f", &j, &w) == 2) {
+                        expect(shown < top && j == order[shown], "step %d L%d H%d: #%d is @%d, want @%d",
+                               step->pos, l, h, shown, j, order[shown]);
+                        expect(j >= 0 && j <= step->pos && fabsf(w - row[j]) < 5.1e-5f,
+                               "step %d L%d H%d: @%d printed %f, weight %f", step->pos, l, h, j, w,
+                               j >= 0 && j <= step->pos ? row[j] : -1);
+                        shown++;
+                    }
+                    q++;
+                }
+                int want_shown = step->pos + 1 < top ? step->pos + 1 : top;
+                expect(shown == want_shown, "step %d L%d H%d: %d attended shown, want %d", step->pos, l, h, shown,
+                       want_shown);
+            }
+        }
+        expect(lines == L * H && count_occurrences(text, "\n  L") == L * H, "step %d: %d layer-head lines, want %d",
+               step->pos, count_occurrences(text, "\n  L"), L * H);
+        size_t bad = 0;
+        expect(is_clean_utf8(text, strlen(text), &bad), "step %d: control byte or bad UTF-8 at %zu", step->pos, bad);
+        free(text);
+    }
+    /* Fewer positions than asked for: all of them, and nothing past pos. */
+    StepView early = {1, tokens[2], 1, &(ProbIndex){tokens[2], 0.5f}};
+    char *text = print_step(tok, tokens, &early, &att, 10);
+    expect(count_occurrences(text, "@") == 2 * L * H, "at pos 1 with top 10: %d attended, want %d",
+           count_occurrences(text, "@"), 2 * L * H);
+    free(text);
+    steps_free(&s);
+    free((float *)att.a);
+    report(label);
+}
+
+static void test_print_escaping(const Tokenizer *tok)
+{
+    const int tokens[] = {TOKEN_BOS, word(" Lily"), word(" a<b>"), word("bad\xff"), word(" \"hi\"")};
+    const char *candidates[] = {" a<b>", " R&D", " \"hi\"", " it's", "caf\xc3\xa9", "bad\xff", "tab\tx",
+                                "back\\slash", "\xef\xbf\xbe", "\xc2\x85"};
+    const int k = (int)(sizeof candidates / sizeof candidates[0]);
+    ProbIndex top[16];
+    for (int i = 0; i < k; i++)
+        top[i] = (ProbIndex){word(candidates[i]), 0.5f / (i + 1)};
+    top[k] = (ProbIndex){tok->eos_id, 0.01f};
+    top[k + 1] = (ProbIndex){tok->byte_token['\n'], 0.005f};
+    AttentionView att = {1, 1, 5, random_attention(1, 1, 5, 5)};
+    StepView step = {4, word("caf\xc3\xa9"), k + 2, top};
+    char *text = print_step(tok, tokens, &step, &att, 5);
+    const char *wanted[] = {
+        "step 4: \"caf\xc3\xa9\" (p=",  "\" a<b>\" 0.5000", "\" R&D\"", "\" \\\"hi\\\"\"", "\" it's\"",
+        "\"bad\\xff\"",                  "\"tab\\x09x\"",     "\"back\\\\slash\"", "\"\\xef\\xbf\\xbe\"",
+        "\"\\xc2\\x85\"",               "</s> 0.0100",      "\"\\x0a\" 0.0050", "<s>@0 ",
+        "\"Lily\"@1",  /* no leading space right after BOS, as the text reads */
+    };
+    for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++)
+        expect(strstr(text, wanted[i]) != NULL, "no '%s' in\n%s", wanted[i], text);
+    size_t bad = 0;
+    expect(is_clean_utf8(text, strlen(text), &bad), "control byte or bad UTF-8 at %zu in\n%s", bad, text);
+
+    /* A chosen token outside the candidates, and no attention. */
+    free(text);
+    step.chosen = word(" girl");
+    text = print_step(tok, tokens, &step, NULL, 3);
+    expect(strstr(text, "step 4: \" girl\" (p=?") != NULL, "outside the top k: %s", text);
+    expect(strstr(text, "  L0") == NULL, "attention lines without attention: %s", text);
+    free(text);
+    free((float *)att.a);
+    report("explain text: token text is quoted and escaped, special tokens bare");
+}
+
+/* ---------------------------------------------------------------------------
+ * --attention-html */
+
+typedef struct {
+    int cells, heatmaps, steps, chosen;
+} PageCounts;
+
+/* Checks a written page: well-formed, clean UTF-8, the counts of its parts. */
+static char *check_page(const char *path, int L, int H, int n, int n_steps, size_t *size)
+{
+    char *page = read_file(path, size);
+    expect(page != NULL && *size > 0, "%s: not written", path);
+    if (!page)
+        return NULL;
+    char why[256];
+    const char *problem = xml_problem(page, why);
+    expect(!problem, "%s: not well-formed: %s", path, problem);
+    size_t bad = 0;
+    expect(is_clean_utf8(page, *size, &bad), "%s: control byte or bad UTF-8 at byte %zu", path, bad);
+    expect(strncmp(page, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>", 38) == 0, "%s: no XML declaration", path);
+    int want_cells = L * H * n * (n + 1) / 2;
+    expect(count_occurrences(page, "<rect class=\"cell\"") == want_cells, "%s: %d cells, want %d", path,
+           count_occurrences(page, "<rect class=\"cell\""), want_cells);
+    expect(count_occurrences(page, "class=\"heatmap\"") == L * H, "%s: %d heatmaps, want %d", path,
+           count_occurrences(page, "class=\"heatmap\""), L * H);
+    for (int l = 0; l < L; l++)
+        for (int h = 0; h < H; h++) {
+            char attrs[64];
+            snprintf(attrs, sizeof attrs, "data-layer=\"%d\" data-head=\"%d\"", l, h);
+            expect(count_occurrences(page, attrs) == 1, "%s: no single heatmap with %s", path, attrs);
+        }
+    expect(count_occurrences(page, "<div class=\"step\"") == n_steps, "%s: %d steps, want %d", path,
+           count_occurrences(page, "<div class=\"step\""), n_steps);
+    expect(strstr(page, "<script") == NULL && strstr(page, "src=") == NULL && strstr(page, "@import") == NULL &&
+               strstr(page, "href=\"http") == NULL,
+           "%s: refers to something outside the page", path);
+    return page;
+}
+
+/* The cell title the page must hold for (l, h, p, j). */
+static void cell_title(char *out, size_t size, const char *query, int p, const char *key, int j, int l, int h,
+                       float w)
+{
+    snprintf(out, size, "<title>L%d H%d: %s@%d -&gt; %s@%d = %.4f</title>", l, h, query, p, key, j, w);
+}
+
+static void test_html_escaping(const Tokenizer *tok)
+{
+    const int tokens[] = {TOKEN_BOS, word(" Once"), word(" a<b>"), word(" R&D"), word(" \"hi\""), word(" it's"),
+                          word("bad\xff"),  word("tab\tx"), word(" ]]>"), word("\xef\xbf\xbe"), tok->byte_token['\n'],
+                          word(" Lily"), tok->eos_id};
+    const int n = (int)(sizeof tokens / sizeof tokens[0]);
+    const int L = 2, H = 3;
+    AttentionView att = {L, H, n + 2, random_attention(L, H, n, n + 2)};
+    Steps s = random_steps(tokens, n, 3, 4, tok->vocab_size);
+    char path[256], err[ERROR_SIZE] = "";
+    snprintf(path, sizeof path, "%s/escaping.html", scratch_dir);
+    int status = explain_write_html(path, tok, tokens, n, &att, s.steps, s.n_steps, err);
+    expect(status == 0, "explain_write_html: %d, %s", status, err);
+    size_t size;
+    char *page = check_page(path, L, H, n, s.n_steps, &size);
+    if (page) {
+        const char *wanted[] = {
+            "' a&lt;b&gt;'@2", "' R&amp;D'@3", "' &quot;hi&quot;'@4", "' it\\&#39;s'@5", "'bad\\xff'@6",
+            "'tab\\x09x'@7",   "' ]]&gt;'@8", "'\\xef\\xbf\\xbe'@9",  "'\\x0a'@10",     "&lt;/s&gt;@12",
+            "&lt;s&gt;@0",     "'Once'@1",   /* the text's first word has no leading space */
+            "\xc2\xb7" "R&amp;D",  /* axis labels: a space shows as a middle dot */
+        };
+        for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++)
+            expect(strstr(page, wanted[i]) != NULL, "page lacks %s", wanted[i]);
+        /* Exact titles: two cells of the last layer and head, from the data. */
+        char title[256];
+        cell_title(title, sizeof title, "' Lily'", 11, "' R&amp;D'", 3, 1, 2, weight(&att, 1, 2, 11, 3));
+        expect(strstr(page, title) != NULL, "page lacks %s", title);
+        cell_title(title, sizeof title, "&lt;/s&gt;", 12, "&lt;/s&gt;", 12, 0, 1, weight(&att, 0, 1, 12, 12));
+        expect(strstr(page, title) != NULL, "page lacks %s", title);
+        expect(count_occurrences(page, "<div class=\"bar chosen\">") == s.n_steps, "%d chosen bars, want %d",
+               count_occurrences(page, "<div class=\"bar chosen\">"), s.n_steps);
+    }
+    free(page);
+    steps_free(&s);
+    free((float *)att.a);
+    report("attention page: well-formed XML, token text escaped, titles exact");
+}
+
+/* A stories260K-shaped page: 5 layers x 8 heads x 100 tokens, 99 steps
+ * (every token after BOS chosen by the model). */
+static void test_html_full_size(const Tokenizer *tok, const char *keep_path, const char *label)
+{
+    const int L = 5, H = 8, n = 100;
+    int *tokens = malloc(n * sizeof(int));
+    int *encoded = NULL;
+    const char *story = "Once upon a time, there was a little girl named Lily. She loved to play outside in the "
+                        "park with her friend, a big brown dog. One day, Lily & the dog found a shiny <red> ball "
+                        "under a tree. \"Look!\" said Lily. They played all day until the sun went down, and then "
+                        "they went home happy and tired. The end. Once upon a time there was a boy named Tim.";
+    int count = tokenizer_encode(tok, story, strlen(story), true, false, &encoded);
+    for (int p = 0; p < n; p++)
+        tokens[p] = count > 0 ? encoded[p % count] : TOKEN_BOS;
+    free(encoded);
+    AttentionView att = {L, H, n, random_attention(L, H, n, n)};
+    Steps s = random_steps(tokens, n, 0, 5, tok->vocab_size);
+    char path[256], err[ERROR_SIZE] = "";
+    snprintf(path, sizeof path, "%s/full.html", scratch_dir);
+    if (keep_path)
+        snprintf(path, sizeof path, "%s", keep_path);
+    int status = explain_write_html(path, tok, tokens, n, &att, s.steps, s.n_steps, err);
+    expect(status == 0, "explain_write_html: %d, %s", status, err);
+    size_t size = 0;
+    char *page = check_page(path, L, H, n, s.n_steps, &size);
+    /* Large but loadable: the 202,000 cells each carry a title. */
+    expect(size < 40u << 20, "%s: %zu bytes", path, size);
+    printf("# %s: %d layers x %d heads x %d tokens, %d steps: %zu bytes\n", path, L, H, n, s.n_steps, size);
+    free(page);
+    steps_free(&s);
+    free(tokens);
+    free((float *)att.a);
+    report(label);
+}
+
+static void test_html_small_cases(const Tokenizer *tok)
+{
+    char path[256], err[ERROR_SIZE] = "";
+    size_t size;
+    /* Only BOS, nothing generated. */
+    const int bos = TOKEN_BOS;
+    AttentionView att = {2, 2, 1, random_attention(2, 2, 1, 1)};
+    snprintf(path, sizeof path, "%s/one.html", scratch_dir);
+    expect(explain_write_html(path, tok, &bos, 1, &att, NULL, 0, err) == 0, "one token: %s", err);
+    free(check_page(path, 2, 2, 1, 0, &size));
+    /* No attention at all: the text and the steps only. */
+    const int tokens[] = {TOKEN_BOS, word(" Lily"), word(" girl")};
+    Steps s = random_steps(tokens, 3, 0, 3, tok->vocab_size);
+    snprintf(path, sizeof path, "%s/no_attention.html", scratch_dir);
+    expect(explain_write_html(path, tok, tokens, 3, NULL, s.steps, s.n_steps, err) == 0, "no attention: %s", err);
+    free(check_page(path, 0, 0, 3, s.n_steps, &size));
+    /* Token ids from another vocabulary are shown, not read past the tables. */
+    const int odd[] = {TOKEN_BOS, tok->vocab_size + 5, -3};
+    snprintf(path, sizeof path, "%s/odd.html", scratch_dir);
+    expect(explain_write_html(path, tok, odd, 3, NULL, NULL, 0, err) == 0, "odd ids: %s", err);
+    char *page = check_page(path, 0, 0, 3, 0, &size);
+    expect(page && strstr(page, "&lt;id -3?&gt;"), "no placeholder for id -3");
+    free(page);
+    steps_free(&s);
+    free((float *)att.a);
+    report("attention page: one token, no attention, ids outside the vocabulary");
+}
+
+static void test_html_errors(const Tokenizer *tok)
+{
+    const int tokens[] = {TOKEN_BOS, word(" Lily")};
+    AttentionView att = {1, 1, 2, random_attention(1, 1, 2, 2)};
+    char err[ERROR_SIZE] = "";
+    const char *path = "/nonexistent/dir/x.html";
+    int status = explain_write_html(path, tok, tokens, 2, &att, NULL, 0, err);
+    expect(status == -1, "unwritable path: returned %d", status);
+    expect(strncmp(err, "/nonexistent/dir/x.html: ", strlen(path) + 2) == 0 && strstr(err, "No such file"),
+           "unwritable path: '%s'", err);
+
+    char dir_path[256];
+    snprintf(dir_path, sizeof dir_path, "%s", scratch_dir);  /* a directory */
+    err[0] = '\0';
+    expect(explain_write_html(dir_path, tok, tokens, 2, &att, NULL, 0, err) == -1 && strstr(err, dir_path) == err,
+           "a directory: '%s'", err);
+
+    /* Rows narrower than the tokens: refused before anything is written. */
+    char path2[256];
+    snprintf(path2, sizeof path2, "%s/short.html", scratch_dir);
+    AttentionView narrow = {1, 1, 1, att.a};
+    err[0] = '\0';
+    expect(explain_write_html(path2, tok, tokens, 2, &narrow, NULL, 0, err) == -1 && strstr(err, "fewer than"),
+           "stride < n: '%s'", err);
+    expect(access(path2, F_OK) != 0, "stride < n: %s was written", path2);
+
+    if (access("/dev/full", W_OK) == 0) {
+        err[0] = '\0';
+        expect(explain_write_html("/dev/full", tok, tokens, 2, &att, NULL, 0, err) == -1 &&
+                   strstr(err, "/dev/full: cannot write"),
+               "/dev/full: '%s'", err);
+    }
+    free((float *)att.a);
+    report("attention page: write errors name the path");
+}
+
+/* ---------------------------------------------------------------------------*/
+
+static void remove_scratch(void)
+{
+    const char *names[] = {"tokenizer.bin", "escaping.html", "full.html", "full_tok512.html", "one.html",
+                           "no_attention.html", "odd.html", "short.html"};
+    char path[512];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", scratch_dir, names[i]);
+        remove(path);
+    }
+    rmdir(scratch_dir);
+}
+
+int main(int argc, char **argv)
+{
+    const char *models_dir = argc > 1 ? argv[1] : NULL;
+    const char *keep_page = argc > 2 ? argv[2] : NULL;
+    if (!mkdtemp(scratch_dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    char path[512], err[ERROR_SIZE];
+    snprintf(path, sizeof path, "%s/tokenizer.bin", scratch_dir);
+    Tokenizer synthetic;
+    if (write_synthetic_tokenizer(path) != 0 || tokenizer_load(&synthetic, path, 0, err) != 0) {
+        printf("not ok - synthetic tokenizer: %s\n", err);
+        remove_scratch();
+        return 1;
+    }
+
+    int tokens[40];
+    const char *text[] = {" Once", " upon", " a", " time", " there", " was", " a", " girl", " named", " Lily", "."};
+    tokens[0] = TOKEN_BOS;
+    for (int p = 1; p < 40; p++)
+        tokens[p] = word(text[(p - 1) % 11]);
+    test_print_step(&synthetic, tokens, 40, "explain text: the chosen token, one line per head, the largest weights");
+    test_print_escaping(&synthetic);
+    test_html_escaping(&synthetic);
+    test_html_small_cases(&synthetic);
+    test_html_errors(&synthetic);
+
+    if (models_dir) {
+        Tokenizer tok512;
+        snprintf(path, sizeof path, "%s/tok512.bin", models_dir);
+        if (tokenizer_load(&tok512, path, 0, err) != 0) {
+            printf("not ok - tok512: %s\n", err);
+            n_failed++;
+        } else {
+            test_html_full_size(&tok512, keep_page, "attention page: 5 layers x 8 heads x 100 tokens with tok512");
+            tokenizer_free(&tok512);
+        }
+    } else {
+        test_html_full_size(&synthetic, keep_page, "attention page: 5 layers x 8 heads x 100 tokens");
+    }
+    tokenizer_free(&synthetic);
+    remove_scratch();
+    return n_failed ? 1 : 0;
+}

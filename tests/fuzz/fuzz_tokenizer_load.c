@@ -1,0 +1,129 @@
+/* fuzz_tokenizer_load.c - libFuzzer harness for the tokenizer.bin loader.
+ *
+ * Each input is a tokenizer.bin or a GGUF file (whose metadata holds a
+ * vocabulary). tokenizer_load with vocab_size 0 must
+ * reject it with a message or load it; a loaded file must load again when
+ * the model's vocab_size is its own count, and be refused for any other
+ * (count + 1, and 512 as a model would ask). The loaded vocabulary then
+ * encodes fixed strings and the input's own tail (ids in range, BOS and EOS
+ * only at the ends) and decodes every id, after BOS and after another token.
+ * All of it is freed, so LeakSanitizer sees any leak. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "fuzz_common.h"
+#include "tokenizer.h"
+
+static FuzzFile file;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc, (void)argv;
+    fuzz_file_open(&file, "tokenizer");
+    return 0;
+}
+
+static void check_failure(int status, const Tokenizer *t, const char *err, const char *what)
+{
+    FUZZ_CHECK(status == -1, "%s: tokenizer_load returned %d", what, status);
+    FUZZ_CHECK(err[0] != '\0' && memchr(err, '\0', ERROR_SIZE) != NULL, "%s: failure without a message", what);
+    FUZZ_CHECK(t->text == NULL && t->lookup == NULL && t->scores == NULL, "%s: failure left memory behind",
+               what);
+}
+
+/* Decodes one token; the bytes must be readable and no longer than a piece. */
+static void check_decode(const Tokenizer *t, int prev, int id)
+{
+    size_t len = (size_t)-1;
+    const char *piece = tokenizer_decode(t, prev, id, &len);
+    FUZZ_CHECK(piece != NULL && (len <= (size_t)t->max_token_length || len == 1),
+               "decode of %d gave length %zu (max_token_length %d)", id, len, t->max_token_length);
+    fuzz_touch(piece, len);
+}
+
+static void check_encode(const Tokenizer *t, const char *text, size_t len, bool bos, bool eos)
+{
+    int *ids = NULL;
+    int n = tokenizer_encode(t, text, len, bos, eos, &ids);
+    FUZZ_CHECK(n >= 0 && ids != NULL, "tokenizer_encode failed on %zu bytes", len);
+    FUZZ_CHECK((size_t)n <= len + 1 + bos + eos, "%d tokens for %zu bytes", n, len);
+    FUZZ_CHECK(!bos || (n >= 1 && ids[0] == t->bos_id), "no BOS first");
+    FUZZ_CHECK(!eos || (n >= 1 && ids[n - 1] == t->eos_id), "no EOS last");
+    int prev = t->bos_id;
+    for (int i = 0; i < n; i++) {
+        FUZZ_CHECK(ids[i] >= 0 && ids[i] < t->vocab_size, "id %d out of range (vocab %d)", ids[i],
+                   t->vocab_size);
+        bool end = (bos && i == 0) || (eos && i == n - 1);
+        FUZZ_CHECK(end || (ids[i] != t->bos_id && ids[i] != t->eos_id), "BOS or EOS inside the text at %d", i);
+        check_decode(t, prev, ids[i]);
+        prev = ids[i];
+    }
+    free(ids);
+}
+
+static const char *const texts[] = {
+    "",
+    "Once upon a time, there was a little girl named Lily.",
+    "hello world",
+    "  leading, trailing  and   repeated spaces  ",
+    "tabs\tand\nnewlines\r\n",
+    "\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80 caf\xc3\xa9",    /* é中😀 café */
+    "\xff\xfe invalid \xc3 bytes \xed\xa0\x80 \xc0\xaf", /* stray, surrogate, overlong */
+    "\xe2\x96\x81typed\xe2\x96\x81space",                /* U+2581 */
+    "<s></s><unk><0x41>",
+};
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const char *path = fuzz_file_write(&file, data, size);
+    Tokenizer t;
+    char err[ERROR_SIZE];
+    err[0] = '\0';
+    int status = tokenizer_load(&t, path, 0, err);
+    if (status != 0) {
+        check_failure(status, &t, err, "vocab_size 0");
+        return 0;
+    }
+    FUZZ_CHECK(t.vocab_size > TOKEN_EOS && t.max_token_length > 0 && t.lookup_size >= t.vocab_size,
+               "loaded vocab_size %d max_token_length %d lookup_size %d", t.vocab_size, t.max_token_length,
+               t.lookup_size);
+    FUZZ_CHECK(t.bos_id >= 0 && t.bos_id < t.vocab_size && t.eos_id >= 0 && t.eos_id < t.vocab_size,
+               "BOS %d or EOS %d outside the vocabulary of %d", t.bos_id, t.eos_id, t.vocab_size);
+
+    /* The model's vocab_size: the file's own count loads, any other is refused. */
+    Tokenizer again;
+    err[0] = '\0';
+    FUZZ_CHECK(tokenizer_load(&again, path, t.vocab_size, err) == 0, "reload with vocab_size %d: %s",
+               t.vocab_size, err);
+    FUZZ_CHECK(again.vocab_size == t.vocab_size && again.collapse_whitespace == t.collapse_whitespace &&
+                   again.bos_id == t.bos_id && again.eos_id == t.eos_id &&
+                   memcmp(again.byte_token, t.byte_token, sizeof t.byte_token) == 0,
+               "reload differs");
+    tokenizer_free(&again);
+    if (t.vocab_size < INT32_MAX) {
+        err[0] = '\0';
+        check_failure(tokenizer_load(&again, path, t.vocab_size + 1, err), &again, err, "vocab_size count+1");
+    }
+    if (t.vocab_size != 512) {
+        err[0] = '\0';
+        check_failure(tokenizer_load(&again, path, 512, err), &again, err, "vocab_size 512");
+    }
+
+    for (int b = 0; b < 256; b++)
+        FUZZ_CHECK(t.byte_token[b] >= 0 && t.byte_token[b] < t.vocab_size, "byte_token[%d] = %d", b,
+                   t.byte_token[b]);
+    for (int id = 0; id < t.vocab_size; id++) {
+        check_decode(&t, t.bos_id, id);
+        check_decode(&t, id, id);
+    }
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        check_encode(&t, texts[i], strlen(texts[i]), true, false);
+        check_encode(&t, texts[i], strlen(texts[i]), false, true);
+    }
+    /* The input's tail as text: odd vocabularies meet odd text. */
+    size_t tail = size < 64 ? size : 64;
+    check_encode(&t, (const char *)data + size - tail, tail, true, true);
+    tokenizer_free(&t);
+    return 0;
+}
