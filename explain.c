@@ -214,6 +214,16 @@ static int next_largest(const float *row, int n, float prev_w, int prev_j)
     return best;
 }
 
+/* The probability the model gave the token it chose at a step, or -1 when
+ * it is not among the candidates. */
+static float chosen_probability(const StepView *step)
+{
+    for (int i = 0; i < step->k; i++)
+        if (step->top[i].index == step->chosen)
+            return step->top[i].prob;
+    return -1;
+}
+
 void explain_print_step(FILE *out, const Tokenizer *tok, const int *tokens, const StepView *step,
                         const AttentionView *att, int top_attended)
 {
@@ -223,12 +233,9 @@ void explain_print_step(FILE *out, const Tokenizer *tok, const int *tokens, cons
     /* The chosen token and its probability, if it is among the candidates. */
     fprintf(out, "step %d: ", pos);
     print_token(out, tok, prev, step->chosen, &STYLE_TEXT);
-    int rank = -1;
-    for (int i = 0; i < step->k && rank < 0; i++)
-        if (step->top[i].index == step->chosen)
-            rank = i;
-    if (rank >= 0)
-        fprintf(out, " (p=%.4f)\n", step->top[rank].prob);
+    float prob = chosen_probability(step);
+    if (prob >= 0)
+        fprintf(out, " (p=%.4f)\n", prob);
     else
         fprintf(out, " (p=?, not among the top %d)\n", step->k);
 
@@ -270,8 +277,8 @@ void explain_print_step(FILE *out, const Tokenizer *tok, const int *tokens, cons
 
 /* Heatmap cells are drawn in units of one cell (x = key position, y = query
  * position) and scaled by the page, at one of three sizes chosen without a
- * script (radio buttons and CSS): small fits three heatmaps of 100 tokens
- * across a 1400-pixel window, large makes the token labels readable. */
+ * script (radio buttons and CSS): small puts three heatmaps side by side in
+ * a 1400-pixel window, large makes the token labels readable. */
 #define SMALL_HEATMAP_PX 400.0
 #define CELL_PX_MIN 2.5
 #define CELL_PX_MAX 16.0
@@ -500,14 +507,15 @@ static void write_head(FILE *out, int n, const AttentionView *att, const Geometr
     fprintf(out, "</header>\n<main>\n");
 }
 
-static void write_text_section(FILE *out, const Tokenizer *tok, const int *tokens, const PageTokens *pt)
+static void write_text_section(FILE *out, const Tokenizer *tok, const int *tokens, const PageTokens *pt,
+                               const StepView *steps)
 {
     int generated = 0;
     for (int p = 0; p < pt->n; p++)
         generated += pt->step_of[p] >= 0;
     fprintf(out,
             "<section id=\"text\"><h2>The text</h2>\n"
-            "<p class=\"note\">%d tokens: %d fed as the prompt, %d chosen by the model (shaded: click one "
+            "<p class=\"note\">%d tokens: %d fed as the prompt, %d chosen by the model (blue: click one "
             "for the candidates it was chosen from). Hover a token for its position.</p>\n"
             "<div class=\"text\">",
             pt->n, pt->n - generated, generated);
@@ -516,13 +524,17 @@ static void write_text_section(FILE *out, const Tokenizer *tok, const int *token
         bool special = tokens[p] >= 0 && tokens[p] < tok->vocab_size && special_name(tok, tokens[p]);
         int s = pt->step_of[p];
         if (s >= 0) {
-            fprintf(out, "<a class=\"t%s%s\" href=\"#step-%d\" title=\"@%d\">", special ? " s" : "",
+            fprintf(out, "<a class=\"t%s%s\" href=\"#step-%d\" title=\"@%d", special ? " s" : "",
                     p % 2 ? " o" : "", s, p);
+            float prob = chosen_probability(&steps[s]);
+            if (prob >= 0)
+                fprintf(out, ", p=%.4f", prob);
+            fprintf(out, "\">");
         } else {
             fprintf(out, "<span class=\"t%s%s\" title=\"@%d\">", special ? " s" : "", p % 2 ? " o" : "", p);
         }
         print_token(out, tok, prev, tokens[p], &STYLE_RUNNING);
-        fprintf(out, s >= 0 ? "</a>" : "</span>");
+        fputs(s >= 0 ? "</a>" : "</span>", out);
         /* A newline token shows as \x0a; break the line after it as the text would. */
         size_t len = 0;
         const char *bytes = special || tokens[p] < 0 || tokens[p] >= tok->vocab_size
@@ -560,8 +572,8 @@ static void write_legend(FILE *out)
     fprintf(out,
             "</svg><p class=\"note\">Colour: attention weight (square-root scale, so small weights "
             "stay visible). Rows: the position attending (query); columns: the positions it attends to "
-            "(keys), only earlier ones. Each row sums to 1. Hover a cell for its exact weight; zoom in "
-            "to read the token labels.</p></div>\n");
+            "(keys), only earlier ones. Each row sums to 1. Hover a cell for its exact weight; choose the "
+            "large size (top right) to read the token labels.</p></div>\n");
 }
 
 /* One heatmap: labels on both axes, then the n*(n+1)/2 cells grouped by colour. */
@@ -712,7 +724,7 @@ int explain_write_html(const char *path, const Tokenizer *tok, const int *tokens
     int status = 0;
     Geometry geometry = heatmap_geometry(n, pt.label_chars);
     write_head(out, n, att, &geometry, n_steps);
-    write_text_section(out, tok, tokens, &pt);
+    write_text_section(out, tok, tokens, &pt, steps);
     if (att && write_attention_section(out, &pt, &geometry, att) != 0)
         status = -1;
     if (n_steps > 0)
