@@ -684,39 +684,27 @@ static void write_steps_section(FILE *out, const Tokenizer *tok, const int *toke
     fprintf(out, "</div>\n</section>\n");
 }
 
-/* "path: message", then -1. */
-static int page_fail(char err[ERROR_SIZE], const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int page_fail(char err[ERROR_SIZE], const char *path, const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    file_error_v(err, path, fmt, args);
-    va_end(args);
-    return -1;
-}
 
 int explain_write_html(const char *path, const Tokenizer *tok, const int *tokens, int n, const AttentionView *att,
                        const StepView *steps, int n_steps, char err[ERROR_SIZE])
 {
     if (n < 0 || n_steps < 0)
-        return page_fail(err, path, "nothing to show (%d tokens, %d steps)", n, n_steps);
+        return file_error(err, path, "nothing to show (%d tokens, %d steps)", n, n_steps);
     if (att && !att->a)
         att = NULL;
     if (att && (att->stride < n || att->n_layers < 0 || att->n_heads < 0))
-        return page_fail(err, path, "the attention record holds %d positions, fewer than the %d tokens",
+        return file_error(err, path, "the attention record holds %d positions, fewer than the %d tokens",
                          att->stride, n);
     PageTokens pt;
     if (page_tokens_init(&pt, tok, tokens, n, steps, n_steps) != 0) {
         page_tokens_free(&pt);
-        return page_fail(err, path, "out of memory");
+        return file_error(err, path, "out of memory");
     }
     FILE *out = fopen(path, "w");
     if (!out) {
         int saved = errno;
         page_tokens_free(&pt);
-        return page_fail(err, path, "cannot write: %s", strerror(saved));
+        return file_error(err, path, "cannot write: %s", strerror(saved));
     }
     /* A page is a few hundred thousand small writes: buffer them generously. */
     setvbuf(out, NULL, _IOFBF, 1 << 16);
@@ -745,8 +733,8 @@ int explain_write_html(const char *path, const Tokenizer *tok, const int *tokens
         if (regular)
             remove(path);
         if (status != 0)
-            return page_fail(err, path, "out of memory");
-        return page_fail(err, path, "cannot write: %s", strerror(saved));
+            return file_error(err, path, "out of memory");
+        return file_error(err, path, "cannot write: %s", strerror(saved));
     }
     return 0;
 }

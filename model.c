@@ -32,7 +32,7 @@ void file_error_v(char err[ERROR_SIZE], const char *path, const char *fmt, va_li
     vsnprintf(err + n, ERROR_SIZE - n, fmt, args);
 }
 
-static int fail(char err[ERROR_SIZE], const char *path, const char *fmt, ...)
+int file_error(char err[ERROR_SIZE], const char *path, const char *fmt, ...)
 {
     va_list args;
     va_start(args, fmt);
@@ -188,11 +188,11 @@ static int parse_header(const unsigned char *data, size_t size, const char *path
         memcpy(&magic, data, sizeof magic);
     if (magic == CHECKPOINT_MAGIC) {
         if (size < CHECKPOINT_HEADER_SIZE)
-            return fail(err, path, "truncated header: %zu bytes, a versioned checkpoint needs %d", size,
+            return file_error(err, path, "truncated header: %zu bytes, a versioned checkpoint needs %d", size,
                         CHECKPOINT_HEADER_SIZE);
         int32_t version = read_i32(data + 4);
         if (version != 1 && version != 2)
-            return fail(err, path, "unsupported checkpoint version %d (this engine reads versions 1 and 2 "
+            return file_error(err, path, "unsupported checkpoint version %d (this engine reads versions 1 and 2 "
                         "and legacy files)", version);
         params = data + 8;
         c->shared_classifier = data[8 + LEGACY_HEADER_INTS * 4] != 0;
@@ -204,7 +204,7 @@ static int parse_header(const unsigned char *data, size_t size, const char *path
         }
     } else {
         if (size < LEGACY_HEADER_INTS * 4)
-            return fail(err, path, "%s: %zu bytes is too short for a checkpoint header",
+            return file_error(err, path, "%s: %zu bytes is too short for a checkpoint header",
                         size == 0 ? "empty file" : "truncated header", size);
         params = data;
         *format = FORMAT_LEGACY;
@@ -225,11 +225,11 @@ static int parse_header(const unsigned char *data, size_t size, const char *path
     }
     char why[ERROR_SIZE];
     if (config_validate(c, why) != 0)
-        return fail(err, path, "bad header: %s", why);
+        return file_error(err, path, "bad header: %s", why);
     if (c->weight_type == WEIGHT_Q8 &&
         (c->group_size <= 0 || c->group_size % 4 != 0 || c->dim % c->group_size != 0 ||
          c->hidden_dim % c->group_size != 0))
-        return fail(err, path, "bad header: group size %d must be a positive multiple of 4 dividing dim "
+        return file_error(err, path, "bad header: group size %d must be a positive multiple of 4 dividing dim "
                     "%d and hidden_dim %d", c->group_size, c->dim, c->hidden_dim);
     c->head_size = c->dim / c->n_heads;
     c->kv_dim = c->n_kv_heads * c->head_size;
@@ -252,9 +252,9 @@ static int gguf_dimension(const GgufFile *g, const char *path, const char *key, 
         return 0;
     }
     if (rc != 0)
-        return fail(err, path, rc == -1 ? "no %s in its metadata" : "%s is not an integer", key);
+        return file_error(err, path, rc == -1 ? "no %s in its metadata" : "%s is not an integer", key);
     if (v > INT32_MAX)
-        return fail(err, path, "%s is %u, too large", key, v);
+        return file_error(err, path, "%s is %u, too large", key, v);
     *out = (int)v;
     return 0;
 }
@@ -280,15 +280,15 @@ static int gguf_matrix(const GgufFile *g, const char *path, const char *name, in
 {
     const GgufTensor *t = gguf_find_tensor(g, name);
     if (!t)
-        return fail(err, path, "tensor %s is missing", name);
+        return file_error(err, path, "tensor %s is missing", name);
     if (t->n_dims != 2 || t->dims[0] != (uint64_t)cols || t->dims[1] != (uint64_t)rows)
-        return fail(err, path, "tensor %s has shape [%llu, %llu], expected [%d, %d] from the metadata", name,
+        return file_error(err, path, "tensor %s has shape [%llu, %llu], expected [%d, %d] from the metadata", name,
                     (unsigned long long)t->dims[0], (unsigned long long)(t->n_dims > 1 ? t->dims[1] : 1), cols,
                     rows);
     bool known;
     WeightType type = gguf_weight_type(t->type, &known);
     if (!known)
-        return fail(err, path, "tensor %s has type %s, which this engine does not run (F32, F16, Q8_0)", name,
+        return file_error(err, path, "tensor %s has type %s, which this engine does not run (F32, F16, Q8_0)", name,
                     gguf_type_name(t->type));
     *m = (Matrix){type, rows, cols, t->data, NULL, type == WEIGHT_Q8_0 ? Q8_0_BLOCK : 0};
     return 0;
@@ -300,9 +300,9 @@ static int gguf_vector(const GgufFile *g, const char *path, const char *name, in
 {
     const GgufTensor *t = gguf_find_tensor(g, name);
     if (!t)
-        return fail(err, path, "tensor %s is missing", name);
+        return file_error(err, path, "tensor %s is missing", name);
     if (t->n_dims != 1 || t->dims[0] != (uint64_t)n || t->type != GGML_TYPE_F32)
-        return fail(err, path, "tensor %s must be %d float32 values (it is type %s, %llu values)", name, n,
+        return file_error(err, path, "tensor %s must be %d float32 values (it is type %s, %llu values)", name, n,
                     gguf_type_name(t->type), (unsigned long long)t->n_elements);
     *v = t->data;
     return 0;
@@ -331,7 +331,7 @@ static int load_gguf(Model *model, const char *path, char err[ERROR_SIZE])
 {
     GgufFile *g = calloc(1, sizeof *g);
     if (!g)
-        return fail(err, path, "out of memory");
+        return file_error(err, path, "out of memory");
     if (gguf_parse(g, model->mapping, model->mapping_size, path, err) != 0) {
         free(g);
         return -1;
@@ -339,14 +339,14 @@ static int load_gguf(Model *model, const char *path, char err[ERROR_SIZE])
     model->gguf = g;
     GgufString arch;
     if (gguf_get_string(g, "general.architecture", &arch) != 0)
-        return fail(err, path, "no general.architecture in its metadata");
+        return file_error(err, path, "no general.architecture in its metadata");
     if (arch.len != 5 || memcmp(arch.ptr, "llama", 5) != 0)
-        return fail(err, path, "architecture '%.*s' is not supported (only llama)", (int)(arch.len > 40 ? 40 : arch.len),
+        return file_error(err, path, "architecture '%.*s' is not supported (only llama)", (int)(arch.len > 40 ? 40 : arch.len),
                     arch.ptr);
     Config *c = &model->config;
     const GgufTensor *embedding = gguf_find_tensor(g, "token_embd.weight");
     if (!embedding || embedding->n_dims != 2 || embedding->dims[1] > INT32_MAX)
-        return fail(err, path, "tensor token_embd.weight is missing or not a matrix");
+        return file_error(err, path, "tensor token_embd.weight is missing or not a matrix");
     c->vocab_size = (int)embedding->dims[1];
     if (gguf_dimension(g, path, "llama.embedding_length", 0, &c->dim, err) ||
         gguf_dimension(g, path, "llama.feed_forward_length", 0, &c->hidden_dim, err) ||
@@ -357,21 +357,21 @@ static int load_gguf(Model *model, const char *path, char err[ERROR_SIZE])
         return -1;
     char why[ERROR_SIZE];
     if (config_validate(c, why) != 0)
-        return fail(err, path, "bad metadata: %s", why);
+        return file_error(err, path, "bad metadata: %s", why);
     c->head_size = c->dim / c->n_heads;
     c->kv_dim = c->n_kv_heads * c->head_size;
     int rope_dims = 0;
     if (gguf_dimension(g, path, "llama.rope.dimension_count", c->head_size, &rope_dims, err))
         return -1;
     if (rope_dims != c->head_size)
-        return fail(err, path, "llama.rope.dimension_count is %d; only rotating whole heads (%d) is supported",
+        return file_error(err, path, "llama.rope.dimension_count is %d; only rotating whole heads (%d) is supported",
                     rope_dims, c->head_size);
     c->rope_theta = LLAMA2C_ROPE_THETA;
     c->norm_eps = LLAMA2C_NORM_EPS;
     if (gguf_get_f32(g, "llama.rope.freq_base", &c->rope_theta) == -2 ||
         gguf_get_f32(g, "llama.attention.layer_norm_rms_epsilon", &c->norm_eps) == -2 ||
         !(c->rope_theta > 0) || !(c->norm_eps >= 0) || !isfinite(c->rope_theta) || !isfinite(c->norm_eps))
-        return fail(err, path, "bad llama.rope.freq_base or llama.attention.layer_norm_rms_epsilon");
+        return file_error(err, path, "bad llama.rope.freq_base or llama.attention.layer_norm_rms_epsilon");
 
     Weights *w = &model->weights;
     if (gguf_matrix(g, path, "token_embd.weight", c->vocab_size, c->dim, &w->token_embedding, err) ||
@@ -384,11 +384,11 @@ static int load_gguf(Model *model, const char *path, char err[ERROR_SIZE])
         return -1;
     const uint64_t tensors_per_layer = 9;
     if ((uint64_t)c->n_layers * tensors_per_layer > g->n_tensors)
-        return fail(err, path, "llama.block_count is %d but the file holds only %llu tensors", c->n_layers,
+        return file_error(err, path, "llama.block_count is %d but the file holds only %llu tensors", c->n_layers,
                     (unsigned long long)g->n_tensors);
     w->layers = calloc((size_t)c->n_layers, sizeof(LayerWeights));
     if (!w->layers)
-        return fail(err, path, "out of memory");
+        return file_error(err, path, "out of memory");
     for (int l = 0; l < c->n_layers; l++)
         if (load_gguf_layer(g, path, c, l, &w->layers[l], err) != 0)
             return -1;
@@ -400,21 +400,21 @@ int model_load(Model *model, const char *path, char err[ERROR_SIZE])
     memset(model, 0, sizeof *model);
     int fd = open(path, O_RDONLY);
     if (fd < 0)
-        return fail(err, path, "cannot open: %s", strerror(errno));
+        return file_error(err, path, "cannot open: %s", strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return fail(err, path, "not a regular file");
+        return file_error(err, path, "not a regular file");
     }
     size_t size = (size_t)st.st_size;
     if (size == 0) {
         close(fd);
-        return fail(err, path, "empty file");
+        return file_error(err, path, "empty file");
     }
     void *mapping = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);  /* the mapping keeps the file alive */
     if (mapping == MAP_FAILED)
-        return fail(err, path, "cannot map: %s", strerror(errno));
+        return file_error(err, path, "cannot map: %s", strerror(errno));
     model->mapping = mapping;
     model->mapping_size = size;
     if (size >= 4 && memcmp(mapping, GGUF_MAGIC, 4) == 0) {
@@ -432,7 +432,7 @@ int model_load(Model *model, const char *path, char err[ERROR_SIZE])
     /* Every layer holds at least its two norms (2 * dim floats): a layer count
      * the file cannot hold is refused before walking 2^31 layers to count them. */
     if ((uint64_t)c->n_layers > size / (2 * sizeof(float) * (uint64_t)c->dim)) {
-        fail(err, path, "bad header: %d layers of dim %d cannot fit in %zu bytes", c->n_layers, c->dim, size);
+        file_error(err, path, "bad header: %d layers of dim %d cannot fit in %zu bytes", c->n_layers, c->dim, size);
         goto failed;
     }
 
@@ -441,11 +441,11 @@ int model_load(Model *model, const char *path, char err[ERROR_SIZE])
     lay_out_tensors(&counter, format, c, &model->weights);
     uint64_t expected;
     if (counter.overflow || __builtin_add_overflow(counter.offset, weights_offset, &expected)) {
-        fail(err, path, "bad header: its dimensions imply more than 2^64 bytes of weights");
+        file_error(err, path, "bad header: its dimensions imply more than 2^64 bytes of weights");
         goto failed;
     }
     if (expected != size) {
-        fail(err, path, "file is %zu bytes but its header (dim %d, hidden_dim %d, %d layers, %d heads, "
+        file_error(err, path, "file is %zu bytes but its header (dim %d, hidden_dim %d, %d layers, %d heads, "
              "%d kv heads, vocab %d, seq_len %d) implies %llu: truncated, or not this format",
              size, c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size,
              c->seq_len, (unsigned long long)expected);
@@ -453,7 +453,7 @@ int model_load(Model *model, const char *path, char err[ERROR_SIZE])
     }
     model->weights.layers = calloc((size_t)c->n_layers, sizeof(LayerWeights));
     if (!model->weights.layers) {
-        fail(err, path, "out of memory");
+        file_error(err, path, "out of memory");
         goto failed;
     }
     TensorCursor cursor = {(const unsigned char *)mapping + weights_offset, 0, false};
@@ -490,9 +490,9 @@ int model_save_q8(const Model *model, const char *path, int group_size, char err
     const Config *c = &model->config;
     const Weights *w = &model->weights;
     if (c->weight_type != WEIGHT_F32)
-        return fail(err, path, "the model to quantize must have float32 weights");
+        return file_error(err, path, "the model to quantize must have float32 weights");
     if (group_size <= 0)
-        return fail(err, path, "no group size (a multiple of 4) divides both dim %d and hidden_dim %d",
+        return file_error(err, path, "no group size (a multiple of 4) divides both dim %d and hidden_dim %d",
                     c->dim, c->hidden_dim);
     size_t largest = (size_t)c->vocab_size * c->dim;
     size_t layer_largest = (size_t)c->hidden_dim * c->dim;
@@ -505,7 +505,7 @@ int model_save_q8(const Model *model, const char *path, int group_size, char err
         free(q), free(scales);
         if (f)
             fclose(f);
-        return fail(err, path, "cannot write: %s", f ? "out of memory" : strerror(errno));
+        return file_error(err, path, "cannot write: %s", f ? "out of memory" : strerror(errno));
     }
     unsigned char header[CHECKPOINT_HEADER_SIZE] = {0};
     uint32_t magic = CHECKPOINT_MAGIC;
@@ -534,7 +534,7 @@ int model_save_q8(const Model *model, const char *path, int group_size, char err
     free(q), free(scales);
     if (!ok) {
         remove(path);
-        return fail(err, path, "writing failed: %s", strerror(errno));
+        return file_error(err, path, "writing failed: %s", strerror(errno));
     }
     return 0;
 }

@@ -96,6 +96,8 @@ typedef struct {
 
 /* Writes "path: message" into err: how every loader reports a bad file. */
 void file_error_v(char err[ERROR_SIZE], const char *path, const char *fmt, va_list args);
+int file_error(char err[ERROR_SIZE], const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* (file_error returns -1, so that `return file_error(...)` reports and fails at once.) */
 
 /* Maps and validates a checkpoint: llama2.c's formats or GGUF, told apart by
  * the file's first bytes. Returns 0, or -1 with a message in err. */
