@@ -53,8 +53,14 @@ static double sum_floats(const float *a, size_t n, int streams)
 }
 
 /* The part [*lo, *hi) of n elements that thread t of nt reads, aligned to LANES. */
-static void thread_range(size_t n, int t, int nt, size_t *lo, size_t *hi)
+/* This thread's share [lo, hi) of n floats, called inside a parallel region. */
+static void my_range(size_t n, size_t *lo, size_t *hi)
 {
+    int t = 0, nt = 1;
+#ifdef _OPENMP
+    t = omp_get_thread_num();
+    nt = omp_get_num_threads();
+#endif
     size_t blocks = n / LANES;
     *lo = blocks * (size_t)t / (size_t)nt * LANES;
     *hi = (t == nt - 1) ? n : blocks * (size_t)(t + 1) / (size_t)nt * LANES;
@@ -105,13 +111,8 @@ int main(int argc, char **argv)
     /* First touch: each thread writes the part it will read. */
 #pragma omp parallel num_threads(threads)
     {
-        int t = 0, nt = 1;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-        nt = omp_get_num_threads();
-#endif
         size_t lo, hi;
-        thread_range(n, t, nt, &lo, &hi);
+        my_range(n, &lo, &hi);
         for (size_t i = lo; i < hi; i++)
             a[i] = (float)(i & 1023) * (1.0f / 1024.0f);
     }
@@ -133,13 +134,8 @@ int main(int argc, char **argv)
             double start = now_seconds();
 #pragma omp parallel num_threads(threads) reduction(+ : total)
             {
-                int t = 0, nt = 1;
-#ifdef _OPENMP
-                t = omp_get_thread_num();
-                nt = omp_get_num_threads();
-#endif
                 size_t lo, hi;
-                thread_range(n, t, nt, &lo, &hi);
+                my_range(n, &lo, &hi);
                 total += sum_floats(a + lo, hi - lo, streams);
             }
             double seconds = now_seconds() - start;
