@@ -118,35 +118,6 @@ static float dot_row(const float *w, const float *x, int n)
 #define dot_row dot_product
 #endif
 
-static void matmul_f32(float *out, const float *in, const Matrix *W, int T)
-{
-    const int rows = W->rows, cols = W->cols;
-    const float *w = W->data;
-    const int tiles = (rows + ROW_TILE - 1) / ROW_TILE;
-    /* Row tiles are independent: split them over the threads. Within a tile,
-     * all T tokens reuse the same weights while they are in cache. */
-#pragma omp parallel for schedule(static) if ((size_t)rows * cols * T >= MATMUL_PARALLEL_MIN)
-    for (int tile = 0; tile < tiles; tile++) {
-        const int r = tile * ROW_TILE;
-        if (r + ROW_TILE > rows) {  /* the last, partial tile */
-            for (int i = r; i < rows; i++)
-                for (int t = 0; t < T; t++)
-                    out[(size_t)t * rows + i] =
-                        dot_product(w + (size_t)i * cols, in + (size_t)t * cols, cols);
-            continue;
-        }
-        if (T == 1 && !use_plain_kernels) {
-            for (int i = r; i < r + ROW_TILE; i++)
-                out[i] = dot_row(w + (size_t)i * cols, in, cols);
-            continue;
-        }
-        int t = 0;
-        for (; t + TOKEN_TILE <= T && !use_plain_kernels; t += TOKEN_TILE)
-            tile_4x2(out + (size_t)t * rows + r, rows, w + (size_t)r * cols, in + (size_t)t * cols, cols);
-        for (; t < T; t++)
-            tile_4x1(out + (size_t)t * rows + r, w + (size_t)r * cols, in + (size_t)t * cols, cols);
-    }
-}
 
 void quantize_q8(int8_t *q, float *scales, const float *x, size_t n, int group_size)
 {
@@ -275,77 +246,119 @@ static void quantize_input(QuantizedInput *xq, const float *in, int T, int cols,
                     cols, gs);
 }
 
-static void matmul_q8(float *out, const float *in, const Matrix *W, int T, QuantizedInput *xq)
-{
-    const int rows = W->rows, cols = W->cols, gs = W->group_size;
-    const int groups = cols / gs;
-    quantize_input(xq, in, T, cols, gs);
-    float (*dot)(const int8_t *, const float *, const int8_t *, const float *, int, int) = dot_q8_plain;
-#if defined(__AVX2__) && defined(__FMA__)
-    if (gs % 32 == 0 && !use_plain_kernels)
-        dot = dot_q8_avx2;
-#endif
-#pragma omp parallel for schedule(static) if ((size_t)rows * cols * T >= MATMUL_PARALLEL_MIN)
-    for (int r = 0; r < rows; r++) {
-        const int8_t *w = (const int8_t *)W->data + (size_t)r * cols;
-        const float *ws = W->scales + (size_t)r * groups;
-        for (int t = 0; t < T; t++)
-            out[(size_t)t * rows + r] =
-                dot(w, ws, xq->values + (size_t)t * cols, xq->scales + (size_t)t * groups, cols, gs);
-    }
-}
 
-static void matmul_q8_0(float *out, const float *in, const Matrix *W, int T, QuantizedInput *xq)
+
+
+
+/* Rows [r0, r1) of out (T, W.rows) = in (T, W.cols) @ W^T, at most a tile of
+ * them; xq holds `in` already quantized when W is an int8 type. */
+static void matmul_rows(float *out, const float *in, const Matrix *W, int T, const QuantizedInput *xq, int r0,
+                        int r1)
 {
     const int rows = W->rows, cols = W->cols;
-    const size_t row_bytes = (size_t)cols / Q8_0_BLOCK * Q8_0_BLOCK_BYTES;
-    quantize_input(xq, in, T, cols, Q8_0_BLOCK);
-    float (*dot)(const unsigned char *, const int8_t *, const float *, int) = dot_q8_0_plain;
-#if defined(__AVX2__) && defined(__FMA__)
-    if (!use_plain_kernels)
-        dot = dot_q8_0_avx2;
-#endif
-#pragma omp parallel for schedule(static) if ((size_t)rows * cols * T >= MATMUL_PARALLEL_MIN)
-    for (int r = 0; r < rows; r++) {
-        const unsigned char *w = (const unsigned char *)W->data + (size_t)r * row_bytes;
-        for (int t = 0; t < T; t++)
-            out[(size_t)t * rows + r] = dot(w, xq->values + (size_t)t * cols,
-                                            xq->scales + (size_t)t * (cols / Q8_0_BLOCK), cols);
+    switch (W->type) {
+    case WEIGHT_F32: {
+        const float *w = W->data;
+        if (r1 - r0 < ROW_TILE) {  /* the last, partial tile */
+            for (int i = r0; i < r1; i++)
+                for (int t = 0; t < T; t++)
+                    out[(size_t)t * rows + i] = dot_product(w + (size_t)i * cols, in + (size_t)t * cols, cols);
+        } else if (T == 1 && !use_plain_kernels) {
+            for (int i = r0; i < r1; i++)
+                out[i] = dot_row(w + (size_t)i * cols, in, cols);
+        } else {
+            /* All T tokens reuse the tile's weights while they are in cache. */
+            int t = 0;
+            for (; t + TOKEN_TILE <= T && !use_plain_kernels; t += TOKEN_TILE)
+                tile_4x2(out + (size_t)t * rows + r0, rows, w + (size_t)r0 * cols, in + (size_t)t * cols, cols);
+            for (; t < T; t++)
+                tile_4x1(out + (size_t)t * rows + r0, w + (size_t)r0 * cols, in + (size_t)t * cols, cols);
+        }
+        break;
     }
-}
-
-static void matmul_f16(float *out, const float *in, const Matrix *W, int T)
-{
-    const int rows = W->rows, cols = W->cols;
-    float (*dot_f16)(const uint16_t *, const float *, int) = dot_f16_plain;
+    case WEIGHT_Q8: {
+        const int gs = W->group_size, groups = cols / gs;
+        float (*dot)(const int8_t *, const float *, const int8_t *, const float *, int, int) = dot_q8_plain;
+#if defined(__AVX2__) && defined(__FMA__)
+        if (gs % 32 == 0 && !use_plain_kernels)
+            dot = dot_q8_avx2;
+#endif
+        for (int r = r0; r < r1; r++)
+            for (int t = 0; t < T; t++)
+                out[(size_t)t * rows + r] = dot((const int8_t *)W->data + (size_t)r * cols, W->scales + (size_t)r * groups,
+                                                xq->values + (size_t)t * cols, xq->scales + (size_t)t * groups, cols, gs);
+        break;
+    }
+    case WEIGHT_Q8_0: {
+        const size_t row_bytes = (size_t)cols / Q8_0_BLOCK * Q8_0_BLOCK_BYTES;
+        float (*dot)(const unsigned char *, const int8_t *, const float *, int) = dot_q8_0_plain;
+#if defined(__AVX2__) && defined(__FMA__)
+        if (!use_plain_kernels)
+            dot = dot_q8_0_avx2;
+#endif
+        for (int r = r0; r < r1; r++)
+            for (int t = 0; t < T; t++)
+                out[(size_t)t * rows + r] = dot((const unsigned char *)W->data + (size_t)r * row_bytes,
+                                                xq->values + (size_t)t * cols,
+                                                xq->scales + (size_t)t * (cols / Q8_0_BLOCK), cols);
+        break;
+    }
+    case WEIGHT_F16: {
+        float (*dot)(const uint16_t *, const float *, int) = dot_f16_plain;
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-    if (!use_plain_kernels)
-        dot_f16 = dot_f16_avx2;
+        if (!use_plain_kernels)
+            dot = dot_f16_avx2;
 #endif
-#pragma omp parallel for schedule(static) if ((size_t)rows * cols * T >= MATMUL_PARALLEL_MIN)
-    for (int r = 0; r < rows; r++) {
-        const uint16_t *w = (const uint16_t *)W->data + (size_t)r * cols;
-        for (int t = 0; t < T; t++)
-            out[(size_t)t * rows + r] = dot_f16(w, in + (size_t)t * cols, cols);
+        for (int r = r0; r < r1; r++)
+            for (int t = 0; t < T; t++)
+                out[(size_t)t * rows + r] = dot((const uint16_t *)W->data + (size_t)r * cols, in + (size_t)t * cols, cols);
+        break;
+    }
+    }
+}
+
+/* Values per scale the input of W must be quantized with; 0 for float weights. */
+static int input_group_size(const Matrix *W)
+{
+    return W->type == WEIGHT_Q8 ? W->group_size : W->type == WEIGHT_Q8_0 ? Q8_0_BLOCK : 0;
+}
+
+#define MAX_SHARED_INPUT 4  /* matrices one matmul_shared_input call can take */
+
+void matmul_shared_input(float *const outs[], const Matrix *const Ws[], int n, const float *in, int T,
+                         QuantizedInput *scratch)
+{
+    const int cols = Ws[0]->cols, gs = input_group_size(Ws[0]);
+    int first_tile[MAX_SHARED_INPUT + 1] = {0};
+    size_t work = 0;
+    for (int i = 0; i < n; i++) {
+        if (i >= MAX_SHARED_INPUT || input_group_size(Ws[i]) != gs) {
+            /* int8 matrices quantized differently: one at a time */
+            for (int j = 0; j < n; j++)
+                matmul(outs[j], in, Ws[j], T, scratch);
+            return;
+        }
+        first_tile[i + 1] = first_tile[i] + (Ws[i]->rows + ROW_TILE - 1) / ROW_TILE;
+        work += (size_t)Ws[i]->rows * cols * T;
+    }
+    if (gs > 0)
+        quantize_input(scratch, in, T, cols, gs);
+    /* The tiles of all the matrices are independent: split them over the
+     * threads in one parallel region. */
+#pragma omp parallel for schedule(static) if (work >= MATMUL_PARALLEL_MIN)
+    for (int tile = 0; tile < first_tile[n]; tile++) {
+        int i = 0;
+        while (tile >= first_tile[i + 1])
+            i++;
+        const int r0 = (tile - first_tile[i]) * ROW_TILE;
+        const int r1 = r0 + ROW_TILE < Ws[i]->rows ? r0 + ROW_TILE : Ws[i]->rows;
+        matmul_rows(outs[i], in, Ws[i], T, scratch, r0, r1);
     }
 }
 
 void matmul(float *out, const float *in, const Matrix *W, int T, QuantizedInput *scratch)
 {
-    switch (W->type) {
-    case WEIGHT_F32:
-        matmul_f32(out, in, W, T);
-        break;
-    case WEIGHT_Q8:
-        matmul_q8(out, in, W, T, scratch);
-        break;
-    case WEIGHT_F16:
-        matmul_f16(out, in, W, T);
-        break;
-    case WEIGHT_Q8_0:
-        matmul_q8_0(out, in, W, T, scratch);
-        break;
-    }
+    matmul_shared_input(&out, &W, 1, in, T, scratch);
 }
 
 float fp16_to_fp32(uint16_t h)

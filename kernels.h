@@ -60,6 +60,11 @@ void matrix_row(float *out, const Matrix *W, int row);
  * scale = max|x| / 127 and q = round(x / scale). */
 void quantize_q8(int8_t *q, float *scales, const float *x, size_t n, int group_size);
 
+/* The same for several matrices that read the same input (q, k, v; gate and
+ * up): one pass over the threads instead of one per matrix. */
+void matmul_shared_input(float *const outs[], const Matrix *const Ws[], int n, const float *in, int T,
+                         QuantizedInput *scratch);
+
 /* One dot product, vectorized; the unit every matmul and attention score uses. */
 float dot_product(const float *a, const float *b, int n);
 

@@ -654,9 +654,9 @@ static void multi_head_attention(float *out, const Config *c, RunState *s, int l
 static void attention_block(const Config *c, const LayerWeights *lw, RunState *s, int layer, int T, int pos)
 {
     rmsnorm_rows(s->xb, s->x, lw->attention_norm, T, c->dim, c->norm_eps);
-    matmul(s->q, s->xb, &lw->wq, T, &s->quantized);
-    matmul(s->k, s->xb, &lw->wk, T, &s->quantized);
-    matmul(s->v, s->xb, &lw->wv, T, &s->quantized);
+    float *const qkv[] = {s->q, s->k, s->v};
+    const Matrix *const wqkv[] = {&lw->wq, &lw->wk, &lw->wv};
+    matmul_shared_input(qkv, wqkv, 3, s->xb, T, &s->quantized);
     for (int t = 0; t < T; t++) {
         /* Rotating q and k by their positions makes q.k depend on the
          * distance between the two tokens: that is all the model knows of order. */
@@ -677,8 +677,9 @@ static void attention_block(const Config *c, const LayerWeights *lw, RunState *s
 static void feed_forward_block(const Config *c, const LayerWeights *lw, RunState *s, int T)
 {
     rmsnorm_rows(s->xb, s->x, lw->ffn_norm, T, c->dim, c->norm_eps);
-    matmul(s->hb, s->xb, &lw->w1, T, &s->quantized);
-    matmul(s->hb2, s->xb, &lw->w3, T, &s->quantized);
+    float *const gate_up[] = {s->hb, s->hb2};
+    const Matrix *const w13[] = {&lw->w1, &lw->w3};
+    matmul_shared_input(gate_up, w13, 2, s->xb, T, &s->quantized);
     swiglu(s->hb, s->hb2, T * c->hidden_dim);
     matmul(s->xb2, s->hb, &lw->w2, T, &s->quantized);
     add_in_place(s->x, s->xb2, T * c->dim);
