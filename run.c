@@ -375,6 +375,17 @@ static AttentionView attention_view(const Engine *e)
     return (AttentionView){e->model.config.n_layers, e->model.config.n_heads, in->capacity, in->attention};
 }
 
+/* The k most likely next tokens, best first, as the model predicts them
+ * (softmax of the logits, no temperature): in e->sampler.candidates. */
+static const ProbIndex *most_likely(Engine *e, const float *logits, int k)
+{
+    const int n = e->model.config.vocab_size;
+    memcpy(e->probs, logits, n * sizeof(float));
+    softmax(e->probs, n);
+    top_candidates(e->sampler.candidates, e->probs, n, k);
+    return e->sampler.candidates;
+}
+
 /* Records the step at pos: first the candidates the logits offer (before
  * sampling overwrites them), then the token chosen. */
 static void inspect_candidates(Engine *e, const float *logits, int pos)
@@ -385,10 +396,7 @@ static void inspect_candidates(Engine *e, const float *logits, int pos)
     if (in->n_steps >= in->capacity)
         return;
     ProbIndex *top = in->candidates + (size_t)in->n_steps * EXPLAIN_CANDIDATES;
-    memcpy(e->probs, logits, n * sizeof(float));
-    softmax(e->probs, n);
-    top_candidates(e->sampler.candidates, e->probs, n, k);
-    memcpy(top, e->sampler.candidates, k * sizeof(ProbIndex));
+    memcpy(top, most_likely(e, logits, k), k * sizeof(ProbIndex));
     in->steps[in->n_steps] = (StepView){pos, -1, k, top};
 }
 
@@ -435,12 +443,10 @@ static void show_candidates(Engine *e, const float *logits, int pos)
 {
     const int n = e->model.config.vocab_size;
     const int k = e->show_top < n ? e->show_top : n;
-    memcpy(e->probs, logits, n * sizeof(float));
-    softmax(e->probs, n);
-    top_candidates(e->sampler.candidates, e->probs, n, k);
+    const ProbIndex *top = most_likely(e, logits, k);
     fprintf(stderr, "[%d]", pos);
     for (int i = 0; i < k; i++) {
-        const ProbIndex *c = &e->sampler.candidates[i];
+        const ProbIndex *c = &top[i];
         fprintf(stderr, " %6.4f ", c->prob);
         size_t len;
         const char *piece = tokenizer_decode(&e->tokenizer, -1, c->index, &len);

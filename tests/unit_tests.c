@@ -195,6 +195,12 @@ static void free_random_model(RandomModel *rm)
     free(rm->model.weights.layers);
 }
 
+static void random_tokens(int *tokens, int n, int vocab_size)
+{
+    for (int t = 0; t < n; t++)
+        tokens[t] = (int)(random_u32(&test_rng) % vocab_size);
+}
+
 /* Runs T tokens one at a time and in batches of `batch`; returns the worst
  * relative difference between the two sets of logits. */
 static double batched_vs_single(const Model *model, const int *tokens, int T, int batch)
@@ -229,8 +235,7 @@ static void test_batched_forward(void)
     const Config *c = &rm.model.config;
     enum { T = 21 };
     int tokens[T];
-    for (int t = 0; t < T; t++)
-        tokens[t] = (int)(random_u32(&test_rng) % c->vocab_size);
+    random_tokens(tokens, T, c->vocab_size);
     double worst = batched_vs_single(&rm.model, tokens, T, 8);  /* batches of 8, 8, 5 */
     expect(worst < 1e-4, "batched logits differ from token-by-token by %g", worst);
     /* all_logits = false returns the last row only, the same numbers */
@@ -259,8 +264,7 @@ static void test_attention_record(void)
     const Config *c = &rm.model.config;
     enum { N = 12 };
     int tokens[N];
-    for (int t = 0; t < N; t++)
-        tokens[t] = (int)(random_u32(&test_rng) % c->vocab_size);
+    random_tokens(tokens, N, c->vocab_size);
     RunState s;
     char err[ERROR_SIZE];
     run_state_init(&s, c, 8, err);
@@ -452,8 +456,7 @@ static void test_q8_model(const char *dir)
     } else {
         expect(q8.config.weight_type == WEIGHT_Q8 && q8.config.group_size == 32, "not loaded as Q8");
         int tokens[13];
-        for (int t = 0; t < 13; t++)
-            tokens[t] = (int)(random_u32(&test_rng) % 50);
+        random_tokens(tokens, 13, 50);
         double worst = batched_vs_single(&q8, tokens, 13, 4);
         expect(worst < 1e-4, "Q8 batched logits differ from token-by-token by %g", worst);
         RunState sf, sq;
