@@ -685,7 +685,7 @@ static void feed_forward_block(const Config *c, const LayerWeights *lw, RunState
     add_in_place(s->x, s->xb2, T * c->dim);
 }
 
-float *forward(const Model *model, RunState *s, const int *tokens, int T, int pos, bool all_logits)
+float *forward(const Model *model, RunState *s, const int *tokens, int T, int pos, LogitRows wanted)
 {
     const Config *c = &model->config;
     const Weights *w = &model->weights;
@@ -697,7 +697,9 @@ float *forward(const Model *model, RunState *s, const int *tokens, int T, int po
         feed_forward_block(c, &w->layers[l], s, T);
     }
     /* Only the rows whose logits are wanted go through the classifier. */
-    const int first = all_logits ? 0 : T - 1;
+    if (wanted == LOGITS_NONE)
+        return NULL;
+    const int first = wanted == LOGITS_ALL ? 0 : T - 1;
     const int n_rows = T - first;
     const float *x = s->x + (size_t)first * c->dim;
     rmsnorm_rows(s->xb, x, w->final_norm, n_rows, c->dim, c->norm_eps);

@@ -119,9 +119,17 @@ int q8_group_size(const Config *c, int preferred);
 int run_state_init(RunState *s, const Config *c, int max_batch, char err[ERROR_SIZE]);
 void run_state_free(RunState *s);
 
+/* Which tokens of a forward pass need logits: the classifier is the largest
+ * matrix, so a prompt's batches before the last skip it. */
+typedef enum {
+    LOGITS_NONE,  /* only fill the KV cache */
+    LOGITS_LAST,  /* (vocab_size) of the last token: what sampling needs */
+    LOGITS_ALL,   /* (T, vocab_size), one row per token: --logits */
+} LogitRows;
+
 /* Runs tokens[0..T) at positions pos..pos+T-1 through the model (T <= max_batch,
- * pos + T <= seq_len), extending the KV cache. Returns the logits: of the last
- * token only, or (T, vocab_size) of every token when all_logits is true. */
-float *forward(const Model *model, RunState *s, const int *tokens, int T, int pos, bool all_logits);
+ * pos + T <= seq_len), extending the KV cache. Returns the logits asked for,
+ * or NULL for LOGITS_NONE. */
+float *forward(const Model *model, RunState *s, const int *tokens, int T, int pos, LogitRows wanted);
 
 #endif

@@ -428,7 +428,9 @@ static float *process_prompt(Engine *e, const int *tokens, int n, int pos)
     float *logits = NULL;
     for (int done = 0; done < n;) {
         int batch = n - done < PROMPT_BATCH ? n - done : PROMPT_BATCH;
-        logits = forward(&e->model, &e->state, tokens + done, batch, pos + done, all_logits);
+        const bool last = done + batch == n;
+        logits = forward(&e->model, &e->state, tokens + done, batch, pos + done,
+                         all_logits ? LOGITS_ALL : last ? LOGITS_LAST : LOGITS_NONE);
         for (int t = 0; all_logits && t < batch; t++)
             logits_write(&e->logits_writer, pos + done + t, tokens[done + t],
                          logits + (size_t)t * e->model.config.vocab_size);
@@ -545,7 +547,7 @@ static int generate(Engine *e, const char *prompt, int steps)
                 fprintf(stderr, "\nrun: stopped at the end of the context (%d positions)\n", c->seq_len);
             break;
         }
-        logits = forward(&e->model, &e->state, &token, 1, pos, false);
+        logits = forward(&e->model, &e->state, &token, 1, pos, LOGITS_LAST);
         logits_write(&e->logits_writer, pos, token, logits);
     }
     if (in && !stream_text) {
@@ -657,7 +659,7 @@ static int chat(Engine *e, const char *first_prompt, const char *system_prompt)
                 context_full = true;
                 break;
             }
-            logits = forward(&e->model, &e->state, &token, 1, pos, false);
+            logits = forward(&e->model, &e->state, &token, 1, pos, LOGITS_LAST);
             logits_write(&e->logits_writer, pos, token, logits);
             pos++;
         }

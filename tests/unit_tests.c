@@ -213,12 +213,12 @@ static double batched_vs_single(const Model *model, const int *tokens, int T, in
         return INFINITY;
     float *single = malloc((size_t)T * c->vocab_size * sizeof(float));
     for (int t = 0; t < T; t++)
-        memcpy(single + (size_t)t * c->vocab_size, forward(model, &one, &tokens[t], 1, t, false),
+        memcpy(single + (size_t)t * c->vocab_size, forward(model, &one, &tokens[t], 1, t, LOGITS_LAST),
                c->vocab_size * sizeof(float));
     double worst = 0;
     for (int start = 0; start < T; start += batch) {
         int n = T - start < batch ? T - start : batch;
-        const float *logits = forward(model, &many, tokens + start, n, start, true);
+        const float *logits = forward(model, &many, tokens + start, n, start, LOGITS_ALL);
         for (size_t i = 0; i < (size_t)n * c->vocab_size; i++) {
             double want = single[(size_t)start * c->vocab_size + i];
             worst = fmax(worst, fabs(logits[i] - want) / fmax(1.0, fabs(want)));
@@ -239,18 +239,25 @@ static void test_batched_forward(void)
     random_tokens(tokens, T, c->vocab_size);
     double worst = batched_vs_single(&rm.model, tokens, T, 8);  /* batches of 8, 8, 5 */
     expect(worst < 1e-4, "batched logits differ from token-by-token by %g", worst);
-    /* all_logits = false returns the last row only, the same numbers */
-    RunState a, b;
+    /* LOGITS_LAST returns the last row only, the same numbers; a batch run
+     * with LOGITS_NONE (a prompt's earlier batches) still fills the cache. */
+    RunState a, b, split;
     char err[ERROR_SIZE];
     run_state_init(&a, c, 8, err);
     run_state_init(&b, c, 8, err);
-    const float *all = forward(&rm.model, &a, tokens, 8, 0, true);
-    const float *last = forward(&rm.model, &b, tokens, 8, 0, false);
-    double last_diff = 0;
-    for (int i = 0; i < c->vocab_size; i++)
+    run_state_init(&split, c, 8, err);
+    const float *all = forward(&rm.model, &a, tokens, 8, 0, LOGITS_ALL);
+    const float *last = forward(&rm.model, &b, tokens, 8, 0, LOGITS_LAST);
+    expect(forward(&rm.model, &split, tokens, 5, 0, LOGITS_NONE) == NULL, "LOGITS_NONE returned logits");
+    const float *after_split = forward(&rm.model, &split, tokens + 5, 3, 5, LOGITS_LAST);
+    double last_diff = 0, split_diff = 0;
+    for (int i = 0; i < c->vocab_size; i++) {
         last_diff = fmax(last_diff, fabs(last[i] - all[7 * c->vocab_size + i]));
+        split_diff = fmax(split_diff, fabs(after_split[i] - all[7 * c->vocab_size + i]));
+    }
     expect(last_diff < 1e-4, "last-row logits differ by %g", last_diff);
-    run_state_free(&a), run_state_free(&b);
+    expect(split_diff < 1e-4, "logits after a LOGITS_NONE batch differ by %g", split_diff);
+    run_state_free(&a), run_state_free(&b), run_state_free(&split);
     free_random_model(&rm);
     report("a batch of prompt tokens gives the logits of token-by-token decoding (GQA)");
 }
@@ -272,9 +279,9 @@ static void test_attention_record(void)
     size_t cells = (size_t)c->n_layers * c->n_heads * N * N;
     s.attention_record = calloc(cells, sizeof(float));
     s.record_capacity = N;
-    forward(&rm.model, &s, tokens, 8, 0, false);         /* a batch of 8 */
+    forward(&rm.model, &s, tokens, 8, 0, LOGITS_LAST);         /* a batch of 8 */
     for (int t = 8; t < N; t++)                           /* then one at a time */
-        forward(&rm.model, &s, &tokens[t], 1, t, false);
+        forward(&rm.model, &s, &tokens[t], 1, t, LOGITS_LAST);
     for (int lh = 0; lh < c->n_layers * c->n_heads; lh++)
         for (int p = 0; p < N; p++) {
             const float *row = s.attention_record + ((size_t)lh * N + p) * N;
@@ -465,8 +472,8 @@ static void test_q8_model(const char *dir)
         run_state_init(&sq, &q8.config, 1, err);
         double diff = 0, norm = 0;
         for (int t = 0; t < 13; t++) {
-            const float *lf = forward(&rm.model, &sf, &tokens[t], 1, t, false);
-            const float *lq = forward(&q8, &sq, &tokens[t], 1, t, false);
+            const float *lf = forward(&rm.model, &sf, &tokens[t], 1, t, LOGITS_LAST);
+            const float *lq = forward(&q8, &sq, &tokens[t], 1, t, LOGITS_LAST);
             for (int i = 0; i < 50; i++) {
                 diff += (double)(lf[i] - lq[i]) * (lf[i] - lq[i]);
                 norm += (double)lf[i] * lf[i];
