@@ -8,9 +8,6 @@
 #include <stdbool.h>
 #include <string.h>
 
-/* Below this many multiply-adds a matmul is too small to be worth waking
- * the other threads for (stories260K's matrices are). */
-#define MATMUL_PARALLEL_MIN (1 << 15)
 
 /* Tests set this to run the plain loops instead of the vector intrinsics. */
 static bool use_plain_kernels = false;
@@ -317,7 +314,7 @@ void matmul_shared_input(float *const outs[], const Matrix *const Ws[], int n, c
         quantize_input(scratch, in, T, cols, gs);
     /* The tiles of all the matrices are independent: split them over the
      * threads in one parallel region. */
-#pragma omp parallel for schedule(static) if (work >= MATMUL_PARALLEL_MIN)
+#pragma omp parallel for schedule(static) if (work >= PARALLEL_MIN_WORK)
     for (int tile = 0; tile < first_tile[n]; tile++) {
         int i = 0;
         while (tile >= first_tile[i + 1])
@@ -387,6 +384,51 @@ void matrix_row(float *out, const Matrix *W, int row)
         }
         break;
     }
+    }
+}
+
+/* Four keys at a time: four independent sums instead of one chain whose
+ * every multiply-add waits for the previous one. */
+void attention_scores(float *scores, const float *q, const float *keys, size_t key_stride, int n, int head_size,
+                      float scale)
+{
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float *k0 = keys + (size_t)i * key_stride, *k1 = k0 + key_stride;
+        const float *k2 = k1 + key_stride, *k3 = k2 + key_stride;
+        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+        for (int j = 0; j < head_size; j++) {
+            s0 += q[j] * k0[j];
+            s1 += q[j] * k1[j];
+            s2 += q[j] * k2[j];
+            s3 += q[j] * k3[j];
+        }
+        scores[i] = s0 * scale, scores[i + 1] = s1 * scale, scores[i + 2] = s2 * scale, scores[i + 3] = s3 * scale;
+    }
+    for (; i < n; i++)
+        scores[i] = dot_product(q, keys + (size_t)i * key_stride, head_size) * scale;
+}
+
+/* Four values per pass over out: a quarter of the loads and stores of out. */
+void attention_weighted_sum(float *restrict out, const float *weights, const float *values, size_t value_stride,
+                            int n, int head_size)
+{
+    memset(out, 0, (size_t)head_size * sizeof(float));
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float *v0 = values + (size_t)i * value_stride, *v1 = v0 + value_stride;
+        const float *v2 = v1 + value_stride, *v3 = v2 + value_stride;
+        const float a0 = weights[i], a1 = weights[i + 1], a2 = weights[i + 2], a3 = weights[i + 3];
+#pragma omp simd
+        for (int j = 0; j < head_size; j++)
+            out[j] += a0 * v0[j] + a1 * v1[j] + a2 * v2[j] + a3 * v3[j];
+    }
+    for (; i < n; i++) {
+        const float *v = values + (size_t)i * value_stride;
+#pragma omp simd
+        for (int j = 0; j < head_size; j++)
+            out[j] += weights[i] * v[j];
     }
 }
 

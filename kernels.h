@@ -40,6 +40,10 @@ typedef struct {
     float *scales;
 } QuantizedInput;
 
+/* Below this many multiply-adds, work is too small to be worth waking the
+ * other threads for (stories260K's matrices are). */
+#define PARALLEL_MIN_WORK (1 << 15)
+
 /* out (T, W.rows) = in (T, W.cols) @ W^T. Each weight row is read once for
  * all T tokens, so a batch of prompt tokens costs one pass over the weights.
  * scratch is used for int8 weights only. */
@@ -67,6 +71,15 @@ void matmul_shared_input(float *const outs[], const Matrix *const Ws[], int n, c
 
 /* One dot product, vectorized; the unit every matmul and attention score uses. */
 float dot_product(const float *a, const float *b, int n);
+
+/* Attention for one query head over n cached positions, whose keys and
+ * values are rows `stride` floats apart (the cache holds every kv head side
+ * by side): scores (n) = q . key_i * scale, and out (head_size) = the sum of
+ * value_i weighted by weights[i]. out must not overlap the values. */
+void attention_scores(float *scores, const float *q, const float *keys, size_t key_stride, int n, int head_size,
+                      float scale);
+void attention_weighted_sum(float *restrict out, const float *weights, const float *values, size_t value_stride,
+                            int n, int head_size);
 
 /* out (n) = x / sqrt(mean(x^2) + eps) * weight. out may alias x. */
 void rmsnorm(float *out, const float *x, const float *weight, int n, float eps);

@@ -623,29 +623,23 @@ static void multi_head_attention(float *out, const Config *c, RunState *s, int l
     const float inv_sqrt_head = 1.0f / sqrtf((float)c->head_size);
     const float *keys = s->key_cache + (size_t)layer * c->seq_len * c->kv_dim;
     const float *values = s->value_cache + (size_t)layer * c->seq_len * c->kv_dim;
-#pragma omp parallel for collapse(2) schedule(static) if (T * c->n_heads * (pos + T) > 4096)
+    /* Every (token, head) pair is independent; decoding splits the heads. */
+    const size_t work = (size_t)T * c->n_heads * (pos + T) * c->head_size;
+#pragma omp parallel for collapse(2) schedule(static) if (work >= PARALLEL_MIN_WORK)
     for (int t = 0; t < T; t++) {
         for (int h = 0; h < c->n_heads; h++) {
             const int kv_offset = (h / heads_per_kv) * c->head_size;
             const int n_visible = pos + t + 1;  /* causal: no peeking ahead */
             const float *q = s->q + (size_t)t * c->dim + (size_t)h * c->head_size;
             float *att = s->att + ((size_t)t * c->n_heads + h) * c->seq_len;
-            for (int i = 0; i < n_visible; i++)
-                att[i] = dot_product(q, keys + (size_t)i * c->kv_dim + kv_offset, c->head_size) *
-                         inv_sqrt_head;
+            attention_scores(att, q, keys + kv_offset, c->kv_dim, n_visible, c->head_size, inv_sqrt_head);
             softmax(att, n_visible);
             if (s->attention_record && pos + t < s->record_capacity) {
                 size_t row = ((size_t)layer * c->n_heads + h) * s->record_capacity + pos + t;
                 memcpy(s->attention_record + row * s->record_capacity, att, n_visible * sizeof(float));
             }
             float *head_out = out + (size_t)t * c->dim + (size_t)h * c->head_size;
-            memset(head_out, 0, c->head_size * sizeof(float));
-            for (int i = 0; i < n_visible; i++) {
-                const float *v = values + (size_t)i * c->kv_dim + kv_offset;
-                const float a = att[i];
-                for (int j = 0; j < c->head_size; j++)
-                    head_out[j] += a * v[j];
-            }
+            attention_weighted_sum(head_out, att, values + kv_offset, c->kv_dim, n_visible, c->head_size);
         }
     }
 }

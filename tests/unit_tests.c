@@ -74,6 +74,35 @@ static void test_matmul(void)
     report("matmul equals a plain double loop");
 }
 
+/* The attention kernels, on rows strided as in the KV cache, against plain
+ * double loops: four positions at a time, and the positions left over. */
+static void test_attention_kernels(void)
+{
+    const int shapes[][2] = {{1, 8}, {3, 8}, {4, 64}, {7, 12}, {33, 64}};  /* positions, head_size */
+    const int stride = 80;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int n = shapes[s][0], hs = shapes[s][1];
+        float *q = random_floats(hs), *keys = random_floats((size_t)n * stride), *weights = random_floats(n);
+        float scores[33], out[64];
+        double want_scores[33], want_out[64] = {0};
+        attention_scores(scores, q, keys, stride, n, hs, 0.125f);
+        attention_weighted_sum(out, weights, keys, stride, n, hs);
+        for (int i = 0; i < n; i++) {
+            double dot = 0;
+            for (int j = 0; j < hs; j++) {
+                dot += (double)q[j] * keys[(size_t)i * stride + j];
+                want_out[j] += (double)weights[i] * keys[(size_t)i * stride + j];
+            }
+            want_scores[i] = dot * 0.125;
+        }
+        double err_scores = max_relative_error(scores, want_scores, n), err_out = max_relative_error(out, want_out, hs);
+        expect(err_scores < 1e-5 && err_out < 1e-5, "n=%d head_size=%d: scores %g, weighted sum %g", n, hs,
+               err_scores, err_out);
+        free(q), free(keys), free(weights);
+    }
+    report("attention scores and weighted sums equal plain double loops");
+}
+
 static void test_rmsnorm(void)
 {
     const int n = 77;
@@ -903,6 +932,7 @@ int main(int argc, char **argv)
         return 1;
     }
     test_matmul();
+    test_attention_kernels();
     test_rmsnorm();
     test_softmax();
     test_rope();
