@@ -487,6 +487,7 @@ void rope_rotate(float *x, const float *cos_sin, int n_heads, int head_size)
 
 void swiglu(float *h, const float *g, int n)
 {
+#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN_WORK)  /* a prompt batch's */
     for (int i = 0; i < n; i++) {
         float silu = h[i] * (1.0f / (1.0f + expf(-h[i])));
         h[i] = silu * g[i];

@@ -609,6 +609,7 @@ static void embed_tokens(float *x, const Matrix *token_embedding, const int *tok
 
 static void rmsnorm_rows(float *out, const float *x, const float *weight, int T, int dim, float eps)
 {
+#pragma omp parallel for schedule(static) if ((size_t)T * dim >= PARALLEL_MIN_WORK)
     for (int t = 0; t < T; t++)
         rmsnorm(out + (size_t)t * dim, x + (size_t)t * dim, weight, dim, eps);
 }
