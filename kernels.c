@@ -47,13 +47,15 @@ static float horizontal_sum(__m256 v)
     return _mm_cvtss_f32(half);
 }
 
-/* out[t * out_stride + r] = w row r . x row t, for r < 3 and t < 4; cols a
- * multiple of 8. Written with intrinsics, and each loaded vector pinned in
- * a register (the empty asm statements): otherwise compilers fold the loads
- * into the multiply-adds and load every value three or four times. */
-static void tile_3x4(float *out, size_t out_stride, const float *w, const float *x, int cols)
+/* out[t * out_stride + r] = w row r . x row t, for r < 3 and t < 4, the
+ * rows w_stride and x_stride floats apart; cols a multiple of 8. Written
+ * with intrinsics, and each loaded vector pinned in a register (the empty
+ * asm statements): otherwise compilers fold the loads into the multiply-adds
+ * and load every value three or four times. */
+static void tile_3x4(float *out, size_t out_stride, const float *w, size_t w_stride, const float *x,
+                     size_t x_stride, int cols)
 {
-    const float *w0 = w, *w1 = w0 + cols, *w2 = w1 + cols;
+    const float *w0 = w, *w1 = w0 + w_stride, *w2 = w1 + w_stride;
     __m256 sum[TOKEN_TILE][ROW_TILE];
     for (int t = 0; t < TOKEN_TILE; t++)
         for (int r = 0; r < ROW_TILE; r++)
@@ -62,7 +64,7 @@ static void tile_3x4(float *out, size_t out_stride, const float *w, const float 
         __m256 v0 = _mm256_loadu_ps(w0 + i), v1 = _mm256_loadu_ps(w1 + i), v2 = _mm256_loadu_ps(w2 + i);
         __asm__("" : "+x"(v0), "+x"(v1), "+x"(v2));
         for (int t = 0; t < TOKEN_TILE; t++) {
-            __m256 y = _mm256_loadu_ps(x + (size_t)t * cols + i);
+            __m256 y = _mm256_loadu_ps(x + t * x_stride + i);
             __asm__("" : "+x"(y));
             sum[t][0] = _mm256_fmadd_ps(v0, y, sum[t][0]);
             sum[t][1] = _mm256_fmadd_ps(v1, y, sum[t][1]);
@@ -237,7 +239,8 @@ static void matmul_rows(float *out, const float *in, const Matrix *W, int T, con
         /* All T tokens reuse the tile's weights while they are in cache. */
         if (r1 - r0 == ROW_TILE && cols % 8 == 0 && !use_plain_kernels)
             for (; t + TOKEN_TILE <= T; t += TOKEN_TILE)
-                tile_3x4(out + (size_t)t * rows + r0, rows, w + (size_t)r0 * cols, in + (size_t)t * cols, cols);
+                tile_3x4(out + (size_t)t * rows + r0, rows, w + (size_t)r0 * cols, cols, in + (size_t)t * cols, cols,
+                         cols);
 #endif
         float (*dot)(const float *, const float *, int) = use_plain_kernels ? dot_product : dot_row;
         for (; t < T; t++)  /* decoding, and the tokens left over from the tiles */
@@ -387,10 +390,9 @@ void matrix_row(float *out, const Matrix *W, int row)
     }
 }
 
-/* Four keys at a time: four independent sums instead of one chain whose
- * every multiply-add waits for the previous one. */
-void attention_scores(float *scores, const float *q, const float *keys, size_t key_stride, int n, int head_size,
-                      float scale)
+/* One query against the keys, four keys at a time: four independent sums
+ * instead of one chain whose every multiply-add waits for the previous one. */
+static void query_scores(float *scores, const float *q, const float *keys, size_t key_stride, int n, int head_size)
 {
     int i = 0;
     for (; i + 4 <= n; i += 4) {
@@ -404,10 +406,34 @@ void attention_scores(float *scores, const float *q, const float *keys, size_t k
             s2 += q[j] * k2[j];
             s3 += q[j] * k3[j];
         }
-        scores[i] = s0 * scale, scores[i + 1] = s1 * scale, scores[i + 2] = s2 * scale, scores[i + 3] = s3 * scale;
+        scores[i] = s0, scores[i + 1] = s1, scores[i + 2] = s2, scores[i + 3] = s3;
     }
     for (; i < n; i++)
-        scores[i] = dot_product(q, keys + (size_t)i * key_stride, head_size) * scale;
+        scores[i] = dot_product(q, keys + (size_t)i * key_stride, head_size);
+}
+
+void attention_scores(float *scores, size_t score_stride, const float *q, size_t q_stride, int n_queries,
+                      const float *keys, size_t key_stride, int n, int head_size, float scale)
+{
+    int t = 0;
+#ifdef HAVE_TILE_3X4
+    /* Four queries together are a small matmul: the same tiles. */
+    if (head_size % 8 == 0 && !use_plain_kernels)
+        for (; t + TOKEN_TILE <= n_queries; t += TOKEN_TILE) {
+            int i = 0;
+            for (; i + ROW_TILE <= n; i += ROW_TILE)
+                tile_3x4(scores + t * score_stride + i, score_stride, keys + i * key_stride, key_stride,
+                         q + t * q_stride, q_stride, head_size);
+            for (int u = t; u < t + TOKEN_TILE; u++)
+                for (int k = i; k < n; k++)
+                    scores[u * score_stride + k] = dot_row(keys + k * key_stride, q + u * q_stride, head_size);
+        }
+#endif
+    for (; t < n_queries; t++)
+        query_scores(scores + t * score_stride, q + t * q_stride, keys, key_stride, n, head_size);
+    for (t = 0; t < n_queries; t++)
+        for (int i = 0; i < n; i++)
+            scores[t * score_stride + i] *= scale;
 }
 
 /* Four values per pass over out: a quarter of the loads and stores of out. */

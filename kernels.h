@@ -72,12 +72,14 @@ void matmul_shared_input(float *const outs[], const Matrix *const Ws[], int n, c
 /* One dot product, vectorized; the unit every matmul and attention score uses. */
 float dot_product(const float *a, const float *b, int n);
 
-/* Attention for one query head over n cached positions, whose keys and
- * values are rows `stride` floats apart (the cache holds every kv head side
- * by side): scores (n) = q . key_i * scale, and out (head_size) = the sum of
- * value_i weighted by weights[i]. out must not overlap the values. */
-void attention_scores(float *scores, const float *q, const float *keys, size_t key_stride, int n, int head_size,
-                      float scale);
+/* Attention of one head over n cached positions, whose keys and values are
+ * rows `stride` floats apart:
+ * scores[t * score_stride + i] = q_t . key_i * scale for n_queries query rows
+ * q_stride apart (a prompt batch's, or one when decoding), and
+ * out (head_size) = the sum of value_i weighted by weights[i], for one query.
+ * out must not overlap the values. */
+void attention_scores(float *scores, size_t score_stride, const float *q, size_t q_stride, int n_queries,
+                      const float *keys, size_t key_stride, int n, int head_size, float scale);
 void attention_weighted_sum(float *restrict out, const float *weights, const float *values, size_t value_stride,
                             int n, int head_size);
 

@@ -614,6 +614,14 @@ static void rmsnorm_rows(float *out, const float *x, const float *weight, int T,
         rmsnorm(out + (size_t)t * dim, x + (size_t)t * dim, weight, dim, eps);
 }
 
+/* Where the key or value of one kv head at one position is kept. */
+static float *cache_row(float *cache, const Config *c, int layer, int kv_head, int pos)
+{
+    return cache + (((size_t)layer * c->n_kv_heads + kv_head) * c->seq_len + pos) * c->head_size;
+}
+
+#define QUERY_BLOCK 4  /* a prompt's queries scored together, the matmul's token tile */
+
 /* Each query head looks back over every cached position up to its own:
  * scores = q.k / sqrt(head_size), softmax, then the weighted sum of values.
  * With grouped-query attention, n_heads / n_kv_heads query heads share one
@@ -622,25 +630,32 @@ static void multi_head_attention(float *out, const Config *c, RunState *s, int l
 {
     const int heads_per_kv = c->n_heads / c->n_kv_heads;
     const float inv_sqrt_head = 1.0f / sqrtf((float)c->head_size);
-    const float *keys = s->key_cache + (size_t)layer * c->seq_len * c->kv_dim;
-    const float *values = s->value_cache + (size_t)layer * c->seq_len * c->kv_dim;
-    /* Every (token, head) pair is independent; decoding splits the heads. */
+    const size_t att_stride = (size_t)c->n_heads * c->seq_len;  /* from one token's scores to the next's */
+    const int n_blocks = (T + QUERY_BLOCK - 1) / QUERY_BLOCK;
+    /* Every (head, block of queries) is independent; decoding splits the heads. */
     const size_t work = (size_t)T * c->n_heads * (pos + T) * c->head_size;
 #pragma omp parallel for collapse(2) schedule(static) if (work >= PARALLEL_MIN_WORK)
-    for (int t = 0; t < T; t++) {
-        for (int h = 0; h < c->n_heads; h++) {
-            const int kv_offset = (h / heads_per_kv) * c->head_size;
-            const int n_visible = pos + t + 1;  /* causal: no peeking ahead */
-            const float *q = s->q + (size_t)t * c->dim + (size_t)h * c->head_size;
-            float *att = s->att + ((size_t)t * c->n_heads + h) * c->seq_len;
-            attention_scores(att, q, keys + kv_offset, c->kv_dim, n_visible, c->head_size, inv_sqrt_head);
-            softmax(att, n_visible);
-            if (s->attention_record && pos + t < s->record_capacity) {
-                size_t row = ((size_t)layer * c->n_heads + h) * s->record_capacity + pos + t;
-                memcpy(s->attention_record + row * s->record_capacity, att, n_visible * sizeof(float));
+    for (int h = 0; h < c->n_heads; h++) {
+        for (int b = 0; b < n_blocks; b++) {
+            const int t0 = b * QUERY_BLOCK, n_queries = T - t0 < QUERY_BLOCK ? T - t0 : QUERY_BLOCK;
+            const float *keys = cache_row(s->key_cache, c, layer, h / heads_per_kv, 0);
+            const float *values = cache_row(s->value_cache, c, layer, h / heads_per_kv, 0);
+            /* Scores against every position the block's last query sees; each
+             * query then uses only its own: causal, no peeking ahead. */
+            float *att = s->att + ((size_t)t0 * c->n_heads + h) * c->seq_len;
+            attention_scores(att, att_stride, s->q + (size_t)t0 * c->dim + (size_t)h * c->head_size, c->dim,
+                             n_queries, keys, c->head_size, pos + t0 + n_queries, c->head_size, inv_sqrt_head);
+            for (int t = t0; t < t0 + n_queries; t++) {
+                const int n_visible = pos + t + 1;
+                float *row = s->att + ((size_t)t * c->n_heads + h) * c->seq_len;
+                softmax(row, n_visible);
+                if (s->attention_record && pos + t < s->record_capacity) {
+                    size_t rec = ((size_t)layer * c->n_heads + h) * s->record_capacity + pos + t;
+                    memcpy(s->attention_record + rec * s->record_capacity, row, n_visible * sizeof(float));
+                }
+                float *head_out = out + (size_t)t * c->dim + (size_t)h * c->head_size;
+                attention_weighted_sum(head_out, row, values, c->head_size, n_visible, c->head_size);
             }
-            float *head_out = out + (size_t)t * c->dim + (size_t)h * c->head_size;
-            attention_weighted_sum(head_out, att, values + kv_offset, c->kv_dim, n_visible, c->head_size);
         }
     }
 }
@@ -659,9 +674,11 @@ static void attention_block(const Config *c, const LayerWeights *lw, RunState *s
         rope_rotate(s->q + (size_t)t * c->dim, cos_sin, c->n_heads, c->head_size);
         rope_rotate(s->k + (size_t)t * c->kv_dim, cos_sin, c->n_kv_heads, c->head_size);
         /* Keys and values are kept so later tokens can attend to this one. */
-        size_t cache_row = ((size_t)layer * c->seq_len + pos + t) * c->kv_dim;
-        memcpy(s->key_cache + cache_row, s->k + (size_t)t * c->kv_dim, c->kv_dim * sizeof(float));
-        memcpy(s->value_cache + cache_row, s->v + (size_t)t * c->kv_dim, c->kv_dim * sizeof(float));
+        for (int kv = 0; kv < c->n_kv_heads; kv++) {
+            const size_t head = (size_t)t * c->kv_dim + (size_t)kv * c->head_size;
+            memcpy(cache_row(s->key_cache, c, layer, kv, pos + t), s->k + head, c->head_size * sizeof(float));
+            memcpy(cache_row(s->value_cache, c, layer, kv, pos + t), s->v + head, c->head_size * sizeof(float));
+        }
     }
     multi_head_attention(s->xb, c, s, layer, T, pos);
     matmul(s->xb2, s->xb, &lw->wo, T, &s->quantized);

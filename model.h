@@ -82,8 +82,8 @@ typedef struct {
     float *hb;          /* (max_batch, hidden_dim) feed-forward gate */
     float *hb2;         /* (max_batch, hidden_dim) feed-forward up projection */
     float *logits;      /* (max_batch, vocab_size) */
-    float *key_cache;   /* (n_layers, seq_len, kv_dim) */
-    float *value_cache; /* (n_layers, seq_len, kv_dim) */
+    float *key_cache;   /* (n_layers, n_kv_heads, seq_len, head_size): a head's keys side by side */
+    float *value_cache; /* (n_layers, n_kv_heads, seq_len, head_size) */
     float *rope_inv_freq;  /* (head_size / 2) */
     float *rope_cos_sin;   /* (max_batch, head_size) */
     QuantizedInput quantized; /* (max_batch, max(dim, hidden_dim)) input of Q8 matmuls */

@@ -74,33 +74,42 @@ static void test_matmul(void)
     report("matmul equals a plain double loop");
 }
 
-/* The attention kernels, on rows strided as in the KV cache, against plain
- * double loops: four positions at a time, and the positions left over. */
+/* The attention kernels, on strided rows, against plain double loops: one
+ * query and blocks of them, positions in tiles and left over. */
 static void test_attention_kernels(void)
 {
-    const int shapes[][2] = {{1, 8}, {3, 8}, {4, 64}, {7, 12}, {33, 64}};  /* positions, head_size */
-    const int stride = 80;
+    const int shapes[][3] = {{1, 1, 8}, {1, 3, 8}, {4, 4, 64}, {5, 7, 12}, {4, 33, 64}, {7, 10, 16}};
+    const int stride = 80, score_stride = 40;  /* queries, positions, head_size */
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        const int n = shapes[s][0], hs = shapes[s][1];
-        float *q = random_floats(hs), *keys = random_floats((size_t)n * stride), *weights = random_floats(n);
-        float scores[33], out[64];
-        double want_scores[33], want_out[64] = {0};
-        attention_scores(scores, q, keys, stride, n, hs, 0.125f);
-        attention_weighted_sum(out, weights, keys, stride, n, hs);
-        for (int i = 0; i < n; i++) {
-            double dot = 0;
-            for (int j = 0; j < hs; j++) {
-                dot += (double)q[j] * keys[(size_t)i * stride + j];
-                want_out[j] += (double)weights[i] * keys[(size_t)i * stride + j];
-            }
-            want_scores[i] = dot * 0.125;
+        const int nq = shapes[s][0], n = shapes[s][1], hs = shapes[s][2];
+        float *q = random_floats((size_t)nq * stride), *keys = random_floats((size_t)n * stride);
+        float *weights = random_floats(n), scores[7 * 40], out[64];
+        double want_scores[7 * 40], want_out[64] = {0};
+        for (int plain = 0; plain <= 1; plain++) {
+            kernels_use_plain(plain);
+            attention_scores(scores, score_stride, q, stride, nq, keys, stride, n, hs, 0.125f);
+            kernels_use_plain(false);
+            double err = 0;
+            for (int t = 0; t < nq; t++)
+                for (int i = 0; i < n; i++) {
+                    double dot = 0;
+                    for (int j = 0; j < hs; j++)
+                        dot += (double)q[(size_t)t * stride + j] * keys[(size_t)i * stride + j];
+                    want_scores[t * n + i] = dot * 0.125;
+                    err = fmax(err, fabs(scores[t * score_stride + i] - want_scores[t * n + i]));
+                }
+            expect(err < 1e-5, "%s scores, %d queries x %d positions x %d: error %g", plain ? "plain" : "fast", nq, n,
+                   hs, err);
         }
-        double err_scores = max_relative_error(scores, want_scores, n), err_out = max_relative_error(out, want_out, hs);
-        expect(err_scores < 1e-5 && err_out < 1e-5, "n=%d head_size=%d: scores %g, weighted sum %g", n, hs,
-               err_scores, err_out);
+        attention_weighted_sum(out, weights, keys, stride, n, hs);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < hs; j++)
+                want_out[j] += (double)weights[i] * keys[(size_t)i * stride + j];
+        double err_out = max_relative_error(out, want_out, hs);
+        expect(err_out < 1e-5, "weighted sum of %d positions x %d: relative error %g", n, hs, err_out);
         free(q), free(keys), free(weights);
     }
-    report("attention scores and weighted sums equal plain double loops");
+    report("attention scores and weighted sums, fast and plain, equal plain double loops");
 }
 
 static void test_rmsnorm(void)
