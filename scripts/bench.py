@@ -21,7 +21,11 @@
      generated one at a time at positions 0..255;
    - decode GB/s: the bytes of weights one decoded token reads (every matrix, the
      classifier included, the RMSNorm vectors and one embedding row; not the KV cache)
-     times decode tok/s, and that as a percentage of the measured bandwidth;
+     times decode tok/s;
+   - % of bandwidth: each decode run's GB/s over the bandwidth membw measures just before
+     it (a shorter run: 512 MiB, 5 reps), the median of those ratios. On a shared machine
+     the bandwidth drifts by a third from one minute to the next, so a ratio against a
+     measurement taken at another time says more about the drift than about the engine;
    - peak RSS: the largest of the runs, from GNU time's %M (ru_maxrss; the mmapped weights
      count once touched).
    If `./run quantize IN OUT` succeeds on a model, its int8 file (llama2.c "version 2":
@@ -367,7 +371,7 @@ def parse_summary(stderr):
                 gen_n=int(m.group(3)), gen_tps=float(m.group(4)))
 
 
-def measure_model(engine, tok, label, path, c, bytes_per_weight, threads, args, prompt_text, bandwidth, notes):
+def measure_model(engine, tok, label, path, c, bytes_per_weight, threads, args, prompt_text, notes):
     """The median row of one model at one thread count."""
     n_prompt = min(args.prompt_tokens, c["seq_len"])
     n_gen = min(args.gen_tokens, c["seq_len"])
@@ -376,10 +380,12 @@ def measure_model(engine, tok, label, path, c, bytes_per_weight, threads, args, 
     base = [str(engine), str(path), "-z", str(tok), "-t", "0"]
     prompt_cmd = base + ["-n", str(n_prompt), "-i", prompt_text]
     decode_cmd = base + ["-n", str(n_gen), "-i", ""]
-    prompt_tps, decode_tps, rss, gen_counts = [], [], [], []
+    prompt_tps, decode_tps, rss, gen_counts, paired_bw = [], [], [], [], []
     meter = CpuMeter()
     for r in range(args.runs):
         for kind, cmd in (("prompt", prompt_cmd), ("decode", decode_cmd)):
+            if kind == "decode":  # the machine's bandwidth drifts: measure it beside each decode run
+                paired_bw.append(membw_once(threads, PAIRED_MIB, PAIRED_REPS)[0])
             status, stderr, peak, exact = run_engine(cmd, threads, args.timeout, args.time_bin)
             summary = parse_summary(stderr)
             if status != 0 or summary is None:
@@ -396,16 +402,19 @@ def measure_model(engine, tok, label, path, c, bytes_per_weight, threads, args, 
                 decode_tps.append(summary["gen_tps"])
                 gen_counts.append(summary["gen_n"])
         log(f"{label:>9} threads {threads} run {r + 1}/{args.runs}: prompt {prompt_tps[-1]:8.1f} tok/s, "
-            f"decode {decode_tps[-1]:7.2f} tok/s ({gen_counts[-1]} tokens), peak RSS {rss[-1] / 1e6:.0f} MB")
+            f"decode {decode_tps[-1]:7.2f} tok/s ({gen_counts[-1]} tokens, bandwidth beside it "
+            f"{paired_bw[-1]:.1f} GB/s), peak RSS {rss[-1] / 1e6:.0f} MB")
     if min(gen_counts) < 0.9 * n_gen:
         notes.append(f"{label}, {threads} thread(s): generation stopped early (BOS/EOS) after "
                      f"{min(gen_counts)} of {n_gen} tokens; its decode speed is over those tokens.")
     per_token = decode_bytes_per_token(c, bytes_per_weight)
     decode = statistics.median(decode_tps)
     gbps = per_token * decode / 1e9
+    # Each decode run against the bandwidth measured just before it, then the median ratio.
+    ratios = [100.0 * per_token * tps / 1e9 / bw for tps, bw in zip(decode_tps, paired_bw) if bw > 0]
     return dict(model=label, threads=threads, weights_mb=(path.stat().st_size - HEADER_SIZE) / 1e6,
                 prompt_tps=statistics.median(prompt_tps), decode_tps=decode, decode_gbps=gbps,
-                bw_pct=100.0 * gbps / bandwidth[threads] if bandwidth.get(threads) else None,
+                bw_pct=statistics.median(ratios) if ratios else None, paired_bw=statistics.median(paired_bw),
                 rss_mb=max(rss) / 1e6, others=meter.others())
 
 
@@ -449,23 +458,36 @@ def quantize(engine, src, label, notes):
     return dst, 1.0 + 4.0 / header[1], header[1]
 
 
-def membw(args, threads_list, notes):
-    """Best GB/s of scripts/membw.c per thread count (and the medians, for the report)."""
-    exe = BENCH_DIR / "membw"
+MEMBW = BENCH_DIR / "membw"
+PAIRED_MIB, PAIRED_REPS = 512, 5  # the short measurement beside each decode run
+
+
+def build_membw(notes):
     src = ROOT / "scripts" / "membw.c"
     cc = os.environ.get("CC", "cc")
-    if not exe.exists() or exe.stat().st_mtime < src.stat().st_mtime:
-        base = [cc, "-O3", "-march=native", str(src), "-o", str(exe)]
+    if not MEMBW.exists() or MEMBW.stat().st_mtime < src.stat().st_mtime:
+        base = [cc, "-O3", "-march=native", str(src), "-o", str(MEMBW)]
         if subprocess.run(base[:3] + ["-fopenmp"] + base[3:], stderr=subprocess.DEVNULL).returncode != 0:
             subprocess.run(base, check=True)
             notes.append("membw was built without OpenMP: its bandwidth is for one thread only.")
+
+
+def membw_once(threads, mib, reps):
+    """(best, median) GB/s of one scripts/membw.c run."""
+    out = subprocess.run([str(MEMBW), str(threads), str(mib), str(reps)], stdout=subprocess.PIPE, text=True,
+                         check=True)
+    m = re.search(r"best (\S+) GB/s, median (\S+) GB/s", out.stdout)
+    return float(m.group(1)), float(m.group(2))
+
+
+def membw(args, threads_list, notes):
+    """Best GB/s of scripts/membw.c per thread count (and the medians, for the report)."""
+    build_membw(notes)
     mib, reps = 1024, (5 if args.quick else 10)
     best, median = {}, {}
     for t in threads_list:
-        out = subprocess.run([str(exe), str(t), str(mib), str(reps)], stdout=subprocess.PIPE, text=True, check=True)
-        m = re.search(r"best (\S+) GB/s, median (\S+) GB/s", out.stdout)
-        best[t], median[t] = float(m.group(1)), float(m.group(2))
-        log(out.stdout.strip())
+        best[t], median[t] = membw_once(t, mib, reps)
+        log(f"membw: {t} thread(s): best {best[t]:.2f} GB/s, median {median[t]:.2f} GB/s")
     return best, median, f"{mib} MiB buffer, best of {reps} reps reading 1, 2, 4 or 8 streams per thread"
 
 
@@ -556,13 +578,15 @@ def report(rows, machine, bw_best, bw_median, bw_how, bw_busy, tok_time, args, n
     lines += [f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['mem']}; "
               f"memory read bandwidth (scripts/membw.c, {bw_how}): {bw}.",
               f"Engine: {machine['engine']}, {machine['cc']}, {time.strftime('%Y-%m-%d')}.", ""]
-    lines += ["| model | threads | weights MB | prompt tok/s | decode tok/s | decode GB/s | % of bandwidth | peak RSS MB |",
-              "|---|--:|--:|--:|--:|--:|--:|--:|"]
+    lines += ["| model | threads | weights MB | prompt tok/s | decode tok/s | decode GB/s | membw GB/s | "
+              "% of bandwidth | peak RSS MB |",
+              "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
     busy_rows = [r for r in rows if (r["others"] or 0) > BUSY_MARK]
     for r in rows:
         mark = " †" if r in busy_rows else ""
         lines.append(f"| {r['model']} | {r['threads']}{mark} | {fmt(r['weights_mb'], 0)} | {fmt(r['prompt_tps'], 1)} | "
-                     f"{fmt(r['decode_tps'], 1)} | {fmt(r['decode_gbps'], 2)} | {fmt(r['bw_pct'], 0)} | "
+                     f"{fmt(r['decode_tps'], 1)} | {fmt(r['decode_gbps'], 2)} | {fmt(r['paired_bw'], 1)} | "
+                     f"{fmt(r['bw_pct'], 0)} | "
                      f"{fmt(r['rss_mb'], 0)} |")
     shapes = ", ".join(PUBLISHED[m] for m in args.models if any(r["model"].split()[0] == m for r in rows))
     lines += ["", f"Median of {args.runs} run{'s' if args.runs > 1 else ''} each, random weights at the "
@@ -570,8 +594,10 @@ def report(rows, machine, bw_best, bw_median, bw_how, bw_busy, tok_time, args, n
               f"Prompt: one run with a {args.prompt_tokens}-token prompt (BOS included), the engine's timing of its "
               f"forward pass. Decode: a separate greedy run from BOS generating {args.gen_tokens} tokens one at a "
               "time. Decode GB/s: bytes of weights read per token (all matrices and the classifier, RMSNorm "
-              "vectors, one embedding row; not the KV cache) × decode tok/s; % of the bandwidth measured at the "
-              "same thread count. Peak RSS: the largest of the runs ("
+              "vectors, one embedding row; not the KV cache) × decode tok/s. % of bandwidth: each decode run's "
+              f"GB/s over the bandwidth membw measured just before it ({PAIRED_MIB} MiB, best of {PAIRED_REPS} "
+              "reps, same threads; this machine's bandwidth drifts from minute to minute), median over the runs; "
+              "the membw column is the median of those measurements. Peak RSS: the largest of the runs ("
               + ("GNU time's %M" if args.time_bin else "ru_maxrss") + "). MB, GB = 10^6, 10^9 bytes."]
     if tok_time:
         lines += ["", f"Tokenizer: encoding a {tok_time['bytes'] / 1024:.0f} KB single-line prompt "
@@ -678,7 +704,7 @@ def main():
                 pass
         for t in args.threads:
             try:
-                rows.append(measure_model(engine, tok, label, path, c, bpw, t, args, prompt_text, bw_best, notes))
+                rows.append(measure_model(engine, tok, label, path, c, bpw, t, args, prompt_text, notes))
             except BenchError as e:
                 notes.append(str(e))
                 log(str(e))
