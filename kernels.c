@@ -39,6 +39,7 @@ float dot_product(const float *a, const float *b, int n)
 #define ROW_TILE 6    /* rows per tile, the unit the threads share */
 #define BLOCK_ROWS 3  /* tile_3x4's rows */
 #define TOKEN_TILE 4  /* tile_3x4's tokens */
+#define CACHE_LINE 64  /* bytes */
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -259,11 +260,19 @@ static void matmul_rows(float *out, const float *in, const Matrix *W, int T, con
         fast = r1 - r0 == ROW_TILE && cols % 8 == 0 && !use_plain_kernels;
 #endif
         int t = 0;
-        /* All T tokens reuse the tile's weights while they are in cache. */
-        for (; fast && t + TOKEN_TILE <= T; t += TOKEN_TILE)
+        /* All T tokens reuse the tile's weights while they are in cache;
+         * meanwhile the next tile's weights are fetched from memory, a slice
+         * per block of tokens, so the arithmetic does not wait for them. */
+        const char *next_tile = (const char *)(w + (size_t)r1 * cols);
+        const size_t prefetch_slice = (size_t)ROW_TILE * cols * sizeof(float) / (T / TOKEN_TILE + 1);
+        for (; fast && t + TOKEN_TILE <= T; t += TOKEN_TILE) {
+            for (size_t b = 0; b < prefetch_slice; b += CACHE_LINE)
+                __builtin_prefetch(next_tile + b);
+            next_tile += prefetch_slice;
             for (int r = r0; r < r1; r += BLOCK_ROWS)
                 tile_3x4(out + (size_t)t * rows + r, rows, w + (size_t)r * cols, cols, in + (size_t)t * cols, cols,
                          cols);
+        }
         for (; t < T; t++) {  /* decoding, and the tokens left over from the blocks */
             float *o = out + (size_t)t * rows;
             const float *x = in + (size_t)t * cols;
