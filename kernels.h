@@ -86,6 +86,10 @@ void attention_weighted_sum(float *restrict out, const float *weights, const flo
 /* out (n) = x / sqrt(mean(x^2) + eps) * weight. out may alias x. */
 void rmsnorm(float *out, const float *x, const float *weight, int n, float eps);
 
+/* e^x within 3e-7 (relative) for |x| < 87, vectorizable; NaN stays NaN,
+ * and below -87 or above 88 x is clamped. */
+float fast_exp(float x);
+
 /* x (n) = exp(x - max) / sum, in place. */
 void softmax(float *x, int n);
 

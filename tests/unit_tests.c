@@ -178,6 +178,25 @@ static void test_rope(void)
     report("rope rotates pairs by pos * theta^(-2i/d)");
 }
 
+/* fast_exp against the double-precision exp over the whole range it
+ * computes, and its edges: NaN stays NaN, far below -87 is tiny, never
+ * negative. */
+static void test_fast_exp(void)
+{
+    double worst = 0;
+    for (int i = 0; i <= 1750000; i++) {
+        float x = -87.0f + i * 1e-4f;
+        worst = fmax(worst, fabs(fast_exp(x) - exp((double)x)) / exp((double)x));
+    }
+    expect(worst < 3e-7, "fast_exp: relative error %g on [-87, 88]", worst);
+    expect(fast_exp(0.0f) == 1.0f, "fast_exp(0) = %g", fast_exp(0.0f));
+    expect(isnan(fast_exp(NAN)), "fast_exp(NaN) = %g", fast_exp(NAN));
+    float tiny = fast_exp(-1e30f), huge = fast_exp(1e30f);
+    expect(tiny >= 0.0f && tiny < 1e-37f, "fast_exp(-1e30) = %g", tiny);
+    expect(huge > 1e38f, "fast_exp(1e30) = %g", huge);
+    report("fast_exp equals exp within 3e-7 on [-87, 88]; NaN and far ends behave");
+}
+
 static void test_swiglu(void)
 {
     float h[3] = {0, 1, -2}, g[3] = {5, 2, 3};
@@ -943,6 +962,7 @@ int main(int argc, char **argv)
     test_matmul();
     test_attention_kernels();
     test_rmsnorm();
+    test_fast_exp();
     test_softmax();
     test_rope();
     test_swiglu();
