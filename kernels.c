@@ -26,19 +26,21 @@ float dot_product(const float *a, const float *b, int n)
     return sum;
 }
 
-/* The float32 matmul hands the threads tiles of 6 weight rows.
+/* The float32 matmul hands the threads tiles of 24 weight rows.
  * A prompt batch computes a tile in blocks of 3 rows x 4 tokens (tile_3x4):
  * the 12 sums are independent chains, more than the 8 that keep both
  * multiply-add units busy through their latency, and each step's 7 loads
  * feed 12 multiply-adds. (4 x 2 blocks, tried first, reached about 70% of
  * the arithmetic peak of one core; 3 x 4 about 85%.)
- * Decoding (T = 1) is paced by memory, not arithmetic: tile_6x1 reads the
- * 6 rows side by side, which keeps more reads in flight than one row after
- * another (110M decodes about 10% faster than row by row; 3 rows at a time
- * was slower, 8 no faster than 6). */
-#define ROW_TILE 6    /* rows per tile, the unit the threads share */
-#define BLOCK_ROWS 3  /* tile_3x4's rows */
-#define TOKEN_TILE 4  /* tile_3x4's tokens */
+ * Decoding (T = 1) is paced by memory, not arithmetic: tile_8x1 reads 8
+ * rows side by side, which keeps more reads in flight than one row after
+ * another. 110M decoding, against row by row: 3 rows at a time -9%, 4 rows
+ * +5%, 6 rows +8%, 8 rows 2% (two threads) to 5% (one) more than 6, 12 rows
+ * slower with two threads. */
+#define ROW_TILE 24    /* rows per tile, the unit the threads share */
+#define BLOCK_ROWS 3   /* tile_3x4's rows */
+#define TOKEN_TILE 4   /* tile_3x4's tokens */
+#define STREAM_ROWS 8  /* tile_8x1's rows */
 #define CACHE_LINE 64  /* bytes */
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -81,19 +83,19 @@ static void tile_3x4(float *out, size_t out_stride, const float *w, size_t w_str
             out[t * out_stride + r] = horizontal_sum(sum[t][r]);
 }
 
-/* out[r] = w row r . x, for r < 6, the rows w_stride floats apart; cols a
+/* out[r] = w row r . x, for r < 8, the rows w_stride floats apart; cols a
  * multiple of 8. */
-static void tile_6x1(float *out, const float *w, size_t w_stride, const float *x, int cols)
+static void tile_8x1(float *out, const float *w, size_t w_stride, const float *x, int cols)
 {
-    __m256 sum[ROW_TILE];
-    for (int r = 0; r < ROW_TILE; r++)
+    __m256 sum[STREAM_ROWS];
+    for (int r = 0; r < STREAM_ROWS; r++)
         sum[r] = _mm256_setzero_ps();
     for (int i = 0; i < cols; i += 8) {
         __m256 y = _mm256_loadu_ps(x + i);
-        for (int r = 0; r < ROW_TILE; r++)
+        for (int r = 0; r < STREAM_ROWS; r++)
             sum[r] = _mm256_fmadd_ps(_mm256_loadu_ps(w + r * w_stride + i), y, sum[r]);
     }
-    for (int r = 0; r < ROW_TILE; r++)
+    for (int r = 0; r < STREAM_ROWS; r++)
         out[r] = horizontal_sum(sum[r]);
 }
 #define HAVE_TILE_3X4 1
@@ -259,25 +261,26 @@ static void matmul_rows(float *out, const float *in, const Matrix *W, int T, con
 #ifdef HAVE_TILE_3X4
         fast = r1 - r0 == ROW_TILE && cols % 8 == 0 && !use_plain_kernels;
 #endif
-        int t = 0;
-        /* All T tokens reuse the tile's weights while they are in cache;
-         * meanwhile the next tile's weights are fetched from memory, a slice
-         * per block of tokens, so the arithmetic does not wait for them. */
-        const char *next_tile = (const char *)(w + (size_t)r1 * cols);
-        const size_t prefetch_slice = (size_t)ROW_TILE * cols * sizeof(float) / (T / TOKEN_TILE + 1);
-        for (; fast && t + TOKEN_TILE <= T; t += TOKEN_TILE) {
-            for (size_t b = 0; b < prefetch_slice; b += CACHE_LINE)
-                __builtin_prefetch(next_tile + b);
-            next_tile += prefetch_slice;
-            for (int r = r0; r < r1; r += BLOCK_ROWS)
+        const int blocked_tokens = fast ? T / TOKEN_TILE * TOKEN_TILE : 0;
+        /* Block by block: all the token blocks reuse the block's 3 rows from
+         * cache; meanwhile the next block's rows are fetched from memory, a
+         * slice per token block, so that the arithmetic does not wait. */
+        const size_t prefetch_slice = (size_t)BLOCK_ROWS * cols * sizeof(float) / (T / TOKEN_TILE + 1);
+        for (int r = r0; blocked_tokens > 0 && r < r1; r += BLOCK_ROWS) {
+            const char *next_block = (const char *)(w + (size_t)(r + BLOCK_ROWS) * cols);
+            for (int t = 0; t < blocked_tokens; t += TOKEN_TILE, next_block += prefetch_slice) {
+                for (size_t b = 0; b < prefetch_slice; b += CACHE_LINE)
+                    __builtin_prefetch(next_block + b);
                 tile_3x4(out + (size_t)t * rows + r, rows, w + (size_t)r * cols, cols, in + (size_t)t * cols, cols,
                          cols);
+            }
         }
-        for (; t < T; t++) {  /* decoding, and the tokens left over from the blocks */
+        for (int t = blocked_tokens; t < T; t++) {  /* decoding, and the tokens left over from the blocks */
             float *o = out + (size_t)t * rows;
             const float *x = in + (size_t)t * cols;
             if (fast)
-                tile_6x1(o + r0, w + (size_t)r0 * cols, cols, x, cols);
+                for (int r = r0; r < r1; r += STREAM_ROWS)
+                    tile_8x1(o + r, w + (size_t)r * cols, cols, x, cols);
             else
                 for (int r = r0; r < r1; r++)
                     o[r] = use_plain_kernels ? dot_product(w + (size_t)r * cols, x, cols)
