@@ -570,8 +570,14 @@ static int generate(Engine *e, const char *prompt, int steps)
             status = EXIT_BAD_INPUT;
         }
     }
-    fprintf(stderr, "prompt: %d tokens, %.1f tok/s; generated: %d tokens, %.1f tok/s\n", n_prompt,
-            n_prompt / (prompt_done - start + 1e-9), generated, generated / (end - prompt_done + 1e-9));
+    /* The last token chosen is never fed back: `generated` tokens took one
+     * forward pass fewer. With no decoding pass there is no speed to give. */
+    fprintf(stderr, "prompt: %d tokens, %.1f tok/s; generated: %d tokens, ", n_prompt,
+            n_prompt / (prompt_done - start + 1e-9), generated);
+    if (generated > 1)
+        fprintf(stderr, "%.1f tok/s\n", (generated - 1) / (end - prompt_done + 1e-9));
+    else
+        fprintf(stderr, "- tok/s\n");
     free(tokens);
     return status;
 }

@@ -368,7 +368,7 @@ def parse_summary(stderr):
     if not m:
         return None
     return dict(prompt_n=int(m.group(1)), prompt_tps=float(m.group(2)),
-                gen_n=int(m.group(3)), gen_tps=float(m.group(4)))
+                gen_n=int(m.group(3)), gen_tps=None if m.group(4) == "-" else float(m.group(4)))
 
 
 def measure_model(engine, tok, label, path, c, bytes_per_weight, threads, args, prompt_text, notes):
@@ -399,6 +399,8 @@ def measure_model(engine, tok, label, path, c, bytes_per_weight, threads, args, 
                     raise BenchError(f"{label}: the prompt was {summary['prompt_n']} tokens, not {n_prompt}")
                 prompt_tps.append(summary["prompt_tps"])
             else:
+                if summary["gen_tps"] is None:
+                    raise BenchError(f"{label}: decoding stopped after {summary['gen_n']} token(s), too few to time")
                 decode_tps.append(summary["gen_tps"])
                 gen_counts.append(summary["gen_n"])
         log(f"{label:>9} threads {threads} run {r + 1}/{args.runs}: prompt {prompt_tps[-1]:8.1f} tok/s, "
