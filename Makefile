@@ -8,7 +8,7 @@
 CC ?= cc
 # -march=native: the engine is built where it runs, so use every vector unit.
 CFLAGS ?= -O3 -march=native
-WARNINGS = -Wall -Wextra -Wshadow -Wno-unused-parameter
+WARNINGS = -Wall -Wextra -Wshadow -Wno-unused-parameter -Werror=implicit-function-declaration
 # OpenMP threads when the compiler has them; vectorization hints (omp simd) always.
 OPENMP := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp)
 # -fno-trapping-math: floating-point exceptions are never turned into traps

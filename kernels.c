@@ -8,7 +8,6 @@
 #include <stdbool.h>
 #include <string.h>
 
-
 /* Tests set this to run the plain loops instead of the vector intrinsics. */
 static bool use_plain_kernels = false;
 
@@ -98,10 +97,8 @@ static void tile_8x1(float *out, const float *w, size_t w_stride, const float *x
     for (int r = 0; r < STREAM_ROWS; r++)
         out[r] = horizontal_sum(sum[r]);
 }
-#define HAVE_TILE_3X4 1
-#endif
 
-#if defined(__AVX2__) && defined(__FMA__)
+/* One row, for the rows and tokens left over from the tiles. */
 static float dot_row(const float *w, const float *x, int n)
 {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
@@ -117,6 +114,29 @@ static float dot_row(const float *w, const float *x, int n)
         sum += w[i] * x[i];
     return sum;
 }
+
+/* Rows [r0, r0 + ROW_TILE) of out (T, rows) = in (T, cols) @ w^T. Block by
+ * block: all the token blocks reuse the block's 3 rows from cache;
+ * meanwhile the next block's rows are fetched from memory, a slice per token
+ * block, so that the arithmetic does not wait for them. */
+static void f32_tile(float *out, const float *in, const float *w, int rows, int cols, int T, int r0)
+{
+    const int r1 = r0 + ROW_TILE, blocked_tokens = T / TOKEN_TILE * TOKEN_TILE;
+    const size_t prefetch_slice = (size_t)BLOCK_ROWS * cols * sizeof(float) / (T / TOKEN_TILE + 1);
+    for (int r = r0; blocked_tokens > 0 && r < r1; r += BLOCK_ROWS) {
+        const char *next_block = (const char *)(w + (size_t)(r + BLOCK_ROWS) * cols);
+        for (int t = 0; t < blocked_tokens; t += TOKEN_TILE, next_block += prefetch_slice) {
+            for (size_t b = 0; b < prefetch_slice; b += CACHE_LINE)
+                __builtin_prefetch(next_block + b);
+            tile_3x4(out + (size_t)t * rows + r, rows, w + (size_t)r * cols, cols, in + (size_t)t * cols, cols,
+                     cols);
+        }
+    }
+    for (int t = blocked_tokens; t < T; t++)  /* decoding, and the tokens left over from the blocks */
+        for (int r = r0; r < r1; r += STREAM_ROWS)
+            tile_8x1(out + (size_t)t * rows + r, w + (size_t)r * cols, cols, in + (size_t)t * cols, cols);
+}
+#define HAVE_AVX2_TILES 1
 #else
 #define dot_row dot_product
 #endif
@@ -257,35 +277,17 @@ static void matmul_rows(float *out, const float *in, const Matrix *W, int T, con
     switch (W->type) {
     case WEIGHT_F32: {
         const float *w = W->data;
-        bool fast = false;
-#ifdef HAVE_TILE_3X4
-        fast = r1 - r0 == ROW_TILE && cols % 8 == 0 && !use_plain_kernels;
+#ifdef HAVE_AVX2_TILES
+        if (r1 - r0 == ROW_TILE && cols % 8 == 0 && !use_plain_kernels) {
+            f32_tile(out, in, w, rows, cols, T, r0);
+            break;
+        }
 #endif
-        const int blocked_tokens = fast ? T / TOKEN_TILE * TOKEN_TILE : 0;
-        /* Block by block: all the token blocks reuse the block's 3 rows from
-         * cache; meanwhile the next block's rows are fetched from memory, a
-         * slice per token block, so that the arithmetic does not wait. */
-        const size_t prefetch_slice = (size_t)BLOCK_ROWS * cols * sizeof(float) / (T / TOKEN_TILE + 1);
-        for (int r = r0; blocked_tokens > 0 && r < r1; r += BLOCK_ROWS) {
-            const char *next_block = (const char *)(w + (size_t)(r + BLOCK_ROWS) * cols);
-            for (int t = 0; t < blocked_tokens; t += TOKEN_TILE, next_block += prefetch_slice) {
-                for (size_t b = 0; b < prefetch_slice; b += CACHE_LINE)
-                    __builtin_prefetch(next_block + b);
-                tile_3x4(out + (size_t)t * rows + r, rows, w + (size_t)r * cols, cols, in + (size_t)t * cols, cols,
-                         cols);
-            }
-        }
-        for (int t = blocked_tokens; t < T; t++) {  /* decoding, and the tokens left over from the blocks */
-            float *o = out + (size_t)t * rows;
-            const float *x = in + (size_t)t * cols;
-            if (fast)
-                for (int r = r0; r < r1; r += STREAM_ROWS)
-                    tile_8x1(o + r, w + (size_t)r * cols, cols, x, cols);
-            else
-                for (int r = r0; r < r1; r++)
-                    o[r] = use_plain_kernels ? dot_product(w + (size_t)r * cols, x, cols)
-                                             : dot_row(w + (size_t)r * cols, x, cols);
-        }
+        for (int t = 0; t < T; t++)  /* the last, partial tile; plain loops for the tests */
+            for (int r = r0; r < r1; r++)
+                out[(size_t)t * rows + r] = use_plain_kernels
+                                                ? dot_product(w + (size_t)r * cols, in + (size_t)t * cols, cols)
+                                                : dot_row(w + (size_t)r * cols, in + (size_t)t * cols, cols);
         break;
     }
     case WEIGHT_Q8: {
@@ -461,7 +463,7 @@ void attention_scores(float *scores, size_t score_stride, const float *q, size_t
                       const float *keys, size_t key_stride, int n, int head_size, float scale)
 {
     int t = 0;
-#ifdef HAVE_TILE_3X4
+#ifdef HAVE_AVX2_TILES
     /* Four queries together are a small matmul: the same tiles. */
     if (head_size % 8 == 0 && !use_plain_kernels)
         for (; t + TOKEN_TILE <= n_queries; t += TOKEN_TILE) {

@@ -185,10 +185,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 tokens[i] = (int)((b | b2 << 8) % (uint32_t)c->vocab_size);
             }
             int T = c->seq_len < MAX_BATCH ? c->seq_len : MAX_BATCH;
-            float *logits = forward(&model, &state, tokens, T, 0, true);
+            float *logits = forward(&model, &state, tokens, T, 0, LOGITS_ALL);
             fuzz_touch(logits, (size_t)T * c->vocab_size * sizeof(float));
             if (T < c->seq_len) {
-                logits = forward(&model, &state, &tokens[T], 1, T, false);
+                logits = forward(&model, &state, &tokens[T], 1, T, LOGITS_LAST);
                 fuzz_touch(logits, (size_t)c->vocab_size * sizeof(float));
             }
             float *scratch = malloc((size_t)c->vocab_size * sizeof(float));
