@@ -340,6 +340,10 @@ int tokenizer_from_gguf(Tokenizer *t, const GgufFile *g, const char *path, int v
     }
     for (int id = 0; !types && id < count; id++)
         kinds[id] = guess_kind(t, id);
+    /* BOS and EOS mark the ends of a text whatever type the file gives
+     * them: never a piece of it (a BOS typed as the byte 0x04 would turn
+     * every 0x04 in a prompt into a BOS). */
+    kinds[bos] = kinds[eos] = PIECE_SPECIAL;
     index_vocabulary(t, kinds);
     free(kinds);
     return 0;

@@ -134,6 +134,15 @@ for input in tests/fuzz/regressions/tokenizer_load/*; do
     fi
 done
 
+# That vocabulary's BOS (id 7) is typed as the byte 0x04: a 0x04 in the text
+# must not become a BOS (BOS first, then pieces only).
+ids=$(printf 'a\004b\n' | $RUN -m tokenize -z tests/fuzz/regressions/tokenizer_load/crash-gguf-bos-typed-as-a-byte 2>&1)
+if echo "$ids" | awk '$1 == 7 { for (i = 2; i <= NF; i++) if ($i == 7) exit 1; ok = 1 } END { exit !ok }'; then
+    ok "a BOS typed as a byte token stays out of the text (ids: $ids)"
+else
+    not_ok "a BOS typed as a byte token stays out of the text" "ids: $ids"
+fi
+
 run_captured $RUN --help
 if [ "$status" -eq 0 ] && grep -q "Usage" "$SCRATCH/out" && ! [ -s "$SCRATCH/err" ]; then
     ok "--help prints usage to stdout"
