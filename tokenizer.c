@@ -288,6 +288,9 @@ int tokenizer_from_gguf(Tokenizer *t, const GgufFile *g, const char *path, int v
         (gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &eos) == -2) || bos >= (uint32_t)count ||
         eos >= (uint32_t)count)
         return tokenizer_fail(t, NULL, err, path, "bad BOS or EOS token id");
+    /* Text falls back to the unknown token: it cannot also mark a text's ends. */
+    if (bos == TOKEN_UNK || eos == TOKEN_UNK)
+        return tokenizer_fail(t, NULL, err, path, "the BOS or EOS token id is %d, the unknown token's", TOKEN_UNK);
     t->bos_id = (int)bos, t->eos_id = (int)eos;
 
     size_t text_bytes = 0;

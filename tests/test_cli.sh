@@ -143,6 +143,9 @@ else
     not_ok "a BOS typed as a byte token stays out of the text" "ids: $ids"
 fi
 
+expect_failure "GGUF vocabulary whose BOS is the unknown token" 1 "the unknown token's" \
+    $RUN -m tokenize -z tests/fuzz/regressions/tokenizer_load/crash-gguf-bos-is-the-unknown-token
+
 run_captured $RUN --help
 if [ "$status" -eq 0 ] && grep -q "Usage" "$SCRATCH/out" && ! [ -s "$SCRATCH/err" ]; then
     ok "--help prints usage to stdout"
