@@ -120,11 +120,12 @@ int run_state_init(RunState *s, const Config *c, int max_batch, char err[ERROR_S
 void run_state_free(RunState *s);
 
 /* Which tokens of a forward pass need logits: the classifier is the largest
- * matrix, so a prompt's batches before the last skip it. */
+ * matrix, so a prompt's batches before the last skip it. (The values keep
+ * the meaning of the bool this replaced: false = last, true = all.) */
 typedef enum {
-    LOGITS_NONE,  /* only fill the KV cache */
-    LOGITS_LAST,  /* (vocab_size) of the last token: what sampling needs */
-    LOGITS_ALL,   /* (T, vocab_size), one row per token: --logits */
+    LOGITS_LAST = 0,  /* (vocab_size) of the last token: what sampling needs */
+    LOGITS_ALL = 1,   /* (T, vocab_size), one row per token: --logits */
+    LOGITS_NONE = 2,  /* only fill the KV cache */
 } LogitRows;
 
 /* Runs tokens[0..T) at positions pos..pos+T-1 through the model (T <= max_batch,
