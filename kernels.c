@@ -1,7 +1,8 @@
-/* kernels.c - the numeric building blocks: matmul, RMSNorm, softmax, RoPE,
- * SwiGLU. Loops are written so that the compiler vectorizes them
- * (`#pragma omp simd` allows it to reorder a float sum), and matmul spreads
- * its rows over threads with OpenMP when the build has it. */
+/* kernels.c - the numeric building blocks: matmul, attention's scores and
+ * weighted sums, RMSNorm, softmax, RoPE, SwiGLU. Loops are written so that
+ * the compiler vectorizes them (`#pragma omp simd` allows it to reorder a
+ * float sum); the float32 matmul's tiles are AVX2 intrinsics where the
+ * build has them, and matmul spreads its rows over threads with OpenMP. */
 #include "kernels.h"
 
 #include <math.h>
