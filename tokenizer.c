@@ -138,7 +138,7 @@ static int allocate_vocabulary(Tokenizer *t, int count, size_t text_bytes)
  * ids 0, 1, 2 are <unk>, <s>, </s>, and byte tokens are spelled "<0xXX>". */
 static PieceKind guess_kind(const Tokenizer *t, int id)
 {
-    if (id <= TOKEN_EOS || id == t->bos_id || id == t->eos_id)
+    if (id <= TOKEN_EOS)
         return PIECE_SPECIAL;
     return byte_of_piece(t->text + t->piece_offset[id], t->piece_length[id]) >= 0 ? PIECE_BYTE : PIECE_NORMAL;
 }
@@ -152,6 +152,11 @@ static void index_vocabulary(Tokenizer *t, const unsigned char *kinds)
     }
     bool has_double_space = false;
     for (int id = 0; id < t->vocab_size; id++) {
+        /* BOS and EOS mark the ends of a text whatever kind the file gives
+         * them, never a piece of it (a BOS typed as the byte 0x04 would turn
+         * every 0x04 in a prompt into a BOS). */
+        if (id == t->bos_id || id == t->eos_id)
+            continue;
         const char *s = t->text + t->piece_offset[id];
         int byte = byte_of_piece(s, t->piece_length[id]);
         if (kinds[id] == PIECE_BYTE && byte >= 0) {
@@ -343,10 +348,6 @@ int tokenizer_from_gguf(Tokenizer *t, const GgufFile *g, const char *path, int v
     }
     for (int id = 0; !types && id < count; id++)
         kinds[id] = guess_kind(t, id);
-    /* BOS and EOS mark the ends of a text whatever type the file gives
-     * them: never a piece of it (a BOS typed as the byte 0x04 would turn
-     * every 0x04 in a prompt into a BOS). */
-    kinds[bos] = kinds[eos] = PIECE_SPECIAL;
     index_vocabulary(t, kinds);
     free(kinds);
     return 0;
