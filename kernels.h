@@ -72,6 +72,10 @@ void matmul_shared_input(float *const outs[], const Matrix *const Ws[], int n, c
 /* One dot product, vectorized; the unit every matmul and attention score uses. */
 float dot_product(const float *a, const float *b, int n);
 
+/* Tokens the float32 matmul and attention_scores take together in one
+ * register tile: callers that block their work by tokens use as many. */
+#define TOKEN_TILE 4
+
 /* Attention of one head over n cached positions, whose keys and values are
  * rows `stride` floats apart:
  * scores[t * score_stride + i] = q_t . key_i * scale for n_queries query rows

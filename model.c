@@ -620,8 +620,6 @@ static float *cache_row(float *cache, const Config *c, int layer, int kv_head, i
     return cache + (((size_t)layer * c->n_kv_heads + kv_head) * c->seq_len + pos) * c->head_size;
 }
 
-#define QUERY_BLOCK 4  /* a prompt's queries scored together, the matmul's token tile */
-
 /* Each query head looks back over every cached position up to its own:
  * scores = q.k / sqrt(head_size), softmax, then the weighted sum of values.
  * With grouped-query attention, n_heads / n_kv_heads query heads share one
@@ -631,13 +629,13 @@ static void multi_head_attention(float *out, const Config *c, RunState *s, int l
     const int heads_per_kv = c->n_heads / c->n_kv_heads;
     const float inv_sqrt_head = 1.0f / sqrtf((float)c->head_size);
     const size_t att_stride = (size_t)c->n_heads * c->seq_len;  /* from one token's scores to the next's */
-    const int n_blocks = (T + QUERY_BLOCK - 1) / QUERY_BLOCK;
+    const int n_blocks = (T + TOKEN_TILE - 1) / TOKEN_TILE;
     /* Every (head, block of queries) is independent; decoding splits the heads. */
     const size_t work = (size_t)T * c->n_heads * (pos + T) * c->head_size;
 #pragma omp parallel for collapse(2) schedule(static) if (work >= PARALLEL_MIN_WORK)
     for (int h = 0; h < c->n_heads; h++) {
         for (int b = 0; b < n_blocks; b++) {
-            const int t0 = b * QUERY_BLOCK, n_queries = T - t0 < QUERY_BLOCK ? T - t0 : QUERY_BLOCK;
+            const int t0 = b * TOKEN_TILE, n_queries = T - t0 < TOKEN_TILE ? T - t0 : TOKEN_TILE;
             const float *keys = cache_row(s->key_cache, c, layer, h / heads_per_kv, 0);
             const float *values = cache_row(s->value_cache, c, layer, h / heads_per_kv, 0);
             /* Scores against every position the block's last query sees; each
