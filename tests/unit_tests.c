@@ -74,6 +74,42 @@ static void test_matmul(void)
     report("matmul equals a plain double loop");
 }
 
+/* Several matrices reading one input, as q, k and v do: decoding cuts each
+ * into lanes (row counts with rows left over after the last whole lane, and
+ * fewer rows than lanes), a batch into tiles; enough work for the threads. */
+static void test_matmul_shared_input(void)
+{
+    const int rows[] = {301, 5, 772}, cols = 768, n = 3;
+    for (int T = 1; T <= 6; T += 5) {
+        float *w[3], *out[3], *in = random_floats((size_t)T * cols);
+        Matrix m[3];
+        const Matrix *Ws[3];
+        for (int i = 0; i < n; i++) {
+            w[i] = random_floats((size_t)rows[i] * cols);
+            out[i] = malloc((size_t)T * rows[i] * sizeof(float));
+            m[i] = (Matrix){WEIGHT_F32, rows[i], cols, w[i], NULL, 0};
+            Ws[i] = &m[i];
+        }
+        matmul_shared_input(out, Ws, n, in, T, NULL);
+        for (int i = 0; i < n; i++) {
+            double err = 0;
+            for (int t = 0; t < T; t++)
+                for (int r = 0; r < rows[i]; r++) {
+                    double sum = 0, size = 0;
+                    for (int c = 0; c < cols; c++) {
+                        sum += (double)w[i][(size_t)r * cols + c] * in[(size_t)t * cols + c];
+                        size += fabs((double)w[i][(size_t)r * cols + c] * in[(size_t)t * cols + c]);
+                    }
+                    err = fmax(err, fabs(out[i][(size_t)t * rows[i] + r] - sum) / size);
+                }
+            expect(err < 1e-6, "T=%d, matrix %d (%d rows): error %g of the sum of |products|", T, i, rows[i], err);
+            free(w[i]), free(out[i]);
+        }
+        free(in);
+    }
+    report("matmul_shared_input: every row of every matrix, decoding and batched");
+}
+
 /* The attention kernels, on strided rows, against plain double loops: one
  * query and blocks of them, positions in tiles and left over. */
 static void test_attention_kernels(void)
@@ -960,6 +996,7 @@ int main(int argc, char **argv)
         return 1;
     }
     test_matmul();
+    test_matmul_shared_input();
     test_attention_kernels();
     test_rmsnorm();
     test_fast_exp();
