@@ -40,7 +40,8 @@ float dot_product(const float *a, const float *b, int n)
  * 17% faster than tiles of 8 adjacent rows; 6 lanes about 2% faster than 4
  * or 8, 12 and 16 slower (their sums no longer fit in registers), 2 lanes
  * 13% slower; and a step that reads its rows one after another, not side by
- * side, 35% slower. */
+ * side, 35% slower. int8 (Q8) weights are read the same way (q8_lanes), 14%
+ * faster than row after row in tiles. */
 #define ROW_TILE 24    /* a prompt batch's rows per tile, the unit the threads share */
 #define BLOCK_ROWS 3   /* tile_3x4's rows; its tokens are TOKEN_TILE (kernels.h) */
 #define LANES 6        /* decoding's streams per thread, tile_lanes' rows */
@@ -201,6 +202,36 @@ static float dot_q8_avx2(const int8_t *w, const float *ws, const int8_t *x, cons
     }
     return horizontal_sum(acc);
 }
+
+/* The same for LANES rows side by side (decoding, in lanes): out[l *
+ * out_stride] = row l . x, where row l's values start w_stride bytes and its
+ * scales s_stride floats after row l - 1's. */
+static void q8_lanes(float *out, size_t out_stride, const int8_t *w, size_t w_stride, const float *ws,
+                     size_t s_stride, const int8_t *x, const float *xs, int cols, int gs)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[LANES];
+    for (int l = 0; l < LANES; l++)
+        acc[l] = _mm256_setzero_ps();
+    for (int g = 0; g < cols / gs; g++) {
+        __m256i group_sum[LANES];
+        for (int l = 0; l < LANES; l++)
+            group_sum[l] = _mm256_setzero_si256();
+        for (int i = g * gs; i < (g + 1) * gs; i += 32) {
+            __m256i b = _mm256_loadu_si256((const __m256i *)(x + i));
+            for (int l = 0; l < LANES; l++) {
+                __m256i a = _mm256_loadu_si256((const __m256i *)(w + l * w_stride + i));
+                __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+                group_sum[l] = _mm256_add_epi32(group_sum[l], _mm256_madd_epi16(pairs, ones));
+            }
+        }
+        for (int l = 0; l < LANES; l++)
+            acc[l] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(group_sum[l]), _mm256_set1_ps(ws[l * s_stride + g] * xs[g]),
+                                     acc[l]);
+    }
+    for (int l = 0; l < LANES; l++)
+        out[l * out_stride] = horizontal_sum(acc[l]);
+}
 #endif
 
 /* GGUF's Q8_0 row: the same integer dot products, with each block's scale
@@ -348,8 +379,10 @@ static int input_group_size(const Matrix *W)
  * are cut into tiles of ROW_TILE rows. */
 static bool in_lanes(const Matrix *W, int T)
 {
+    if (T != 1 || use_plain_kernels)
+        return false;
 #ifdef HAVE_AVX2_TILES
-    return T == 1 && W->type == WEIGHT_F32 && W->cols % 8 == 0 && !use_plain_kernels;
+    return (W->type == WEIGHT_F32 && W->cols % 8 == 0) || (W->type == WEIGHT_Q8 && W->group_size % 32 == 0);
 #else
     return false;
 #endif
@@ -375,8 +408,15 @@ static void matmul_unit(float *out, const float *in, const Matrix *W, int T, con
         return;
     }
 #ifdef HAVE_AVX2_TILES
-    tile_lanes(out + k, lane_rows, (const float *)W->data + (size_t)k * W->cols, (size_t)lane_rows * W->cols, in,
-               W->cols);
+    if (W->type == WEIGHT_F32) {
+        tile_lanes(out + k, lane_rows, (const float *)W->data + (size_t)k * W->cols, (size_t)lane_rows * W->cols, in,
+                   W->cols);
+    } else {
+        const int groups = W->cols / W->group_size;
+        q8_lanes(out + k, lane_rows, (const int8_t *)W->data + (size_t)k * W->cols, (size_t)lane_rows * W->cols,
+                 W->scales + (size_t)k * groups, (size_t)lane_rows * groups, xq->values, xq->scales, W->cols,
+                 W->group_size);
+    }
 #endif
 }
 
