@@ -655,6 +655,22 @@ static void test_sampler(void)
     /* ties: argmax and sorting prefer the lower index */
     float tie[4] = {1, 3, 3, 2};
     expect(argmax(tie, 4) == 1, "argmax tie went to %d", argmax(tie, 4));
+    /* argmax against a plain loop: negative logits, -inf and NaN among them, every length */
+    float many[1000];
+    uint64_t rng = 7;
+    for (int n = 1; n <= 1000; n += 37) {
+        for (int i = 0; i < n; i++)
+            many[i] = -100.0f + 50.0f * random_f32(&rng);
+        many[n / 3] = -INFINITY, many[n / 2] = NAN;
+        int want = -1;
+        for (int i = 0; i < n; i++)
+            if (isfinite(many[i]) && (want < 0 || many[i] > many[want]))
+                want = i;
+        want = want < 0 ? 0 : want;
+        expect(argmax(many, n) == want, "argmax of %d logits: %d, not %d", n, argmax(many, n), want);
+    }
+    float none_finite[3] = {NAN, -INFINITY, INFINITY};
+    expect(argmax(none_finite, 3) == 0, "argmax with no finite logit: %d", argmax(none_finite, 3));
     ProbIndex c[4] = {{0, 0.25f}, {1, 0.25f}, {2, 0.25f}, {3, 0.25f}};
     sort_candidates(c, 4);
     expect(c[0].index == 0 && c[3].index == 3, "equal probabilities were reordered");
