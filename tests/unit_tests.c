@@ -114,7 +114,7 @@ static void test_matmul_shared_input(void)
  * query and blocks of them, positions in tiles and left over. */
 static void test_attention_kernels(void)
 {
-    const int shapes[][3] = {{1, 1, 8}, {1, 3, 8}, {4, 4, 64}, {5, 7, 12}, {4, 33, 64}, {7, 10, 16}};
+    const int shapes[][3] = {{1, 1, 8}, {1, 3, 8}, {1, 37, 64}, {4, 4, 64}, {5, 7, 12}, {4, 33, 64}, {7, 10, 16}};
     const int stride = 80, score_stride = 40;  /* queries, positions, head_size */
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int nq = shapes[s][0], n = shapes[s][1], hs = shapes[s][2];
@@ -658,16 +658,16 @@ static void test_sampler(void)
     /* argmax against a plain loop: negative logits, -inf and NaN among them, every length */
     float many[1000];
     uint64_t rng = 7;
-    for (int n = 1; n <= 1000; n += 37) {
-        for (int i = 0; i < n; i++)
+    for (int len = 1; len <= 1000; len += 37) {
+        for (int i = 0; i < len; i++)
             many[i] = -100.0f + 50.0f * random_f32(&rng);
-        many[n / 3] = -INFINITY, many[n / 2] = NAN;
+        many[len / 3] = -INFINITY, many[len / 2] = NAN;
         int want = -1;
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < len; i++)
             if (isfinite(many[i]) && (want < 0 || many[i] > many[want]))
                 want = i;
         want = want < 0 ? 0 : want;
-        expect(argmax(many, n) == want, "argmax of %d logits: %d, not %d", n, argmax(many, n), want);
+        expect(argmax(many, len) == want, "argmax of %d logits: %d, not %d", len, argmax(many, len), want);
     }
     float none_finite[3] = {NAN, -INFINITY, INFINITY};
     expect(argmax(none_finite, 3) == 0, "argmax with no finite logit: %d", argmax(none_finite, 3));
