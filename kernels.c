@@ -121,15 +121,16 @@ static float dot_row(const float *w, const float *x, int n)
     return sum;
 }
 
-/* Rows [r0, r0 + ROW_TILE) of out (T, rows) = in (T, cols) @ w^T. Block by
- * block: all the token blocks reuse the block's 3 rows from cache;
- * meanwhile the next block's rows are fetched from memory, a slice per token
- * block, so that the arithmetic does not wait for them. */
-static void f32_tile(float *out, const float *in, const float *w, int rows, int cols, int T, int r0)
+/* Rows [r0, r1) of out (T, rows) = in (T, cols) @ w^T. Block by block: all
+ * the token blocks reuse the block's 3 rows from cache; meanwhile the next
+ * block's rows are fetched from memory, a slice per token block, so that the
+ * arithmetic does not wait for them. */
+static void f32_tile(float *out, const float *in, const float *w, int rows, int cols, int T, int r0, int r1)
 {
-    const int r1 = r0 + ROW_TILE, blocked_tokens = T / TOKEN_TILE * TOKEN_TILE;
+    const int blocked_tokens = T / TOKEN_TILE * TOKEN_TILE;
+    const int blocked_rows_end = r0 + (r1 - r0) / BLOCK_ROWS * BLOCK_ROWS;
     const size_t prefetch_slice = (size_t)BLOCK_ROWS * cols * sizeof(float) / (T / TOKEN_TILE + 1);
-    for (int r = r0; blocked_tokens > 0 && r < r1; r += BLOCK_ROWS) {
+    for (int r = r0; blocked_tokens > 0 && r < blocked_rows_end; r += BLOCK_ROWS) {
         const char *next_block = (const char *)(w + (size_t)(r + BLOCK_ROWS) * cols);
         for (int t = 0; t < blocked_tokens; t += TOKEN_TILE, next_block += prefetch_slice) {
             for (size_t b = 0; b < prefetch_slice; b += CACHE_LINE)
@@ -138,9 +139,11 @@ static void f32_tile(float *out, const float *in, const float *w, int rows, int 
                      cols);
         }
     }
-    for (int t = blocked_tokens; t < T; t++)  /* the tokens left over from the blocks */
-        for (int r = r0; r < r1; r += LANES)
-            tile_lanes(out + (size_t)t * rows + r, 1, w + (size_t)r * cols, cols, in + (size_t)t * cols, cols);
+    /* What the blocks leave: the rows past the last whole block (a matrix's
+     * last tile), and the tokens past the last whole block of tokens. */
+    for (int t = 0; t < T; t++)
+        for (int r = t < blocked_tokens ? blocked_rows_end : r0; r < r1; r++)
+            out[(size_t)t * rows + r] = dot_row(w + (size_t)r * cols, in + (size_t)t * cols, cols);
 }
 #define HAVE_AVX2_TILES 1
 #else
@@ -314,12 +317,12 @@ static void matmul_rows(float *out, const float *in, const Matrix *W, int T, con
     case WEIGHT_F32: {
         const float *w = W->data;
 #ifdef HAVE_AVX2_TILES
-        if (r1 - r0 == ROW_TILE && cols % 8 == 0 && !use_plain_kernels) {
-            f32_tile(out, in, w, rows, cols, T, r0);
+        if (cols % 8 == 0 && !use_plain_kernels) {
+            f32_tile(out, in, w, rows, cols, T, r0, r1);
             break;
         }
 #endif
-        for (int t = 0; t < T; t++)  /* the last, partial tile; plain loops for the tests */
+        for (int t = 0; t < T; t++)  /* plain loops, for the tests and for odd sizes */
             for (int r = r0; r < r1; r++)
                 out[(size_t)t * rows + r] = use_plain_kernels
                                                 ? dot_product(w + (size_t)r * cols, in + (size_t)t * cols, cols)
