@@ -22,10 +22,12 @@
    - decode GB/s: the bytes of weights one decoded token reads (every matrix, the
      classifier included, the RMSNorm vectors and one embedding row; not the KV cache)
      times decode tok/s;
-   - % of bandwidth: each decode run's GB/s over the bandwidth membw measures just before
-     it (a shorter run: 512 MiB, 5 reps), the median of those ratios. On a shared machine
-     the bandwidth drifts by a third from one minute to the next, so a ratio against a
-     measurement taken at another time says more about the drift than about the engine;
+   - % of bandwidth: each decode run's GB/s over the bandwidth membw measures beside it
+     (a shorter run, 512 MiB, 5 reps, just before the decode run and again just after it:
+     the mean of the two), the median of those ratios. On a shared machine the bandwidth
+     drifts by a third from one minute to the next, so a ratio against a measurement taken
+     at another time says more about the drift than about the engine; measuring on both
+     sides halves the effect of a drift during the run;
    - peak RSS: the largest of the runs, from GNU time's %M (ru_maxrss; the mmapped weights
      count once touched).
    If `./run quantize IN OUT` succeeds on a model, its int8 file (llama2.c "version 2":
@@ -384,9 +386,11 @@ def measure_model(engine, tok, label, path, c, bytes_per_weight, threads, args, 
     meter = CpuMeter()
     for r in range(args.runs):
         for kind, cmd in (("prompt", prompt_cmd), ("decode", decode_cmd)):
-            if kind == "decode":  # the machine's bandwidth drifts: measure it beside each decode run
-                paired_bw.append(membw_once(threads, PAIRED_MIB, PAIRED_REPS)[0])
+            if kind == "decode":  # the machine's bandwidth drifts: measure it on both sides of each decode run
+                bw_before = membw_once(threads, PAIRED_MIB, PAIRED_REPS)[0]
             status, stderr, peak, exact = run_engine(cmd, threads, args.timeout, args.time_bin)
+            if kind == "decode":
+                paired_bw.append(0.5 * (bw_before + membw_once(threads, PAIRED_MIB, PAIRED_REPS)[0]))
             summary = parse_summary(stderr)
             if status != 0 or summary is None:
                 last = stderr.strip().splitlines()[-1:] or ["(nothing on stderr)"]
@@ -597,8 +601,9 @@ def report(rows, machine, bw_best, bw_median, bw_how, bw_busy, tok_time, args, n
               f"forward pass. Decode: a separate greedy run from BOS generating {args.gen_tokens} tokens one at a "
               "time. Decode GB/s: bytes of weights read per token (all matrices and the classifier, RMSNorm "
               "vectors, one embedding row; not the KV cache) × decode tok/s. % of bandwidth: each decode run's "
-              f"GB/s over the bandwidth membw measured just before it ({PAIRED_MIB} MiB, best of {PAIRED_REPS} "
-              "reps, same threads; this machine's bandwidth drifts from minute to minute), median over the runs; "
+              f"GB/s over the bandwidth membw measured beside it ({PAIRED_MIB} MiB, best of {PAIRED_REPS} "
+              "reps, same threads, just before and just after the run, the mean of the two; this machine's "
+              "bandwidth drifts from minute to minute), median over the runs; "
               "the membw column is the median of those measurements. Peak RSS: the largest of the runs ("
               + ("GNU time's %M" if args.time_bin else "ru_maxrss") + "). MB, GB = 10^6, 10^9 bytes."]
     if tok_time:
