@@ -52,7 +52,8 @@ static double max_relative_error(const float *a, const double *b, size_t n)
 static void test_matmul(void)
 {
     const int shapes[][3] = {{1, 1, 1}, {1, 7, 13}, {3, 64, 64}, {5, 33, 100}, {32, 172, 64}, {2, 300, 768},
-                             {7, 38, 96}, {64, 30, 768}, {1, 40, 64}};  /* whole tiles, and leftovers */
+                             {7, 38, 96}, {64, 30, 768}, {1, 40, 64}, {8, 27, 2056}, {5, 24, 1032}};
+    /* whole tiles, and leftovers; rows too long for L1, in chunks of columns */
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int T = shapes[s][0], rows = shapes[s][1], cols = shapes[s][2];
         float *w = random_floats((size_t)rows * cols), *in = random_floats((size_t)T * cols);
