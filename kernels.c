@@ -48,7 +48,7 @@ float dot_product(const float *a, const float *b, int n)
 #define LANES 6        /* decoding's streams per thread, tile_lanes' rows */
 #define CACHE_LINE 64  /* bytes */
 #define L1_CHUNK 1024  /* columns: 3 rows and 4 inputs of them, 28 KB, fit in a 32 KB L1 cache */
-_Static_assert(ROW_TILE % BLOCK_ROWS == 0 && ROW_TILE % LANES == 0, "a tile is whole blocks and whole lane tiles");
+_Static_assert(ROW_TILE % BLOCK_ROWS == 0, "a tile is whole blocks");
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -434,10 +434,10 @@ static int input_group_size(const Matrix *W)
     return W->type == WEIGHT_Q8 ? W->group_size : W->type == WEIGHT_Q8_0 ? Q8_0_BLOCK : 0;
 }
 
-/* Decoding with float32 weights cuts a matrix into LANES lanes of
- * rows / LANES rows each. Step k computes row k of every lane; the rows past
- * the last whole lane take a step each. Other matrices, and prompt batches,
- * are cut into tiles of ROW_TILE rows. */
+/* Decoding cuts a matrix into LANES lanes of rows / LANES rows each (when
+ * its weight type has a lanes kernel). Step k computes row k of every lane;
+ * the rows past the last whole lane take a step each. Prompt batches, and
+ * the plain loops, cut matrices into tiles of ROW_TILE rows. */
 static bool in_lanes(const Matrix *W, int T)
 {
     if (T != 1 || use_plain_kernels)
