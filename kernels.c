@@ -91,9 +91,21 @@ static void tile_3x4(float *out, size_t out_stride, const float *w, size_t w_str
             out[t * out_stride + r] = (accumulate ? out[t * out_stride + r] : 0.0f) + horizontal_sum(sum[t][r]);
 }
 
+/* 8 weights from w[i], as floats: float32, or half precision (F16C). */
+static inline __attribute__((always_inline)) __m256 load_8_weights(const void *w, size_t i, bool half)
+{
+#ifdef __F16C__
+    if (half)
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)));
+#endif
+    return _mm256_loadu_ps((const float *)w + i);
+}
+
 /* out[l * out_stride] = w row l . x, for l < LANES, the rows w_stride
- * floats apart; cols a multiple of 8. */
-static void tile_lanes(float *out, size_t out_stride, const float *w, size_t w_stride, const float *x, int cols)
+ * values apart; cols a multiple of 8. Float32 weights, or half precision:
+ * each caller passes a constant `half`, and gets a loop of its own. */
+static inline __attribute__((always_inline)) void float_lanes(float *out, size_t out_stride, const void *w,
+                                                              size_t w_stride, const float *x, int cols, bool half)
 {
     __m256 sum[LANES];
     for (int l = 0; l < LANES; l++)
@@ -101,10 +113,15 @@ static void tile_lanes(float *out, size_t out_stride, const float *w, size_t w_s
     for (int i = 0; i < cols; i += 8) {
         __m256 y = _mm256_loadu_ps(x + i);
         for (int l = 0; l < LANES; l++)
-            sum[l] = _mm256_fmadd_ps(_mm256_loadu_ps(w + l * w_stride + i), y, sum[l]);
+            sum[l] = _mm256_fmadd_ps(load_8_weights(w, l * w_stride + i, half), y, sum[l]);
     }
     for (int l = 0; l < LANES; l++)
         out[l * out_stride] = horizontal_sum(sum[l]);
+}
+
+static void tile_lanes(float *out, size_t out_stride, const float *w, size_t w_stride, const float *x, int cols)
+{
+    float_lanes(out, out_stride, w, w_stride, x, cols, false);
 }
 
 /* One row, for the rows and tokens left over from the tiles. */
@@ -338,21 +355,9 @@ static float dot_f16_avx2(const uint16_t *w, const float *x, int cols)
     return sum;
 }
 
-/* LANES half-precision rows side by side, w_stride values apart; cols a
- * multiple of 8. */
 static void f16_lanes(float *out, size_t out_stride, const uint16_t *w, size_t w_stride, const float *x, int cols)
 {
-    __m256 sum[LANES];
-    for (int l = 0; l < LANES; l++)
-        sum[l] = _mm256_setzero_ps();
-    for (int i = 0; i < cols; i += 8) {
-        __m256 y = _mm256_loadu_ps(x + i);
-        for (int l = 0; l < LANES; l++)
-            sum[l] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + l * w_stride + i))), y,
-                                     sum[l]);
-    }
-    for (int l = 0; l < LANES; l++)
-        out[l * out_stride] = horizontal_sum(sum[l]);
+    float_lanes(out, out_stride, w, w_stride, x, cols, true);
 }
 #define HAVE_F16_LANES 1
 #endif
@@ -479,9 +484,9 @@ static void matmul_unit(float *out, const float *in, const Matrix *W, int T, con
         matmul_rows(out, in, W, T, xq, r, r + 1);
         return;
     }
+#ifdef HAVE_AVX2_TILES  /* without it, in_lanes() is always false */
     const size_t lane_values = (size_t)lane_rows * W->cols, first = (size_t)k * W->cols;
     switch (W->type) {
-#ifdef HAVE_AVX2_TILES
     case WEIGHT_F32:
         tile_lanes(out + k, lane_rows, (const float *)W->data + first, lane_values, in, W->cols);
         break;
@@ -497,7 +502,6 @@ static void matmul_unit(float *out, const float *in, const Matrix *W, int T, con
                    xq->values, xq->scales, W->cols);
         break;
     }
-#endif
 #ifdef HAVE_F16_LANES
     case WEIGHT_F16:
         f16_lanes(out + k, lane_rows, (const uint16_t *)W->data + first, lane_values, in, W->cols);
@@ -506,6 +510,7 @@ static void matmul_unit(float *out, const float *in, const Matrix *W, int T, con
     default:
         break;  /* in_lanes() is false for the rest */
     }
+#endif
 }
 
 #define MAX_SHARED_INPUT 4  /* matrices one matmul_shared_input call can take */
