@@ -69,8 +69,10 @@ fuzz:
 
 # The whole suite again, on builds with AddressSanitizer and UBSan: any report
 # changes an exit status or adds a line to stderr, and so fails a test.
+# -march=native, so that the vector kernels (tiles and lanes), which are what
+# runs, are checked too, and not only the plain loops.
 SANITIZE_DIR = build/sanitize
-SANITIZE_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+SANITIZE_FLAGS = -O1 -g -march=native -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 sanitize: $(SANITIZE_DIR)/run $(SANITIZE_DIR)/unit_tests $(SANITIZE_DIR)/gguf_tests $(SANITIZE_DIR)/explain_tests
 	@ASAN_OPTIONS=exitcode=86:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:exitcode=87 \
 	    SANITIZED=1 RUN=$(SANITIZE_DIR)/run UNIT_TESTS=$(SANITIZE_DIR)/unit_tests \
