@@ -30,8 +30,9 @@ float dot_product(const float *a, const float *b, int n)
  * and computes a tile in blocks of 3 rows x 4 tokens (tile_3x4): the 12
  * sums are independent chains, more than the 8 that keep both multiply-add
  * units busy through their latency, and each step's 7 loads feed 12
- * multiply-adds. (4 x 2 blocks, tried first, reached about 70% of the
- * arithmetic peak of one core; 3 x 4 about 85%.)
+ * multiply-adds. (4 x 2 blocks, tried first, reached about 65% of the
+ * arithmetic peak of one core, measured with register-only multiply-adds;
+ * 3 x 4 about 80%.)
  * Decoding (T = 1) is paced by memory, not arithmetic, and memory is fastest
  * read as a few long sequential streams, which the hardware prefetchers
  * follow far ahead. So each matrix is cut into LANES lanes of consecutive
