@@ -466,15 +466,16 @@ static bool in_lanes(const Matrix *W, int T)
     }
 }
 
-static int work_units(const Matrix *W, int T)
+static int work_units(const Matrix *W, bool lanes)
 {
-    return in_lanes(W, T) ? W->rows / LANES + W->rows % LANES : (W->rows + ROW_TILE - 1) / ROW_TILE;
+    return lanes ? W->rows / LANES + W->rows % LANES : (W->rows + ROW_TILE - 1) / ROW_TILE;
 }
 
-/* Unit k of out (T, W.rows) = in (T, W.cols) @ W^T. */
-static void matmul_unit(float *out, const float *in, const Matrix *W, int T, const QuantizedInput *xq, int k)
+/* Unit k of out (T, W.rows) = in (T, W.cols) @ W^T: a step of lanes, or a tile. */
+static void matmul_unit(float *out, const float *in, const Matrix *W, int T, const QuantizedInput *xq, bool lanes,
+                        int k)
 {
-    if (!in_lanes(W, T)) {
+    if (!lanes) {
         const int r0 = k * ROW_TILE, r1 = r0 + ROW_TILE < W->rows ? r0 + ROW_TILE : W->rows;
         matmul_rows(out, in, W, T, xq, r0, r1);
         return;
@@ -521,6 +522,7 @@ void matmul_shared_input(float *const outs[], const Matrix *const Ws[], int n, c
 {
     const int cols = Ws[0]->cols, gs = input_group_size(Ws[0]);
     int first_unit[MAX_SHARED_INPUT + 1] = {0};  /* each matrix's first unit of work */
+    bool lanes[MAX_SHARED_INPUT];                 /* each matrix's units: lanes, or tiles */
     size_t work = 0;
     for (int i = 0; i < n; i++) {
         if (i >= MAX_SHARED_INPUT || input_group_size(Ws[i]) != gs) {
@@ -529,7 +531,8 @@ void matmul_shared_input(float *const outs[], const Matrix *const Ws[], int n, c
                 matmul(outs[j], in, Ws[j], T, scratch);
             return;
         }
-        first_unit[i + 1] = first_unit[i] + work_units(Ws[i], T);
+        lanes[i] = in_lanes(Ws[i], T);
+        first_unit[i + 1] = first_unit[i] + work_units(Ws[i], lanes[i]);
         work += (size_t)Ws[i]->rows * cols * T;
     }
     if (gs > 0)
@@ -545,7 +548,7 @@ void matmul_shared_input(float *const outs[], const Matrix *const Ws[], int n, c
         int i = 0;
         while (unit >= first_unit[i + 1])
             i++;
-        matmul_unit(outs[i], in, Ws[i], T, scratch, unit - first_unit[i]);
+        matmul_unit(outs[i], in, Ws[i], T, scratch, lanes[i], unit - first_unit[i]);
     }
 }
 
