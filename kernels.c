@@ -363,6 +363,12 @@ static void f16_lanes(float *out, size_t out_stride, const uint16_t *w, size_t w
 #define HAVE_F16_LANES 1
 #endif
 
+/* Bytes of one Q8_0 row of cols values. */
+static size_t q8_0_row_bytes(int cols)
+{
+    return (size_t)cols / Q8_0_BLOCK * Q8_0_BLOCK_BYTES;
+}
+
 /* Quantizes the T input rows in groups of gs (one scale each) for an int8 matmul. */
 static void quantize_input(QuantizedInput *xq, const float *in, int T, int cols, int gs)
 {
@@ -407,7 +413,7 @@ static void matmul_rows(float *out, const float *in, const Matrix *W, int T, con
         break;
     }
     case WEIGHT_Q8_0: {
-        const size_t row_bytes = (size_t)cols / Q8_0_BLOCK * Q8_0_BLOCK_BYTES;
+        const size_t row_bytes = q8_0_row_bytes(cols);
         float (*dot)(const unsigned char *, const int8_t *, const float *, int) = dot_q8_0_plain;
 #if defined(__AVX2__) && defined(__FMA__)
         if (!use_plain_kernels)
@@ -499,7 +505,7 @@ static void matmul_unit(float *out, const float *in, const Matrix *W, int T, con
         break;
     }
     case WEIGHT_Q8_0: {
-        const size_t row_bytes = (size_t)W->cols / Q8_0_BLOCK * Q8_0_BLOCK_BYTES;
+        const size_t row_bytes = q8_0_row_bytes(W->cols);
         q8_0_lanes(out + k, lane_rows, (const unsigned char *)W->data + k * row_bytes, lane_rows * row_bytes,
                    xq->values, xq->scales, W->cols);
         break;
