@@ -12,6 +12,7 @@
 /* Tests set this to run the plain loops instead of the vector intrinsics. */
 static bool use_plain_kernels = false;
 
+
 void kernels_use_plain(bool plain)
 {
     use_plain_kernels = plain;
@@ -26,14 +27,15 @@ float dot_product(const float *a, const float *b, int n)
     return sum;
 }
 
-/* A prompt batch's float32 matmul hands the threads tiles of 24 weight rows,
- * and computes a tile in blocks of 3 rows x 4 tokens (tile_3x4): the 12
- * sums are independent chains, more than the 8 that keep both multiply-add
- * units busy through their latency, and each step's 7 loads feed 12
- * multiply-adds. (4 x 2 blocks, tried first, reached about 65% of the
- * arithmetic peak of one core, measured with register-only multiply-adds;
- * 3 x 4 about 80%.)
- * Decoding (T = 1) is paced by memory, not arithmetic, and memory is fastest
+/* A prompt batch's float32 matmul hands the threads tiles of ROW_TILE weight
+ * rows. The batch's inputs are first packed into panels of 16 tokens
+ * (pack_panels), and a tile is computed in blocks of 6 rows x one panel
+ * (panel_block): each step broadcasts one weight of each row and multiplies
+ * it into the panel's column of 16 inputs. 2 loads and 6 broadcasts feed 12
+ * multiply-adds into 12 independent sums (more than the 8 that keep both
+ * multiply-add units busy through their latency), and each sum is a whole
+ * output, with no horizontal sums at the end.
+ * Decoding (T = 1) is paced by memory, not arithmetic, and memory is fastest * Decoding (T = 1) is paced by memory, not arithmetic, and memory is fastest
  * read as a few long sequential streams, which the hardware prefetchers
  * follow far ahead. So each matrix is cut into LANES lanes of consecutive
  * rows, and one step computes the next row of every lane (tile_lanes): a run
@@ -44,12 +46,13 @@ float dot_product(const float *a, const float *b, int n)
  * side, 35% slower. The other weight types are read the same way: int8
  * (q8_lanes) 14% faster than row after row in tiles, GGUF Q8_0 (q8_0_lanes)
  * 58% faster on the 1.1B shape; half precision has f16_lanes. */
-#define ROW_TILE 24    /* a prompt batch's rows per tile, the unit the threads share */
-#define BLOCK_ROWS 3   /* tile_3x4's rows; its tokens are TOKEN_TILE (kernels.h) */
-#define LANES 6        /* decoding's streams per thread, tile_lanes' rows */
-#define CACHE_LINE 64  /* bytes */
-#define L1_CHUNK 1024  /* columns: 3 rows and 4 inputs of them, 28 KB, fit in a 32 KB L1 cache */
-_Static_assert(ROW_TILE % BLOCK_ROWS == 0, "a tile is whole blocks");
+#define ROW_TILE 24                      /* a prompt batch's rows per tile, the unit the threads share */
+#define PANEL_TOKENS MATMUL_PANEL_TOKENS /* tokens per panel */
+#define PANEL_ROWS 6                     /* weight rows per block of panel_block */
+#define PANEL_CHUNK 1024                 /* columns of a block's rows taken at a time */
+#define BLOCK_ROWS 3                     /* tile_3x4's rows (attention scores); its tokens are TOKEN_TILE */
+#define LANES 6                          /* decoding's streams per thread, tile_lanes' rows */
+_Static_assert(ROW_TILE % PANEL_ROWS == 0, "a tile is whole blocks");
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -63,13 +66,12 @@ static float horizontal_sum(__m256 v)
 }
 
 /* out[t * out_stride + r] = w row r . x row t, for r < 3 and t < 4, the
- * rows w_stride and x_stride floats apart; cols a multiple of 8. With
- * accumulate, out[...] += the dot products instead. Written
+ * rows w_stride and x_stride floats apart; cols a multiple of 8. Written
  * with intrinsics, and each loaded vector pinned in a register (the empty
  * asm statements): otherwise compilers fold the loads into the multiply-adds
  * and load every value three or four times. */
 static void tile_3x4(float *out, size_t out_stride, const float *w, size_t w_stride, const float *x,
-                     size_t x_stride, int cols, bool accumulate)
+                     size_t x_stride, int cols)
 {
     const float *w0 = w, *w1 = w0 + w_stride, *w2 = w1 + w_stride;
     __m256 sum[TOKEN_TILE][BLOCK_ROWS];
@@ -89,7 +91,7 @@ static void tile_3x4(float *out, size_t out_stride, const float *w, size_t w_str
     }
     for (int t = 0; t < TOKEN_TILE; t++)
         for (int r = 0; r < BLOCK_ROWS; r++)
-            out[t * out_stride + r] = (accumulate ? out[t * out_stride + r] : 0.0f) + horizontal_sum(sum[t][r]);
+            out[t * out_stride + r] = horizontal_sum(sum[t][r]);
 }
 
 /* 8 weights from w[i], as floats: float32, or half precision (F16C). */
@@ -142,39 +144,140 @@ static float dot_row(const float *w, const float *x, int n)
     return sum;
 }
 
-/* Rows [r0, r1) of out (T, rows) = in (T, cols) @ w^T. Block by block: all
- * the token blocks reuse the block's 3 rows from the L1 cache; meanwhile the
- * next block's rows are fetched from memory, a slice per token block, so
- * that the arithmetic does not wait for them. The 3 rows and a token block's
- * 4 inputs must fit in L1 together: long rows are taken in chunks of at most
- * L1_CHUNK columns, and the chunks' sums added. (W2's rows, 2048 columns, do
- * not fit whole: in 2 chunks, W2 ran 15% faster and the 110M prompt 9%;
- * chunks of 512 columns were slower than none.) */
-static void f32_tile(float *out, const float *in, const float *w, int rows, int cols, int T, int r0, int r1)
+/* The width of the panel that starts with `remaining` tokens still to pack:
+ * a whole panel, or half of one for the last few tokens. */
+static int panel_width(int remaining)
 {
-    const int blocked_tokens = T / TOKEN_TILE * TOKEN_TILE;
-    const int blocked_rows_end = r0 + (r1 - r0) / BLOCK_ROWS * BLOCK_ROWS;
-    const int n_chunks = (cols + L1_CHUNK - 1) / L1_CHUNK;
-    const int chunk = (cols / n_chunks + 7) / 8 * 8;
-    for (int c0 = 0; c0 < cols; c0 += chunk) {
-        const int n = cols - c0 < chunk ? cols - c0 : chunk;
-        const size_t slice = (size_t)n * sizeof(float) / (T / TOKEN_TILE + 1);  /* of each next row, per token block */
-        for (int r = r0; blocked_tokens > 0 && r < blocked_rows_end; r += BLOCK_ROWS) {
-            const char *next = (const char *)(w + (size_t)(r + BLOCK_ROWS) * cols + c0);
-            for (int t = 0; t < blocked_tokens; t += TOKEN_TILE, next += slice) {
-                for (int k = 0; k < BLOCK_ROWS; k++)
-                    for (size_t b = 0; b < slice; b += CACHE_LINE)
-                        __builtin_prefetch(next + (size_t)k * cols * sizeof(float) + b);
-                tile_3x4(out + (size_t)t * rows + r, rows, w + (size_t)r * cols + c0, cols, in + (size_t)t * cols + c0,
-                         cols, n, c0 > 0);
+    return remaining > PANEL_TOKENS / 2 ? PANEL_TOKENS : PANEL_TOKENS / 2;
+}
+
+/* Transposes the 8 x 8 block of r[0..8): out[i] = (r[0][i], ..., r[7][i]). */
+static void transpose_8x8(__m256 out[8], const __m256 r[8])
+{
+    __m256 a[8], b[8];
+    for (int i = 0; i < 4; i++) {  /* interleave pairs of rows */
+        a[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++) {  /* then pairs of pairs */
+        b[4 * i] = _mm256_shuffle_ps(a[4 * i], a[4 * i + 2], 0x44);
+        b[4 * i + 1] = _mm256_shuffle_ps(a[4 * i], a[4 * i + 2], 0xEE);
+        b[4 * i + 2] = _mm256_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0x44);
+        b[4 * i + 3] = _mm256_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {  /* then the halves of rows 0-3 with those of rows 4-7 */
+        out[i] = _mm256_permute2f128_ps(b[i], b[i + 4], 0x20);
+        out[i + 4] = _mm256_permute2f128_ps(b[i], b[i + 4], 0x31);
+    }
+}
+
+/* panels = in (T, cols), rearranged into panels of up to 16 tokens: column k
+ * of a panel holds its tokens' values k side by side, zeros past token T.
+ * Eight tokens by eight columns at a time, transposed in registers. */
+static void pack_panels(float *panels, const float *in, int T, int cols)
+{
+    for (int t0 = 0; t0 < T; t0 += PANEL_TOKENS) {
+        const int width = panel_width(T - t0);
+        float *panel = panels + (size_t)t0 * cols;
+        for (int j0 = 0; j0 < width; j0 += 8) {
+            const int n = T - t0 - j0 < 8 ? T - t0 - j0 : 8;  /* tokens in this group of 8 */
+            const float *x = in + (size_t)(t0 + j0) * cols;
+            int k = 0;
+            for (; k + 8 <= cols; k += 8) {
+                __m256 r[8], c[8];
+                for (int j = 0; j < 8; j++)
+                    r[j] = j < n ? _mm256_loadu_ps(x + (size_t)j * cols + k) : _mm256_setzero_ps();
+                transpose_8x8(c, r);
+                for (int i = 0; i < 8; i++)
+                    _mm256_storeu_ps(panel + (size_t)(k + i) * width + j0, c[i]);
             }
+            for (; k < cols; k++)
+                for (int j = 0; j < 8; j++)
+                    panel[(size_t)k * width + j0 + j] = j < n ? x[(size_t)j * cols + k] : 0.0f;
         }
     }
-    /* What the blocks leave: the rows past the last whole block (a matrix's
-     * last tile), and the tokens past the last whole block of tokens. */
-    for (int t = 0; t < T; t++)
-        for (int r = t < blocked_tokens ? blocked_rows_end : r0; r < r1; r++)
-            out[(size_t)t * rows + r] = dot_row(w + (size_t)r * cols, in + (size_t)t * cols, cols);
+}
+
+/* sums[r * sums_stride + t] (+)= sum over k in [k0, k1) of w[r * w_stride + k]
+ * * panel[k * 8 * vectors + t], for r < n_rows and t < 8 * vectors. Each
+ * step broadcasts one weight of each row and multiplies it into the panel's
+ * column: 2 loads and 6 broadcasts feed 12 multiply-adds, and every sum is
+ * one output, whole. Callers pass constant n_rows and vectors, and get a
+ * loop of their own. */
+static inline __attribute__((always_inline)) void panel_block(float *sums, size_t sums_stride, const float *w,
+                                                              size_t w_stride, int n_rows, const float *panel,
+                                                              int vectors, int k0, int k1, bool accumulate)
+{
+    __m256 sum[PANEL_ROWS][2];
+#pragma GCC unroll 6
+    for (int r = 0; r < PANEL_ROWS; r++)
+        sum[r][0] = sum[r][1] = _mm256_setzero_ps();
+    const int width = 8 * vectors;
+    for (int k = k0; k < k1; k++) {
+        __m256 x0 = _mm256_loadu_ps(panel + (size_t)k * width);
+        __m256 x1 = vectors == 2 ? _mm256_loadu_ps(panel + (size_t)k * width + 8) : x0;
+        __asm__("" : "+x"(x0), "+x"(x1));
+#pragma GCC unroll 6
+        for (int r = 0; r < n_rows; r++) {
+            const __m256 wr = _mm256_broadcast_ss(w + r * w_stride + k);
+            sum[r][0] = _mm256_fmadd_ps(wr, x0, sum[r][0]);
+            if (vectors == 2)
+                sum[r][1] = _mm256_fmadd_ps(wr, x1, sum[r][1]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < n_rows; r++)
+        for (int v = 0; v < vectors; v++) {
+            float *s = sums + r * sums_stride + 8 * v;
+            _mm256_storeu_ps(s, accumulate ? _mm256_add_ps(_mm256_loadu_ps(s), sum[r][v]) : sum[r][v]);
+        }
+}
+
+#define GROUP_TOKENS 64  /* tokens whose sums f32_panels keeps at a time, a multiple of PANEL_TOKENS */
+_Static_assert(GROUP_TOKENS % PANEL_TOKENS == 0, "a group is whole panels");
+
+/* Rows [r0, r1) of out (T, rows) = in (T, cols) @ w^T, at most ROW_TILE of
+ * them, from in packed into panels. Row blocks of PANEL_ROWS outermost: all
+ * the panels reuse a block's rows from the L1 cache. The sums gather in a
+ * small buffer, not in out: out's rows are rows * 4 bytes apart, for 110M
+ * a multiple of 4 KB, so writing a block's 16 tokens straight into out
+ * would put them all in one L1 cache set. */
+static void f32_panels(float *out, const float *panels, const float *w, int rows, int cols, int T, int r0, int r1)
+{
+    float sums[ROW_TILE][GROUP_TOKENS];  /* (rows of the tile, tokens of the group) */
+    const int n_chunks = (cols + PANEL_CHUNK - 1) / PANEL_CHUNK;
+    const int chunk = (cols + n_chunks - 1) / n_chunks;
+    for (int g0 = 0; g0 < T; g0 += GROUP_TOKENS) {
+        const int g1 = T - g0 < GROUP_TOKENS ? T : g0 + GROUP_TOKENS;
+        for (int k0 = 0; k0 < cols; k0 += chunk) {
+            const int k1 = cols - k0 < chunk ? cols : k0 + chunk;
+            for (int r = r0; r < r1; r += PANEL_ROWS) {
+                const float *wr = w + (size_t)r * cols;
+                for (int t0 = g0; t0 < g1; t0 += PANEL_TOKENS) {
+                    const bool whole = panel_width(T - t0) == PANEL_TOKENS;
+                    const float *panel = panels + (size_t)t0 * cols;
+                    float *s = sums[r - r0] + (t0 - g0);
+                    if (r + PANEL_ROWS <= r1) {
+                        if (whole)
+                            panel_block(s, GROUP_TOKENS, wr, cols, PANEL_ROWS, panel, 2, k0, k1, k0 > 0);
+                        else
+                            panel_block(s, GROUP_TOKENS, wr, cols, PANEL_ROWS, panel, 1, k0, k1, k0 > 0);
+                    } else {  /* the rows past the matrix's last whole block, one at a time */
+                        for (int i = 0; i < r1 - r; i++)
+                            if (whole)
+                                panel_block(s + i * GROUP_TOKENS, GROUP_TOKENS, wr + (size_t)i * cols, cols, 1,
+                                            panel, 2, k0, k1, k0 > 0);
+                            else
+                                panel_block(s + i * GROUP_TOKENS, GROUP_TOKENS, wr + (size_t)i * cols, cols, 1,
+                                            panel, 1, k0, k1, k0 > 0);
+                    }
+                }
+            }
+        }
+        for (int t = g0; t < g1; t++)
+            for (int r = r0; r < r1; r++)
+                out[(size_t)t * rows + r] = sums[r - r0][t - g0];
+    }
 }
 #define HAVE_AVX2_TILES 1
 #else
@@ -370,7 +473,7 @@ static size_t q8_0_row_bytes(int cols)
 }
 
 /* Quantizes the T input rows in groups of gs (one scale each) for an int8 matmul. */
-static void quantize_input(QuantizedInput *xq, const float *in, int T, int cols, int gs)
+static void quantize_input(MatmulScratch *xq, const float *in, int T, int cols, int gs)
 {
     for (int t = 0; t < T; t++)
         quantize_q8(xq->values + (size_t)t * cols, xq->scales + (size_t)t * (cols / gs), in + (size_t)t * cols,
@@ -379,16 +482,16 @@ static void quantize_input(QuantizedInput *xq, const float *in, int T, int cols,
 
 /* Rows [r0, r1) of out (T, W.rows) = in (T, W.cols) @ W^T, at most a tile of
  * them; xq holds `in` already quantized when W is an int8 type. */
-static void matmul_rows(float *out, const float *in, const Matrix *W, int T, const QuantizedInput *xq, int r0,
-                        int r1)
+static void matmul_rows(float *out, const float *in, const Matrix *W, int T, const MatmulScratch *xq, bool packed,
+                        int r0, int r1)
 {
     const int rows = W->rows, cols = W->cols;
     switch (W->type) {
     case WEIGHT_F32: {
         const float *w = W->data;
 #ifdef HAVE_AVX2_TILES
-        if (cols % 8 == 0 && !use_plain_kernels) {
-            f32_tile(out, in, w, rows, cols, T, r0, r1);
+        if (packed) {
+            f32_panels(out, xq->panels, w, rows, cols, T, r0, r1);
             break;
         }
 #endif
@@ -446,53 +549,61 @@ static int input_group_size(const Matrix *W)
     return W->type == WEIGHT_Q8 ? W->group_size : W->type == WEIGHT_Q8_0 ? Q8_0_BLOCK : 0;
 }
 
+/* How a matmul's rows are computed: the plain loops (and int8 batches) take
+ * tiles of ROW_TILE rows; decoding, lanes; a float batch, tiles of ROW_TILE
+ * rows from the input's panels. */
+typedef enum { BY_TILES, BY_LANES, BY_PANELS } MatmulKernel;
+
 /* Decoding cuts a matrix into LANES lanes of rows / LANES rows each (when
  * its weight type has a lanes kernel). Step k computes row k of every lane;
- * the rows past the last whole lane take a step each. Prompt batches, and
- * the plain loops, cut matrices into tiles of ROW_TILE rows. */
-static bool in_lanes(const Matrix *W, int T)
+ * the rows past the last whole lane take a step each. */
+static MatmulKernel choose_kernel(const Matrix *W, int T)
 {
-    if (T != 1 || use_plain_kernels)
-        return false;
+    if (use_plain_kernels)
+        return BY_TILES;
+#ifdef HAVE_AVX2_TILES
+    if (T > 1)
+        return W->type == WEIGHT_F32 ? BY_PANELS : BY_TILES;
+#endif
     switch (W->type) {
 #ifdef HAVE_AVX2_TILES
     case WEIGHT_F32:
-        return W->cols % 8 == 0;
+        return W->cols % 8 == 0 ? BY_LANES : BY_TILES;
     case WEIGHT_Q8:
-        return W->group_size % 32 == 0;
+        return W->group_size % 32 == 0 ? BY_LANES : BY_TILES;
     case WEIGHT_Q8_0:
-        return true;
+        return BY_LANES;
 #endif
 #ifdef HAVE_F16_LANES
     case WEIGHT_F16:
-        return W->cols % 8 == 0;
+        return W->cols % 8 == 0 ? BY_LANES : BY_TILES;
 #endif
     default:
-        return false;
+        return BY_TILES;
     }
 }
 
-static int work_units(const Matrix *W, bool lanes)
+static int work_units(const Matrix *W, MatmulKernel kernel)
 {
-    return lanes ? W->rows / LANES + W->rows % LANES : (W->rows + ROW_TILE - 1) / ROW_TILE;
+    return kernel == BY_LANES ? W->rows / LANES + W->rows % LANES : (W->rows + ROW_TILE - 1) / ROW_TILE;
 }
 
 /* Unit k of out (T, W.rows) = in (T, W.cols) @ W^T: a step of lanes, or a tile. */
-static void matmul_unit(float *out, const float *in, const Matrix *W, int T, const QuantizedInput *xq, bool lanes,
-                        int k)
+static void matmul_unit(float *out, const float *in, const Matrix *W, int T, const MatmulScratch *xq,
+                        MatmulKernel kernel, int k)
 {
-    if (!lanes) {
+    if (kernel != BY_LANES) {
         const int r0 = k * ROW_TILE, r1 = r0 + ROW_TILE < W->rows ? r0 + ROW_TILE : W->rows;
-        matmul_rows(out, in, W, T, xq, r0, r1);
+        matmul_rows(out, in, W, T, xq, kernel == BY_PANELS, r0, r1);
         return;
     }
     const int lane_rows = W->rows / LANES;
     if (k >= lane_rows) {  /* a row past the last whole lane */
         const int r = LANES * lane_rows + (k - lane_rows);
-        matmul_rows(out, in, W, T, xq, r, r + 1);
+        matmul_rows(out, in, W, T, xq, false, r, r + 1);
         return;
     }
-#ifdef HAVE_AVX2_TILES  /* without it, in_lanes() is always false */
+#ifdef HAVE_AVX2_TILES  /* without it, choose_kernel() never gives lanes */
     const size_t lane_values = (size_t)lane_rows * W->cols, first = (size_t)k * W->cols;
     switch (W->type) {
     case WEIGHT_F32:
@@ -516,7 +627,7 @@ static void matmul_unit(float *out, const float *in, const Matrix *W, int T, con
         break;
 #endif
     default:
-        break;  /* in_lanes() is false for the rest */
+        break;  /* choose_kernel() gives no lanes for the rest */
     }
 #endif
 }
@@ -524,11 +635,12 @@ static void matmul_unit(float *out, const float *in, const Matrix *W, int T, con
 #define MAX_SHARED_INPUT 4  /* matrices one matmul_shared_input call can take */
 
 void matmul_shared_input(float *const outs[], const Matrix *const Ws[], int n, const float *in, int T,
-                         QuantizedInput *scratch)
+                         MatmulScratch *scratch)
 {
     const int cols = Ws[0]->cols, gs = input_group_size(Ws[0]);
     int first_unit[MAX_SHARED_INPUT + 1] = {0};  /* each matrix's first unit of work */
-    bool lanes[MAX_SHARED_INPUT];                 /* each matrix's units: lanes, or tiles */
+    MatmulKernel kernel[MAX_SHARED_INPUT];       /* how each matrix's units are computed */
+    bool packed = false;
     size_t work = 0;
     for (int i = 0; i < n; i++) {
         if (i >= MAX_SHARED_INPUT || input_group_size(Ws[i]) != gs) {
@@ -537,12 +649,17 @@ void matmul_shared_input(float *const outs[], const Matrix *const Ws[], int n, c
                 matmul(outs[j], in, Ws[j], T, scratch);
             return;
         }
-        lanes[i] = in_lanes(Ws[i], T);
-        first_unit[i + 1] = first_unit[i] + work_units(Ws[i], lanes[i]);
+        kernel[i] = choose_kernel(Ws[i], T);
+        packed |= kernel[i] == BY_PANELS;
+        first_unit[i + 1] = first_unit[i] + work_units(Ws[i], kernel[i]);
         work += (size_t)Ws[i]->rows * cols * T;
     }
     if (gs > 0)
         quantize_input(scratch, in, T, cols, gs);
+#ifdef HAVE_AVX2_TILES
+    if (packed)
+        pack_panels(scratch->panels, in, T, cols);
+#endif
     /* The units of all the matrices are independent: split them over the
      * threads in one parallel region. Guided: each thread first takes a long
      * run of units (long streams from memory), then shorter ones as the work
@@ -554,11 +671,11 @@ void matmul_shared_input(float *const outs[], const Matrix *const Ws[], int n, c
         int i = 0;
         while (unit >= first_unit[i + 1])
             i++;
-        matmul_unit(outs[i], in, Ws[i], T, scratch, lanes[i], unit - first_unit[i]);
+        matmul_unit(outs[i], in, Ws[i], T, scratch, kernel[i], unit - first_unit[i]);
     }
 }
 
-void matmul(float *out, const float *in, const Matrix *W, int T, QuantizedInput *scratch)
+void matmul(float *out, const float *in, const Matrix *W, int T, MatmulScratch *scratch)
 {
     matmul_shared_input(&out, &W, 1, in, T, scratch);
 }
@@ -660,7 +777,7 @@ void attention_scores(float *scores, size_t score_stride, const float *q, size_t
             int i = 0;
             for (; i + BLOCK_ROWS <= n; i += BLOCK_ROWS)
                 tile_3x4(scores + t * score_stride + i, score_stride, keys + i * key_stride, key_stride,
-                         q + t * q_stride, q_stride, head_size, false);
+                         q + t * q_stride, q_stride, head_size);
             for (int u = t; u < t + TOKEN_TILE; u++)
                 for (int k = i; k < n; k++)
                     scores[u * score_stride + k] = dot_row(keys + k * key_stride, q + u * q_stride, head_size);

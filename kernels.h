@@ -32,13 +32,17 @@ typedef struct {
     int group_size;       /* Q8: divides cols */
 } Matrix;
 
-/* The input of a Q8 matmul, quantized on the fly with the weights' group
- * size so that each group's dot product runs in integers. Room for
- * (max_batch, largest cols) values and as many scales. */
+/* A matmul's input, rearranged for its kernel: quantized on the fly with an
+ * int8 matrix's group size, so that each group's dot product runs in
+ * integers; or, for a float batch, packed into panels of tokens. Each has
+ * room for (max_batch, largest cols) values (and as many scales); panels
+ * must be 64-byte aligned, with max_batch rounded up to MATMUL_PANEL_TOKENS. */
+#define MATMUL_PANEL_TOKENS 16
 typedef struct {
     int8_t *values;
     float *scales;
-} QuantizedInput;
+    float *panels;
+} MatmulScratch;
 
 /* Below this many multiply-adds, work is too small to be worth waking the
  * other threads for (stories260K's matrices are). */
@@ -46,8 +50,8 @@ typedef struct {
 
 /* out (T, W.rows) = in (T, W.cols) @ W^T. Each weight row is read once for
  * all T tokens, so a batch of prompt tokens costs one pass over the weights.
- * scratch is used for int8 weights only. */
-void matmul(float *out, const float *in, const Matrix *W, int T, QuantizedInput *scratch);
+ * scratch holds the input rearranged (int8 weights, and float batches). */
+void matmul(float *out, const float *in, const Matrix *W, int T, MatmulScratch *scratch);
 
 /* IEEE half precision to single: exact for every value, subnormals,
  * infinities and NaNs (payload kept) included. */
@@ -67,7 +71,7 @@ void quantize_q8(int8_t *q, float *scales, const float *x, size_t n, int group_s
 /* The same for several matrices that read the same input (q, k, v; gate and
  * up): one pass over the threads instead of one per matrix. */
 void matmul_shared_input(float *const outs[], const Matrix *const Ws[], int n, const float *in, int T,
-                         QuantizedInput *scratch);
+                         MatmulScratch *scratch);
 
 /* One dot product, vectorized; the unit every matmul and attention score uses. */
 float dot_product(const float *a, const float *b, int n);

@@ -551,6 +551,18 @@ static float *alloc_floats(size_t a, size_t b, size_t c)
     return calloc(n, sizeof(float));
 }
 
+/* Room for the panels of a float matmul's input: (max_batch rounded up to
+ * whole panels, cols) floats, 64-byte aligned so that a panel's column is
+ * one cache line. NULL when out of memory or the size overflows. */
+static float *alloc_panels(size_t max_batch, size_t cols)
+{
+    size_t tokens = (max_batch + MATMUL_PANEL_TOKENS - 1) / MATMUL_PANEL_TOKENS * MATMUL_PANEL_TOKENS, n;
+    if (__builtin_mul_overflow(tokens, cols * sizeof(float), &n) || n > SIZE_MAX - 64)
+        return NULL;
+    void *p = NULL;
+    return posix_memalign(&p, 64, (n + 63) / 64 * 64) == 0 ? p : NULL;
+}
+
 int run_state_init(RunState *s, const Config *c, int max_batch, char err[ERROR_SIZE])
 {
     memset(s, 0, sizeof *s);
@@ -571,9 +583,10 @@ int run_state_init(RunState *s, const Config *c, int max_batch, char err[ERROR_S
     s->rope_inv_freq = alloc_floats(c->head_size / 2, 1, 1);
     s->rope_cos_sin = alloc_floats(B, c->head_size, 1);
     const int widest = c->hidden_dim > c->dim ? c->hidden_dim : c->dim;
-    s->quantized.scales = alloc_floats(B, widest, 1);  /* more than enough: one per group */
-    s->quantized.values = (int8_t *)alloc_floats(B, widest, 1);
-    if (!s->quantized.scales || !s->quantized.values || !s->x || !s->xb || !s->xb2 || !s->q || !s->k || !s->v || !s->att || !s->hb || !s->hb2 ||
+    s->matmul_scratch.scales = alloc_floats(B, widest, 1);  /* more than enough: one per group */
+    s->matmul_scratch.values = (int8_t *)alloc_floats(B, widest, 1);
+    s->matmul_scratch.panels = alloc_panels(B, widest);
+    if (!s->matmul_scratch.scales || !s->matmul_scratch.values || !s->matmul_scratch.panels || !s->x || !s->xb || !s->xb2 || !s->q || !s->k || !s->v || !s->att || !s->hb || !s->hb2 ||
         !s->logits || !s->key_cache || !s->value_cache || !s->rope_inv_freq || !s->rope_cos_sin) {
         double cache_mib = 2.0 * c->n_layers * c->seq_len * c->kv_dim * sizeof(float) / (1 << 20);
         snprintf(err, ERROR_SIZE, "out of memory for the run state (the KV cache alone is %.0f MiB: "
@@ -594,7 +607,7 @@ void run_state_free(RunState *s)
     float *buffers[] = {s->x,      s->xb,     s->xb2,          s->q,           s->k,
                         s->v,      s->att,    s->hb,           s->hb2,         s->logits,
                         s->key_cache, s->value_cache, s->rope_inv_freq, s->rope_cos_sin,
-                        s->quantized.scales, (float *)s->quantized.values};
+                        s->matmul_scratch.scales, (float *)s->matmul_scratch.values, s->matmul_scratch.panels};
     for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++)
         free(buffers[i]);
     memset(s, 0, sizeof *s);
@@ -664,7 +677,7 @@ static void attention_block(const Config *c, const LayerWeights *lw, RunState *s
     rmsnorm_rows(s->xb, s->x, lw->attention_norm, T, c->dim, c->norm_eps);
     float *const qkv[] = {s->q, s->k, s->v};
     const Matrix *const wqkv[] = {&lw->wq, &lw->wk, &lw->wv};
-    matmul_shared_input(qkv, wqkv, 3, s->xb, T, &s->quantized);
+    matmul_shared_input(qkv, wqkv, 3, s->xb, T, &s->matmul_scratch);
     for (int t = 0; t < T; t++) {
         /* Rotating q and k by their positions makes q.k depend on the
          * distance between the two tokens: that is all the model knows of order. */
@@ -679,7 +692,7 @@ static void attention_block(const Config *c, const LayerWeights *lw, RunState *s
         }
     }
     multi_head_attention(s->xb, c, s, layer, T, pos);
-    matmul(s->xb2, s->xb, &lw->wo, T, &s->quantized);
+    matmul(s->xb2, s->xb, &lw->wo, T, &s->matmul_scratch);
     add_in_place(s->x, s->xb2, T * c->dim);
 }
 
@@ -689,9 +702,9 @@ static void feed_forward_block(const Config *c, const LayerWeights *lw, RunState
     rmsnorm_rows(s->xb, s->x, lw->ffn_norm, T, c->dim, c->norm_eps);
     float *const gate_up[] = {s->hb, s->hb2};
     const Matrix *const w13[] = {&lw->w1, &lw->w3};
-    matmul_shared_input(gate_up, w13, 2, s->xb, T, &s->quantized);
+    matmul_shared_input(gate_up, w13, 2, s->xb, T, &s->matmul_scratch);
     swiglu(s->hb, s->hb2, T * c->hidden_dim);
-    matmul(s->xb2, s->hb, &lw->w2, T, &s->quantized);
+    matmul(s->xb2, s->hb, &lw->w2, T, &s->matmul_scratch);
     add_in_place(s->x, s->xb2, T * c->dim);
 }
 
@@ -713,6 +726,6 @@ float *forward(const Model *model, RunState *s, const int *tokens, int T, int po
     const int n_rows = T - first;
     const float *x = s->x + (size_t)first * c->dim;
     rmsnorm_rows(s->xb, x, w->final_norm, n_rows, c->dim, c->norm_eps);
-    matmul(s->logits, s->xb, &w->classifier, n_rows, &s->quantized);
+    matmul(s->logits, s->xb, &w->classifier, n_rows, &s->matmul_scratch);
     return s->logits;
 }

@@ -86,7 +86,7 @@ typedef struct {
     float *value_cache; /* (n_layers, n_kv_heads, seq_len, head_size) */
     float *rope_inv_freq;  /* (head_size / 2) */
     float *rope_cos_sin;   /* (max_batch, head_size) */
-    QuantizedInput quantized; /* (max_batch, max(dim, hidden_dim)) input of Q8 matmuls */
+    MatmulScratch matmul_scratch; /* (max_batch, max(dim, hidden_dim)): a matmul input, rearranged */
     /* Optional (-m explain, --attention-html): every attention row is copied to
      * (n_layers, n_heads, record_capacity, record_capacity) for positions
      * below record_capacity. The caller owns it; NULL records nothing. */

@@ -46,14 +46,29 @@ static double max_relative_error(const float *a, const double *b, size_t n)
     return diff / scale;
 }
 
+/* A matmul's scratch for up to T tokens of cols values, as run_state_init
+ * makes it. */
+static MatmulScratch scratch_new(int T, int cols)
+{
+    size_t n = (size_t)(T + MATMUL_PANEL_TOKENS - 1) / MATMUL_PANEL_TOKENS * MATMUL_PANEL_TOKENS * cols;
+    return (MatmulScratch){malloc(n), malloc(n * sizeof(float)), aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64)};
+}
+
+static void scratch_free(MatmulScratch *s)
+{
+    free(s->values), free(s->scales), free(s->panels);
+}
+
 /* ---------------------------------------------------------------------------
  * Kernels against plain double-precision loops */
 
 static void test_matmul(void)
 {
-    const int shapes[][3] = {{1, 1, 1}, {1, 7, 13}, {3, 64, 64}, {5, 33, 100}, {32, 172, 64}, {2, 300, 768},
-                             {7, 38, 96}, {64, 30, 768}, {1, 40, 64}, {8, 27, 2056}, {5, 24, 1032}};
-    /* whole tiles, and leftovers; rows too long for L1, in chunks of columns */
+    const int shapes[][3] = {{1, 1, 1},    {1, 7, 13},   {3, 64, 64},    {5, 33, 100},  {32, 172, 64},
+                             {2, 300, 768}, {7, 38, 96},  {64, 30, 768},  {1, 40, 64},   {8, 27, 2056},
+                             {5, 24, 1032}, {29, 13, 100}, {20, 50, 1500}, {17, 6, 8},   {2, 1, 3}};
+    /* whole tiles, panels and lanes, and leftovers of each; rows too long
+     * for L1, in chunks of columns */
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int T = shapes[s][0], rows = shapes[s][1], cols = shapes[s][2];
         float *w = random_floats((size_t)rows * cols), *in = random_floats((size_t)T * cols);
@@ -67,7 +82,9 @@ static void test_matmul(void)
                 want[(size_t)t * rows + r] = sum;
             }
         Matrix W = {WEIGHT_F32, rows, cols, w, NULL, 0};
-        matmul(out, in, &W, T, NULL);
+        MatmulScratch scratch = scratch_new(T, cols);
+        matmul(out, in, &W, T, &scratch);
+        scratch_free(&scratch);
         double err = max_relative_error(out, want, (size_t)T * rows);
         expect(err < 1e-5, "T=%d %dx%d: relative error %g", T, rows, cols, err);
         free(w), free(in), free(out), free(want);
@@ -91,7 +108,9 @@ static void test_matmul_shared_input(void)
             m[i] = (Matrix){WEIGHT_F32, rows[i], cols, w[i], NULL, 0};
             Ws[i] = &m[i];
         }
-        matmul_shared_input(out, Ws, n, in, T, NULL);
+        MatmulScratch scratch = scratch_new(T, cols);
+        matmul_shared_input(out, Ws, n, in, T, &scratch);
+        scratch_free(&scratch);
         for (int i = 0; i < n; i++) {
             double err = 0;
             for (int t = 0; t < T; t++)
@@ -436,7 +455,7 @@ static void test_matmul_q8(void)
             exact_f[t * rows + r] = sf;
         }
     Matrix W = {WEIGHT_Q8, rows, cols, wq, ws, gs};
-    QuantizedInput scratch = {xq_values, xq_scales};
+    MatmulScratch scratch = {xq_values, xq_scales};
     matmul(out, in, &W, T, &scratch);
     double err_q = max_relative_error(out, exact_q, (size_t)T * rows);
     double err_f = max_relative_error(out, exact_f, (size_t)T * rows);
@@ -520,9 +539,7 @@ static void test_matmul_types(void)
                         sum += (double)w[(size_t)r * cols + i] * x[(size_t)t * cols + i];
                     want[t * rows + r] = sum;
                 }
-            int8_t qv[5 * 96];
-            float qs[5 * 96];
-            QuantizedInput scratch = {qv, qs};
+            MatmulScratch scratch = scratch_new(T, cols);
             float fast[5 * 37], plain[5 * 37], row[96];
             matmul(fast, in, &m, T, &scratch);
             kernels_use_plain(true);
@@ -535,6 +552,7 @@ static void test_matmul_types(void)
             matrix_row(row, &m, 11);
             expect(memcmp(row, w + 11 * cols, cols * sizeof(float)) == 0, "%s: matrix_row differs", names[type]);
             free((void *)m.data), free((void *)m.scales), free(w), free(in), free(x);
+            scratch_free(&scratch);
         }
     }
     report("matmul of F32, Q8, F16 and Q8_0 weights, fast and plain, equals dequantized arithmetic");
