@@ -465,6 +465,21 @@ failed:
     return -1;
 }
 
+bool model_map_pages(const Model *model)
+{
+    const long page = sysconf(_SC_PAGESIZE), free_pages = sysconf(_SC_AVPHYS_PAGES);
+    if (page <= 0 || free_pages <= 0 || model->mapping_size / (size_t)page > (size_t)free_pages / 2)
+        return false;  /* it may not all fit: leave the paging to the kernel */
+    /* One read per page: the kernel maps the page and its neighbours in
+     * one fault (fault-around), and the threads take faults side by side. */
+    const volatile unsigned char *bytes = model->mapping;
+    const long n_pages = (long)((model->mapping_size + (size_t)page - 1) / (size_t)page);
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < n_pages; i++)
+        (void)bytes[(size_t)i * (size_t)page];
+    return true;
+}
+
 void model_free(Model *model)
 {
     if (model->gguf) {

@@ -104,6 +104,12 @@ int file_error(char err[ERROR_SIZE], const char *path, const char *fmt, ...) __a
 int model_load(Model *model, const char *path, char err[ERROR_SIZE]);
 void model_free(Model *model);
 
+/* Maps every page of the checkpoint into memory now, with all threads, and
+ * returns true; or, when it might not fit in the free memory, does nothing
+ * and returns false: the pages then come in as the forward pass first reads
+ * them. Either way the first pass over the weights pays for it once. */
+bool model_map_pages(const Model *model);
+
 /* Checks a header's dimensions; shared by every format's loader. */
 int config_validate(const Config *c, char err[ERROR_SIZE]);
 
