@@ -693,6 +693,9 @@ static void attention_block(const Config *c, const LayerWeights *lw, RunState *s
     float *const qkv[] = {s->q, s->k, s->v};
     const Matrix *const wqkv[] = {&lw->wq, &lw->wk, &lw->wv};
     matmul_shared_input(qkv, wqkv, 3, s->xb, T, &s->matmul_scratch);
+    /* Each token's rotation and cache rows are its own: the threads share
+     * the tokens (and the first writes to the cache's pages). */
+#pragma omp parallel for schedule(static) if ((size_t)T * c->dim >= PARALLEL_MIN_WORK)
     for (int t = 0; t < T; t++) {
         /* Rotating q and k by their positions makes q.k depend on the
          * distance between the two tokens: that is all the model knows of order. */
