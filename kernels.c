@@ -50,7 +50,6 @@ float dot_product(const float *a, const float *b, int n)
 #define PANEL_TOKENS MATMUL_PANEL_TOKENS /* tokens per panel */
 #define PANEL_ROWS 6                     /* weight rows per block of panel_block */
 #define PANEL_CHUNK 1024                 /* columns of a block's rows taken at a time */
-#define BLOCK_ROWS 3                     /* tile_3x4's rows (attention scores); its tokens are TOKEN_TILE */
 #define LANES 6                          /* decoding's streams per thread, tile_lanes' rows */
 _Static_assert(ROW_TILE % PANEL_ROWS == 0, "a tile is whole blocks");
 
@@ -63,35 +62,6 @@ static float horizontal_sum(__m256 v)
     half = _mm_add_ps(half, _mm_movehl_ps(half, half));
     half = _mm_add_ss(half, _mm_movehdup_ps(half));
     return _mm_cvtss_f32(half);
-}
-
-/* out[t * out_stride + r] = w row r . x row t, for r < 3 and t < 4, the
- * rows w_stride and x_stride floats apart; cols a multiple of 8. Written
- * with intrinsics, and each loaded vector pinned in a register (the empty
- * asm statements): otherwise compilers fold the loads into the multiply-adds
- * and load every value three or four times. */
-static void tile_3x4(float *out, size_t out_stride, const float *w, size_t w_stride, const float *x,
-                     size_t x_stride, int cols)
-{
-    const float *w0 = w, *w1 = w0 + w_stride, *w2 = w1 + w_stride;
-    __m256 sum[TOKEN_TILE][BLOCK_ROWS];
-    for (int t = 0; t < TOKEN_TILE; t++)
-        for (int r = 0; r < BLOCK_ROWS; r++)
-            sum[t][r] = _mm256_setzero_ps();
-    for (int i = 0; i < cols; i += 8) {
-        __m256 v0 = _mm256_loadu_ps(w0 + i), v1 = _mm256_loadu_ps(w1 + i), v2 = _mm256_loadu_ps(w2 + i);
-        __asm__("" : "+x"(v0), "+x"(v1), "+x"(v2));
-        for (int t = 0; t < TOKEN_TILE; t++) {
-            __m256 y = _mm256_loadu_ps(x + t * x_stride + i);
-            __asm__("" : "+x"(y));
-            sum[t][0] = _mm256_fmadd_ps(v0, y, sum[t][0]);
-            sum[t][1] = _mm256_fmadd_ps(v1, y, sum[t][1]);
-            sum[t][2] = _mm256_fmadd_ps(v2, y, sum[t][2]);
-        }
-    }
-    for (int t = 0; t < TOKEN_TILE; t++)
-        for (int r = 0; r < BLOCK_ROWS; r++)
-            out[t * out_stride + r] = horizontal_sum(sum[t][r]);
 }
 
 /* 8 weights from w[i], as floats: float32, or half precision (F16C). */
@@ -171,42 +141,51 @@ static void transpose_8x8(__m256 out[8], const __m256 r[8])
     }
 }
 
-/* panels = in (T, cols), rearranged into panels of up to 16 tokens: column k
- * of a panel holds its tokens' values k side by side, zeros past token T.
- * Eight tokens by eight columns at a time, transposed in registers. */
-static void pack_panels(float *panels, const float *in, int T, int cols)
+/* panel = the n <= width rows of in (cols values each, in_stride apart)
+ * side by side: panel[k * width + j] = in[j * in_stride + k], zeros for the
+ * rows past n. width 8 or 16. Eight rows by eight columns at a time,
+ * transposed in registers. */
+static void pack_panel(float *panel, const float *in, size_t in_stride, int n, int width, int cols)
 {
-    for (int t0 = 0; t0 < T; t0 += PANEL_TOKENS) {
-        const int width = panel_width(T - t0);
-        float *panel = panels + (size_t)t0 * cols;
-        for (int j0 = 0; j0 < width; j0 += 8) {
-            const int n = T - t0 - j0 < 8 ? T - t0 - j0 : 8;  /* tokens in this group of 8 */
-            const float *x = in + (size_t)(t0 + j0) * cols;
-            int k = 0;
-            for (; k + 8 <= cols; k += 8) {
-                __m256 r[8], c[8];
-                for (int j = 0; j < 8; j++)
-                    r[j] = j < n ? _mm256_loadu_ps(x + (size_t)j * cols + k) : _mm256_setzero_ps();
-                transpose_8x8(c, r);
-                for (int i = 0; i < 8; i++)
-                    _mm256_storeu_ps(panel + (size_t)(k + i) * width + j0, c[i]);
-            }
-            for (; k < cols; k++)
-                for (int j = 0; j < 8; j++)
-                    panel[(size_t)k * width + j0 + j] = j < n ? x[(size_t)j * cols + k] : 0.0f;
+    for (int j0 = 0; j0 < width; j0 += 8) {
+        const int rows = n - j0 < 8 ? n - j0 : 8;  /* rows in this group of 8; may be none */
+        const float *x = rows > 0 ? in + (size_t)j0 * in_stride : in;
+        int k = 0;
+        for (; k + 8 <= cols; k += 8) {
+            __m256 r[8], c[8];
+            for (int j = 0; j < 8; j++)
+                r[j] = j < rows ? _mm256_loadu_ps(x + (size_t)j * in_stride + k) : _mm256_setzero_ps();
+            transpose_8x8(c, r);
+            for (int i = 0; i < 8; i++)
+                _mm256_storeu_ps(panel + (size_t)(k + i) * width + j0, c[i]);
         }
+        for (; k < cols; k++)
+            for (int j = 0; j < 8; j++)
+                panel[(size_t)k * width + j0 + j] = j < rows ? x[(size_t)j * in_stride + k] : 0.0f;
     }
 }
 
-/* sums[r * sums_stride + t] (+)= sum over k in [k0, k1) of w[r * w_stride + k]
- * * panel[k * 8 * vectors + t], for r < n_rows and t < 8 * vectors. Each
+/* panels = in (T, cols; rows in_stride apart), rearranged into panels of up
+ * to 16 tokens (the last may be a half panel of 8), one after another. */
+static void pack_panels(float *panels, const float *in, size_t in_stride, int T, int cols)
+{
+    for (int t0 = 0; t0 < T; t0 += PANEL_TOKENS) {
+        const int width = panel_width(T - t0), n = T - t0 < width ? T - t0 : width;
+        pack_panel(panels + (size_t)t0 * cols, in + (size_t)t0 * in_stride, in_stride, n, width, cols);
+    }
+}
+
+/* sums[r * sums_stride + t] (+)= sum over k in [k0, k1) of
+ * w[r * w_stride + k * w_step] * panel[k * 8 * vectors + t], for r < n_rows
+ * and t < 8 * vectors. (A matmul's weights: w_step 1, w_stride a row.) Each
  * step broadcasts one weight of each row and multiplies it into the panel's
  * column: 2 loads and 6 broadcasts feed 12 multiply-adds, and every sum is
  * one output, whole. Callers pass constant n_rows and vectors, and get a
  * loop of their own. */
 static inline __attribute__((always_inline)) void panel_block(float *sums, size_t sums_stride, const float *w,
-                                                              size_t w_stride, int n_rows, const float *panel,
-                                                              int vectors, int k0, int k1, bool accumulate)
+                                                              size_t w_stride, size_t w_step, int n_rows,
+                                                              const float *panel, int vectors, int k0, int k1,
+                                                              bool accumulate)
 {
     __m256 sum[PANEL_ROWS][2];
 #pragma GCC unroll 6
@@ -219,7 +198,7 @@ static inline __attribute__((always_inline)) void panel_block(float *sums, size_
         __asm__("" : "+x"(x0), "+x"(x1));
 #pragma GCC unroll 6
         for (int r = 0; r < n_rows; r++) {
-            const __m256 wr = _mm256_broadcast_ss(w + r * w_stride + k);
+            const __m256 wr = _mm256_broadcast_ss(w + r * w_stride + k * w_step);
             sum[r][0] = _mm256_fmadd_ps(wr, x0, sum[r][0]);
             if (vectors == 2)
                 sum[r][1] = _mm256_fmadd_ps(wr, x1, sum[r][1]);
@@ -231,6 +210,37 @@ static inline __attribute__((always_inline)) void panel_block(float *sums, size_
             float *s = sums + r * sums_stride + 8 * v;
             _mm256_storeu_ps(s, accumulate ? _mm256_add_ps(_mm256_loadu_ps(s), sum[r][v]) : sum[r][v]);
         }
+}
+
+/* panel_block over any number of rows: blocks of 6, then of 4 (8 sums, still
+ * enough to hide the multiply-adds' latency), then single rows. */
+static inline __attribute__((always_inline)) void panel_rows(float *sums, size_t sums_stride, const float *w,
+                                                             size_t w_stride, size_t w_step, int n_rows,
+                                                             const float *panel, bool whole, int k0, int k1,
+                                                             bool accumulate)
+{
+    int r = 0;
+    for (; r + PANEL_ROWS <= n_rows; r += PANEL_ROWS)
+        if (whole)
+            panel_block(sums + r * sums_stride, sums_stride, w + r * w_stride, w_stride, w_step, PANEL_ROWS, panel,
+                        2, k0, k1, accumulate);
+        else
+            panel_block(sums + r * sums_stride, sums_stride, w + r * w_stride, w_stride, w_step, PANEL_ROWS, panel,
+                        1, k0, k1, accumulate);
+    for (; r + 4 <= n_rows; r += 4)
+        if (whole)
+            panel_block(sums + r * sums_stride, sums_stride, w + r * w_stride, w_stride, w_step, 4, panel, 2, k0, k1,
+                        accumulate);
+        else
+            panel_block(sums + r * sums_stride, sums_stride, w + r * w_stride, w_stride, w_step, 4, panel, 1, k0, k1,
+                        accumulate);
+    for (; r < n_rows; r++)
+        if (whole)
+            panel_block(sums + r * sums_stride, sums_stride, w + r * w_stride, w_stride, w_step, 1, panel, 2, k0, k1,
+                        accumulate);
+        else
+            panel_block(sums + r * sums_stride, sums_stride, w + r * w_stride, w_stride, w_step, 1, panel, 1, k0, k1,
+                        accumulate);
 }
 
 #define GROUP_TOKENS 64  /* tokens whose sums f32_panels keeps at a time, a multiple of PANEL_TOKENS */
@@ -252,26 +262,10 @@ static void f32_panels(float *out, const float *panels, const float *w, int rows
         for (int k0 = 0; k0 < cols; k0 += chunk) {
             const int k1 = cols - k0 < chunk ? cols : k0 + chunk;
             for (int r = r0; r < r1; r += PANEL_ROWS) {
-                const float *wr = w + (size_t)r * cols;
-                for (int t0 = g0; t0 < g1; t0 += PANEL_TOKENS) {
-                    const bool whole = panel_width(T - t0) == PANEL_TOKENS;
-                    const float *panel = panels + (size_t)t0 * cols;
-                    float *s = sums[r - r0] + (t0 - g0);
-                    if (r + PANEL_ROWS <= r1) {
-                        if (whole)
-                            panel_block(s, GROUP_TOKENS, wr, cols, PANEL_ROWS, panel, 2, k0, k1, k0 > 0);
-                        else
-                            panel_block(s, GROUP_TOKENS, wr, cols, PANEL_ROWS, panel, 1, k0, k1, k0 > 0);
-                    } else {  /* the rows past the matrix's last whole block, one at a time */
-                        for (int i = 0; i < r1 - r; i++)
-                            if (whole)
-                                panel_block(s + i * GROUP_TOKENS, GROUP_TOKENS, wr + (size_t)i * cols, cols, 1,
-                                            panel, 2, k0, k1, k0 > 0);
-                            else
-                                panel_block(s + i * GROUP_TOKENS, GROUP_TOKENS, wr + (size_t)i * cols, cols, 1,
-                                            panel, 1, k0, k1, k0 > 0);
-                    }
-                }
+                const int n_rows = r1 - r < PANEL_ROWS ? r1 - r : PANEL_ROWS;
+                for (int t0 = g0; t0 < g1; t0 += PANEL_TOKENS)
+                    panel_rows(sums[r - r0] + (t0 - g0), GROUP_TOKENS, w + (size_t)r * cols, cols, 1, n_rows,
+                               panels + (size_t)t0 * cols, panel_width(T - t0) == PANEL_TOKENS, k0, k1, k0 > 0);
             }
         }
         for (int t = g0; t < g1; t++)
@@ -669,7 +663,7 @@ void matmul_shared_input(float *const outs[], const Matrix *const Ws[], int n, c
         quantize_input(scratch, in, T, cols, gs);
 #ifdef HAVE_AVX2_TILES
     if (packed)
-        pack_panels(scratch->panels, in, T, cols);
+        pack_panels(scratch->panels, in, cols, T, cols);
 #endif
     /* The units of all the matrices are independent: split them over the
      * threads in one parallel region.
@@ -787,28 +781,12 @@ static void query_scores(float *scores, const float *q, const float *keys, size_
         scores[i] = dot_product(q, keys + (size_t)i * key_stride, head_size);
 }
 
-void attention_scores(float *scores, size_t score_stride, const float *q, size_t q_stride, int n_queries,
-                      const float *keys, size_t key_stride, int n, int head_size, float scale)
+void attention_scores(float *scores, const float *q, const float *keys, size_t key_stride, int n, int head_size,
+                      float scale)
 {
-    int t = 0;
-#ifdef HAVE_AVX2_TILES
-    /* Four queries together are a small matmul: the same tiles. */
-    if (head_size % 8 == 0 && !use_plain_kernels)
-        for (; t + TOKEN_TILE <= n_queries; t += TOKEN_TILE) {
-            int i = 0;
-            for (; i + BLOCK_ROWS <= n; i += BLOCK_ROWS)
-                tile_3x4(scores + t * score_stride + i, score_stride, keys + i * key_stride, key_stride,
-                         q + t * q_stride, q_stride, head_size);
-            for (int u = t; u < t + TOKEN_TILE; u++)
-                for (int k = i; k < n; k++)
-                    scores[u * score_stride + k] = dot_row(keys + k * key_stride, q + u * q_stride, head_size);
-        }
-#endif
-    for (; t < n_queries; t++)
-        query_scores(scores + t * score_stride, q + t * q_stride, keys, key_stride, n, head_size);
-    for (t = 0; t < n_queries; t++)
-        for (int i = 0; i < n; i++)
-            scores[t * score_stride + i] *= scale;
+    query_scores(scores, q, keys, key_stride, n, head_size);
+    for (int i = 0; i < n; i++)
+        scores[i] *= scale;
 }
 
 /* Four values per pass over out, one from each lane: a quarter of the loads
@@ -833,6 +811,66 @@ void attention_weighted_sum(float *restrict out, const float *weights, const flo
         for (int j = 0; j < head_size; j++)
             out[j] += weights[i] * v[j];
     }
+}
+
+/* The plain attention_query_block: query by query, each a row of scores, its
+ * softmax and its weighted sum. */
+static void attention_queries_one_by_one(float *out, size_t out_stride, const float *q, size_t q_stride,
+                                         int n_queries, int first, const float *keys, const float *values,
+                                         size_t kv_stride, int head_size, float scale, float *scratch)
+{
+    for (int t = 0; t < n_queries; t++) {
+        const int n = first + t + 1;
+        attention_scores(scratch, q + t * q_stride, keys, kv_stride, n, head_size, scale);
+        softmax(scratch, n);
+        attention_weighted_sum(out + t * out_stride, scratch, values, kv_stride, n, head_size);
+    }
+}
+
+void attention_query_block(float *out, size_t out_stride, const float *q, size_t q_stride, int n_queries, int first,
+                           const float *keys, const float *values, size_t kv_stride, int head_size, float scale,
+                           float *scratch)
+{
+#ifdef HAVE_AVX2_TILES
+    if (!use_plain_kernels) {
+        /* The block's queries side by side in a panel, and so are their
+         * scores and weights: scores[i * 16 + t] for key i and query t. The
+         * scores are the matmul's blocks with keys for weight rows; the
+         * weighted sums are too, with the values' columns for weight rows. */
+        enum { B = ATTENTION_BLOCK };
+        const int n = first + n_queries;  /* keys the block's last query sees */
+        float *q_panel = scratch, *sums = q_panel + (size_t)head_size * B, *scores = sums + (size_t)head_size * B;
+        pack_panel(q_panel, q, q_stride, n_queries, B, head_size);
+        for (int i = 0; i < n; i += PANEL_ROWS)
+            panel_rows(scores + (size_t)i * B, B, keys + i * kv_stride, kv_stride, 1, n - i < PANEL_ROWS ? n - i : PANEL_ROWS,
+                       q_panel, true, 0, head_size, false);
+        /* Softmax down each query's column, over the keys it may see (key
+         * first + t and those before it): the later keys get weight 0. */
+        float max[B], sum[B];
+        for (int t = 0; t < B; t++)
+            max[t] = -INFINITY, sum[t] = 0.0f;
+        for (int i = 0; i < n; i++)
+#pragma omp simd
+            for (int t = 0; t < B; t++)
+                max[t] = i <= first + t && scores[i * B + t] > max[t] ? scores[i * B + t] : max[t];
+        for (int i = 0; i < n; i++)
+#pragma omp simd
+            for (int t = 0; t < B; t++) {
+                float p = i <= first + t ? fast_exp((scores[i * B + t] - max[t]) * scale) : 0.0f;
+                scores[i * B + t] = p;
+                sum[t] += p;
+            }
+        panel_rows(sums, B, values, 1, kv_stride, head_size, scores, true, 0, n, false);
+        for (int t = 0; t < n_queries; t++) {
+            const float inv_sum = 1.0f / sum[t];
+            for (int d = 0; d < head_size; d++)
+                out[t * out_stride + d] = sums[d * B + t] * inv_sum;
+        }
+        return;
+    }
+#endif
+    attention_queries_one_by_one(out, out_stride, q, q_stride, n_queries, first, keys, values, kv_stride, head_size,
+                                 scale, scratch);
 }
 
 void rmsnorm(float *out, const float *x, const float *weight, int n, float eps)

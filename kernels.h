@@ -76,20 +76,28 @@ void matmul_shared_input(float *const outs[], const Matrix *const Ws[], int n, c
 /* One dot product, vectorized; the unit every matmul and attention score uses. */
 float dot_product(const float *a, const float *b, int n);
 
-/* Tokens the float32 matmul and attention_scores take together in one
- * register tile: callers that block their work by tokens use as many. */
-#define TOKEN_TILE 4
-
-/* Attention of one head over n cached positions, whose keys and values are
- * rows `stride` floats apart:
- * scores[t * score_stride + i] = q_t . key_i * scale for n_queries query rows
- * q_stride apart (a prompt batch's, or one when decoding), and
- * out (head_size) = the sum of value_i weighted by weights[i], for one query.
+/* Attention of one head, for one query, over n cached positions whose keys
+ * and values are rows `stride` floats apart:
+ * scores (n) = q . key_i * scale, and
+ * out (head_size) = the sum of value_i weighted by weights[i].
  * out must not overlap the values. */
-void attention_scores(float *scores, size_t score_stride, const float *q, size_t q_stride, int n_queries,
-                      const float *keys, size_t key_stride, int n, int head_size, float scale);
+void attention_scores(float *scores, const float *q, const float *keys, size_t key_stride, int n, int head_size,
+                      float scale);
 void attention_weighted_sum(float *restrict out, const float *weights, const float *values, size_t value_stride,
                             int n, int head_size);
+
+/* Causal attention of one head for a block of n_queries <= ATTENTION_BLOCK
+ * queries (rows q_stride apart) at positions first, first + 1, ...: query t
+ * sees keys and values 0 .. first + t (rows kv_stride apart), and its output
+ * goes to out + t * out_stride (head_size floats). The same result as
+ * attention_scores, softmax and attention_weighted_sum query by query, but
+ * the block's queries go through each key and value together. scratch:
+ * ATTENTION_SCRATCH(first + n_queries, head_size) floats. */
+#define ATTENTION_BLOCK MATMUL_PANEL_TOKENS
+#define ATTENTION_SCRATCH(n_keys, head_size) (((size_t)(n_keys) + 2 * (size_t)(head_size)) * ATTENTION_BLOCK)
+void attention_query_block(float *out, size_t out_stride, const float *q, size_t q_stride, int n_queries, int first,
+                           const float *keys, const float *values, size_t kv_stride, int head_size, float scale,
+                           float *scratch);
 
 /* out (n) = x / sqrt(mean(x^2) + eps) * weight. out may alias x. */
 void rmsnorm(float *out, const float *x, const float *weight, int n, float eps);

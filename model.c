@@ -589,7 +589,9 @@ int run_state_init(RunState *s, const Config *c, int max_batch, char err[ERROR_S
     s->q = alloc_floats(B, c->dim, 1);
     s->k = alloc_floats(B, c->kv_dim, 1);
     s->v = alloc_floats(B, c->kv_dim, 1);
-    s->att = alloc_floats(B, c->n_heads, c->seq_len);
+    /* Decoding's rows of weights, or a batch's scratch for each (head, block of queries). */
+    const size_t blocks = (B + ATTENTION_BLOCK - 1) / ATTENTION_BLOCK;
+    s->att = alloc_floats(blocks * c->n_heads, ATTENTION_SCRATCH(c->seq_len, c->head_size), 1);
     s->hb = alloc_floats(B, c->hidden_dim, 1);
     s->hb2 = alloc_floats(B, c->hidden_dim, 1);
     s->logits = alloc_floats(B, c->vocab_size, 1);
@@ -656,32 +658,44 @@ static void multi_head_attention(float *out, const Config *c, RunState *s, int l
 {
     const int heads_per_kv = c->n_heads / c->n_kv_heads;
     const float inv_sqrt_head = 1.0f / sqrtf((float)c->head_size);
-    const size_t att_stride = (size_t)c->n_heads * c->seq_len;  /* from one token's scores to the next's */
-    const int n_blocks = (T + TOKEN_TILE - 1) / TOKEN_TILE;
-    /* Every (head, block of queries) is independent; decoding splits the heads. */
+    if (T > 1 && !s->attention_record) {
+        /* A batch: every (head, block of queries) is independent, and its
+         * queries go through the keys and values together. */
+        const int n_blocks = (T + ATTENTION_BLOCK - 1) / ATTENTION_BLOCK;
+        const size_t work = (size_t)T * c->n_heads * (pos + T) * c->head_size;
+#pragma omp parallel for collapse(2) schedule(static) if (work >= PARALLEL_MIN_WORK)
+        for (int h = 0; h < c->n_heads; h++) {
+            for (int b = 0; b < n_blocks; b++) {
+                const int t0 = b * ATTENTION_BLOCK, n_queries = T - t0 < ATTENTION_BLOCK ? T - t0 : ATTENTION_BLOCK;
+                float *scratch = s->att + ((size_t)b * c->n_heads + h) * ATTENTION_SCRATCH(c->seq_len, c->head_size);
+                attention_query_block(out + (size_t)t0 * c->dim + (size_t)h * c->head_size, c->dim,
+                                      s->q + (size_t)t0 * c->dim + (size_t)h * c->head_size, c->dim, n_queries,
+                                      pos + t0, cache_row(s->key_cache, c, layer, h / heads_per_kv, 0),
+                                      cache_row(s->value_cache, c, layer, h / heads_per_kv, 0), c->head_size,
+                                      c->head_size, inv_sqrt_head, scratch);
+            }
+        }
+        return;
+    }
+    /* Decoding, and batches whose attention weights are being recorded:
+     * query by query; every (head, query) is independent. */
     const size_t work = (size_t)T * c->n_heads * (pos + T) * c->head_size;
 #pragma omp parallel for collapse(2) schedule(static) if (work >= PARALLEL_MIN_WORK)
     for (int h = 0; h < c->n_heads; h++) {
-        for (int b = 0; b < n_blocks; b++) {
-            const int t0 = b * TOKEN_TILE, n_queries = T - t0 < TOKEN_TILE ? T - t0 : TOKEN_TILE;
-            const float *keys = cache_row(s->key_cache, c, layer, h / heads_per_kv, 0);
-            const float *values = cache_row(s->value_cache, c, layer, h / heads_per_kv, 0);
-            /* Scores against every position the block's last query sees; each
-             * query then uses only its own: causal, no peeking ahead. */
-            float *att = s->att + ((size_t)t0 * c->n_heads + h) * c->seq_len;
-            attention_scores(att, att_stride, s->q + (size_t)t0 * c->dim + (size_t)h * c->head_size, c->dim,
-                             n_queries, keys, c->head_size, pos + t0 + n_queries, c->head_size, inv_sqrt_head);
-            for (int t = t0; t < t0 + n_queries; t++) {
-                const int n_visible = pos + t + 1;
-                float *row = s->att + ((size_t)t * c->n_heads + h) * c->seq_len;
-                softmax(row, n_visible);
-                if (s->attention_record && pos + t < s->record_capacity) {
-                    size_t rec = ((size_t)layer * c->n_heads + h) * s->record_capacity + pos + t;
-                    memcpy(s->attention_record + rec * s->record_capacity, row, n_visible * sizeof(float));
-                }
-                float *head_out = out + (size_t)t * c->dim + (size_t)h * c->head_size;
-                attention_weighted_sum(head_out, row, values, c->head_size, n_visible, c->head_size);
+        for (int t = 0; t < T; t++) {
+            const int n_visible = pos + t + 1;  /* causal: no peeking ahead */
+            float *row = s->att + ((size_t)t * c->n_heads + h) * c->seq_len;
+            attention_scores(row, s->q + (size_t)t * c->dim + (size_t)h * c->head_size,
+                             cache_row(s->key_cache, c, layer, h / heads_per_kv, 0), c->head_size, n_visible,
+                             c->head_size, inv_sqrt_head);
+            softmax(row, n_visible);
+            if (s->attention_record && pos + t < s->record_capacity) {
+                size_t rec = ((size_t)layer * c->n_heads + h) * s->record_capacity + pos + t;
+                memcpy(s->attention_record + rec * s->record_capacity, row, n_visible * sizeof(float));
             }
+            attention_weighted_sum(out + (size_t)t * c->dim + (size_t)h * c->head_size, row,
+                                   cache_row(s->value_cache, c, layer, h / heads_per_kv, 0), c->head_size, n_visible,
+                                   c->head_size);
         }
     }
 }

@@ -78,7 +78,8 @@ typedef struct {
     float *q;           /* (max_batch, dim) queries */
     float *k;           /* (max_batch, kv_dim) keys of the new tokens */
     float *v;           /* (max_batch, kv_dim) values of the new tokens */
-    float *att;         /* (max_batch * n_heads, seq_len) attention weights */
+    float *att;         /* (max_batch * n_heads, seq_len) attention weights; for a batch,
+                           ATTENTION_SCRATCH(seq_len, head_size) per (block of queries, head) */
     float *hb;          /* (max_batch, hidden_dim) feed-forward gate */
     float *hb2;         /* (max_batch, hidden_dim) feed-forward up projection */
     float *logits;      /* (max_batch, vocab_size) */

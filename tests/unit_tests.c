@@ -143,7 +143,8 @@ static void test_attention_kernels(void)
         double want_scores[7 * 40], want_out[64] = {0};
         for (int plain = 0; plain <= 1; plain++) {
             kernels_use_plain(plain);
-            attention_scores(scores, score_stride, q, stride, nq, keys, stride, n, hs, 0.125f);
+            for (int t = 0; t < nq; t++)
+                attention_scores(scores + t * score_stride, q + (size_t)t * stride, keys, stride, n, hs, 0.125f);
             kernels_use_plain(false);
             double err = 0;
             for (int t = 0; t < nq; t++)
@@ -166,6 +167,58 @@ static void test_attention_kernels(void)
         free(q), free(keys), free(weights);
     }
     report("attention scores and weighted sums, fast and plain, equal plain double loops");
+}
+
+/* A block of queries through causal attention, fast and plain, against
+ * double loops: query t sees keys 0 .. first + t. Whole and half blocks,
+ * one query, head sizes that are and are not multiples of 8, key counts
+ * that are and are not multiples of the 6-row blocks. */
+static void test_attention_query_block(void)
+{
+    /* n_queries, first, head_size, and whether the last key is "loud": so
+     * close to the first query, which must not see it, that counting it in
+     * that query's softmax would drown out every key it does see. */
+    const int cases[][4] = {{16, 0, 64, 0}, {16, 37, 64, 0}, {9, 5, 64, 0}, {8, 0, 16, 0},   {5, 30, 12, 0},
+                            {1, 0, 8, 0},   {1, 41, 64, 0},  {13, 100, 20, 0}, {4, 3, 64, 1}};
+    const int kv_stride = 72, q_stride = 80, out_stride = 70;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const int nq = cases[c][0], first = cases[c][1], hs = cases[c][2], n = first + nq;
+        const float scale = 1.0f / sqrtf((float)hs);
+        float *q = random_floats((size_t)nq * q_stride), *keys = random_floats((size_t)n * kv_stride);
+        for (int j = 0; cases[c][3] && j < hs; j++)
+            keys[(size_t)(n - 1) * kv_stride + j] = 50.0f * q[j];
+        float *values = random_floats((size_t)n * kv_stride), *out = malloc((size_t)nq * out_stride * sizeof(float));
+        float *scratch = malloc(ATTENTION_SCRATCH(n, hs) * sizeof(float));
+        double *want = calloc((size_t)nq * hs, sizeof(double)), *p = malloc((size_t)n * sizeof(double));
+        for (int t = 0; t < nq; t++) {
+            double max = -INFINITY, sum = 0;
+            for (int i = 0; i <= first + t; i++) {
+                double dot = 0;
+                for (int j = 0; j < hs; j++)
+                    dot += (double)q[(size_t)t * q_stride + j] * keys[(size_t)i * kv_stride + j];
+                p[i] = dot * scale;
+                max = fmax(max, p[i]);
+            }
+            for (int i = 0; i <= first + t; i++)
+                sum += p[i] = exp(p[i] - max);
+            for (int i = 0; i <= first + t; i++)
+                for (int j = 0; j < hs; j++)
+                    want[(size_t)t * hs + j] += p[i] / sum * values[(size_t)i * kv_stride + j];
+        }
+        for (int plain = 0; plain <= 1; plain++) {
+            kernels_use_plain(plain);
+            attention_query_block(out, out_stride, q, q_stride, nq, first, keys, values, kv_stride, hs, scale, scratch);
+            kernels_use_plain(false);
+            double err = 0;
+            for (int t = 0; t < nq; t++)
+                for (int j = 0; j < hs; j++)
+                    err = fmax(err, fabs(out[(size_t)t * out_stride + j] - want[(size_t)t * hs + j]));
+            expect(err < 1e-5, "%s: %d queries after %d positions, head size %d: error %g", plain ? "plain" : "fast", nq,
+                   first, hs, err);
+        }
+        free(q), free(keys), free(values), free(out), free(scratch), free(want), free(p);
+    }
+    report("attention_query_block, fast and plain, equals causal attention in double loops");
 }
 
 static void test_rmsnorm(void)
@@ -455,7 +508,7 @@ static void test_matmul_q8(void)
             exact_f[t * rows + r] = sf;
         }
     Matrix W = {WEIGHT_Q8, rows, cols, wq, ws, gs};
-    MatmulScratch scratch = {xq_values, xq_scales};
+    MatmulScratch scratch = {xq_values, xq_scales, NULL};
     matmul(out, in, &W, T, &scratch);
     double err_q = max_relative_error(out, exact_q, (size_t)T * rows);
     double err_f = max_relative_error(out, exact_f, (size_t)T * rows);
@@ -1032,6 +1085,7 @@ int main(int argc, char **argv)
     }
     test_matmul();
     test_matmul_shared_input();
+    test_attention_query_block();
     test_attention_kernels();
     test_rmsnorm();
     test_fast_exp();
