@@ -212,6 +212,18 @@ static inline __attribute__((always_inline)) void panel_block(float *sums, size_
         }
 }
 
+/* panel_block over a whole panel (2 vectors of tokens) or a half one. */
+static inline __attribute__((always_inline)) void panel_block_of(float *sums, size_t sums_stride, const float *w,
+                                                                 size_t w_stride, size_t w_step, int n_rows,
+                                                                 const float *panel, bool whole, int k0, int k1,
+                                                                 bool accumulate)
+{
+    if (whole)
+        panel_block(sums, sums_stride, w, w_stride, w_step, n_rows, panel, 2, k0, k1, accumulate);
+    else
+        panel_block(sums, sums_stride, w, w_stride, w_step, n_rows, panel, 1, k0, k1, accumulate);
+}
+
 /* panel_block over any number of rows: blocks of 6, then of 4 (8 sums, still
  * enough to hide the multiply-adds' latency), then single rows. */
 static inline __attribute__((always_inline)) void panel_rows(float *sums, size_t sums_stride, const float *w,
@@ -221,26 +233,14 @@ static inline __attribute__((always_inline)) void panel_rows(float *sums, size_t
 {
     int r = 0;
     for (; r + PANEL_ROWS <= n_rows; r += PANEL_ROWS)
-        if (whole)
-            panel_block(sums + r * sums_stride, sums_stride, w + r * w_stride, w_stride, w_step, PANEL_ROWS, panel,
-                        2, k0, k1, accumulate);
-        else
-            panel_block(sums + r * sums_stride, sums_stride, w + r * w_stride, w_stride, w_step, PANEL_ROWS, panel,
-                        1, k0, k1, accumulate);
+        panel_block_of(sums + r * sums_stride, sums_stride, w + r * w_stride, w_stride, w_step, PANEL_ROWS, panel,
+                       whole, k0, k1, accumulate);
     for (; r + 4 <= n_rows; r += 4)
-        if (whole)
-            panel_block(sums + r * sums_stride, sums_stride, w + r * w_stride, w_stride, w_step, 4, panel, 2, k0, k1,
-                        accumulate);
-        else
-            panel_block(sums + r * sums_stride, sums_stride, w + r * w_stride, w_stride, w_step, 4, panel, 1, k0, k1,
-                        accumulate);
+        panel_block_of(sums + r * sums_stride, sums_stride, w + r * w_stride, w_stride, w_step, 4, panel, whole, k0,
+                       k1, accumulate);
     for (; r < n_rows; r++)
-        if (whole)
-            panel_block(sums + r * sums_stride, sums_stride, w + r * w_stride, w_stride, w_step, 1, panel, 2, k0, k1,
-                        accumulate);
-        else
-            panel_block(sums + r * sums_stride, sums_stride, w + r * w_stride, w_stride, w_step, 1, panel, 1, k0, k1,
-                        accumulate);
+        panel_block_of(sums + r * sums_stride, sums_stride, w + r * w_stride, w_stride, w_step, 1, panel, whole, k0,
+                       k1, accumulate);
 }
 
 #define GROUP_TOKENS 64  /* tokens whose sums f32_panels keeps at a time, a multiple of PANEL_TOKENS */
