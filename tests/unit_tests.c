@@ -487,8 +487,8 @@ static void test_matmul_q8(void)
 {
     const int T = 3, rows = 37, cols = 128, gs = 32;
     float *w = random_floats((size_t)rows * cols), *in = random_floats((size_t)T * cols);
-    int8_t *wq = malloc((size_t)rows * cols), xq_values[3 * 128];
-    float *ws = malloc((size_t)rows * cols / gs * sizeof(float)), xq_scales[3 * 128];
+    int8_t *wq = malloc((size_t)rows * cols);
+    float *ws = malloc((size_t)rows * cols / gs * sizeof(float));
     quantize_q8(wq, ws, w, (size_t)rows * cols, gs);
     float out[3 * 37];
     double exact_q[3 * 37], exact_f[3 * 37];
@@ -508,8 +508,9 @@ static void test_matmul_q8(void)
             exact_f[t * rows + r] = sf;
         }
     Matrix W = {WEIGHT_Q8, rows, cols, wq, ws, gs};
-    MatmulScratch scratch = {xq_values, xq_scales, NULL};
+    MatmulScratch scratch = scratch_new(T, cols);
     matmul(out, in, &W, T, &scratch);
+    scratch_free(&scratch);
     double err_q = max_relative_error(out, exact_q, (size_t)T * rows);
     double err_f = max_relative_error(out, exact_f, (size_t)T * rows);
     expect(err_q < 1e-5, "differs from dequantized arithmetic by %g", err_q);
@@ -570,21 +571,23 @@ static Matrix random_matrix(WeightType type, int rows, int cols, float **dequant
 static void test_matmul_types(void)
 {
     const char *names[] = {"F32", "Q8", "F16", "Q8_0"};
-    const int rows = 37, cols = 96;
+    const int rows = 37, cols = 96, batches[] = {1, 3, 5, 20, 64};  /* decoding; half, whole panels */
     for (int type = WEIGHT_F32; type <= WEIGHT_Q8_0; type++) {
-        for (int T = 1; T <= 5; T += 2) {
+        for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
+            const int T = batches[b];
             float *w;
             Matrix m = random_matrix((WeightType)type, rows, cols, &w);
             float *in = random_floats((size_t)T * cols), *x = malloc((size_t)T * cols * sizeof(float));
             memcpy(x, in, (size_t)T * cols * sizeof(float));
             if (type == WEIGHT_Q8 || type == WEIGHT_Q8_0) {  /* what the kernel multiplies by */
-                int8_t q[5 * 96];
-                float scales[5 * 3];
+                int8_t *q = malloc((size_t)T * cols);
+                float *scales = malloc((size_t)T * cols / 32 * sizeof(float));
                 quantize_q8(q, scales, in, (size_t)T * cols, 32);
                 for (int i = 0; i < T * cols; i++)
                     x[i] = q[i] * scales[i / 32];
+                free(q), free(scales);
             }
-            double want[5 * 37];
+            double *want = malloc((size_t)T * rows * sizeof(double));
             for (int t = 0; t < T; t++)
                 for (int r = 0; r < rows; r++) {
                     double sum = 0;
@@ -593,7 +596,8 @@ static void test_matmul_types(void)
                     want[t * rows + r] = sum;
                 }
             MatmulScratch scratch = scratch_new(T, cols);
-            float fast[5 * 37], plain[5 * 37], row[96];
+            float *fast = malloc((size_t)T * rows * sizeof(float)), *plain = malloc((size_t)T * rows * sizeof(float));
+            float row[96];
             matmul(fast, in, &m, T, &scratch);
             kernels_use_plain(true);
             matmul(plain, in, &m, T, &scratch);
@@ -605,6 +609,7 @@ static void test_matmul_types(void)
             matrix_row(row, &m, 11);
             expect(memcmp(row, w + 11 * cols, cols * sizeof(float)) == 0, "%s: matrix_row differs", names[type]);
             free((void *)m.data), free((void *)m.scales), free(w), free(in), free(x);
+            free(want), free(fast), free(plain);
             scratch_free(&scratch);
         }
     }
