@@ -29,7 +29,7 @@ float dot_product(const float *a, const float *b, int n)
 
 /* A prompt batch's float32 matmul hands the threads tiles of ROW_TILE weight
  * rows. The batch's inputs are first packed into panels of 16 tokens
- * (pack_panels), and a tile is computed in blocks of 6 rows x one panel
+ * (pack_batch_panel), and a tile is computed in blocks of 6 rows x one panel
  * (panel_block): each step broadcasts one weight of each row and multiplies
  * it into the panel's column of 16 inputs. 2 loads and 6 broadcasts feed 12
  * multiply-adds into 12 independent sums (more than the 8 that keep both
@@ -162,16 +162,6 @@ static void pack_panel(float *panel, const float *in, size_t in_stride, int n, i
         for (; k < cols; k++)
             for (int j = 0; j < 8; j++)
                 panel[(size_t)k * width + j0 + j] = j < rows ? x[(size_t)j * in_stride + k] : 0.0f;
-    }
-}
-
-/* panels = in (T, cols; rows in_stride apart), rearranged into panels of up
- * to 16 tokens (the last may be a half panel of 8), one after another. */
-static void pack_panels(float *panels, const float *in, size_t in_stride, int T, int cols)
-{
-    for (int t0 = 0; t0 < T; t0 += PANEL_TOKENS) {
-        const int width = panel_width(T - t0), n = T - t0 < width ? T - t0 : width;
-        pack_panel(panels + (size_t)t0 * cols, in + (size_t)t0 * in_stride, in_stride, n, width, cols);
     }
 }
 
@@ -367,7 +357,7 @@ static void q8_lanes(float *out, size_t out_stride, const int8_t *w, size_t w_st
 
 /* A prompt batch's int8 matmul works like the float one, on panels of
  * quantized inputs: a panel holds 4 values of each of its tokens side by
- * side per step, panel[(k / 4 * width + t) * 4 + k % 4] (pack_panels moves
+ * side per step, panel[(k / 4 * width + t) * 4 + k % 4] (pack_panel moves
  * the 4 bytes as one float), and the tokens' scales in a panel of their own,
  * scales[g * width + t]. Each step broadcasts 4 weights of a row and
  * multiplies them into the panel's 8 or 16 tokens in integers (maddubs, as
@@ -465,12 +455,24 @@ static void q8_panels(float *out, const MatmulScratch *xq, const Matrix *W, int 
     }
 }
 
-/* The int8 inputs of a batch, and their scales, into panels. */
-static void pack_q8_panels(MatmulScratch *scratch, int T, int cols, int gs)
+/* Tokens [t0, t0 + 16) of a batch's input into their panel: quantized
+ * first when gs > 0 (int8 weights), the values and the scales into panels of
+ * their own; as floats otherwise. */
+static void pack_batch_panel(MatmulScratch *scratch, const float *in, int T, int cols, int gs, int t0)
 {
-    /* 4 values = 4 bytes = one float's worth: pack_panels moves them whole */
-    pack_panels(scratch->panels, (const float *)(const void *)scratch->values, cols / 4, T, cols / 4);
-    pack_panels(q8_scale_panels(scratch->panels, T, cols), scratch->scales, cols / gs, T, cols / gs);
+    const int width = panel_width(T - t0), n = T - t0 < width ? T - t0 : width;
+    if (gs == 0) {
+        pack_panel(scratch->panels + (size_t)t0 * cols, in + (size_t)t0 * cols, cols, n, width, cols);
+        return;
+    }
+    const int groups = cols / gs;
+    int8_t *values = scratch->values + (size_t)t0 * cols;
+    float *scales = scratch->scales + (size_t)t0 * groups;
+    quantize_q8(values, scales, in + (size_t)t0 * cols, (size_t)n * cols, gs);
+    /* 4 values = 4 bytes = one float's worth: pack_panel moves them whole */
+    pack_panel(scratch->panels + (size_t)t0 * cols / 4, (const float *)(const void *)values, cols / 4, n, width,
+               cols / 4);
+    pack_panel(q8_scale_panels(scratch->panels, T, cols) + (size_t)t0 * groups, scales, groups, n, width, groups);
 }
 #endif
 
@@ -774,14 +776,8 @@ void matmul_shared_input(float *const outs[], const Matrix *const Ws[], int n, c
         first_unit[i + 1] = first_unit[i] + work_units(Ws[i], kernel[i]);
         work += (size_t)Ws[i]->rows * cols * T;
     }
-    if (gs > 0)
+    if (gs > 0 && !packed)
         quantize_input(scratch, in, T, cols, gs);
-#ifdef HAVE_AVX2_TILES
-    if (packed && gs > 0)
-        pack_q8_panels(scratch, T, cols, gs);
-    else if (packed)
-        pack_panels(scratch->panels, in, cols, T, cols);
-#endif
     /* The units of all the matrices are independent: split them over the
      * threads in one parallel region.
      * Decoding's are guided: each thread first takes a long run of steps
@@ -801,9 +797,22 @@ void matmul_shared_input(float *const outs[], const Matrix *const Ws[], int n, c
         for (int unit = 0; unit < n_units; unit++)
             shared_input_unit(outs, Ws, first_unit, in, T, scratch, kernel, unit);
     } else {
-#pragma omp parallel for schedule(dynamic, 1) if (work >= PARALLEL_MIN_WORK)
-        for (int unit = 0; unit < n_units; unit++)
-            shared_input_unit(outs, Ws, first_unit, in, T, scratch, kernel, unit);
+#pragma omp parallel if (work >= PARALLEL_MIN_WORK)
+        {
+#ifdef HAVE_AVX2_TILES
+            /* First the input's panels, shared out by tokens (an int8
+             * batch's quantization with them: done serially, it took a
+             * quarter of the int8 prompt's matmul time). */
+            if (packed) {
+#pragma omp for schedule(static)
+                for (int t0 = 0; t0 < T; t0 += PANEL_TOKENS)
+                    pack_batch_panel(scratch, in, T, cols, gs, t0);
+            }
+#endif
+#pragma omp for schedule(dynamic, 1)
+            for (int unit = 0; unit < n_units; unit++)
+                shared_input_unit(outs, Ws, first_unit, in, T, scratch, kernel, unit);
+        }
     }
 }
 
