@@ -355,129 +355,16 @@ static void q8_lanes(float *out, size_t out_stride, const int8_t *w, size_t w_st
 }
 
 
-/* A prompt batch's int8 matmul works like the float one, on panels of
- * quantized inputs: a panel holds 4 values of each of its tokens side by
- * side per step, panel[(k / 4 * width + t) * 4 + k % 4] (pack_panel moves
- * the 4 bytes as one float), and the tokens' scales in a panel of their own,
- * scales[g * width + t]. Each step broadcasts 4 weights of a row and
- * multiplies them into the panel's 8 or 16 tokens in integers (maddubs, as
- * dot_q8_avx2 does); each group's integer sums then go to float, times the
- * row's scale and each token's. Blocks of 4 rows: 8 integer sums, and room
- * in the 16 registers for the loads. */
-#define Q8_PANEL_ROWS 4
-
-/* sums[r * sums_stride + t] += row r of w (w_stride bytes apart, ws_stride
- * scales apart) . token t of the panel, for r < n_rows, t < 8 * vectors. */
-static inline __attribute__((always_inline)) void q8_panel_block(float *sums, size_t sums_stride, const int8_t *w,
-                                                                 size_t w_stride, const float *ws, size_t ws_stride,
-                                                                 int n_rows, const int8_t *panel,
-                                                                 const float *scales, int vectors, int cols, int gs)
-{
-    const int width = 8 * vectors;
-    const __m256i ones = _mm256_set1_epi16(1);
-    for (int g = 0; g < cols / gs; g++) {
-        __m256i group_sum[Q8_PANEL_ROWS][2];
-#pragma GCC unroll 4
-        for (int r = 0; r < Q8_PANEL_ROWS; r++)
-            group_sum[r][0] = group_sum[r][1] = _mm256_setzero_si256();
-        for (int k = g * gs; k < (g + 1) * gs; k += 4) {
-            const int8_t *step = panel + (size_t)k * width;
-            __m256i x0 = _mm256_loadu_si256((const __m256i *)step);
-            __m256i x1 = vectors == 2 ? _mm256_loadu_si256((const __m256i *)(step + 32)) : x0;
-            __asm__("" : "+x"(x0), "+x"(x1));
-#pragma GCC unroll 4
-            for (int r = 0; r < n_rows; r++) {
-                int32_t four;
-                memcpy(&four, w + r * w_stride + k, sizeof four);
-                const __m256i wb = _mm256_set1_epi32(four), w_abs = _mm256_sign_epi8(wb, wb);
-                /* maddubs multiplies unsigned by signed bytes: move w's sign onto x */
-                group_sum[r][0] = _mm256_add_epi32(
-                    group_sum[r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(x0, wb)), ones));
-                if (vectors == 2)
-                    group_sum[r][1] = _mm256_add_epi32(
-                        group_sum[r][1],
-                        _mm256_madd_epi16(_mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(x1, wb)), ones));
-            }
-        }
-#pragma GCC unroll 4
-        for (int r = 0; r < n_rows; r++) {
-            const __m256 row_scale = _mm256_set1_ps(ws[r * ws_stride + g]);
-            for (int v = 0; v < vectors; v++) {
-                float *s = sums + r * sums_stride + 8 * v;
-                const __m256 scale = _mm256_mul_ps(row_scale, _mm256_loadu_ps(scales + g * width + 8 * v));
-                _mm256_storeu_ps(s, _mm256_fmadd_ps(_mm256_cvtepi32_ps(group_sum[r][v]), scale, _mm256_loadu_ps(s)));
-            }
-        }
-    }
-}
-
-/* Where the tokens' scales start in an int8 batch's panels: after the
- * values, T rounded up to whole panels times cols bytes. */
-static float *q8_scale_panels(float *panels, int T, int cols)
-{
-    const size_t tokens = (size_t)(T + PANEL_TOKENS - 1) / PANEL_TOKENS * PANEL_TOKENS;
-    return panels + tokens * cols / sizeof(float);
-}
-
-/* Rows [r0, r1) of out (T, rows) = in (T, cols) @ W^T, W int8 (Q8), at most
- * ROW_TILE rows, from the quantized input packed into panels. */
-static void q8_panels(float *out, const MatmulScratch *xq, const Matrix *W, int T, int r0, int r1)
-{
-    const int rows = W->rows, cols = W->cols, gs = W->group_size, groups = cols / gs;
-    const int8_t *w = W->data, *panels = (const int8_t *)xq->panels;
-    const float *scale_panels = q8_scale_panels(xq->panels, T, cols);
-    float sums[ROW_TILE][GROUP_TOKENS];  /* (rows of the tile, tokens of the group) */
-    for (int g0 = 0; g0 < T; g0 += GROUP_TOKENS) {
-        const int g1 = T - g0 < GROUP_TOKENS ? T : g0 + GROUP_TOKENS;
-        memset(sums, 0, sizeof sums);
-        for (int r = r0, n_rows; r < r1; r += n_rows) {
-            n_rows = r1 - r >= Q8_PANEL_ROWS ? Q8_PANEL_ROWS : 1;
-            for (int t0 = g0; t0 < g1; t0 += PANEL_TOKENS) {
-                const bool whole = panel_width(T - t0) == PANEL_TOKENS;
-                const int8_t *panel = panels + (size_t)t0 * cols;
-                const float *scales = scale_panels + (size_t)t0 * groups;
-                float *s = sums[r - r0] + (t0 - g0);
-                const int8_t *wr = w + (size_t)r * cols;
-                const float *wsr = W->scales + (size_t)r * groups;
-                if (n_rows == Q8_PANEL_ROWS && whole)
-                    q8_panel_block(s, GROUP_TOKENS, wr, cols, wsr, groups, Q8_PANEL_ROWS, panel, scales, 2, cols, gs);
-                else if (n_rows == Q8_PANEL_ROWS)
-                    q8_panel_block(s, GROUP_TOKENS, wr, cols, wsr, groups, Q8_PANEL_ROWS, panel, scales, 1, cols, gs);
-                else if (whole)
-                    q8_panel_block(s, GROUP_TOKENS, wr, cols, wsr, groups, 1, panel, scales, 2, cols, gs);
-                else
-                    q8_panel_block(s, GROUP_TOKENS, wr, cols, wsr, groups, 1, panel, scales, 1, cols, gs);
-            }
-        }
-        for (int t = g0; t < g1; t++)
-            for (int r = r0; r < r1; r++)
-                out[(size_t)t * rows + r] = sums[r - r0][t - g0];
-    }
-}
-
-/* Tokens [t0, t0 + 16) of a batch's input into their panel: quantized
- * first when gs > 0 (int8 weights), the values and the scales into panels of
- * their own; as floats otherwise. */
-static void pack_batch_panel(MatmulScratch *scratch, const float *in, int T, int cols, int gs, int t0)
-{
-    const int width = panel_width(T - t0), n = T - t0 < width ? T - t0 : width;
-    if (gs == 0) {
-        pack_panel(scratch->panels + (size_t)t0 * cols, in + (size_t)t0 * cols, cols, n, width, cols);
-        return;
-    }
-    const int groups = cols / gs;
-    int8_t *values = scratch->values + (size_t)t0 * cols;
-    float *scales = scratch->scales + (size_t)t0 * groups;
-    quantize_q8(values, scales, in + (size_t)t0 * cols, (size_t)n * cols, gs);
-    /* 4 values = 4 bytes = one float's worth: pack_panel moves them whole */
-    pack_panel(scratch->panels + (size_t)t0 * cols / 4, (const float *)(const void *)values, cols / 4, n, width,
-               cols / 4);
-    pack_panel(q8_scale_panels(scratch->panels, T, cols) + (size_t)t0 * groups, scales, groups, n, width, groups);
-}
 #endif
 
 /* GGUF's Q8_0 row: the same integer dot products, with each block's scale
  * stored in half precision in front of its 32 values. */
+/* Bytes of one Q8_0 row of cols values. */
+static size_t q8_0_row_bytes(int cols)
+{
+    return (size_t)cols / Q8_0_BLOCK * Q8_0_BLOCK_BYTES;
+}
+
 static float dot_q8_0_plain(const unsigned char *w, const int8_t *x, const float *xs, int cols)
 {
     float sum = 0.0f;
@@ -545,6 +432,160 @@ static void q8_0_lanes(float *out, size_t out_stride, const unsigned char *w, si
     for (int l = 0; l < LANES; l++)
         out[l * out_stride] = horizontal_sum(acc[l]);
 }
+
+/* A prompt batch's int8 matmul works like the float one, on panels of
+ * quantized inputs: a panel holds 4 values of each of its tokens side by
+ * side per step, panel[(k / 4 * width + t) * 4 + k % 4] (pack_panel moves
+ * the 4 bytes as one float), and the tokens' scales in a panel of their own,
+ * scales[g * width + t]. Each step broadcasts 4 weights of a row and
+ * multiplies them into the panel's 8 or 16 tokens in integers (maddubs, as
+ * dot_q8_avx2 does); each group's integer sums then go to float, times the
+ * row's scale and each token's. Blocks of 4 rows: 8 integer sums, and room
+ * in the 16 registers for the loads. Both int8 types: llama2.c's Q8 keeps a
+ * row's values together and its scales apart; GGUF's Q8_0 keeps each group
+ * of 32 values in a block after their half-precision scale. */
+#define Q8_PANEL_ROWS 4
+
+/* Group g of an int8 row: where its values start, and its scale. */
+static inline __attribute__((always_inline)) const int8_t *group_values(const unsigned char *row, int g, int gs,
+                                                                        bool q8_0)
+{
+    return (const int8_t *)(q8_0 ? row + (size_t)g * Q8_0_BLOCK_BYTES + 2 : row + (size_t)g * gs);
+}
+
+static inline __attribute__((always_inline)) float group_scale(const unsigned char *row, const float *row_scales,
+                                                               int g, bool q8_0)
+{
+    return q8_0 ? q8_0_scale(row + (size_t)g * Q8_0_BLOCK_BYTES, 1.0f) : row_scales[g];
+}
+
+/* sums[r * sums_stride + t] += row r of w (w_stride bytes apart; for Q8,
+ * its scales ws_stride apart in ws) . token t of the panel, for r < n_rows,
+ * t < 8 * vectors. */
+static inline __attribute__((always_inline)) void q8_panel_block(float *sums, size_t sums_stride,
+                                                                 const unsigned char *w, size_t w_stride,
+                                                                 const float *ws, size_t ws_stride, int n_rows,
+                                                                 const int8_t *panel, const float *scales,
+                                                                 int vectors, int cols, int gs, bool q8_0)
+{
+    const int width = 8 * vectors;
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int g = 0; g < cols / gs; g++) {
+        __m256i group_sum[Q8_PANEL_ROWS][2];
+#pragma GCC unroll 4
+        for (int r = 0; r < Q8_PANEL_ROWS; r++)
+            group_sum[r][0] = group_sum[r][1] = _mm256_setzero_si256();
+        for (int i = 0; i < gs; i += 4) {
+            const int8_t *step = panel + (size_t)(g * gs + i) * width;
+            __m256i x0 = _mm256_loadu_si256((const __m256i *)step);
+            __m256i x1 = vectors == 2 ? _mm256_loadu_si256((const __m256i *)(step + 32)) : x0;
+            __asm__("" : "+x"(x0), "+x"(x1));
+#pragma GCC unroll 4
+            for (int r = 0; r < n_rows; r++) {
+                int32_t four;
+                memcpy(&four, group_values(w + r * w_stride, g, gs, q8_0) + i, sizeof four);
+                const __m256i wb = _mm256_set1_epi32(four), w_abs = _mm256_sign_epi8(wb, wb);
+                /* maddubs multiplies unsigned by signed bytes: move w's sign onto x */
+                group_sum[r][0] = _mm256_add_epi32(
+                    group_sum[r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(x0, wb)), ones));
+                if (vectors == 2)
+                    group_sum[r][1] = _mm256_add_epi32(
+                        group_sum[r][1],
+                        _mm256_madd_epi16(_mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(x1, wb)), ones));
+            }
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < n_rows; r++) {
+            const float *row_scales = q8_0 ? NULL : ws + r * ws_stride;
+            const __m256 row_scale = _mm256_set1_ps(group_scale(w + r * w_stride, row_scales, g, q8_0));
+            for (int v = 0; v < vectors; v++) {
+                float *s = sums + r * sums_stride + 8 * v;
+                const __m256 scale = _mm256_mul_ps(row_scale, _mm256_loadu_ps(scales + g * width + 8 * v));
+                _mm256_storeu_ps(s, _mm256_fmadd_ps(_mm256_cvtepi32_ps(group_sum[r][v]), scale, _mm256_loadu_ps(s)));
+            }
+        }
+    }
+}
+
+/* q8_panel_block over a whole panel or a half one, of either int8 type. */
+static inline __attribute__((always_inline)) void q8_panel_block_of(float *sums, const unsigned char *w,
+                                                                    size_t w_stride, const float *ws, size_t ws_stride,
+                                                                    int n_rows, const int8_t *panel,
+                                                                    const float *scales, bool whole, int cols, int gs,
+                                                                    bool q8_0)
+{
+    if (q8_0 && whole)
+        q8_panel_block(sums, GROUP_TOKENS, w, w_stride, ws, ws_stride, n_rows, panel, scales, 2, cols, gs, true);
+    else if (q8_0)
+        q8_panel_block(sums, GROUP_TOKENS, w, w_stride, ws, ws_stride, n_rows, panel, scales, 1, cols, gs, true);
+    else if (whole)
+        q8_panel_block(sums, GROUP_TOKENS, w, w_stride, ws, ws_stride, n_rows, panel, scales, 2, cols, gs, false);
+    else
+        q8_panel_block(sums, GROUP_TOKENS, w, w_stride, ws, ws_stride, n_rows, panel, scales, 1, cols, gs, false);
+}
+
+/* Where the tokens' scales start in an int8 batch's panels: after the
+ * values, T rounded up to whole panels times cols bytes. */
+static float *q8_scale_panels(float *panels, int T, int cols)
+{
+    const size_t tokens = (size_t)(T + PANEL_TOKENS - 1) / PANEL_TOKENS * PANEL_TOKENS;
+    return panels + tokens * cols / sizeof(float);
+}
+
+/* Rows [r0, r1) of out (T, rows) = in (T, cols) @ W^T, W int8 (Q8 or Q8_0),
+ * at most ROW_TILE rows, from the quantized input packed into panels. */
+static void q8_panels(float *out, const MatmulScratch *xq, const Matrix *W, int T, int r0, int r1)
+{
+    const bool q8_0 = W->type == WEIGHT_Q8_0;
+    const int rows = W->rows, cols = W->cols, gs = q8_0 ? Q8_0_BLOCK : W->group_size, groups = cols / gs;
+    const size_t row_bytes = q8_0 ? q8_0_row_bytes(cols) : (size_t)cols;
+    const int8_t *panels = (const int8_t *)xq->panels;
+    const float *scale_panels = q8_scale_panels(xq->panels, T, cols);
+    float sums[ROW_TILE][GROUP_TOKENS];  /* (rows of the tile, tokens of the group) */
+    for (int g0 = 0; g0 < T; g0 += GROUP_TOKENS) {
+        const int g1 = T - g0 < GROUP_TOKENS ? T : g0 + GROUP_TOKENS;
+        memset(sums, 0, sizeof sums);
+        for (int r = r0, n_rows; r < r1; r += n_rows) {
+            n_rows = r1 - r >= Q8_PANEL_ROWS ? Q8_PANEL_ROWS : 1;
+            const unsigned char *wr = (const unsigned char *)W->data + (size_t)r * row_bytes;
+            const float *wsr = q8_0 ? NULL : W->scales + (size_t)r * groups;
+            for (int t0 = g0; t0 < g1; t0 += PANEL_TOKENS) {
+                const bool whole = panel_width(T - t0) == PANEL_TOKENS;
+                const int8_t *panel = panels + (size_t)t0 * cols;
+                const float *scales = scale_panels + (size_t)t0 * groups;
+                float *s = sums[r - r0] + (t0 - g0);
+                if (n_rows == Q8_PANEL_ROWS)
+                    q8_panel_block_of(s, wr, row_bytes, wsr, groups, Q8_PANEL_ROWS, panel, scales, whole, cols, gs,
+                                      q8_0);
+                else
+                    q8_panel_block_of(s, wr, row_bytes, wsr, groups, 1, panel, scales, whole, cols, gs, q8_0);
+            }
+        }
+        for (int t = g0; t < g1; t++)
+            for (int r = r0; r < r1; r++)
+                out[(size_t)t * rows + r] = sums[r - r0][t - g0];
+    }
+}
+
+/* Tokens [t0, t0 + 16) of a batch's input into their panel: quantized
+ * first when gs > 0 (int8 weights), the values and the scales into panels of
+ * their own; as floats otherwise. */
+static void pack_batch_panel(MatmulScratch *scratch, const float *in, int T, int cols, int gs, int t0)
+{
+    const int width = panel_width(T - t0), n = T - t0 < width ? T - t0 : width;
+    if (gs == 0) {
+        pack_panel(scratch->panels + (size_t)t0 * cols, in + (size_t)t0 * cols, cols, n, width, cols);
+        return;
+    }
+    const int groups = cols / gs;
+    int8_t *values = scratch->values + (size_t)t0 * cols;
+    float *scales = scratch->scales + (size_t)t0 * groups;
+    quantize_q8(values, scales, in + (size_t)t0 * cols, (size_t)n * cols, gs);
+    /* 4 values = 4 bytes = one float's worth: pack_panel moves them whole */
+    pack_panel(scratch->panels + (size_t)t0 * cols / 4, (const float *)(const void *)values, cols / 4, n, width,
+               cols / 4);
+    pack_panel(q8_scale_panels(scratch->panels, T, cols) + (size_t)t0 * groups, scales, groups, n, width, groups);
+}
 #endif
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -571,11 +612,6 @@ static void f16_lanes(float *out, size_t out_stride, const uint16_t *w, size_t w
 #define HAVE_F16_LANES 1
 #endif
 
-/* Bytes of one Q8_0 row of cols values. */
-static size_t q8_0_row_bytes(int cols)
-{
-    return (size_t)cols / Q8_0_BLOCK * Q8_0_BLOCK_BYTES;
-}
 
 /* Quantizes the T input rows in groups of gs (one scale each) for an int8 matmul. */
 static void quantize_input(MatmulScratch *xq, const float *in, int T, int cols, int gs)
@@ -627,6 +663,12 @@ static void matmul_rows(float *out, const float *in, const Matrix *W, int T, con
         break;
     }
     case WEIGHT_Q8_0: {
+#ifdef HAVE_AVX2_TILES
+        if (packed) {
+            q8_panels(out, xq, W, T, r0, r1);
+            break;
+        }
+#endif
         const size_t row_bytes = q8_0_row_bytes(cols);
         float (*dot)(const unsigned char *, const int8_t *, const float *, int) = dot_q8_0_plain;
 #if defined(__AVX2__) && defined(__FMA__)
@@ -674,7 +716,10 @@ static MatmulKernel choose_kernel(const Matrix *W, int T)
         return BY_TILES;
 #ifdef HAVE_AVX2_TILES
     if (T > 1)
-        return W->type == WEIGHT_F32 || (W->type == WEIGHT_Q8 && W->group_size % 32 == 0) ? BY_PANELS : BY_TILES;
+        return W->type == WEIGHT_F32 || (W->type == WEIGHT_Q8 && W->group_size % 32 == 0) ||
+                       W->type == WEIGHT_Q8_0
+                   ? BY_PANELS
+                   : BY_TILES;
 #endif
     switch (W->type) {
 #ifdef HAVE_AVX2_TILES
