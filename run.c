@@ -24,7 +24,10 @@
 #define DEFAULT_STEPS 256
 #define DEFAULT_TEMPERATURE 1.0f
 #define DEFAULT_TOPP 0.9f
-#define PROMPT_BATCH 64  /* prompt tokens per forward pass */
+/* Prompt tokens per forward pass: each weight is read from memory once per
+ * batch. A 110M 256-token prompt in one batch of 256: 5% faster than in
+ * batches of 64 (interleaved runs), for 10 MB more memory. */
+#define PROMPT_BATCH 256
 #define EXPLAIN_CANDIDATES 5     /* -m explain: next-token candidates shown per step */
 #define EXPLAIN_ATTENDED 3       /* -m explain: earlier tokens shown per layer and head */
 #define ATTENTION_RECORD_MAX (1ull << 30)  /* bytes of attention weights kept for the page */

@@ -15,7 +15,7 @@ compare_model() {
     shift 3
     write_model "$name" "$format" "$@" >/dev/null
     if "$PYTHON" scripts/compare.py --engine "$RUN" "$SCRATCH/$name.bin" "$SCRATCH/$name.tok" --prompt "$prompt" \
-        --steps 90 --quiet >"$SCRATCH/compare" 2>&1; then
+        --steps "${STEPS:-90}" --quiet >"$SCRATCH/compare" 2>&1; then
         ok "matches reference.py: $name ($(tail -1 "$SCRATCH/compare"))"
     else
         not_ok "matches reference.py: $name" "$(tail -5 "$SCRATCH/compare")"
@@ -32,20 +32,21 @@ compare_model "v1, shared classifier, GQA" v1 "xyz" \
 compare_model "v1, separate classifier, multi-query" v1 "" \
     --dim 64 --hidden-dim 128 --layers 2 --heads 8 --kv-heads 1 --vocab 300 --seq-len 64 \
     --separate-classifier --seed 4
-# a prompt longer than one prompt batch (64 tokens; this one is 75) crosses a batch boundary
-long_prompt="the quick brown fox jumps over the lazy dog and keeps on running far away"
-compare_model "v1, prompt spanning two prompt batches" v1 "$long_prompt" \
-    --dim 64 --hidden-dim 96 --layers 2 --heads 4 --kv-heads 2 --vocab 300 --seq-len 96 --seed 5
+# a prompt longer than one prompt batch (256 tokens; this one is 297) crosses a batch boundary
+sentence="the quick brown fox jumps over the lazy dog and keeps on running far away"
+long_prompt="$sentence $sentence $sentence $sentence"
+STEPS=310 compare_model "v1, prompt spanning two prompt batches" v1 "$long_prompt" \
+    --dim 64 --hidden-dim 96 --layers 2 --heads 4 --kv-heads 2 --vocab 300 --seq-len 320 --seed 5
 
 # Threads: every row of a matmul and every (head, query block) of attention is
 # computed whole by one thread, so any thread count must give the same bits.
 # The model is wide enough for the matmuls, attention and SwiGLU of
 # a prompt batch, and the matmuls of decoding, to run in parallel.
 write_model threads v1 --dim 192 --hidden-dim 512 --layers 2 --heads 6 --kv-heads 2 --vocab 400 \
-    --seq-len 160 --seed 7 >/dev/null
+    --seq-len 320 --seed 7 >/dev/null
 threads_differ=""
 for n in 1 2 3; do
-    OMP_NUM_THREADS=$n $RUN "$SCRATCH/threads.bin" -z "$SCRATCH/threads.tok" -t 0 -n 140 -i "$long_prompt" \
+    OMP_NUM_THREADS=$n $RUN "$SCRATCH/threads.bin" -z "$SCRATCH/threads.tok" -t 0 -n 310 -i "$long_prompt" \
         --logits "$SCRATCH/threads$n.logits" >"$SCRATCH/threads$n.out" 2>"$SCRATCH/err" ||
         threads_differ="$threads_differ $n threads failed: $(tail -1 "$SCRATCH/err");"
     if [ "$n" != 1 ] && ! { cmp -s "$SCRATCH/threads1.logits" "$SCRATCH/threads$n.logits" &&
@@ -54,7 +55,7 @@ for n in 1 2 3; do
     fi
 done
 if [ -z "$threads_differ" ] && [ -s "$SCRATCH/threads1.logits" ]; then
-    ok "1, 2 and 3 threads give bit-identical logits and text (75-token prompt, 140 positions)"
+    ok "1, 2 and 3 threads give bit-identical logits and text (a prompt over two batches, 310 positions)"
 else
     not_ok "threads give identical results" "${threads_differ:-no logits written}"
 fi
