@@ -654,19 +654,20 @@ static float *cache_row(float *cache, const Config *c, int layer, int kv_head, i
  * scores = q.k / sqrt(head_size), softmax, then the weighted sum of values.
  * With grouped-query attention, n_heads / n_kv_heads query heads share one
  * key/value head. out (T, dim). */
-static void multi_head_attention(float *out, const Config *c, RunState *s, int layer, int T, int pos)
+static void multi_head_attention(float *out, const Config *c, RunState *s, int layer, int T, int pos, int first)
 {
     const int heads_per_kv = c->n_heads / c->n_kv_heads;
     const float inv_sqrt_head = 1.0f / sqrtf((float)c->head_size);
-    if (T > 1 && !s->attention_record) {
+    const size_t work = (size_t)(T - first) * c->n_heads * (pos + T) * c->head_size;
+    if (T - first > 1 && !s->attention_record) {
         /* A batch: every (head, block of queries) is independent, and its
          * queries go through the keys and values together. */
-        const int n_blocks = (T + ATTENTION_BLOCK - 1) / ATTENTION_BLOCK;
-        const size_t work = (size_t)T * c->n_heads * (pos + T) * c->head_size;
+        const int n_blocks = (T - first + ATTENTION_BLOCK - 1) / ATTENTION_BLOCK;
 #pragma omp parallel for collapse(2) schedule(static) if (work >= PARALLEL_MIN_WORK)
         for (int h = 0; h < c->n_heads; h++) {
             for (int b = 0; b < n_blocks; b++) {
-                const int t0 = b * ATTENTION_BLOCK, n_queries = T - t0 < ATTENTION_BLOCK ? T - t0 : ATTENTION_BLOCK;
+                const int t0 = first + b * ATTENTION_BLOCK;
+                const int n_queries = T - t0 < ATTENTION_BLOCK ? T - t0 : ATTENTION_BLOCK;
                 float *scratch = s->att + ((size_t)b * c->n_heads + h) * ATTENTION_SCRATCH(c->seq_len, c->head_size);
                 attention_query_block(out + (size_t)t0 * c->dim + (size_t)h * c->head_size, c->dim,
                                       s->q + (size_t)t0 * c->dim + (size_t)h * c->head_size, c->dim, n_queries,
@@ -679,10 +680,9 @@ static void multi_head_attention(float *out, const Config *c, RunState *s, int l
     }
     /* Decoding, and batches whose attention weights are being recorded:
      * query by query; every (head, query) is independent. */
-    const size_t work = (size_t)T * c->n_heads * (pos + T) * c->head_size;
 #pragma omp parallel for collapse(2) schedule(static) if (work >= PARALLEL_MIN_WORK)
     for (int h = 0; h < c->n_heads; h++) {
-        for (int t = 0; t < T; t++) {
+        for (int t = first; t < T; t++) {
             const int n_visible = pos + t + 1;  /* causal: no peeking ahead */
             float *row = s->att + ((size_t)t * c->n_heads + h) * c->seq_len;
             attention_scores(row, s->q + (size_t)t * c->dim + (size_t)h * c->head_size,
@@ -700,13 +700,25 @@ static void multi_head_attention(float *out, const Config *c, RunState *s, int l
     }
 }
 
-/* x += Wo @ attention(RoPE(Wq xn), RoPE(Wk xn), Wv xn), with xn = RMSNorm(x). */
-static void attention_block(const Config *c, const LayerWeights *lw, RunState *s, int layer, int T, int pos)
+/* x += Wo @ attention(RoPE(Wq xn), RoPE(Wk xn), Wv xn), with xn = RMSNorm(x),
+ * for the tokens [first, T); the tokens before first give only their keys
+ * and values (see forward). */
+static void attention_block(const Config *c, const LayerWeights *lw, RunState *s, int layer, int T, int pos,
+                            int first)
 {
     rmsnorm_rows(s->xb, s->x, lw->attention_norm, T, c->dim, c->norm_eps);
-    float *const qkv[] = {s->q, s->k, s->v};
-    const Matrix *const wqkv[] = {&lw->wq, &lw->wk, &lw->wv};
-    matmul_shared_input(qkv, wqkv, 3, s->xb, T, &s->matmul_scratch);
+    const size_t rows_before = (size_t)first * c->dim;
+    if (first == 0) {
+        float *const qkv[] = {s->q, s->k, s->v};
+        const Matrix *const wqkv[] = {&lw->wq, &lw->wk, &lw->wv};
+        matmul_shared_input(qkv, wqkv, 3, s->xb, T, &s->matmul_scratch);
+    } else {
+        float *const kv[] = {s->k, s->v};
+        const Matrix *const wkv[] = {&lw->wk, &lw->wv};
+        matmul_shared_input(kv, wkv, 2, s->xb, T, &s->matmul_scratch);
+        if (first < T)
+            matmul(s->q + rows_before, s->xb + rows_before, &lw->wq, T - first, &s->matmul_scratch);
+    }
     /* Each token's rotation and cache rows are its own: the threads share
      * the tokens (and the first writes to the cache's pages). */
 #pragma omp parallel for schedule(static) if ((size_t)T * c->dim >= PARALLEL_MIN_WORK)
@@ -714,7 +726,8 @@ static void attention_block(const Config *c, const LayerWeights *lw, RunState *s
         /* Rotating q and k by their positions makes q.k depend on the
          * distance between the two tokens: that is all the model knows of order. */
         const float *cos_sin = s->rope_cos_sin + (size_t)t * c->head_size;
-        rope_rotate(s->q + (size_t)t * c->dim, cos_sin, c->n_heads, c->head_size);
+        if (t >= first)
+            rope_rotate(s->q + (size_t)t * c->dim, cos_sin, c->n_heads, c->head_size);
         rope_rotate(s->k + (size_t)t * c->kv_dim, cos_sin, c->n_kv_heads, c->head_size);
         /* Keys and values are kept so later tokens can attend to this one. */
         for (int kv = 0; kv < c->n_kv_heads; kv++) {
@@ -723,21 +736,23 @@ static void attention_block(const Config *c, const LayerWeights *lw, RunState *s
             memcpy(cache_row(s->value_cache, c, layer, kv, pos + t), s->v + head, c->head_size * sizeof(float));
         }
     }
-    multi_head_attention(s->xb, c, s, layer, T, pos);
-    matmul(s->xb2, s->xb, &lw->wo, T, &s->matmul_scratch);
-    add_in_place(s->x, s->xb2, T * c->dim);
+    if (first == T)
+        return;
+    multi_head_attention(s->xb, c, s, layer, T, pos, first);
+    matmul(s->xb2 + rows_before, s->xb + rows_before, &lw->wo, T - first, &s->matmul_scratch);
+    add_in_place(s->x + rows_before, s->xb2 + rows_before, (T - first) * c->dim);
 }
 
-/* x += W2 @ (silu(W1 xn) * W3 xn), with xn = RMSNorm(x). */
-static void feed_forward_block(const Config *c, const LayerWeights *lw, RunState *s, int T)
+/* x += W2 @ (silu(W1 xn) * W3 xn), with xn = RMSNorm(x), for the n rows of x. */
+static void feed_forward_block(const Config *c, const LayerWeights *lw, RunState *s, float *x, int n)
 {
-    rmsnorm_rows(s->xb, s->x, lw->ffn_norm, T, c->dim, c->norm_eps);
+    rmsnorm_rows(s->xb, x, lw->ffn_norm, n, c->dim, c->norm_eps);
     float *const gate_up[] = {s->hb, s->hb2};
     const Matrix *const w13[] = {&lw->w1, &lw->w3};
-    matmul_shared_input(gate_up, w13, 2, s->xb, T, &s->matmul_scratch);
-    swiglu(s->hb, s->hb2, T * c->hidden_dim);
-    matmul(s->xb2, s->hb, &lw->w2, T, &s->matmul_scratch);
-    add_in_place(s->x, s->xb2, T * c->dim);
+    matmul_shared_input(gate_up, w13, 2, s->xb, n, &s->matmul_scratch);
+    swiglu(s->hb, s->hb2, n * c->hidden_dim);
+    matmul(s->xb2, s->hb, &lw->w2, n, &s->matmul_scratch);
+    add_in_place(x, s->xb2, n * c->dim);
 }
 
 float *forward(const Model *model, RunState *s, const int *tokens, int T, int pos, LogitRows wanted)
@@ -747,14 +762,21 @@ float *forward(const Model *model, RunState *s, const int *tokens, int T, int po
     embed_tokens(s->x, &w->token_embedding, tokens, T);
     for (int t = 0; t < T; t++)
         rope_angles(s->rope_cos_sin + (size_t)t * c->head_size, s->rope_inv_freq, c->head_size, pos + t);
+    /* Only the rows whose logits are wanted go through the last layer's
+     * attention and feed-forward, and then the classifier; the other tokens
+     * give that layer their keys and values, which later tokens will need,
+     * and nothing else of theirs is read again. (Unless every layer's
+     * attention is being recorded.) */
+    const int first = wanted == LOGITS_ALL ? 0 : T - 1;  /* the first row whose logits are wanted */
+    const int last_layer_first = s->attention_record ? 0 : wanted == LOGITS_NONE ? T : first;
     for (int l = 0; l < c->n_layers; l++) {
-        attention_block(c, &w->layers[l], s, l, T, pos);
-        feed_forward_block(c, &w->layers[l], s, T);
+        const int layer_first = l == c->n_layers - 1 ? last_layer_first : 0;
+        attention_block(c, &w->layers[l], s, l, T, pos, layer_first);
+        if (layer_first < T)
+            feed_forward_block(c, &w->layers[l], s, s->x + (size_t)layer_first * c->dim, T - layer_first);
     }
-    /* Only the rows whose logits are wanted go through the classifier. */
     if (wanted == LOGITS_NONE)
         return NULL;
-    const int first = wanted == LOGITS_ALL ? 0 : T - 1;
     const int n_rows = T - first;
     const float *x = s->x + (size_t)first * c->dim;
     rmsnorm_rows(s->xb, x, w->final_norm, n_rows, c->dim, c->norm_eps);
