@@ -34,9 +34,10 @@ typedef struct {
 
 /* A matmul's input, rearranged for its kernel: quantized on the fly with an
  * int8 matrix's group size, so that each group's dot product runs in
- * integers; or, for a float batch, packed into panels of tokens. Each has
- * room for (max_batch, largest cols) values (and as many scales); panels
- * must be 64-byte aligned, with max_batch rounded up to MATMUL_PANEL_TOKENS. */
+ * integers; and, for a batch, packed into panels of MATMUL_PANEL_TOKENS
+ * tokens (the int8 values and their scales, or the floats). Each has room
+ * for (max_batch, largest cols) values (and as many scales); panels must be
+ * 64-byte aligned, with max_batch rounded up to MATMUL_PANEL_TOKENS. */
 #define MATMUL_PANEL_TOKENS 16
 typedef struct {
     int8_t *values;
