@@ -1,8 +1,9 @@
 /* kernels.c - the numeric building blocks: matmul, attention's scores and
  * weighted sums, RMSNorm, softmax, RoPE, SwiGLU. Loops are written so that
  * the compiler vectorizes them (`#pragma omp simd` allows it to reorder a
- * float sum); the float32 matmul's tiles are AVX2 intrinsics where the
- * build has them, and matmul spreads its rows over threads with OpenMP. */
+ * float sum); the matmul's blocks and lanes, and the attention blocks, are
+ * AVX2 intrinsics where the build has them, and matmul spreads its rows over
+ * threads with OpenMP. */
 #include "kernels.h"
 
 #include <math.h>
@@ -100,7 +101,7 @@ static void tile_lanes(float *out, size_t out_stride, const float *w, size_t w_s
     float_lanes(out, out_stride, w, w_stride, x, cols, false);
 }
 
-/* One row, for the rows and tokens left over from the tiles. */
+/* One float32 row: decoding's rows past the last whole lane. */
 static float dot_row(const float *w, const float *x, int n)
 {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
@@ -239,6 +240,15 @@ static inline __attribute__((always_inline)) void panel_rows(float *sums, size_t
 #define GROUP_TOKENS 64  /* tokens whose sums f32_panels keeps at a time, a multiple of PANEL_TOKENS */
 _Static_assert(GROUP_TOKENS % PANEL_TOKENS == 0, "a group is whole panels");
 
+/* out rows [g0, g1), columns [r0, r1) = a tile's sums, kept (rows of the
+ * tile, tokens of the group). */
+static void tile_sums_to_out(float *out, int rows, float sums[][GROUP_TOKENS], int r0, int r1, int g0, int g1)
+{
+    for (int t = g0; t < g1; t++)
+        for (int r = r0; r < r1; r++)
+            out[(size_t)t * rows + r] = sums[r - r0][t - g0];
+}
+
 /* Rows [r0, r1) of out (T, rows) = in (T, cols) @ w^T, at most ROW_TILE of
  * them, from in packed into panels. For each group of GROUP_TOKENS tokens
  * and chunk of columns, row blocks of PANEL_ROWS outermost: the group's
@@ -263,9 +273,7 @@ static void f32_panels(float *out, const float *panels, const float *w, int rows
                                panels + (size_t)t0 * cols, panel_width(T - t0) == PANEL_TOKENS, k0, k1, k0 > 0);
             }
         }
-        for (int t = g0; t < g1; t++)
-            for (int r = r0; r < r1; r++)
-                out[(size_t)t * rows + r] = sums[r - r0][t - g0];
+        tile_sums_to_out(out, rows, sums, r0, r1, g0, g1);
     }
 }
 #define HAVE_AVX2_TILES 1
@@ -358,18 +366,16 @@ static void q8_lanes(float *out, size_t out_stride, const int8_t *w, size_t w_st
     for (int l = 0; l < LANES; l++)
         out[l * out_stride] = horizontal_sum(acc[l]);
 }
-
-
 #endif
 
-/* GGUF's Q8_0 row: the same integer dot products, with each block's scale
- * stored in half precision in front of its 32 values. */
 /* Bytes of one Q8_0 row of cols values. */
 static size_t q8_0_row_bytes(int cols)
 {
     return (size_t)cols / Q8_0_BLOCK * Q8_0_BLOCK_BYTES;
 }
 
+/* GGUF's Q8_0 row: the same integer dot products, with each block's scale
+ * stored in half precision in front of its 32 values. */
 static float dot_q8_0_plain(const unsigned char *w, const int8_t *x, const float *xs, int cols)
 {
     float sum = 0.0f;
@@ -566,9 +572,7 @@ static void q8_panels(float *out, const MatmulScratch *xq, const Matrix *W, int 
                     q8_panel_block_of(s, wr, row_bytes, wsr, groups, 1, panel, scales, whole, cols, gs, q8_0);
             }
         }
-        for (int t = g0; t < g1; t++)
-            for (int r = r0; r < r1; r++)
-                out[(size_t)t * rows + r] = sums[r - r0][t - g0];
+        tile_sums_to_out(out, rows, sums, r0, r1, g0, g1);
     }
 }
 
@@ -617,7 +621,6 @@ static void f16_lanes(float *out, size_t out_stride, const uint16_t *w, size_t w
 #define HAVE_F16_LANES 1
 #endif
 
-
 /* Quantizes the T input rows in groups of gs (one scale each) for an int8 matmul. */
 static void quantize_input(MatmulScratch *xq, const float *in, int T, int cols, int gs)
 {
@@ -627,7 +630,8 @@ static void quantize_input(MatmulScratch *xq, const float *in, int T, int cols, 
 }
 
 /* Rows [r0, r1) of out (T, W.rows) = in (T, W.cols) @ W^T, at most a tile of
- * them; xq holds `in` already quantized when W is an int8 type. */
+ * them. xq holds `in` rearranged: packed into panels when `packed`, else
+ * quantized when W is an int8 type. */
 static void matmul_rows(float *out, const float *in, const Matrix *W, int T, const MatmulScratch *xq, bool packed,
                         int r0, int r1)
 {
@@ -707,9 +711,9 @@ static int input_group_size(const Matrix *W)
     return W->type == WEIGHT_Q8 ? W->group_size : W->type == WEIGHT_Q8_0 ? Q8_0_BLOCK : 0;
 }
 
-/* How a matmul's rows are computed: the plain loops (and int8 batches) take
- * tiles of ROW_TILE rows; decoding, lanes; a float batch, tiles of ROW_TILE
- * rows from the input's panels. */
+/* How a matmul's rows are computed: decoding, in lanes; a batch of float32
+ * or int8 weights, in tiles of ROW_TILE rows from the input's panels; the
+ * plain loops (and F16 batches), in tiles of ROW_TILE rows, row by row. */
 typedef enum { BY_TILES, BY_LANES, BY_PANELS } MatmulKernel;
 
 /* Decoding cuts a matrix into LANES lanes of rows / LANES rows each (when
