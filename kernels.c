@@ -169,6 +169,28 @@ static void pack_panel(float *panel, const float *in, size_t in_stride, int n, i
     }
 }
 
+/* pack_panel's inverse for the first n rows: out[j * out_stride + k] =
+ * panel[k * width + j], for j < n and k < cols. */
+static void unpack_panel(float *out, size_t out_stride, const float *panel, int n, int width, int cols)
+{
+    for (int j0 = 0; j0 < n; j0 += 8) {
+        const int rows = n - j0 < 8 ? n - j0 : 8;
+        float *y = out + (size_t)j0 * out_stride;
+        int k = 0;
+        for (; k + 8 <= cols; k += 8) {
+            __m256 r[8], c[8];
+            for (int i = 0; i < 8; i++)
+                r[i] = _mm256_loadu_ps(panel + (size_t)(k + i) * width + j0);
+            transpose_8x8(c, r);
+            for (int j = 0; j < rows; j++)
+                _mm256_storeu_ps(y + (size_t)j * out_stride + k, c[j]);
+        }
+        for (; k < cols; k++)
+            for (int j = 0; j < rows; j++)
+                y[(size_t)j * out_stride + k] = panel[(size_t)k * width + j0 + j];
+    }
+}
+
 /* sums[r * sums_stride + t] (+)= sum over k in [k0, k1) of
  * w[r * w_stride + k * w_step] * panel[k * 8 * vectors + t], for r < n_rows
  * and t < 8 * vectors. (A matmul's weights: w_step 1, w_stride a row.) Each
@@ -1025,15 +1047,28 @@ void attention_query_block(float *out, size_t out_stride, const float *q, size_t
             panel_rows(scores + (size_t)i * B, B, keys + i * kv_stride, kv_stride, 1, n - i < PANEL_ROWS ? n - i : PANEL_ROWS,
                        q_panel, true, 0, head_size, false);
         /* Softmax down each query's column, over the keys it may see (key
-         * first + t and those before it): the later keys get weight 0. */
-        float max[B], sum[B];
+         * first + t and those before it): the later keys get weight 0. Every
+         * query sees the keys before the block's own, so only the block's
+         * last B keys need the test. */
+        float max[B], sum[B], inv_sum[B];
         for (int t = 0; t < B; t++)
             max[t] = -INFINITY, sum[t] = 0.0f;
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < first; i++)
+#pragma omp simd
+            for (int t = 0; t < B; t++)
+                max[t] = scores[i * B + t] > max[t] ? scores[i * B + t] : max[t];
+        for (int i = first; i < n; i++)
 #pragma omp simd
             for (int t = 0; t < B; t++)
                 max[t] = i <= first + t && scores[i * B + t] > max[t] ? scores[i * B + t] : max[t];
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < first; i++)
+#pragma omp simd
+            for (int t = 0; t < B; t++) {
+                float p = fast_exp((scores[i * B + t] - max[t]) * scale);
+                scores[i * B + t] = p;
+                sum[t] += p;
+            }
+        for (int i = first; i < n; i++)
 #pragma omp simd
             for (int t = 0; t < B; t++) {
                 float p = i <= first + t ? fast_exp((scores[i * B + t] - max[t]) * scale) : 0.0f;
@@ -1041,11 +1076,15 @@ void attention_query_block(float *out, size_t out_stride, const float *q, size_t
                 sum[t] += p;
             }
         panel_rows(sums, B, values, 1, kv_stride, head_size, scores, true, 0, n, false);
-        for (int t = 0; t < n_queries; t++) {
-            const float inv_sum = 1.0f / sum[t];
-            for (int d = 0; d < head_size; d++)
-                out[t * out_stride + d] = sums[d * B + t] * inv_sum;
-        }
+        /* Each query's sums over its weights' total, and back from the
+         * panel's columns to the queries' rows. */
+        for (int t = 0; t < B; t++)
+            inv_sum[t] = 1.0f / sum[t];
+        for (int d = 0; d < head_size; d++)
+#pragma omp simd
+            for (int t = 0; t < B; t++)
+                sums[d * B + t] *= inv_sum[t];
+        unpack_panel(out, out_stride, sums, n_queries, B, head_size);
         return;
     }
 #endif

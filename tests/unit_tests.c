@@ -207,14 +207,20 @@ static void test_attention_query_block(void)
         }
         for (int plain = 0; plain <= 1; plain++) {
             kernels_use_plain(plain);
+            for (size_t i = 0; i < (size_t)nq * out_stride; i++)
+                out[i] = 12345.0f;  /* the columns past the head's must keep it */
             attention_query_block(out, out_stride, q, q_stride, nq, first, keys, values, kv_stride, hs, scale, scratch);
             kernels_use_plain(false);
             double err = 0;
-            for (int t = 0; t < nq; t++)
+            int overwritten = 0;
+            for (int t = 0; t < nq; t++) {
                 for (int j = 0; j < hs; j++)
                     err = fmax(err, fabs(out[(size_t)t * out_stride + j] - want[(size_t)t * hs + j]));
-            expect(err < 1e-5, "%s: %d queries after %d positions, head size %d: error %g", plain ? "plain" : "fast", nq,
-                   first, hs, err);
+                for (int j = hs; j < out_stride; j++)
+                    overwritten += out[(size_t)t * out_stride + j] != 12345.0f;
+            }
+            expect(err < 1e-5 && overwritten == 0, "%s: %d queries after %d positions, head size %d: error %g, %d values "
+                   "written past the head", plain ? "plain" : "fast", nq, first, hs, err, overwritten);
         }
         free(q), free(keys), free(values), free(out), free(scratch), free(want), free(p);
     }
