@@ -32,6 +32,7 @@ Importable: random_weights(config, seed) and write_checkpoint(path, fmt, config,
 where config is a dict with the keys of CONFIG_KEYS plus 'shared_classifier' (bool).
 """
 import argparse
+import os
 import struct
 import sys
 
@@ -174,14 +175,23 @@ def add_shape_arguments(ap):
     ap.add_argument("--seed", type=int, default=0)
 
 
+def refuse_to_overwrite(ap, flag, path):
+    """--tokenizer (and write_gguf.py's --checkpoint) name files to write, but
+    read like inputs: a real tokenizer.bin given by mistake would be silently
+    replaced by a random one. They must name new files."""
+    if path and os.path.exists(path):
+        ap.error(f"{flag} {path}: the file exists; {flag} names a file to write, and will not overwrite one")
+
+
 def main():
     ap = argparse.ArgumentParser(description="Write a llama2.c checkpoint with random weights.")
     ap.add_argument("out")
     ap.add_argument("--format", choices=["legacy", "v1"], required=True)
     add_shape_arguments(ap)
     ap.add_argument("--separate-classifier", action="store_true")
-    ap.add_argument("--tokenizer", metavar="PATH", help="also write a matching tokenizer.bin")
+    ap.add_argument("--tokenizer", metavar="PATH", help="also write a matching tokenizer.bin (a new file)")
     args = ap.parse_args()
+    refuse_to_overwrite(ap, "--tokenizer", args.tokenizer)
     config = {"dim": args.dim, "hidden_dim": args.hidden_dim, "n_layers": args.layers,
               "n_heads": args.heads, "n_kv_heads": args.kv_heads, "vocab_size": args.vocab,
               "seq_len": args.seq_len, "shared_classifier": not args.separate_classifier}

@@ -10,8 +10,8 @@
         [--alignment N] [--gguf-version 2|3]
         [--checkpoint OUT.bin] [--tokenizer TOK.bin]
 
---checkpoint and --tokenizer also write the same model as a llama2.c legacy checkpoint and
-tokenizer.bin (scripts/write_checkpoint.py's formats): the checkpoint holds exactly the values the
+--checkpoint and --tokenizer also write (to new files; they refuse to overwrite) the same model
+as a llama2.c legacy checkpoint and tokenizer.bin (scripts/write_checkpoint.py's formats): the checkpoint holds exactly the values the
 GGUF's tensors stand for (F16 and Q8_0 dequantized), so an engine must give the same logits
 for both files.
 
@@ -295,9 +295,14 @@ def main():
     ap.add_argument("--set-string", action="append", default=[], metavar="KEY=VALUE",
                     help="override a string in the metadata, e.g. general.architecture=gemma (for tests "
                          "of files the engine must refuse)")
-    ap.add_argument("--checkpoint", metavar="PATH", help="also write the same model as a llama2.c legacy checkpoint")
-    ap.add_argument("--tokenizer", metavar="PATH", help="also write the vocabulary as a tokenizer.bin")
+    ap.add_argument("--checkpoint", metavar="PATH",
+                    help="also write the same model as a llama2.c legacy checkpoint (a new file)")
+    ap.add_argument("--tokenizer", metavar="PATH",
+                    help="also write the vocabulary as a tokenizer.bin (a new file: this is an output, "
+                         "not the tokenizer to read)")
     args = ap.parse_args()
+    write_checkpoint.refuse_to_overwrite(ap, "--checkpoint", args.checkpoint)
+    write_checkpoint.refuse_to_overwrite(ap, "--tokenizer", args.tokenizer)
 
     config = {"dim": args.dim, "hidden_dim": args.hidden_dim, "n_layers": args.layers,
               "n_heads": args.heads, "n_kv_heads": args.kv_heads, "vocab_size": args.vocab,
