@@ -278,27 +278,62 @@ static void tile_sums_to_out(float *out, int rows, float sums[][GROUP_TOKENS], i
  * the tile's rows in L2, so they come from memory once per batch. The sums
  * gather in a small buffer, not in out: out's rows are rows * 4 bytes
  * apart, for 110M's 2048-row matrices 8 KB, so writing a block's 16 tokens
- * straight into out would put them all in one L1 cache set. */
-static void f32_panels(float *out, const float *panels, const float *w, int rows, int cols, int T, int r0, int r1)
+ * straight into out would put them all in one L1 cache set.
+ * Half-precision weights (`half`) are first converted, the tile's rows in
+ * the chunk at a time, into `converted` (ROW_TILE, PANEL_CHUNK), which the
+ * blocks then read: once per tile when the rows fit one chunk. */
+static inline __attribute__((always_inline)) void float_panels(float *out, const float *panels, const void *w,
+                                                               bool half, float converted[][PANEL_CHUNK], int rows,
+                                                               int cols, int T, int r0, int r1)
 {
     float sums[ROW_TILE][GROUP_TOKENS];  /* (rows of the tile, tokens of the group) */
     const int n_chunks = (cols + PANEL_CHUNK - 1) / PANEL_CHUNK;
-    const int chunk = (cols + n_chunks - 1) / n_chunks;
+    const int chunk = ((cols + n_chunks - 1) / n_chunks + 7) / 8 * 8;  /* whole vectors of 8 */
     for (int g0 = 0; g0 < T; g0 += GROUP_TOKENS) {
         const int g1 = T - g0 < GROUP_TOKENS ? T : g0 + GROUP_TOKENS;
         for (int k0 = 0; k0 < cols; k0 += chunk) {
             const int k1 = cols - k0 < chunk ? cols : k0 + chunk;
+            if (half && (n_chunks > 1 || g0 == 0))
+                for (int r = r0; r < r1; r++)
+                    for (int k = k0; k < k1; k += 8)  /* cols is a multiple of 8 (choose_kernel) */
+                        _mm256_storeu_ps(converted[r - r0] + (k - k0), load_8_weights(w, (size_t)r * cols + k, true));
             for (int r = r0; r < r1; r += PANEL_ROWS) {
                 const int n_rows = r1 - r < PANEL_ROWS ? r1 - r : PANEL_ROWS;
-                for (int t0 = g0; t0 < g1; t0 += PANEL_TOKENS)
-                    panel_rows(sums[r - r0] + (t0 - g0), GROUP_TOKENS, w + (size_t)r * cols, cols, 1, n_rows,
-                               panels + (size_t)t0 * cols, panel_width(T - t0) == PANEL_TOKENS, k0, k1, k0 > 0);
+                for (int t0 = g0; t0 < g1; t0 += PANEL_TOKENS) {
+                    const bool whole = panel_width(T - t0) == PANEL_TOKENS;
+                    const float *panel = panels + (size_t)t0 * cols;
+                    float *s = sums[r - r0] + (t0 - g0);
+                    if (half)  /* the chunk's columns start at 0 in the buffer, at k0 in the panel */
+                        panel_rows(s, GROUP_TOKENS, converted[r - r0], PANEL_CHUNK, 1, n_rows,
+                                   panel + (size_t)k0 * (whole ? PANEL_TOKENS : PANEL_TOKENS / 2), whole, 0,
+                                   k1 - k0, k0 > 0);
+                    else
+                        panel_rows(s, GROUP_TOKENS, (const float *)w + (size_t)r * cols, cols, 1, n_rows, panel,
+                                   whole, k0, k1, k0 > 0);
+                }
             }
         }
         tile_sums_to_out(out, rows, sums, r0, r1, g0, g1);
     }
 }
+
+static void f32_panels(float *out, const float *panels, const float *w, int rows, int cols, int T, int r0, int r1)
+{
+    float_panels(out, panels, w, false, NULL, rows, cols, T, r0, r1);
+}
+#ifdef __F16C__
+static void f16_panels(float *out, const float *panels, const uint16_t *w, int rows, int cols, int T, int r0, int r1)
+{
+    float converted[ROW_TILE][PANEL_CHUNK];  /* 48 KB */
+    float_panels(out, panels, w, true, converted, rows, cols, T, r0, r1);
+}
+#endif
 #define HAVE_AVX2_TILES 1
+#ifdef __F16C__
+#define HAVE_F16_PANELS 1
+#else
+#define HAVE_F16_PANELS 0
+#endif
 #else
 #define dot_row dot_product
 #endif
@@ -714,6 +749,12 @@ static void matmul_rows(float *out, const float *in, const Matrix *W, int T, con
         break;
     }
     case WEIGHT_F16: {
+#if defined(HAVE_AVX2_TILES) && defined(__F16C__)
+        if (packed) {
+            f16_panels(out, xq->panels, W->data, rows, cols, T, r0, r1);
+            break;
+        }
+#endif
         float (*dot)(const uint16_t *, const float *, int) = dot_f16_plain;
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
         if (!use_plain_kernels)
@@ -733,9 +774,10 @@ static int input_group_size(const Matrix *W)
     return W->type == WEIGHT_Q8 ? W->group_size : W->type == WEIGHT_Q8_0 ? Q8_0_BLOCK : 0;
 }
 
-/* How a matmul's rows are computed: decoding, in lanes; a batch of float32
- * or int8 weights, in tiles of ROW_TILE rows from the input's panels; the
- * plain loops (and F16 batches), in tiles of ROW_TILE rows, row by row. */
+/* How a matmul's rows are computed: decoding, in lanes; a batch, in tiles
+ * of ROW_TILE rows from the input's panels; the plain loops (and the odd
+ * sizes the vector kernels do not take), in tiles of ROW_TILE rows, row by
+ * row. */
 typedef enum { BY_TILES, BY_LANES, BY_PANELS } MatmulKernel;
 
 /* Decoding cuts a matrix into LANES lanes of rows / LANES rows each (when
@@ -748,7 +790,7 @@ static MatmulKernel choose_kernel(const Matrix *W, int T)
 #ifdef HAVE_AVX2_TILES
     if (T > 1)
         return W->type == WEIGHT_F32 || (W->type == WEIGHT_Q8 && W->group_size % 32 == 0) ||
-                       W->type == WEIGHT_Q8_0
+                       W->type == WEIGHT_Q8_0 || (HAVE_F16_PANELS && W->type == WEIGHT_F16 && W->cols % 8 == 0)
                    ? BY_PANELS
                    : BY_TILES;
 #endif

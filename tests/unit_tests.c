@@ -577,15 +577,21 @@ static Matrix random_matrix(WeightType type, int rows, int cols, float **dequant
 static void test_matmul_types(void)
 {
     const char *names[] = {"F32", "Q8", "F16", "Q8_0"};
-    const int rows = 37, cols = 96, batches[] = {1, 3, 5, 20, 64};  /* decoding; half, whole panels */
-    for (int type = WEIGHT_F32; type <= WEIGHT_Q8_0; type++) {
+    const int batches[] = {1, 3, 5, 20, 64, 100};  /* decoding; half, whole panels; two groups of tokens */
+    /* Rows of 37 (whole and partial tiles and blocks) by 96 columns; and 13
+     * rows of over 1024 columns, which a batch takes in two chunks (for the
+     * float types 1048: chunks of 524 columns, rounded up to whole vectors). */
+    for (int type = WEIGHT_F32; type <= WEIGHT_Q8_0; type++)
+    for (int shape = 0; shape < 2; shape++) {
+        const bool int8 = type == WEIGHT_Q8 || type == WEIGHT_Q8_0;
+        const int rows = shape == 0 ? 37 : 13, cols = shape == 0 ? 96 : int8 ? 1056 : 1048;
         for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
             const int T = batches[b];
             float *w;
             Matrix m = random_matrix((WeightType)type, rows, cols, &w);
             float *in = random_floats((size_t)T * cols), *x = malloc((size_t)T * cols * sizeof(float));
             memcpy(x, in, (size_t)T * cols * sizeof(float));
-            if (type == WEIGHT_Q8 || type == WEIGHT_Q8_0) {  /* what the kernel multiplies by */
+            if (int8) {  /* what the kernel multiplies by */
                 int8_t *q = malloc((size_t)T * cols);
                 float *scales = malloc((size_t)T * cols / 32 * sizeof(float));
                 quantize_q8(q, scales, in, (size_t)T * cols, 32);
@@ -603,15 +609,15 @@ static void test_matmul_types(void)
                 }
             MatmulScratch scratch = scratch_new(T, cols);
             float *fast = malloc((size_t)T * rows * sizeof(float)), *plain = malloc((size_t)T * rows * sizeof(float));
-            float row[96];
+            float row[1056];
             matmul(fast, in, &m, T, &scratch);
             kernels_use_plain(true);
             matmul(plain, in, &m, T, &scratch);
             kernels_use_plain(false);
             double err_fast = max_relative_error(fast, want, (size_t)T * rows);
             double err_plain = max_relative_error(plain, want, (size_t)T * rows);
-            expect(err_fast < 1e-5 && err_plain < 1e-5, "%s T=%d: fast %g, plain %g", names[type], T, err_fast,
-                   err_plain);
+            expect(err_fast < 1e-5 && err_plain < 1e-5, "%s %dx%d T=%d: fast %g, plain %g", names[type], rows, cols, T,
+                   err_fast, err_plain);
             matrix_row(row, &m, 11);
             expect(memcmp(row, w + 11 * cols, cols * sizeof(float)) == 0, "%s: matrix_row differs", names[type]);
             free((void *)m.data), free((void *)m.scales), free(w), free(in), free(x);
