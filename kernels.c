@@ -263,12 +263,10 @@ static inline __attribute__((always_inline)) void panel_rows(float *sums, size_t
 _Static_assert(GROUP_TOKENS % PANEL_TOKENS == 0, "a group is whole panels");
 
 /* out rows [g0, g1), columns [r0, r1) = a tile's sums, kept (rows of the
- * tile, tokens of the group). */
+ * tile, tokens of the group): a panel, to unpack. */
 static void tile_sums_to_out(float *out, int rows, float sums[][GROUP_TOKENS], int r0, int r1, int g0, int g1)
 {
-    for (int t = g0; t < g1; t++)
-        for (int r = r0; r < r1; r++)
-            out[(size_t)t * rows + r] = sums[r - r0][t - g0];
+    unpack_panel(out + (size_t)g0 * rows + r0, rows, sums[0], g1 - g0, GROUP_TOKENS, r1 - r0);
 }
 
 /* Rows [r0, r1) of out (T, rows) = in (T, cols) @ w^T, at most ROW_TILE of
@@ -300,13 +298,13 @@ static inline __attribute__((always_inline)) void float_panels(float *out, const
             for (int r = r0; r < r1; r += PANEL_ROWS) {
                 const int n_rows = r1 - r < PANEL_ROWS ? r1 - r : PANEL_ROWS;
                 for (int t0 = g0; t0 < g1; t0 += PANEL_TOKENS) {
-                    const bool whole = panel_width(T - t0) == PANEL_TOKENS;
+                    const int width = panel_width(T - t0);
+                    const bool whole = width == PANEL_TOKENS;
                     const float *panel = panels + (size_t)t0 * cols;
                     float *s = sums[r - r0] + (t0 - g0);
                     if (half)  /* the chunk's columns start at 0 in the buffer, at k0 in the panel */
                         panel_rows(s, GROUP_TOKENS, converted[r - r0], PANEL_CHUNK, 1, n_rows,
-                                   panel + (size_t)k0 * (whole ? PANEL_TOKENS : PANEL_TOKENS / 2), whole, 0,
-                                   k1 - k0, k0 > 0);
+                                   panel + (size_t)k0 * width, whole, 0, k1 - k0, k0 > 0);
                     else
                         panel_rows(s, GROUP_TOKENS, (const float *)w + (size_t)r * cols, cols, 1, n_rows, panel,
                                    whole, k0, k1, k0 > 0);
@@ -749,7 +747,7 @@ static void matmul_rows(float *out, const float *in, const Matrix *W, int T, con
         break;
     }
     case WEIGHT_F16: {
-#if defined(HAVE_AVX2_TILES) && defined(__F16C__)
+#if defined(HAVE_AVX2_TILES) && HAVE_F16_PANELS
         if (packed) {
             f16_panels(out, xq->panels, W->data, rows, cols, T, r0, r1);
             break;
