@@ -74,6 +74,15 @@ void quantize_q8(int8_t *q, float *scales, const float *x, size_t n, int group_s
 void matmul_shared_input(float *const outs[], const Matrix *const Ws[], int n, const float *in, int T,
                          MatmulScratch *scratch);
 
+/* Calls fn(context, u) once for each u in [0, n), on every thread when
+ * `parallel` (else on this one): each thread starts on an equal contiguous
+ * share, `run` units at a time from its front, and a thread whose share is
+ * done takes the back half of the largest share left. So each thread reads
+ * long runs of consecutive units, and none waits at the end for more than
+ * about `run` of another's. */
+typedef void (*UnitFunction)(void *context, int unit);
+void for_each_unit(int n, int run, bool parallel, UnitFunction fn, void *context);
+
 /* One dot product, vectorized; the unit every matmul and attention score uses. */
 float dot_product(const float *a, const float *b, int n);
 

@@ -7,11 +7,16 @@
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "kernels.h"
 #include "model.h"
@@ -128,6 +133,82 @@ static void test_matmul_shared_input(void)
         free(in);
     }
     report("matmul_shared_input: every row of every matrix, decoding and batched");
+}
+
+/* for_each_unit's counts of how often each unit ran, and the stalling case. */
+typedef struct {
+    atomic_int *runs;
+    int n;
+    atomic_int done;
+    bool stall_first;  /* unit 0 waits until every unit outside the first run is done */
+    int run;
+    int done_at_give_up;  /* units done when the wait gave up; -1 if it did not */
+} UnitCounts;
+
+static void count_unit(void *context, int unit)
+{
+    UnitCounts *c = context;
+    if (c->stall_first && unit == 0) {
+        /* Only other threads can do the rest of this thread's share: they
+         * must take it. Not a timing test: the time limit only keeps a
+         * broken for_each_unit from hanging the suite. */
+        const struct timespec nap = {0, 1000000};
+        for (int waited = 0; atomic_load(&c->done) < c->n - c->run; waited++) {
+            if (waited == 10000) {  /* 10 s */
+                c->done_at_give_up = atomic_load(&c->done);
+                break;
+            }
+            nanosleep(&nap, NULL);
+        }
+    }
+    atomic_fetch_add(&c->runs[unit], 1);
+    atomic_fetch_add(&c->done, 1);
+}
+
+/* Every unit exactly once, for any count of units and threads; and when
+ * one thread is stuck on its first unit, the others do the rest of its
+ * share (a thread that only ever worked through its own share would wait
+ * for it forever). */
+static void test_for_each_unit(void)
+{
+    const int counts[] = {0, 1, 2, 3, 7, 64, 1001};
+    int max_threads = 1;
+#ifdef _OPENMP
+    max_threads = 5;
+    omp_set_dynamic(0);
+    const int default_threads = omp_get_max_threads();
+#endif
+    for (int threads = 1; threads <= max_threads; threads++) {
+#ifdef _OPENMP
+        omp_set_num_threads(threads);
+#endif
+        for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+            for (int run = 1; run <= 4; run += 3)
+                for (int parallel = 0; parallel <= 1; parallel++) {
+                    const int n = counts[i];
+                    UnitCounts c = {calloc(n + 1, sizeof(atomic_int)), n, 0, false, run, -1};
+                    for_each_unit(n, run, parallel, count_unit, &c);
+                    int wrong = -1;
+                    for (int u = 0; u < n && wrong < 0; u++)
+                        if (atomic_load(&c.runs[u]) != 1)
+                            wrong = u;
+                    expect(wrong < 0, "%d units, run %d, %d threads%s: unit %d ran %d times", n, run, threads,
+                           parallel ? "" : " (not parallel)", wrong, wrong < 0 ? 0 : atomic_load(&c.runs[wrong]));
+                    free(c.runs);
+                }
+        if (threads > 1) {
+            const int n = 400, run = 4;
+            UnitCounts c = {calloc(n, sizeof(atomic_int)), n, 0, true, run, -1};
+            for_each_unit(n, run, true, count_unit, &c);
+            expect(c.done_at_give_up < 0, "%d threads: with unit 0 stuck, the others did only %d of %d units",
+                   threads, c.done_at_give_up, n - run);
+            free(c.runs);
+        }
+    }
+#ifdef _OPENMP
+    omp_set_num_threads(default_threads);
+#endif
+    report("for_each_unit: every unit once, and a stuck thread's share taken by the others");
 }
 
 /* The attention kernels, on strided rows, against plain double loops: one
@@ -1102,6 +1183,7 @@ int main(int argc, char **argv)
     }
     test_matmul();
     test_matmul_shared_input();
+    test_for_each_unit();
     test_attention_query_block();
     test_attention_kernels();
     test_rmsnorm();
