@@ -940,14 +940,21 @@ static bool take_units(UnitShare shares[], int me, int n_threads, int run, int *
     }
 }
 
+/* The threads for_each_unit runs on: OpenMP's, at most MAX_SHARE_THREADS.
+ * (Defined without OpenMP too: clang reads the pragma's clauses even then.) */
+static inline int share_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads() < MAX_SHARE_THREADS ? omp_get_max_threads() : MAX_SHARE_THREADS;
+#else
+    return 1;
+#endif
+}
+
 void for_each_unit(int n, int run, bool parallel, UnitFunction fn, void *context)
 {
     UnitShare shares[MAX_SHARE_THREADS];
-#ifdef _OPENMP
-    const int most = omp_get_max_threads() < MAX_SHARE_THREADS ? omp_get_max_threads() : MAX_SHARE_THREADS;
-    const int threads = parallel ? most : 1;
-#endif
-#pragma omp parallel num_threads(threads) if (threads > 1)
+#pragma omp parallel num_threads(share_threads()) if (parallel)
     {
         int me = 0, n_threads = 1;
 #ifdef _OPENMP
@@ -1022,11 +1029,12 @@ void matmul_shared_input(float *const outs[], const Matrix *const Ws[], int n, c
      * Decoding's go through for_each_unit: each thread streams through its
      * own half, and the first one done takes the back half of what the
      * other has left, and so on, DECODE_RUN steps at a time. Measured by
-     * alternating tokens in one process (110M, 2 threads): 2-7% faster per
-     * token than guided runs of at least 4 steps, whose first run, half of
-     * the matrix, left the other thread waiting whenever the core that took
-     * it was the slower (this is a shared machine); guided was itself about
-     * 2% faster than equal halves and 4% faster than dynamic runs of 16.
+     * alternating tokens in one process (110M, 2 threads, 8 runs): a median
+     * 6% faster per token (0-11%) than guided runs of at least 4 steps, with
+     * runs of 2 or 8 no better. Guided's first run, half of the matrix,
+     * left the other thread waiting whenever the core that took it was the
+     * slower (this is a shared machine); guided was itself about 2% faster
+     * than equal halves and 4% faster than dynamic runs of 16.
      * A batch's tiles are each many times longer than a decoding step, and
      * are handed out one at a time, so that the threads finish within one
      * tile of each other: a 110M prompt's matmuls 5% faster than guided
