@@ -174,19 +174,6 @@ static void pack_panel(float *panel, const float *in, size_t in_stride, int n, i
     }
 }
 
-/* Transposes the 4 x 8 block of r[0..4): token j's 4 values, (r[0][j],
- * ..., r[3][j]), are the low half of out[j] for j < 4, the high half of
- * out[j - 4] for the rest. */
-static void transpose_4x8(__m256 out[4], const __m256 r[4])
-{
-    const __m256 a0 = _mm256_unpacklo_ps(r[0], r[1]), a1 = _mm256_unpackhi_ps(r[0], r[1]);
-    const __m256 a2 = _mm256_unpacklo_ps(r[2], r[3]), a3 = _mm256_unpackhi_ps(r[2], r[3]);
-    out[0] = _mm256_shuffle_ps(a0, a2, 0x44);
-    out[1] = _mm256_shuffle_ps(a0, a2, 0xEE);
-    out[2] = _mm256_shuffle_ps(a1, a3, 0x44);
-    out[3] = _mm256_shuffle_ps(a1, a3, 0xEE);
-}
-
 /* pack_panel's inverse for the first n rows: out[j * out_stride + k] =
  * panel[k * width + j], for j < n and k < cols. Eight columns at a time,
  * then four, so that a matmul tile's 12 rows are one store of 8 and one of
@@ -207,14 +194,13 @@ static void unpack_panel(float *out, size_t out_stride, const float *panel, int 
             for (int j = 0; j < rows; j++)
                 _mm256_storeu_ps(y + (size_t)j * out_stride + k, c[j]);
         }
-        if (k + 4 <= cols) {
-            __m256 r[4], c[4];
-            for (int i = 0; i < 4; i++)
-                r[i] = _mm256_loadu_ps(panel + (size_t)(k + i) * width + j0);
-            transpose_4x8(c, r);
+        if (k + 4 <= cols) {  /* four columns: the same transpose, the other four rows zero */
+            __m256 r[8], c[8];
+            for (int i = 0; i < 8; i++)
+                r[i] = i < 4 ? _mm256_loadu_ps(panel + (size_t)(k + i) * width + j0) : _mm256_setzero_ps();
+            transpose_8x8(c, r);
             for (int j = 0; j < rows; j++)
-                _mm_storeu_ps(y + (size_t)j * out_stride + k,
-                              j < 4 ? _mm256_castps256_ps128(c[j]) : _mm256_extractf128_ps(c[j - 4], 1));
+                _mm_storeu_ps(y + (size_t)j * out_stride + k, _mm256_castps256_ps128(c[j]));
             k += 4;
         }
         for (; k < cols; k++)
@@ -975,31 +961,25 @@ void for_each_unit(int n, int run, bool parallel, UnitFunction fn, void *context
 
 #define MAX_SHARED_INPUT 4  /* matrices one matmul_shared_input call can take */
 
-/* Unit `unit` of matmul_shared_input's work: units [first_unit[i],
- * first_unit[i + 1]) belong to matrix i. */
-static void shared_input_unit(float *const outs[], const Matrix *const Ws[], const int first_unit[], const float *in,
-                              int T, const MatmulScratch *scratch, const MatmulKernel kernel[], int unit)
-{
-    int i = 0;
-    while (unit >= first_unit[i + 1])
-        i++;
-    matmul_unit(outs[i], in, Ws[i], T, scratch, kernel[i], unit - first_unit[i]);
-}
-
-/* A decoding step's shared_input_unit arguments, for for_each_unit. */
+/* matmul_shared_input's work: units [first_unit[i], first_unit[i + 1])
+ * belong to matrix i, computed by kernel[i]. */
 typedef struct {
     float *const *outs;
     const Matrix *const *Ws;
     const int *first_unit;
-    const float *in;
-    const MatmulScratch *scratch;
     const MatmulKernel *kernel;
-} SharedInputStep;
+    const float *in;
+    int T;
+    const MatmulScratch *scratch;
+} SharedInputWork;
 
-static void shared_input_step(void *context, int unit)
+static void shared_input_unit(void *context, int unit)
 {
-    const SharedInputStep *s = context;
-    shared_input_unit(s->outs, s->Ws, s->first_unit, s->in, 1, s->scratch, s->kernel, unit);
+    const SharedInputWork *w = context;
+    int i = 0;
+    while (unit >= w->first_unit[i + 1])
+        i++;
+    matmul_unit(w->outs[i], w->in, w->Ws[i], w->T, w->scratch, w->kernel[i], unit - w->first_unit[i]);
 }
 
 void matmul_shared_input(float *const outs[], const Matrix *const Ws[], int n, const float *in, int T,
@@ -1042,9 +1022,9 @@ void matmul_shared_input(float *const outs[], const Matrix *const Ws[], int n, c
      * the whole prompt 10% faster with tiles of 12 rows than of 24, 7%
      * faster than of 6. */
     const int n_units = first_unit[n];
+    SharedInputWork units = {outs, Ws, first_unit, kernel, in, T, scratch};
     if (T == 1) {
-        SharedInputStep step = {outs, Ws, first_unit, in, scratch, kernel};
-        for_each_unit(n_units, DECODE_RUN, work >= PARALLEL_MIN_WORK, shared_input_step, &step);
+        for_each_unit(n_units, DECODE_RUN, work >= PARALLEL_MIN_WORK, shared_input_unit, &units);
     } else {
 #pragma omp parallel if (work >= PARALLEL_MIN_WORK)
         {
@@ -1060,7 +1040,7 @@ void matmul_shared_input(float *const outs[], const Matrix *const Ws[], int n, c
 #endif
 #pragma omp for schedule(dynamic, 1)
             for (int unit = 0; unit < n_units; unit++)
-                shared_input_unit(outs, Ws, first_unit, in, T, scratch, kernel, unit);
+                shared_input_unit(&units, unit);
         }
     }
 }
