@@ -10,7 +10,7 @@ RUN=${RUN:-./run}                       # make sanitize points these at its own 
 UNIT_TESTS=${UNIT_TESTS:-tests/unit_tests}
 GGUF_TESTS=${GGUF_TESTS:-tests/gguf_tests}
 EXPLAIN_TESTS=${EXPLAIN_TESTS:-tests/explain_tests}
-export MODELS_DIR PYTHON RUN
+export MODELS_DIR PYTHON RUN MEMCHECK_RUN
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 

@@ -250,14 +250,33 @@ else
 fi
 
 # valgrind memcheck: no invalid access, no uninitialized use, nothing definitely lost,
-# through a whole generation and a whole chat.
+# through a whole generation and a whole chat. It runs MEMCHECK_RUN, a build
+# without AVX-512 (valgrind 3.19 cannot decode it), and checks first that the
+# build has no EVEX-encoded instruction: its first opcode byte after the
+# legacy prefixes is 0x62, which in 64-bit mode always starts an EVEX prefix.
+MEMCHECK_RUN=${MEMCHECK_RUN:-$RUN}
+evex_count() {
+    objdump -d --insn-width=16 "$1" | awk -F'\t' 'NF >= 3 {
+        n = split($2, b, " "); i = 1
+        while (i <= n && b[i] ~ /^(66|67|f2|f3|2e|3e|26|64|65|36|f0)$/) i++
+        if (b[i] == "62") count++
+    } END { print count + 0 }'
+}
 if [ -n "${SANITIZED:-}" ]; then
     echo "# sanitizer build: valgrind cannot run it, memcheck runs in make test"
 elif command -v valgrind >/dev/null 2>&1; then
+    evex=$(evex_count "$MEMCHECK_RUN")
+    if ! objdump -f "$MEMCHECK_RUN" >/dev/null 2>&1; then
+        not_ok "the memcheck build has no AVX-512 instructions" "objdump cannot read $MEMCHECK_RUN"
+    elif [ "$evex" = 0 ]; then
+        ok "the memcheck build has no AVX-512 instructions"
+    else
+        not_ok "the memcheck build has no AVX-512 instructions" "$MEMCHECK_RUN has $evex EVEX-encoded ones"
+    fi
     memcheck="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"
-    $memcheck $RUN "$M" -z "$T" -s 1 -n 40 -i "ab cd" >/dev/null 2>"$SCRATCH/vg"
+    $memcheck $MEMCHECK_RUN "$M" -z "$T" -s 1 -n 40 -i "ab cd" >/dev/null 2>"$SCRATCH/vg"
     s1=$?
-    printf 'hello\nwhat now\n' | $memcheck $RUN "$M" -z "$T" -m chat -y "sys" -s 1 >/dev/null 2>"$SCRATCH/vg2"
+    printf 'hello\nwhat now\n' | $memcheck $MEMCHECK_RUN "$M" -z "$T" -m chat -y "sys" -s 1 >/dev/null 2>"$SCRATCH/vg2"
     s2=$?
     if [ $s1 -eq 0 ] && [ $s2 -eq 0 ]; then
         ok "valgrind memcheck: generate and chat run clean"
