@@ -24,8 +24,8 @@ TOKENIZER ?= models/tokenizer.bin
 PROMPT ?=
 export MODELS_DIR PYTHON
 
-ENGINE_SOURCES = model.c tokenizer.c sampler.c kernels.c gguf.c explain.c
-HEADERS = model.h tokenizer.h sampler.h kernels.h gguf.h explain.h
+ENGINE_SOURCES = model.c tokenizer.c sampler.c quants.c matmul.c kernels.c kernels_ref.c kernels_avx2.c threads.c gguf.c explain.c
+HEADERS = model.h tokenizer.h sampler.h quants.h kernels.h kernel_set.h threads.h gguf.h explain.h
 
 .PHONY: all engine test sanitize fuzz bench clean
 
@@ -47,8 +47,8 @@ endif
 tests/unit_tests: tests/unit_tests.c $(ENGINE_SOURCES) $(HEADERS)
 	$(CC) $(ALL_CFLAGS) -I. -o $@ tests/unit_tests.c $(ENGINE_SOURCES) $(LDLIBS)
 
-tests/gguf_tests: tests/gguf_tests.c gguf.c gguf.h kernels.c kernels.h
-	$(CC) $(ALL_CFLAGS) -I. -o $@ tests/gguf_tests.c gguf.c kernels.c $(LDLIBS)
+tests/gguf_tests: tests/gguf_tests.c gguf.c gguf.h quants.c quants.h
+	$(CC) $(ALL_CFLAGS) -I. -o $@ tests/gguf_tests.c gguf.c quants.c $(LDLIBS)
 
 tests/explain_tests: tests/explain_tests.c $(ENGINE_SOURCES) $(HEADERS) tests/test_harness.h
 	$(CC) $(ALL_CFLAGS) -I. -o $@ tests/explain_tests.c $(ENGINE_SOURCES) $(LDLIBS)
@@ -95,9 +95,9 @@ $(SANITIZE_DIR)/unit_tests: tests/unit_tests.c $(ENGINE_SOURCES) $(HEADERS)
 	@mkdir -p $(SANITIZE_DIR)
 	$(CC) $(SANITIZE_FLAGS) $(WARNINGS) $(OPENMP) -D_GNU_SOURCE -I. -o $@ tests/unit_tests.c $(ENGINE_SOURCES) $(LDLIBS)
 
-$(SANITIZE_DIR)/gguf_tests: tests/gguf_tests.c gguf.c gguf.h kernels.c kernels.h
+$(SANITIZE_DIR)/gguf_tests: tests/gguf_tests.c gguf.c gguf.h quants.c quants.h
 	@mkdir -p $(SANITIZE_DIR)
-	$(CC) $(SANITIZE_FLAGS) $(WARNINGS) $(OPENMP) -D_GNU_SOURCE -I. -o $@ tests/gguf_tests.c gguf.c kernels.c $(LDLIBS)
+	$(CC) $(SANITIZE_FLAGS) $(WARNINGS) $(OPENMP) -D_GNU_SOURCE -I. -o $@ tests/gguf_tests.c gguf.c quants.c $(LDLIBS)
 
 $(SANITIZE_DIR)/explain_tests: tests/explain_tests.c $(ENGINE_SOURCES) $(HEADERS)
 	@mkdir -p $(SANITIZE_DIR)

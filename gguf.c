@@ -7,6 +7,8 @@
  * the file's own size. */
 #include "gguf.h"
 
+#include "quants.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -388,11 +390,15 @@ static int read_tensor_info(Cursor *c, GgufTensor *t, uint64_t index, uint64_t a
         return fail(c, "tensor '%s': offset %llu is not a multiple of the alignment %llu", name,
                     (unsigned long long)t->offset, (unsigned long long)alignment);
     /* A block-quantized row must be whole blocks, or rows would not start on a block. */
-    if (t->type == GGML_TYPE_Q8_0 && t->dims[0] % GGML_Q8_0_BLOCK != 0)
-        return fail(c, "tensor '%s' is Q8_0 but its rows of %llu values are not a multiple of %d", name,
-                    (unsigned long long)t->dims[0], GGML_Q8_0_BLOCK);
+    WeightType known;
+    if (weight_type_from_ggml(t->type, &known) != 0)
+        return 0;  /* a type the engine does not run: its size is unknown */
+    const int block = weight_types[known].block_values;
+    if (t->dims[0] % (uint64_t)block != 0)
+        return fail(c, "tensor '%s' is %s but its rows of %llu values are not a multiple of %d", name,
+                    weight_types[known].name, (unsigned long long)t->dims[0], block);
     t->size_bytes = gguf_tensor_size(t->type, t->n_elements);
-    if (t->size_bytes == 0 && gguf_tensor_size(t->type, GGML_Q8_0_BLOCK) != 0)
+    if (t->size_bytes == 0)
         return fail(c, "tensor '%s': %llu values of %s take more than 2^64 bytes", name,
                     (unsigned long long)t->n_elements, gguf_type_name(t->type));
     return 0;
@@ -713,18 +719,6 @@ const char *gguf_type_name(uint32_t type)
 
 uint64_t gguf_tensor_size(uint32_t type, uint64_t n_elements)
 {
-    uint64_t bytes;
-    switch (type) {
-    case GGML_TYPE_F32:
-        return __builtin_mul_overflow(n_elements, 4, &bytes) ? 0 : bytes;
-    case GGML_TYPE_F16:
-        return __builtin_mul_overflow(n_elements, 2, &bytes) ? 0 : bytes;
-    case GGML_TYPE_Q8_0:
-        if (n_elements % GGML_Q8_0_BLOCK != 0)
-            return 0;
-        return __builtin_mul_overflow(n_elements / GGML_Q8_0_BLOCK, GGML_Q8_0_BLOCK_BYTES, &bytes) ? 0 : bytes;
-    default:
-        return 0;
-    }
+    WeightType known;
+    return weight_type_from_ggml(type, &known) == 0 ? weight_type_size(known, n_elements) : 0;
 }
-

@@ -60,13 +60,11 @@ typedef enum {
     GGUF_TYPE_COUNT
 } GgufValueType;
 
-/* The ggml tensor types whose size this parser knows (gguf_type_name has
- * the names of the others). */
+/* Some ggml tensor types by their ids in the file (gguf_type_name has the
+ * names of all; the sizes of those the engine runs are in quants.h's table). */
 #define GGML_TYPE_F32 0
 #define GGML_TYPE_F16 1
 #define GGML_TYPE_Q8_0 8
-#define GGML_Q8_0_BLOCK 32        /* values per Q8_0 block */
-#define GGML_Q8_0_BLOCK_BYTES 34  /* fp16 scale d, then 32 int8 q: value = d * q */
 
 /* Points into the file: NOT NUL-terminated. */
 typedef struct {
@@ -153,8 +151,8 @@ bool gguf_string_equals(GgufString s, const char *text);
 const char *gguf_value_type_name(uint32_t type);
 /* ggml's name of a tensor type ("F32", "Q4_K", ...), or "unknown". */
 const char *gguf_type_name(uint32_t type);
-/* Bytes of n_elements values of a tensor type: F32, F16 and Q8_0 (n a multiple
- * of 32) are known; 0 for any other type, or on overflow. */
+/* Bytes of n_elements values of a tensor type the engine runs (quants.h's
+ * table; n whole blocks); 0 for any other type, or on overflow. */
 uint64_t gguf_tensor_size(uint32_t type, uint64_t n_elements);
 
 

@@ -1,9 +1,11 @@
 /* kernels.h - the numeric building blocks of a transformer.
  *
- * Every function here works on plain float arrays and knows nothing about
- * checkpoints or layers; model.c composes them into the forward pass. Each
- * fast kernel has a plain twin in tests/unit_tests.c that it is checked
- * against. Shapes are written as (rows, cols), row-major. */
+ * Every function here works on plain float arrays (and weight matrices, see
+ * quants.h) and knows nothing about checkpoints or layers; the architectures
+ * compose them into a forward pass. The matmul and the batched attention run
+ * on a kernel set (one per instruction set: kernel_set.h), each checked
+ * against the plain reference set by the tests. Shapes are written as
+ * (rows, cols), row-major. */
 #ifndef KERNELS_H
 #define KERNELS_H
 
@@ -11,29 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* How a weight matrix is stored. The type belongs to the matrix, so one
- * forward pass serves every storage format. */
-typedef enum {
-    WEIGHT_F32 = 0,   /* float32 */
-    WEIGHT_Q8 = 1,    /* int8, with one float32 scale per group_size values of a row (llama2.c) */
-    WEIGHT_F16 = 2,   /* IEEE half precision (GGUF) */
-    WEIGHT_Q8_0 = 3,  /* GGUF's Q8_0: blocks of a half-precision scale and 32 int8 values */
-} WeightType;
+#include "quants.h"
+#include "threads.h"
 
-#define Q8_0_BLOCK 32        /* values per Q8_0 block */
-#define Q8_0_BLOCK_BYTES 34  /* its 2-byte scale, then the 32 values */
-
-typedef struct {
-    WeightType type;
-    int rows;             /* output features */
-    int cols;             /* input features */
-    const void *data;     /* (rows, cols) values of the type, in the checkpoint mapping */
-    const float *scales;  /* Q8: (rows, cols / group_size) */
-    int group_size;       /* Q8: divides cols */
-} Matrix;
-
-/* A matmul's input, rearranged for its kernel: quantized on the fly with an
- * int8 matrix's group size, so that each group's dot product runs in
+/* A matmul's input, rearranged for its kernel: quantized on the fly when the
+ * weights pair with int8 inputs, so that each group's dot product runs in
  * integers; and, for a batch, packed into panels of MATMUL_PANEL_TOKENS
  * tokens (the int8 values and their scales, or the floats). Each has room
  * for (max_batch, largest cols) values (and as many scales); panels must be
@@ -45,45 +29,27 @@ typedef struct {
     float *panels;
 } MatmulScratch;
 
-/* Below this many multiply-adds, work is too small to be worth waking the
- * other threads for (stories260K's matrices are). */
-#define PARALLEL_MIN_WORK (1 << 15)
-
 /* out (T, W.rows) = in (T, W.cols) @ W^T. Each weight row is read once for
  * all T tokens, so a batch of prompt tokens costs one pass over the weights.
  * scratch holds the input rearranged (int8 weights, and float batches). */
 void matmul(float *out, const float *in, const Matrix *W, int T, MatmulScratch *scratch);
-
-/* IEEE half precision to single: exact for every value, subnormals,
- * infinities and NaNs (payload kept) included. */
-float fp16_to_fp32(uint16_t h);
-
-/* Tests: true makes matmul use its plain loops instead of vector intrinsics,
- * so that each fast path can be checked against the plain one. */
-void kernels_use_plain(bool plain);
-
-/* out (cols) = row of W, as floats: an embedding lookup. */
-void matrix_row(float *out, const Matrix *W, int row);
-
-/* Symmetric int8 quantization of x (n, a multiple of group_size): per group,
- * scale = max|x| / 127 and q = round(x / scale). */
-void quantize_q8(int8_t *q, float *scales, const float *x, size_t n, int group_size);
 
 /* The same for several matrices that read the same input (q, k, v; gate and
  * up): one pass over the threads instead of one per matrix. */
 void matmul_shared_input(float *const outs[], const Matrix *const Ws[], int n, const float *in, int T,
                          MatmulScratch *scratch);
 
-/* Calls fn(context, u) once for each u in [0, n), on every thread when
- * `parallel` (else on this one): each thread starts on an equal contiguous
- * share, `run` units at a time from its front, and a thread whose share is
- * done takes the back half of the largest share left. So each thread reads
- * long runs of consecutive units, and none waits at the end for more than
- * about `run` of another's. */
-typedef void (*UnitFunction)(void *context, int unit);
-void for_each_unit(int n, int run, bool parallel, UnitFunction fn, void *context);
+/* The kernel sets this build can run, fastest first; the last is the plain
+ * reference set ("plain"). matmul and attention_query_block use the active
+ * set, the fastest unless kernels_use chose another (the tests run each). */
+typedef struct KernelSet KernelSet;
+int kernel_set_count(void);
+const KernelSet *kernel_set(int i);
+const char *kernel_set_name(const KernelSet *set);
+void kernels_use(const KernelSet *set);
+const KernelSet *kernels_active(void);
 
-/* One dot product, vectorized; the unit every matmul and attention score uses. */
+/* One dot product, vectorized; the unit every attention score uses. */
 float dot_product(const float *a, const float *b, int n);
 
 /* Attention of one head, for one query, over n cached positions whose keys
@@ -101,8 +67,8 @@ void attention_weighted_sum(float *restrict out, const float *weights, const flo
  * sees keys and values 0 .. first + t (rows kv_stride apart), and its output
  * goes to out + t * out_stride (head_size floats). The same result as
  * attention_scores, softmax and attention_weighted_sum query by query, but
- * the block's queries go through each key and value together. scratch:
- * ATTENTION_SCRATCH(first + n_queries, head_size) floats. */
+ * a kernel set may take the block's queries through each key and value
+ * together. scratch: ATTENTION_SCRATCH(first + n_queries, head_size) floats. */
 #define ATTENTION_BLOCK MATMUL_PANEL_TOKENS
 #define ATTENTION_SCRATCH(n_keys, head_size) (((size_t)(n_keys) + 2 * (size_t)(head_size)) * ATTENTION_BLOCK)
 void attention_query_block(float *out, size_t out_stride, const float *q, size_t q_stride, int n_queries, int first,

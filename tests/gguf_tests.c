@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "gguf.h"
-#include "kernels.h"
+#include "quants.h"
 
 #include "test_harness.h"
 
@@ -428,7 +428,7 @@ static void test_valid_file(uint64_t alignment, const char *name)
     t = gguf_find_tensor(&g, "blk.0.attn_q.weight");
     if (t && t->type == GGML_TYPE_Q8_0 && t->size_bytes == 136 && t->dims[0] == 64 && t->dims[1] == 2) {
         /* row 1, column 40: block 3 (row 1's second), q index 8 */
-        const unsigned char *blk = (const unsigned char *)t->data + 3 * GGML_Q8_0_BLOCK_BYTES;
+        const unsigned char *blk = (const unsigned char *)t->data + 3 * Q8_0_BLOCK_BYTES;
         float d = fp16_to_fp32((uint16_t)(blk[0] | blk[1] << 8));
         float x = d * (int8_t)blk[2 + 8];
         expect(x == 0.5f * (8 - 16 + 3), "q8_0 value %g", x);

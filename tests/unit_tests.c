@@ -67,6 +67,28 @@ static void scratch_free(MatmulScratch *s)
 /* ---------------------------------------------------------------------------
  * Kernels against plain double-precision loops */
 
+/* The plain reference set comes last, the others can fall back to it, and
+ * this build has the fastest set this processor runs (else it was built
+ * without -march=native, and leaves speed behind). */
+static void test_kernel_sets(void)
+{
+    const int n = kernel_set_count();
+    expect(n >= 1 && strcmp(kernel_set_name(kernel_set(n - 1)), "plain") == 0, "the last set is not \"plain\"");
+    expect(kernels_active() == kernel_set(0), "the fastest set is not the active one");
+    bool has_avx2 = false;
+    for (int k = 0; k < n; k++)
+        has_avx2 |= strcmp(kernel_set_name(kernel_set(k)), "avx2") == 0;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        expect(has_avx2, "this processor has AVX2 and FMA but the build has no avx2 kernel set");
+#endif
+    kernels_use(kernel_set(n - 1));
+    expect(kernels_active() == kernel_set(n - 1), "kernels_use did not choose the plain set");
+    kernels_use(NULL);
+    report("kernel sets: plain last, the fastest this processor runs built in and active");
+}
+
 static void test_matmul(void)
 {
     const int shapes[][3] = {{1, 1, 1},    {1, 7, 13},   {3, 64, 64},    {5, 33, 100},  {32, 172, 64},
@@ -88,13 +110,18 @@ static void test_matmul(void)
             }
         Matrix W = {WEIGHT_F32, rows, cols, w, NULL, 0};
         MatmulScratch scratch = scratch_new(T, cols);
-        matmul(out, in, &W, T, &scratch);
+        for (int k = 0; k < kernel_set_count(); k++) {
+            kernels_use(kernel_set(k));
+            matmul(out, in, &W, T, &scratch);
+            double err = max_relative_error(out, want, (size_t)T * rows);
+            expect(err < 1e-5, "%s, T=%d %dx%d: relative error %g", kernel_set_name(kernel_set(k)), T, rows, cols,
+                   err);
+        }
+        kernels_use(NULL);
         scratch_free(&scratch);
-        double err = max_relative_error(out, want, (size_t)T * rows);
-        expect(err < 1e-5, "T=%d %dx%d: relative error %g", T, rows, cols, err);
         free(w), free(in), free(out), free(want);
     }
-    report("matmul equals a plain double loop");
+    report("matmul equals a plain double loop, on every kernel set");
 }
 
 /* Several matrices reading one input, as q, k and v do: decoding cuts each
@@ -114,8 +141,9 @@ static void test_matmul_shared_input(void)
             Ws[i] = &m[i];
         }
         MatmulScratch scratch = scratch_new(T, cols);
+        for (int k = 0; k < kernel_set_count(); k++) {
+        kernels_use(kernel_set(k));
         matmul_shared_input(out, Ws, n, in, T, &scratch);
-        scratch_free(&scratch);
         for (int i = 0; i < n; i++) {
             double err = 0;
             for (int t = 0; t < T; t++)
@@ -127,12 +155,17 @@ static void test_matmul_shared_input(void)
                     }
                     err = fmax(err, fabs(out[i][(size_t)t * rows[i] + r] - sum) / size);
                 }
-            expect(err < 1e-6, "T=%d, matrix %d (%d rows): error %g of the sum of |products|", T, i, rows[i], err);
-            free(w[i]), free(out[i]);
+            expect(err < 1e-6, "%s, T=%d, matrix %d (%d rows): error %g of the sum of |products|",
+                   kernel_set_name(kernel_set(k)), T, i, rows[i], err);
         }
+        }
+        kernels_use(NULL);
+        scratch_free(&scratch);
+        for (int i = 0; i < n; i++)
+            free(w[i]), free(out[i]);
         free(in);
     }
-    report("matmul_shared_input: every row of every matrix, decoding and batched");
+    report("matmul_shared_input: every row of every matrix, decoding and batched, on every kernel set");
 }
 
 /* for_each_unit's counts of how often each unit ran, and the stalling case. */
@@ -222,23 +255,18 @@ static void test_attention_kernels(void)
         float *q = random_floats((size_t)nq * stride), *keys = random_floats((size_t)n * stride);
         float *weights = random_floats(n), scores[7 * 40], out[64];
         double want_scores[7 * 40], want_out[64] = {0};
-        for (int plain = 0; plain <= 1; plain++) {
-            kernels_use_plain(plain);
-            for (int t = 0; t < nq; t++)
-                attention_scores(scores + t * score_stride, q + (size_t)t * stride, keys, stride, n, hs, 0.125f);
-            kernels_use_plain(false);
-            double err = 0;
-            for (int t = 0; t < nq; t++)
-                for (int i = 0; i < n; i++) {
-                    double dot = 0;
-                    for (int j = 0; j < hs; j++)
-                        dot += (double)q[(size_t)t * stride + j] * keys[(size_t)i * stride + j];
-                    want_scores[t * n + i] = dot * 0.125;
-                    err = fmax(err, fabs(scores[t * score_stride + i] - want_scores[t * n + i]));
-                }
-            expect(err < 1e-5, "%s scores, %d queries x %d positions x %d: error %g", plain ? "plain" : "fast", nq, n,
-                   hs, err);
-        }
+        for (int t = 0; t < nq; t++)
+            attention_scores(scores + t * score_stride, q + (size_t)t * stride, keys, stride, n, hs, 0.125f);
+        double err = 0;
+        for (int t = 0; t < nq; t++)
+            for (int i = 0; i < n; i++) {
+                double dot = 0;
+                for (int j = 0; j < hs; j++)
+                    dot += (double)q[(size_t)t * stride + j] * keys[(size_t)i * stride + j];
+                want_scores[t * n + i] = dot * 0.125;
+                err = fmax(err, fabs(scores[t * score_stride + i] - want_scores[t * n + i]));
+            }
+        expect(err < 1e-5, "scores, %d queries x %d positions x %d: error %g", nq, n, hs, err);
         attention_weighted_sum(out, weights, keys, stride, n, hs);
         for (int i = 0; i < n; i++)
             for (int j = 0; j < hs; j++)
@@ -247,7 +275,7 @@ static void test_attention_kernels(void)
         expect(err_out < 1e-5, "weighted sum of %d positions x %d: relative error %g", n, hs, err_out);
         free(q), free(keys), free(weights);
     }
-    report("attention scores and weighted sums, fast and plain, equal plain double loops");
+    report("attention scores and weighted sums equal plain double loops");
 }
 
 /* A block of queries through causal attention, fast and plain, against
@@ -286,12 +314,12 @@ static void test_attention_query_block(void)
                 for (int j = 0; j < hs; j++)
                     want[(size_t)t * hs + j] += p[i] / sum * values[(size_t)i * kv_stride + j];
         }
-        for (int plain = 0; plain <= 1; plain++) {
-            kernels_use_plain(plain);
+        for (int k = 0; k < kernel_set_count(); k++) {
+            kernels_use(kernel_set(k));
             for (size_t i = 0; i < (size_t)nq * out_stride; i++)
                 out[i] = 12345.0f;  /* the columns past the head's must keep it */
             attention_query_block(out, out_stride, q, q_stride, nq, first, keys, values, kv_stride, hs, scale, scratch);
-            kernels_use_plain(false);
+            kernels_use(NULL);
             double err = 0;
             int overwritten = 0;
             for (int t = 0; t < nq; t++) {
@@ -301,11 +329,11 @@ static void test_attention_query_block(void)
                     overwritten += out[(size_t)t * out_stride + j] != 12345.0f;
             }
             expect(err < 1e-5 && overwritten == 0, "%s: %d queries after %d positions, head size %d: error %g, %d values "
-                   "written past the head", plain ? "plain" : "fast", nq, first, hs, err, overwritten);
+                   "written past the head", kernel_set_name(kernel_set(k)), nq, first, hs, err, overwritten);
         }
         free(q), free(keys), free(values), free(out), free(scratch), free(want), free(p);
     }
-    report("attention_query_block, fast and plain, equals causal attention in double loops");
+    report("attention_query_block, on every kernel set, equals causal attention in double loops");
 }
 
 static void test_rmsnorm(void)
@@ -657,14 +685,13 @@ static Matrix random_matrix(WeightType type, int rows, int cols, float **dequant
  * as quantized in groups). */
 static void test_matmul_types(void)
 {
-    const char *names[] = {"F32", "Q8", "F16", "Q8_0"};
     const int batches[] = {1, 3, 5, 20, 64, 100};  /* decoding; half, whole panels; two groups of tokens */
     /* Rows of 37 (whole and partial tiles and blocks) by 96 columns; and 13
      * rows of over 1024 columns, which a batch takes in two chunks (for the
      * float types 1048: chunks of 524 columns, rounded up to whole vectors). */
-    for (int type = WEIGHT_F32; type <= WEIGHT_Q8_0; type++)
+    for (int type = 0; type < WEIGHT_TYPE_COUNT; type++)
     for (int shape = 0; shape < 2; shape++) {
-        const bool int8 = type == WEIGHT_Q8 || type == WEIGHT_Q8_0;
+        const bool int8 = weight_types[type].input == INPUT_INT8;
         const int rows = shape == 0 ? 37 : 13, cols = shape == 0 ? 96 : int8 ? 1056 : 1048;
         for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
             const int T = batches[b];
@@ -689,24 +716,25 @@ static void test_matmul_types(void)
                     want[t * rows + r] = sum;
                 }
             MatmulScratch scratch = scratch_new(T, cols);
-            float *fast = malloc((size_t)T * rows * sizeof(float)), *plain = malloc((size_t)T * rows * sizeof(float));
+            float *out = malloc((size_t)T * rows * sizeof(float));
             float row[1056];
-            matmul(fast, in, &m, T, &scratch);
-            kernels_use_plain(true);
-            matmul(plain, in, &m, T, &scratch);
-            kernels_use_plain(false);
-            double err_fast = max_relative_error(fast, want, (size_t)T * rows);
-            double err_plain = max_relative_error(plain, want, (size_t)T * rows);
-            expect(err_fast < 1e-5 && err_plain < 1e-5, "%s %dx%d T=%d: fast %g, plain %g", names[type], rows, cols, T,
-                   err_fast, err_plain);
+            for (int k = 0; k < kernel_set_count(); k++) {
+                kernels_use(kernel_set(k));
+                matmul(out, in, &m, T, &scratch);
+                double err = max_relative_error(out, want, (size_t)T * rows);
+                expect(err < 1e-5, "%s, %s %dx%d T=%d: relative error %g", kernel_set_name(kernel_set(k)),
+                       weight_types[type].name, rows, cols, T, err);
+            }
+            kernels_use(NULL);
             matrix_row(row, &m, 11);
-            expect(memcmp(row, w + 11 * cols, cols * sizeof(float)) == 0, "%s: matrix_row differs", names[type]);
+            expect(memcmp(row, w + 11 * cols, cols * sizeof(float)) == 0, "%s: matrix_row differs",
+                   weight_types[type].name);
             free((void *)m.data), free((void *)m.scales), free(w), free(in), free(x);
-            free(want), free(fast), free(plain);
+            free(want), free(out);
             scratch_free(&scratch);
         }
     }
-    report("matmul of F32, Q8, F16 and Q8_0 weights, fast and plain, equals dequantized arithmetic");
+    report("matmul of every weight type, on every kernel set, equals dequantized arithmetic");
 }
 
 /* Saving a random model as int8 and loading it back gives a Q8 model whose
@@ -1183,6 +1211,7 @@ int main(int argc, char **argv)
     }
     test_matmul();
     test_matmul_shared_input();
+    test_kernel_sets();
     test_for_each_unit();
     test_attention_query_block();
     test_attention_kernels();

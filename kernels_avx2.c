@@ -1,0 +1,697 @@
+/* kernels_avx2.c - the kernel set for AVX2, FMA and F16C (x86-64-v3).
+ *
+ * Decoding (one token) is paced by memory, which is fastest read as a few
+ * long sequential streams: each matrix is cut into LANES lanes of
+ * consecutive rows, and one step of a lanes kernel computes the next row of
+ * every lane, reading LANES streams side by side.
+ * A batch (a prompt) is paced by arithmetic: its inputs are packed into
+ * panels of 16 tokens side by side, and a tile of rows is computed in blocks
+ * of 6 rows x one panel: each step broadcasts one weight of each row and
+ * multiplies it into the panel's column of 16 inputs, 12 independent sums,
+ * each a whole output. int8 weights work the same way in integers.
+ * docs/performance.md has the measurements behind these choices. */
+#include "kernel_set.h"
+
+#ifdef HAVE_AVX2_KERNELS
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#define PANEL_ROWS 6      /* weight rows per block of panel_block */
+#define PANEL_CHUNK 1024  /* columns of a block's rows taken at a time */
+_Static_assert(ROW_TILE % PANEL_ROWS == 0, "a tile is whole blocks");
+
+/* ---------------------------------------------------------------------------
+ * Float weights (F32, F16): lanes, and the panels of a batch */
+
+static float horizontal_sum(__m256 v)
+{
+    __m128 half = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    half = _mm_add_ps(half, _mm_movehl_ps(half, half));
+    half = _mm_add_ss(half, _mm_movehdup_ps(half));
+    return _mm_cvtss_f32(half);
+}
+
+/* 8 weights from w[i], as floats: float32, or half precision. */
+static inline __attribute__((always_inline)) __m256 load_8_weights(const void *w, size_t i, bool half)
+{
+    if (half)
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)));
+    return _mm256_loadu_ps((const float *)w + i);
+}
+
+/* out[l * out_stride] = w row l . x, for l < LANES, the rows w_stride
+ * values apart; cols a multiple of 8. Float32 weights, or half precision:
+ * each caller passes a constant `half`, and gets a loop of its own. */
+static inline __attribute__((always_inline)) void float_lanes(float *out, size_t out_stride, const void *w,
+                                                              size_t w_stride, const float *x, int cols, bool half)
+{
+    __m256 sum[LANES];
+    for (int l = 0; l < LANES; l++)
+        sum[l] = _mm256_setzero_ps();
+    for (int i = 0; i < cols; i += 8) {
+        __m256 y = _mm256_loadu_ps(x + i);
+        for (int l = 0; l < LANES; l++)
+            sum[l] = _mm256_fmadd_ps(load_8_weights(w, l * w_stride + i, half), y, sum[l]);
+    }
+    for (int l = 0; l < LANES; l++)
+        out[l * out_stride] = horizontal_sum(sum[l]);
+}
+
+/* One float32 row: decoding's rows past the last whole lane. */
+static float f32_row_dot(const float *w, const float *x, int n)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    float sum = horizontal_sum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++)
+        sum += w[i] * x[i];
+    return sum;
+}
+
+/* The width of the panel that starts with `remaining` tokens still to pack:
+ * a whole panel, or half of one for the last few tokens. */
+static int panel_width(int remaining)
+{
+    return remaining > PANEL_TOKENS / 2 ? PANEL_TOKENS : PANEL_TOKENS / 2;
+}
+
+/* Transposes the 8 x 8 block of r[0..8): out[i] = (r[0][i], ..., r[7][i]). */
+static void transpose_8x8(__m256 out[8], const __m256 r[8])
+{
+    __m256 a[8], b[8];
+    for (int i = 0; i < 4; i++) {  /* interleave pairs of rows */
+        a[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++) {  /* then pairs of pairs */
+        b[4 * i] = _mm256_shuffle_ps(a[4 * i], a[4 * i + 2], 0x44);
+        b[4 * i + 1] = _mm256_shuffle_ps(a[4 * i], a[4 * i + 2], 0xEE);
+        b[4 * i + 2] = _mm256_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0x44);
+        b[4 * i + 3] = _mm256_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {  /* then the halves of rows 0-3 with those of rows 4-7 */
+        out[i] = _mm256_permute2f128_ps(b[i], b[i + 4], 0x20);
+        out[i + 4] = _mm256_permute2f128_ps(b[i], b[i + 4], 0x31);
+    }
+}
+
+/* panel = the n <= width rows of in (cols values each, in_stride apart)
+ * side by side: panel[k * width + j] = in[j * in_stride + k], zeros for the
+ * rows past n. width 8 or 16. Eight rows by eight columns at a time,
+ * transposed in registers. */
+static void pack_panel(float *panel, const float *in, size_t in_stride, int n, int width, int cols)
+{
+    for (int j0 = 0; j0 < width; j0 += 8) {
+        const int rows = n - j0 < 8 ? n - j0 : 8;  /* rows in this group of 8; may be none */
+        const float *x = rows > 0 ? in + (size_t)j0 * in_stride : in;
+        int k = 0;
+        for (; k + 8 <= cols; k += 8) {
+            __m256 r[8], c[8];
+            for (int j = 0; j < 8; j++)
+                r[j] = j < rows ? _mm256_loadu_ps(x + (size_t)j * in_stride + k) : _mm256_setzero_ps();
+            transpose_8x8(c, r);
+            for (int i = 0; i < 8; i++)
+                _mm256_storeu_ps(panel + (size_t)(k + i) * width + j0, c[i]);
+        }
+        for (; k < cols; k++)
+            for (int j = 0; j < 8; j++)
+                panel[(size_t)k * width + j0 + j] = j < rows ? x[(size_t)j * in_stride + k] : 0.0f;
+    }
+}
+
+/* pack_panel's inverse for the first n rows: out[j * out_stride + k] =
+ * panel[k * width + j], for j < n and k < cols. Eight columns at a time,
+ * then four, so that a matmul tile's 12 rows are one store of 8 and one of
+ * 4 per token: the tile's outputs are rows apart and seldom in the cache,
+ * and every store waits for its line. */
+static void unpack_panel(float *out, size_t out_stride, const float *panel, int n, int width, int cols)
+{
+    for (int j0 = 0; j0 < n; j0 += 8) {
+        const int rows = n - j0 < 8 ? n - j0 : 8;
+        float *y = out + (size_t)j0 * out_stride;
+        int k = 0;
+        for (; k + 8 <= cols; k += 8) {
+            __m256 r[8], c[8];
+            for (int i = 0; i < 8; i++)
+                r[i] = _mm256_loadu_ps(panel + (size_t)(k + i) * width + j0);
+            transpose_8x8(c, r);
+            for (int j = 0; j < rows; j++)
+                _mm256_storeu_ps(y + (size_t)j * out_stride + k, c[j]);
+        }
+        if (k + 4 <= cols) {  /* four columns: the same transpose, the other four rows zero */
+            __m256 r[8], c[8];
+            for (int i = 0; i < 8; i++)
+                r[i] = i < 4 ? _mm256_loadu_ps(panel + (size_t)(k + i) * width + j0) : _mm256_setzero_ps();
+            transpose_8x8(c, r);
+            for (int j = 0; j < rows; j++)
+                _mm_storeu_ps(y + (size_t)j * out_stride + k, _mm256_castps256_ps128(c[j]));
+            k += 4;
+        }
+        for (; k < cols; k++)
+            for (int j = 0; j < rows; j++)
+                y[(size_t)j * out_stride + k] = panel[(size_t)k * width + j0 + j];
+    }
+}
+
+/* sums[r * sums_stride + t] (+)= sum over k in [k0, k1) of
+ * w[r * w_stride + k * w_step] * panel[k * 8 * vectors + t], for r < n_rows
+ * and t < 8 * vectors. (A matmul's weights: w_step 1, w_stride a row.) Each
+ * step broadcasts one weight of each row and multiplies it into the panel's
+ * column: 2 loads and 6 broadcasts feed 12 multiply-adds, and every sum is
+ * one output, whole. Callers pass constant n_rows and vectors, and get a
+ * loop of their own. */
+static inline __attribute__((always_inline)) void panel_block(float *sums, size_t sums_stride, const float *w,
+                                                              size_t w_stride, size_t w_step, int n_rows,
+                                                              const float *panel, int vectors, int k0, int k1,
+                                                              bool accumulate)
+{
+    __m256 sum[PANEL_ROWS][2];
+#pragma GCC unroll 6
+    for (int r = 0; r < PANEL_ROWS; r++)
+        sum[r][0] = sum[r][1] = _mm256_setzero_ps();
+    const int width = 8 * vectors;
+    for (int k = k0; k < k1; k++) {
+        __m256 x0 = _mm256_loadu_ps(panel + (size_t)k * width);
+        __m256 x1 = vectors == 2 ? _mm256_loadu_ps(panel + (size_t)k * width + 8) : x0;
+        __asm__("" : "+x"(x0), "+x"(x1));
+#pragma GCC unroll 6
+        for (int r = 0; r < n_rows; r++) {
+            const __m256 wr = _mm256_broadcast_ss(w + r * w_stride + k * w_step);
+            sum[r][0] = _mm256_fmadd_ps(wr, x0, sum[r][0]);
+            if (vectors == 2)
+                sum[r][1] = _mm256_fmadd_ps(wr, x1, sum[r][1]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < n_rows; r++)
+        for (int v = 0; v < vectors; v++) {
+            float *s = sums + r * sums_stride + 8 * v;
+            _mm256_storeu_ps(s, accumulate ? _mm256_add_ps(_mm256_loadu_ps(s), sum[r][v]) : sum[r][v]);
+        }
+}
+
+/* panel_block over a whole panel (2 vectors of tokens) or a half one. */
+static inline __attribute__((always_inline)) void panel_block_of(float *sums, size_t sums_stride, const float *w,
+                                                                 size_t w_stride, size_t w_step, int n_rows,
+                                                                 const float *panel, bool whole, int k0, int k1,
+                                                                 bool accumulate)
+{
+    if (whole)
+        panel_block(sums, sums_stride, w, w_stride, w_step, n_rows, panel, 2, k0, k1, accumulate);
+    else
+        panel_block(sums, sums_stride, w, w_stride, w_step, n_rows, panel, 1, k0, k1, accumulate);
+}
+
+/* panel_block over any number of rows: blocks of 6, then of 4 (8 sums, still
+ * enough to hide the multiply-adds' latency), then single rows. */
+static inline __attribute__((always_inline)) void panel_rows(float *sums, size_t sums_stride, const float *w,
+                                                             size_t w_stride, size_t w_step, int n_rows,
+                                                             const float *panel, bool whole, int k0, int k1,
+                                                             bool accumulate)
+{
+    int r = 0;
+    for (; r + PANEL_ROWS <= n_rows; r += PANEL_ROWS)
+        panel_block_of(sums + r * sums_stride, sums_stride, w + r * w_stride, w_stride, w_step, PANEL_ROWS, panel,
+                       whole, k0, k1, accumulate);
+    for (; r + 4 <= n_rows; r += 4)
+        panel_block_of(sums + r * sums_stride, sums_stride, w + r * w_stride, w_stride, w_step, 4, panel, whole, k0,
+                       k1, accumulate);
+    for (; r < n_rows; r++)
+        panel_block_of(sums + r * sums_stride, sums_stride, w + r * w_stride, w_stride, w_step, 1, panel, whole, k0,
+                       k1, accumulate);
+}
+
+#define GROUP_TOKENS 64  /* tokens whose sums f32_panels keeps at a time, a multiple of PANEL_TOKENS */
+_Static_assert(GROUP_TOKENS % PANEL_TOKENS == 0, "a group is whole panels");
+
+/* out rows [g0, g1), columns [r0, r1) = a tile's sums, kept (rows of the
+ * tile, tokens of the group): a panel, to unpack. */
+static void tile_sums_to_out(float *out, int rows, float sums[][GROUP_TOKENS], int r0, int r1, int g0, int g1)
+{
+    unpack_panel(out + (size_t)g0 * rows + r0, rows, sums[0], g1 - g0, GROUP_TOKENS, r1 - r0);
+}
+
+/* Rows [r0, r1) of out (T, rows) = in (T, cols) @ w^T, at most ROW_TILE of
+ * them, from in packed into panels. For each group of GROUP_TOKENS tokens
+ * and chunk of columns, row blocks of PANEL_ROWS outermost: the group's
+ * panels reuse a block's rows from the L1 cache, and the next group finds
+ * the tile's rows in L2, so they come from memory once per batch. The sums
+ * gather in a small buffer, not in out: out's rows are rows * 4 bytes
+ * apart, for 110M's 2048-row matrices 8 KB, so writing a block's 16 tokens
+ * straight into out would put them all in one L1 cache set.
+ * Half-precision weights (`half`) are first converted, the tile's rows in
+ * the chunk at a time, into `converted` (ROW_TILE, PANEL_CHUNK), which the
+ * blocks then read: once per tile when the rows fit one chunk. */
+static inline __attribute__((always_inline)) void float_panels(float *out, const float *panels, const void *w,
+                                                               bool half, float converted[][PANEL_CHUNK], int rows,
+                                                               int cols, int T, int r0, int r1)
+{
+    float sums[ROW_TILE][GROUP_TOKENS];  /* (rows of the tile, tokens of the group) */
+    const int n_chunks = (cols + PANEL_CHUNK - 1) / PANEL_CHUNK;
+    const int chunk = ((cols + n_chunks - 1) / n_chunks + 7) / 8 * 8;  /* whole vectors of 8 */
+    for (int g0 = 0; g0 < T; g0 += GROUP_TOKENS) {
+        const int g1 = T - g0 < GROUP_TOKENS ? T : g0 + GROUP_TOKENS;
+        for (int k0 = 0; k0 < cols; k0 += chunk) {
+            const int k1 = cols - k0 < chunk ? cols : k0 + chunk;
+            if (half && (n_chunks > 1 || g0 == 0))
+                for (int r = r0; r < r1; r++)
+                    for (int k = k0; k < k1; k += 8)  /* cols is whole vectors: panels_step */
+                        _mm256_storeu_ps(converted[r - r0] + (k - k0), load_8_weights(w, (size_t)r * cols + k, true));
+            for (int r = r0; r < r1; r += PANEL_ROWS) {
+                const int n_rows = r1 - r < PANEL_ROWS ? r1 - r : PANEL_ROWS;
+                for (int t0 = g0; t0 < g1; t0 += PANEL_TOKENS) {
+                    const int width = panel_width(T - t0);
+                    const bool whole = width == PANEL_TOKENS;
+                    const float *panel = panels + (size_t)t0 * cols;
+                    float *s = sums[r - r0] + (t0 - g0);
+                    if (half)  /* the chunk's columns start at 0 in the buffer, at k0 in the panel */
+                        panel_rows(s, GROUP_TOKENS, converted[r - r0], PANEL_CHUNK, 1, n_rows,
+                                   panel + (size_t)k0 * width, whole, 0, k1 - k0, k0 > 0);
+                    else
+                        panel_rows(s, GROUP_TOKENS, (const float *)w + (size_t)r * cols, cols, 1, n_rows, panel,
+                                   whole, k0, k1, k0 > 0);
+                }
+            }
+        }
+        tile_sums_to_out(out, rows, sums, r0, r1, g0, g1);
+    }
+}
+
+static void f32_panels(float *out, const Matrix *W, const MatmulScratch *scratch, int T, int r0, int r1)
+{
+    float_panels(out, scratch->panels, W->data, false, NULL, W->rows, W->cols, T, r0, r1);
+}
+
+static void f16_panels(float *out, const Matrix *W, const MatmulScratch *scratch, int T, int r0, int r1)
+{
+    float converted[ROW_TILE][PANEL_CHUNK];  /* 48 KB */
+    float_panels(out, scratch->panels, W->data, true, converted, W->rows, W->cols, T, r0, r1);
+}
+
+/* One half-precision row times the input: decoding's rows past the last whole lane. */
+static float f16_row_dot(const uint16_t *w, const float *x, int cols)
+{
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= cols; i += 16) {
+        __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i)));
+        __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8)));
+        acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), acc0);
+        acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), acc1);
+    }
+    float sum = horizontal_sum(_mm256_add_ps(acc0, acc1));
+    for (; i < cols; i++)
+        sum += fp16_to_fp32(w[i]) * x[i];
+    return sum;
+}
+
+/* ---------------------------------------------------------------------------
+ * int8 weights (llama2.c's Q8, GGUF's Q8_0) times the int8 input */
+
+/* The same with AVX2, for group sizes that are multiples of 32: 32 int8
+ * products at a time summed into 8 int32 lanes, each group's lanes scaled
+ * into a float accumulator, and one horizontal sum per row. */
+static float q8_row_dot(const int8_t *w, const float *ws, const int8_t *x, const float *xs, int cols, int gs)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int g = 0; g < cols / gs; g++) {
+        __m256i group_sum = _mm256_setzero_si256();
+        for (int i = g * gs; i < (g + 1) * gs; i += 32) {
+            __m256i a = _mm256_loadu_si256((const __m256i *)(w + i));
+            __m256i b = _mm256_loadu_si256((const __m256i *)(x + i));
+            /* maddubs multiplies unsigned by signed bytes: move a's sign onto b */
+            __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+            group_sum = _mm256_add_epi32(group_sum, _mm256_madd_epi16(pairs, ones));
+        }
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(group_sum), _mm256_set1_ps(ws[g] * xs[g]), acc);
+    }
+    return horizontal_sum(acc);
+}
+
+/* The same for LANES rows side by side (decoding, in lanes): out[l *
+ * out_stride] = row l . x, where row l's values start w_stride bytes and its
+ * scales s_stride floats after row l - 1's. */
+static void q8_rows_side_by_side(float *out, size_t out_stride, const int8_t *w, size_t w_stride, const float *ws,
+                                 size_t s_stride, const int8_t *x, const float *xs, int cols, int gs)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[LANES];
+    for (int l = 0; l < LANES; l++)
+        acc[l] = _mm256_setzero_ps();
+    for (int g = 0; g < cols / gs; g++) {
+        __m256i group_sum[LANES];
+        for (int l = 0; l < LANES; l++)
+            group_sum[l] = _mm256_setzero_si256();
+        for (int i = g * gs; i < (g + 1) * gs; i += 32) {
+            __m256i b = _mm256_loadu_si256((const __m256i *)(x + i));
+            for (int l = 0; l < LANES; l++) {
+                __m256i a = _mm256_loadu_si256((const __m256i *)(w + l * w_stride + i));
+                __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+                group_sum[l] = _mm256_add_epi32(group_sum[l], _mm256_madd_epi16(pairs, ones));
+            }
+        }
+        for (int l = 0; l < LANES; l++)
+            acc[l] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(group_sum[l]), _mm256_set1_ps(ws[l * s_stride + g] * xs[g]),
+                                     acc[l]);
+    }
+    for (int l = 0; l < LANES; l++)
+        out[l * out_stride] = horizontal_sum(acc[l]);
+}
+
+/* A Q8_0 block's scale times the input group's. */
+static float q8_0_scale(const unsigned char *block, float input_scale)
+{
+    return _cvtsh_ss((unsigned short)(block[0] | block[1] << 8)) * input_scale;  /* one instruction */
+}
+
+static float q8_0_row_dot(const unsigned char *w, const int8_t *x, const float *xs, int cols)
+{
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < cols / Q8_0_BLOCK; b++, w += Q8_0_BLOCK_BYTES) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(w + 2));
+        __m256i v = _mm256_loadu_si256((const __m256i *)(x + b * Q8_0_BLOCK));
+        __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(v, a));
+        __m256i sums = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(q8_0_scale(w, xs[b])), acc);
+    }
+    return horizontal_sum(acc);
+}
+
+/* LANES Q8_0 rows side by side, w_stride bytes apart (decoding, in lanes). */
+static void q8_0_rows_side_by_side(float *out, size_t out_stride, const unsigned char *w, size_t w_stride,
+                                   const int8_t *x, const float *xs, int cols)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[LANES];
+    for (int l = 0; l < LANES; l++)
+        acc[l] = _mm256_setzero_ps();
+    for (int b = 0; b < cols / Q8_0_BLOCK; b++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(x + b * Q8_0_BLOCK));
+        for (int l = 0; l < LANES; l++) {
+            const unsigned char *block = w + l * w_stride + (size_t)b * Q8_0_BLOCK_BYTES;
+            __m256i a = _mm256_loadu_si256((const __m256i *)(block + 2));
+            __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(v, a));
+            __m256i sums = _mm256_madd_epi16(pairs, ones);
+            acc[l] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(q8_0_scale(block, xs[b])), acc[l]);
+        }
+    }
+    for (int l = 0; l < LANES; l++)
+        out[l * out_stride] = horizontal_sum(acc[l]);
+}
+
+/* A prompt batch's int8 matmul works like the float one, on panels of
+ * quantized inputs: a panel holds 4 values of each of its tokens side by
+ * side per step, panel[(k / 4 * width + t) * 4 + k % 4] (pack_panel moves
+ * the 4 bytes as one float), and the tokens' scales in a panel of their own,
+ * scales[g * width + t]. Each step broadcasts 4 weights of a row and
+ * multiplies them into the panel's 8 or 16 tokens in integers (maddubs, as
+ * q8_row_dot does); each group's integer sums then go to float, times the
+ * row's scale and each token's. Blocks of 4 rows: 8 integer sums, and room
+ * in the 16 registers for the loads. Both int8 types: llama2.c's Q8 keeps a
+ * row's values together and its scales apart; GGUF's Q8_0 keeps each group
+ * of 32 values in a block after their half-precision scale. */
+#define Q8_PANEL_ROWS 4
+
+/* Group g of an int8 row: where its values start, and its scale. */
+static inline __attribute__((always_inline)) const int8_t *group_values(const unsigned char *row, int g, int gs,
+                                                                        bool q8_0)
+{
+    return (const int8_t *)(q8_0 ? row + (size_t)g * Q8_0_BLOCK_BYTES + 2 : row + (size_t)g * gs);
+}
+
+static inline __attribute__((always_inline)) float group_scale(const unsigned char *row, const float *row_scales,
+                                                               int g, bool q8_0)
+{
+    return q8_0 ? q8_0_scale(row + (size_t)g * Q8_0_BLOCK_BYTES, 1.0f) : row_scales[g];
+}
+
+/* sums[r * sums_stride + t] += row r of w (w_stride bytes apart; for Q8,
+ * its scales ws_stride apart in ws) . token t of the panel, for r < n_rows,
+ * t < 8 * vectors. */
+static inline __attribute__((always_inline)) void q8_panel_block(float *sums, size_t sums_stride,
+                                                                 const unsigned char *w, size_t w_stride,
+                                                                 const float *ws, size_t ws_stride, int n_rows,
+                                                                 const int8_t *panel, const float *scales,
+                                                                 int vectors, int cols, int gs, bool q8_0)
+{
+    const int width = 8 * vectors;
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int g = 0; g < cols / gs; g++) {
+        __m256i group_sum[Q8_PANEL_ROWS][2];
+#pragma GCC unroll 4
+        for (int r = 0; r < Q8_PANEL_ROWS; r++)
+            group_sum[r][0] = group_sum[r][1] = _mm256_setzero_si256();
+        for (int i = 0; i < gs; i += 4) {
+            const int8_t *step = panel + (size_t)(g * gs + i) * width;
+            __m256i x0 = _mm256_loadu_si256((const __m256i *)step);
+            __m256i x1 = vectors == 2 ? _mm256_loadu_si256((const __m256i *)(step + 32)) : x0;
+            __asm__("" : "+x"(x0), "+x"(x1));
+#pragma GCC unroll 4
+            for (int r = 0; r < n_rows; r++) {
+                int32_t four;
+                memcpy(&four, group_values(w + r * w_stride, g, gs, q8_0) + i, sizeof four);
+                const __m256i wb = _mm256_set1_epi32(four), w_abs = _mm256_sign_epi8(wb, wb);
+                /* maddubs multiplies unsigned by signed bytes: move w's sign onto x */
+                group_sum[r][0] = _mm256_add_epi32(
+                    group_sum[r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(x0, wb)), ones));
+                if (vectors == 2)
+                    group_sum[r][1] = _mm256_add_epi32(
+                        group_sum[r][1],
+                        _mm256_madd_epi16(_mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(x1, wb)), ones));
+            }
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < n_rows; r++) {
+            const float *row_scales = q8_0 ? NULL : ws + r * ws_stride;
+            const __m256 row_scale = _mm256_set1_ps(group_scale(w + r * w_stride, row_scales, g, q8_0));
+            for (int v = 0; v < vectors; v++) {
+                float *s = sums + r * sums_stride + 8 * v;
+                const __m256 scale = _mm256_mul_ps(row_scale, _mm256_loadu_ps(scales + g * width + 8 * v));
+                _mm256_storeu_ps(s, _mm256_fmadd_ps(_mm256_cvtepi32_ps(group_sum[r][v]), scale, _mm256_loadu_ps(s)));
+            }
+        }
+    }
+}
+
+/* q8_panel_block over a whole panel or a half one, of either int8 type. */
+static inline __attribute__((always_inline)) void q8_panel_block_of(float *sums, const unsigned char *w,
+                                                                    size_t w_stride, const float *ws, size_t ws_stride,
+                                                                    int n_rows, const int8_t *panel,
+                                                                    const float *scales, bool whole, int cols, int gs,
+                                                                    bool q8_0)
+{
+    if (q8_0 && whole)
+        q8_panel_block(sums, GROUP_TOKENS, w, w_stride, ws, ws_stride, n_rows, panel, scales, 2, cols, gs, true);
+    else if (q8_0)
+        q8_panel_block(sums, GROUP_TOKENS, w, w_stride, ws, ws_stride, n_rows, panel, scales, 1, cols, gs, true);
+    else if (whole)
+        q8_panel_block(sums, GROUP_TOKENS, w, w_stride, ws, ws_stride, n_rows, panel, scales, 2, cols, gs, false);
+    else
+        q8_panel_block(sums, GROUP_TOKENS, w, w_stride, ws, ws_stride, n_rows, panel, scales, 1, cols, gs, false);
+}
+
+/* Where the tokens' scales start in an int8 batch's panels: after the
+ * values, T rounded up to whole panels times cols bytes. */
+static float *q8_scale_panels(float *panels, int T, int cols)
+{
+    const size_t tokens = (size_t)(T + PANEL_TOKENS - 1) / PANEL_TOKENS * PANEL_TOKENS;
+    return panels + tokens * cols / sizeof(float);
+}
+
+/* Rows [r0, r1) of out (T, rows) = in (T, cols) @ W^T, W int8 (Q8 or Q8_0),
+ * at most ROW_TILE rows, from the quantized input packed into panels. */
+static inline __attribute__((always_inline)) void int8_panels(float *out, const Matrix *W, const MatmulScratch *xq,
+                                                              int T, int r0, int r1, bool q8_0)
+{
+    const int rows = W->rows, cols = W->cols, gs = input_group_size(W), groups = cols / gs;
+    const size_t row_bytes = matrix_row_bytes(W);
+    const int8_t *panels = (const int8_t *)xq->panels;
+    const float *scale_panels = q8_scale_panels(xq->panels, T, cols);
+    float sums[ROW_TILE][GROUP_TOKENS];  /* (rows of the tile, tokens of the group) */
+    for (int g0 = 0; g0 < T; g0 += GROUP_TOKENS) {
+        const int g1 = T - g0 < GROUP_TOKENS ? T : g0 + GROUP_TOKENS;
+        memset(sums, 0, sizeof sums);
+        for (int r = r0, n_rows; r < r1; r += n_rows) {
+            n_rows = r1 - r >= Q8_PANEL_ROWS ? Q8_PANEL_ROWS : 1;
+            const unsigned char *wr = (const unsigned char *)W->data + (size_t)r * row_bytes;
+            const float *wsr = q8_0 ? NULL : W->scales + (size_t)r * groups;
+            for (int t0 = g0; t0 < g1; t0 += PANEL_TOKENS) {
+                const bool whole = panel_width(T - t0) == PANEL_TOKENS;
+                const int8_t *panel = panels + (size_t)t0 * cols;
+                const float *scales = scale_panels + (size_t)t0 * groups;
+                float *s = sums[r - r0] + (t0 - g0);
+                if (n_rows == Q8_PANEL_ROWS)
+                    q8_panel_block_of(s, wr, row_bytes, wsr, groups, Q8_PANEL_ROWS, panel, scales, whole, cols, gs,
+                                      q8_0);
+                else
+                    q8_panel_block_of(s, wr, row_bytes, wsr, groups, 1, panel, scales, whole, cols, gs, q8_0);
+            }
+        }
+        tile_sums_to_out(out, rows, sums, r0, r1, g0, g1);
+    }
+}
+
+/* Tokens [t0, t0 + 16) of a batch's input into their panel: quantized
+ * first when gs > 0 (int8 weights), the values and the scales into panels of
+ * their own; as floats otherwise. */
+static void pack_batch_panel(MatmulScratch *scratch, const float *in, int T, int cols, int gs, int t0)
+{
+    const int width = panel_width(T - t0), n = T - t0 < width ? T - t0 : width;
+    if (gs == 0) {
+        pack_panel(scratch->panels + (size_t)t0 * cols, in + (size_t)t0 * cols, cols, n, width, cols);
+        return;
+    }
+    const int groups = cols / gs;
+    int8_t *values = scratch->values + (size_t)t0 * cols;
+    float *scales = scratch->scales + (size_t)t0 * groups;
+    quantize_q8(values, scales, in + (size_t)t0 * cols, (size_t)n * cols, gs);
+    /* 4 values = 4 bytes = one float's worth: pack_panel moves them whole */
+    pack_panel(scratch->panels + (size_t)t0 * cols / 4, (const float *)(const void *)values, cols / 4, n, width,
+               cols / 4);
+    pack_panel(q8_scale_panels(scratch->panels, T, cols) + (size_t)t0 * groups, scales, groups, n, width, groups);
+}
+
+/* ---------------------------------------------------------------------------
+ * A batch's attention, on panels */
+
+/* attention_query_block for a block of queries side by side. */
+static void attention_block_panels(float *out, size_t out_stride, const float *q, size_t q_stride, int n_queries,
+                                   int first, const float *keys, const float *values, size_t kv_stride,
+                                   int head_size, float scale, float *scratch)
+{
+    /* The block's queries side by side in a panel, and so are their
+     * scores and weights: scores[i * 16 + t] for key i and query t. The
+     * scores are the matmul's blocks with keys for weight rows; the
+     * weighted sums are too, with the values' columns for weight rows. */
+    enum { B = ATTENTION_BLOCK };
+    const int n = first + n_queries;  /* keys the block's last query sees */
+    float *q_panel = scratch, *sums = q_panel + (size_t)head_size * B, *scores = sums + (size_t)head_size * B;
+    pack_panel(q_panel, q, q_stride, n_queries, B, head_size);
+    for (int i = 0; i < n; i += PANEL_ROWS)
+        panel_rows(scores + (size_t)i * B, B, keys + i * kv_stride, kv_stride, 1, n - i < PANEL_ROWS ? n - i : PANEL_ROWS,
+                   q_panel, true, 0, head_size, false);
+    /* Softmax down each query's column, over the keys it may see (key
+     * first + t and those before it): the later keys get weight 0. Every
+     * query sees the keys before the block's own, so only the block's
+     * last B keys need the test. */
+    float max[B], sum[B], inv_sum[B];
+    for (int t = 0; t < B; t++)
+        max[t] = -INFINITY, sum[t] = 0.0f;
+    for (int i = 0; i < first; i++)
+#pragma omp simd
+        for (int t = 0; t < B; t++)
+            max[t] = scores[i * B + t] > max[t] ? scores[i * B + t] : max[t];
+    for (int i = first; i < n; i++)
+#pragma omp simd
+        for (int t = 0; t < B; t++)
+            max[t] = i <= first + t && scores[i * B + t] > max[t] ? scores[i * B + t] : max[t];
+    for (int i = 0; i < first; i++)
+#pragma omp simd
+        for (int t = 0; t < B; t++) {
+            float p = fast_exp((scores[i * B + t] - max[t]) * scale);
+            scores[i * B + t] = p;
+            sum[t] += p;
+        }
+    for (int i = first; i < n; i++)
+#pragma omp simd
+        for (int t = 0; t < B; t++) {
+            float p = i <= first + t ? fast_exp((scores[i * B + t] - max[t]) * scale) : 0.0f;
+            scores[i * B + t] = p;
+            sum[t] += p;
+        }
+    panel_rows(sums, B, values, 1, kv_stride, head_size, scores, true, 0, n, false);
+    /* Each query's sums over its weights' total, and back from the
+     * panel's columns to the queries' rows. */
+    for (int t = 0; t < B; t++)
+        inv_sum[t] = 1.0f / sum[t];
+    for (int d = 0; d < head_size; d++)
+#pragma omp simd
+        for (int t = 0; t < B; t++)
+            sums[d * B + t] *= inv_sum[t];
+    unpack_panel(out, out_stride, sums, n_queries, B, head_size);
+}
+
+/* ---------------------------------------------------------------------------
+ * The set: each type's kernels in the form kernel_set.h gives them */
+
+static float f32_dot(const Matrix *W, int row, const MatmulInput *x)
+{
+    return f32_row_dot(matrix_row_data(W, row), x->floats, W->cols);
+}
+
+static void f32_lanes(float *out, size_t out_stride, const Matrix *W, int first, int lane_rows, const MatmulInput *x)
+{
+    float_lanes(out, out_stride, matrix_row_data(W, first), (size_t)lane_rows * W->cols, x->floats, W->cols, false);
+}
+
+static float f16_dot(const Matrix *W, int row, const MatmulInput *x)
+{
+    return f16_row_dot(matrix_row_data(W, row), x->floats, W->cols);
+}
+
+static void f16_lanes(float *out, size_t out_stride, const Matrix *W, int first, int lane_rows, const MatmulInput *x)
+{
+    float_lanes(out, out_stride, matrix_row_data(W, first), (size_t)lane_rows * W->cols, x->floats, W->cols, true);
+}
+
+static float q8_dot(const Matrix *W, int row, const MatmulInput *x)
+{
+    const int groups = W->cols / W->group_size;
+    return q8_row_dot(matrix_row_data(W, row), W->scales + (size_t)row * groups, x->values, x->scales, W->cols,
+                      W->group_size);
+}
+
+static void q8_lanes(float *out, size_t out_stride, const Matrix *W, int first, int lane_rows, const MatmulInput *x)
+{
+    const int groups = W->cols / W->group_size;
+    q8_rows_side_by_side(out, out_stride, matrix_row_data(W, first), (size_t)lane_rows * W->cols,
+                         W->scales + (size_t)first * groups, (size_t)lane_rows * groups, x->values, x->scales,
+                         W->cols, W->group_size);
+}
+
+static void q8_panels(float *out, const Matrix *W, const MatmulScratch *scratch, int T, int r0, int r1)
+{
+    int8_panels(out, W, scratch, T, r0, r1, false);
+}
+
+static float q8_0_dot(const Matrix *W, int row, const MatmulInput *x)
+{
+    return q8_0_row_dot(matrix_row_data(W, row), x->values, x->scales, W->cols);
+}
+
+static void q8_0_lanes(float *out, size_t out_stride, const Matrix *W, int first, int lane_rows,
+                       const MatmulInput *x)
+{
+    q8_0_rows_side_by_side(out, out_stride, matrix_row_data(W, first), (size_t)lane_rows * matrix_row_bytes(W),
+                           x->values, x->scales, W->cols);
+}
+
+static void q8_0_panels(float *out, const Matrix *W, const MatmulScratch *scratch, int T, int r0, int r1)
+{
+    int8_panels(out, W, scratch, T, r0, r1, true);
+}
+
+/* Steps: the vector loads take 8 floats or 32 int8 values at a time. */
+const KernelSet kernels_avx2 = {
+    .name = "avx2",
+    .simpler = &kernels_ref,
+    .types = {
+        [WEIGHT_F32] = {.dot = f32_dot, .lanes = f32_lanes, .lanes_step = 8, .panels = f32_panels},
+        [WEIGHT_Q8] = {.dot = q8_dot, .dot_step = 32, .lanes = q8_lanes, .lanes_step = 32, .panels = q8_panels,
+                       .panels_step = 32},
+        [WEIGHT_F16] = {.dot = f16_dot, .lanes = f16_lanes, .lanes_step = 8, .panels = f16_panels,
+                        .panels_step = 8},
+        [WEIGHT_Q8_0] = {.dot = q8_0_dot, .lanes = q8_0_lanes, .panels = q8_0_panels},
+    },
+    .pack_panel = pack_batch_panel,
+    .attention_query_block = attention_block_panels,
+};
+#endif
