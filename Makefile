@@ -24,8 +24,8 @@ TOKENIZER ?= models/tokenizer.bin
 PROMPT ?=
 export MODELS_DIR PYTHON
 
-ENGINE_SOURCES = model.c tokenizer.c vocab.c sampler.c kernels.c gguf.c explain.c
-HEADERS = model.h tokenizer.h vocab.h sampler.h kernels.h gguf.h explain.h
+ENGINE_SOURCES = model.c tokenizer.c vocab.c sentencepiece.c sampler.c kernels.c gguf.c explain.c
+HEADERS = model.h tokenizer.h vocab.h sentencepiece.h sampler.h kernels.h gguf.h explain.h
 
 .PHONY: all engine test sanitize fuzz bench clean
 

@@ -1,5 +1,6 @@
-/* tokenizer.h - text <-> token ids with a sentencepiece BPE vocabulary,
- * read from llama2.c's tokenizer.bin format. */
+/* tokenizer.h - text <-> token ids: the public door to every kind of
+ * tokenizer. Today one kind: sentencepiece's BPE (sentencepiece.c), read from
+ * llama2.c's tokenizer.bin or a GGUF file; vocab.h holds what kinds share. */
 #ifndef TOKENIZER_H
 #define TOKENIZER_H
 
@@ -7,20 +8,23 @@
 #include <stddef.h>
 
 #include "gguf.h"
-#include "model.h"  /* ERROR_SIZE, TOKEN_BOS, TOKEN_EOS */
-#include "vocab.h"  /* Vocab, utf8_char_length */
+#include "model.h"          /* ERROR_SIZE, TOKEN_BOS, TOKEN_EOS */
+#include "sentencepiece.h"  /* SentencepieceRules */
+#include "vocab.h"          /* Vocab, utf8_char_length */
 
-typedef struct {
+typedef enum {
+    TOKENIZER_SENTENCEPIECE,  /* scores and "<0xXX>" byte fallback: Llama 1 and 2, llama2.c */
+    /* TOKENIZER_BYTE_BPE will go here: merge ranks, a regex pre-tokenizer and
+     * GPT-2's byte-to-unicode map (GPT-2, Llama 3, Qwen). */
+} TokenizerKind;
+
+typedef struct Tokenizer {
+    TokenizerKind kind;
     int vocab_size;
-    int max_token_length;
-    int bos_id, eos_id;  /* TOKEN_BOS and TOKEN_EOS, unless a GGUF file says otherwise */
-    Vocab vocab;         /* the pieces, their lookup and the byte tokens */
-    float *scores;       /* (vocab_size) merge priority: higher merges first */
-    /* sentencepiece's remove_extra_whitespaces: drop leading and trailing
-     * spaces and collapse runs of them. tokenizer.bin does not record it, so
-     * it is inferred: a vocabulary trained with it cannot contain a piece of
-     * two spaces, and every vocabulary trained without it (Llama 2's) has one. */
-    bool collapse_whitespace;
+    int max_token_length;  /* no piece is longer, in bytes */
+    int bos_id, eos_id;    /* TOKEN_BOS and TOKEN_EOS, unless a GGUF file says otherwise */
+    Vocab vocab;           /* the pieces, their lookup and the byte tokens */
+    SentencepieceRules sentencepiece;  /* kind TOKENIZER_SENTENCEPIECE: scores, whitespace */
 } Tokenizer;
 
 /* Reads a tokenizer.bin, or the vocabulary in a GGUF file's metadata.

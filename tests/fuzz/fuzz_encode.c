@@ -106,7 +106,7 @@ static void add_tokenizer(const char *path, const char *name, bool required)
             space_piece = true;
     l->can_round_trip = all_bytes && space_piece;
     fprintf(stderr, "fuzz_encode: %s: %d tokens, %s whitespace%s\n", name, l->t.vocab_size,
-            l->t.collapse_whitespace ? "collapses" : "keeps",
+            l->t.sentencepiece.collapse_whitespace ? "collapses" : "keeps",
             l->can_round_trip ? "" : ", no round-trip checks (byte tokens or \" \" missing)");
     n_loaded++;
 }
@@ -225,7 +225,8 @@ static void check_one(const Loaded *l, const uint8_t *data, size_t size)
         prev = plain[i];
     }
     bool must_match = l->can_round_trip &&
-                      (plain_text(data, size) || (!l->t.collapse_whitespace && !has_space_symbol(data, size)));
+                      (plain_text(data, size) ||
+                       (!l->t.sentencepiece.collapse_whitespace && !has_space_symbol(data, size)));
     if (must_match && (out_len != size || memcmp(out, data, size) != 0)) {
         fprintf(stderr, "fuzz_encode: %s: decode(encode(x)) != x\n", l->name);
         print_bytes("x", data, size);

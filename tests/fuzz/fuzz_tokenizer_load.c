@@ -28,7 +28,7 @@ static void check_failure(int status, const Tokenizer *t, const char *err, const
 {
     FUZZ_CHECK(status == -1, "%s: tokenizer_load returned %d", what, status);
     FUZZ_CHECK(err[0] != '\0' && memchr(err, '\0', ERROR_SIZE) != NULL, "%s: failure without a message", what);
-    FUZZ_CHECK(t->vocab.text == NULL && t->vocab.lookup == NULL && t->scores == NULL,
+    FUZZ_CHECK(t->vocab.text == NULL && t->vocab.lookup == NULL && t->sentencepiece.scores == NULL,
                "%s: failure left memory behind", what);
 }
 
@@ -96,7 +96,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     err[0] = '\0';
     FUZZ_CHECK(tokenizer_load(&again, path, t.vocab_size, err) == 0, "reload with vocab_size %d: %s",
                t.vocab_size, err);
-    FUZZ_CHECK(again.vocab_size == t.vocab_size && again.collapse_whitespace == t.collapse_whitespace &&
+    FUZZ_CHECK(again.vocab_size == t.vocab_size &&
+                   again.sentencepiece.collapse_whitespace == t.sentencepiece.collapse_whitespace &&
                    again.bos_id == t.bos_id && again.eos_id == t.eos_id &&
                    memcmp(again.vocab.byte_token, t.vocab.byte_token, sizeof t.vocab.byte_token) == 0,
                "reload differs");
