@@ -143,7 +143,8 @@ static const char *special_name(const Tokenizer *tok, int id)
         return "<s>";
     if (id == tok->eos_id)
         return "</s>";
-    if (id == TOKEN_UNK && tok->piece_length[id] == 5 && memcmp(tok->text + tok->piece_offset[id], "<unk>", 5) == 0)
+    if (id == TOKEN_UNK && tok->vocab.piece_length[id] == 5 &&
+        memcmp(tok->vocab.text + tok->vocab.piece_offset[id], "<unk>", 5) == 0)
         return "<unk>";
     return NULL;
 }

@@ -1,5 +1,6 @@
-/* tokenizer.h - text <-> token ids with a sentencepiece BPE vocabulary,
- * read from llama2.c's tokenizer.bin format. */
+/* tokenizer.h - text <-> token ids: the public door to every kind of
+ * tokenizer. Today one kind: sentencepiece's BPE (sentencepiece.c), read from
+ * llama2.c's tokenizer.bin or a GGUF file; vocab.h holds what kinds share. */
 #ifndef TOKENIZER_H
 #define TOKENIZER_H
 
@@ -7,26 +8,23 @@
 #include <stddef.h>
 
 #include "gguf.h"
-#include "model.h"  /* ERROR_SIZE, TOKEN_BOS, TOKEN_EOS */
+#include "model.h"          /* ERROR_SIZE, TOKEN_BOS, TOKEN_EOS */
+#include "sentencepiece.h"  /* SentencepieceRules */
+#include "vocab.h"          /* Vocab, utf8_char_length */
 
-typedef struct {
+typedef enum {
+    TOKENIZER_SENTENCEPIECE,  /* scores and "<0xXX>" byte fallback: Llama 1 and 2, llama2.c */
+    /* TOKENIZER_BYTE_BPE will go here: merge ranks, a regex pre-tokenizer and
+     * GPT-2's byte-to-unicode map (GPT-2, Llama 3, Qwen). */
+} TokenizerKind;
+
+typedef struct Tokenizer {
+    TokenizerKind kind;
     int vocab_size;
-    int max_token_length;
-    int bos_id, eos_id;  /* TOKEN_BOS and TOKEN_EOS, unless a GGUF file says otherwise */
-    char *text;          /* every piece's bytes, back to back, each NUL-terminated */
-    int *piece_offset;   /* (vocab_size) where piece i starts in text */
-    int *piece_length;   /* (vocab_size) its length in bytes */
-    float *scores;       /* (vocab_size) merge priority: higher merges first */
-    int *lookup;         /* open-addressing hash table, piece text -> id, -1 empty */
-    int lookup_size;     /* a power of two */
-    int byte_token[256]; /* id of "<0xXX>" for each byte, or TOKEN_UNK */
-    bool *is_byte_token; /* (vocab_size) */
-    unsigned char byte_values[256];  /* 0..255, what a byte token decodes to */
-    /* sentencepiece's remove_extra_whitespaces: drop leading and trailing
-     * spaces and collapse runs of them. tokenizer.bin does not record it, so
-     * it is inferred: a vocabulary trained with it cannot contain a piece of
-     * two spaces, and every vocabulary trained without it (Llama 2's) has one. */
-    bool collapse_whitespace;
+    int max_token_length;  /* no piece is longer, in bytes */
+    int bos_id, eos_id;    /* TOKEN_BOS and TOKEN_EOS, unless a GGUF file says otherwise */
+    Vocab vocab;           /* the pieces, their lookup and the byte tokens */
+    SentencepieceRules sentencepiece;  /* kind TOKENIZER_SENTENCEPIECE: scores, whitespace */
 } Tokenizer;
 
 /* Reads a tokenizer.bin, or the vocabulary in a GGUF file's metadata.
@@ -49,10 +47,5 @@ int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, bool add_
  * leading space is dropped after BOS, and "<0xXX>" is the raw byte XX.
  * Not NUL-terminated for byte tokens; use *len. */
 const char *tokenizer_decode(const Tokenizer *t, int prev, int token, size_t *len);
-
-/* Length of the UTF-8 character starting at s (n bytes available), or 0 if
- * the bytes there are not one valid character (overlong forms and surrogates
- * are not). */
-size_t utf8_char_length(const unsigned char *s, size_t n);
 
 #endif

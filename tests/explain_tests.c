@@ -406,7 +406,7 @@ static void test_print_escaping(const Tokenizer *tok)
     for (int i = 0; i < k; i++)
         top[i] = (ProbIndex){word(candidates[i]), 0.5f / (i + 1)};
     top[k] = (ProbIndex){tok->eos_id, 0.01f};
-    top[k + 1] = (ProbIndex){tok->byte_token['\n'], 0.005f};
+    top[k + 1] = (ProbIndex){tok->vocab.byte_token['\n'], 0.005f};
     AttentionView att = {1, 1, 5, random_attention(1, 1, 5, 5)};
     StepView step = {4, word("caf\xc3\xa9"), k + 2, top};
     char *text = print_step(tok, tokens, &step, &att, 5);
@@ -481,7 +481,7 @@ static void cell_title(char *out, size_t size, const char *query, int p, const c
 static void test_html_escaping(const Tokenizer *tok)
 {
     const int tokens[] = {TOKEN_BOS, word(" Once"), word(" a<b>"), word(" R&D"), word(" \"hi\""), word(" it's"),
-                          word("bad\xff"),  word("tab\tx"), word(" ]]>"), word("\xef\xbf\xbe"), tok->byte_token['\n'],
+                          word("bad\xff"),  word("tab\tx"), word(" ]]>"), word("\xef\xbf\xbe"), tok->vocab.byte_token['\n'],
                           word(" Lily"), tok->eos_id};
     const int n = (int)(sizeof tokens / sizeof tokens[0]);
     const int L = 2, H = 3;

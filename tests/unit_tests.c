@@ -970,7 +970,7 @@ static void test_tokenizer_round_trip(const char *models_dir)
     } else {
         const char *texts[] = {"Hello world", "  two  spaces\tand a tab ", "naïve café ☕ 안녕하세요 🤗",
                                "digits 1234567890", "\xff\xfe stray bytes \xc3"};
-        expect(!tok.collapse_whitespace, "Llama 2's vocabulary should keep runs of spaces");
+        expect(!tok.sentencepiece.collapse_whitespace, "Llama 2's vocabulary should keep runs of spaces");
         for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
             int *ids;
             int n = tokenizer_encode(&tok, texts[i], strlen(texts[i]), true, false, &ids);

@@ -99,14 +99,14 @@ static void add_tokenizer(const char *path, const char *name, bool required)
     snprintf(l->name, sizeof l->name, "%s", name);
     bool all_bytes = true;
     for (int b = 0; b < 256; b++)
-        all_bytes = all_bytes && l->t.byte_token[b] != TOKEN_UNK;
+        all_bytes = all_bytes && l->t.vocab.byte_token[b] != TOKEN_UNK;
     bool space_piece = false;
     for (int id = TOKEN_EOS + 1; id < l->t.vocab_size; id++)
-        if (l->t.piece_length[id] == 1 && l->t.text[l->t.piece_offset[id]] == ' ')
+        if (l->t.vocab.piece_length[id] == 1 && l->t.vocab.text[l->t.vocab.piece_offset[id]] == ' ')
             space_piece = true;
     l->can_round_trip = all_bytes && space_piece;
     fprintf(stderr, "fuzz_encode: %s: %d tokens, %s whitespace%s\n", name, l->t.vocab_size,
-            l->t.collapse_whitespace ? "collapses" : "keeps",
+            l->t.sentencepiece.collapse_whitespace ? "collapses" : "keeps",
             l->can_round_trip ? "" : ", no round-trip checks (byte tokens or \" \" missing)");
     n_loaded++;
 }
@@ -225,7 +225,8 @@ static void check_one(const Loaded *l, const uint8_t *data, size_t size)
         prev = plain[i];
     }
     bool must_match = l->can_round_trip &&
-                      (plain_text(data, size) || (!l->t.collapse_whitespace && !has_space_symbol(data, size)));
+                      (plain_text(data, size) ||
+                       (!l->t.sentencepiece.collapse_whitespace && !has_space_symbol(data, size)));
     if (must_match && (out_len != size || memcmp(out, data, size) != 0)) {
         fprintf(stderr, "fuzz_encode: %s: decode(encode(x)) != x\n", l->name);
         print_bytes("x", data, size);

@@ -28,8 +28,8 @@ static void check_failure(int status, const Tokenizer *t, const char *err, const
 {
     FUZZ_CHECK(status == -1, "%s: tokenizer_load returned %d", what, status);
     FUZZ_CHECK(err[0] != '\0' && memchr(err, '\0', ERROR_SIZE) != NULL, "%s: failure without a message", what);
-    FUZZ_CHECK(t->text == NULL && t->lookup == NULL && t->scores == NULL, "%s: failure left memory behind",
-               what);
+    FUZZ_CHECK(t->vocab.text == NULL && t->vocab.lookup == NULL && t->sentencepiece.scores == NULL,
+               "%s: failure left memory behind", what);
 }
 
 /* Decodes one token; the bytes must be readable and no longer than a piece. */
@@ -85,9 +85,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_failure(status, &t, err, "vocab_size 0");
         return 0;
     }
-    FUZZ_CHECK(t.vocab_size > TOKEN_EOS && t.max_token_length > 0 && t.lookup_size >= t.vocab_size,
+    FUZZ_CHECK(t.vocab_size > TOKEN_EOS && t.max_token_length > 0 && t.vocab.lookup_size >= t.vocab_size,
                "loaded vocab_size %d max_token_length %d lookup_size %d", t.vocab_size, t.max_token_length,
-               t.lookup_size);
+               t.vocab.lookup_size);
     FUZZ_CHECK(t.bos_id >= 0 && t.bos_id < t.vocab_size && t.eos_id >= 0 && t.eos_id < t.vocab_size,
                "BOS %d or EOS %d outside the vocabulary of %d", t.bos_id, t.eos_id, t.vocab_size);
 
@@ -96,9 +96,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     err[0] = '\0';
     FUZZ_CHECK(tokenizer_load(&again, path, t.vocab_size, err) == 0, "reload with vocab_size %d: %s",
                t.vocab_size, err);
-    FUZZ_CHECK(again.vocab_size == t.vocab_size && again.collapse_whitespace == t.collapse_whitespace &&
+    FUZZ_CHECK(again.vocab_size == t.vocab_size &&
+                   again.sentencepiece.collapse_whitespace == t.sentencepiece.collapse_whitespace &&
                    again.bos_id == t.bos_id && again.eos_id == t.eos_id &&
-                   memcmp(again.byte_token, t.byte_token, sizeof t.byte_token) == 0,
+                   memcmp(again.vocab.byte_token, t.vocab.byte_token, sizeof t.vocab.byte_token) == 0,
                "reload differs");
     tokenizer_free(&again);
     if (t.vocab_size < INT32_MAX) {
@@ -111,8 +112,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     for (int b = 0; b < 256; b++)
-        FUZZ_CHECK(t.byte_token[b] >= 0 && t.byte_token[b] < t.vocab_size, "byte_token[%d] = %d", b,
-                   t.byte_token[b]);
+        FUZZ_CHECK(t.vocab.byte_token[b] >= 0 && t.vocab.byte_token[b] < t.vocab_size, "byte_token[%d] = %d", b,
+                   t.vocab.byte_token[b]);
     for (int id = 0; id < t.vocab_size; id++) {
         check_decode(&t, t.bos_id, id);
         check_decode(&t, id, id);
