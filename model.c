@@ -108,7 +108,7 @@ typedef enum { FORMAT_LEGACY, FORMAT_VERSION1, FORMAT_VERSION2 } CheckpointForma
 /* Which per-layer tensor, in the order the files store them (all layers of
  * one kind, then the next kind). */
 typedef enum { NORM_ATTENTION, NORM_FFN } LayerNorm;
-typedef enum { MATRIX_WQ, MATRIX_WK, MATRIX_WV, MATRIX_WO, MATRIX_W1, MATRIX_W2, MATRIX_W3 } LayerMatrix;
+typedef enum { MATRIX_WQ, MATRIX_WK, MATRIX_WV, MATRIX_WO, MATRIX_GATE, MATRIX_DOWN, MATRIX_UP } LayerMatrix;
 
 /* w->layers is NULL while counting: the pointers then go nowhere. */
 static void take_layer_norms(TensorCursor *cur, const Config *c, Weights *w, LayerNorm which)
@@ -116,7 +116,7 @@ static void take_layer_norms(TensorCursor *cur, const Config *c, Weights *w, Lay
     for (int l = 0; l < c->n_layers; l++) {
         const float *norm = take_floats(cur, c->dim, 1);
         if (w->layers)
-            *(which == NORM_ATTENTION ? &w->layers[l].attention_norm : &w->layers[l].ffn_norm) = norm;
+            *(which == NORM_ATTENTION ? &w->layers[l].attn_norm : &w->layers[l].ffn_norm) = norm;
     }
 }
 
@@ -131,7 +131,7 @@ static void take_layer_matrices(TensorCursor *cur, const Config *c, Weights *w, 
             if (!w->layers)
                 continue;
             LayerWeights *lw = &w->layers[l];
-            Matrix *slots[] = {&lw->wq, &lw->wk, &lw->wv, &lw->wo, &lw->w1, &lw->w2, &lw->w3};
+            Matrix *slots[] = {&lw->wq, &lw->wk, &lw->wv, &lw->wo, &lw->w_gate, &lw->w_down, &lw->w_up};
             *slots[which] = m;
         }
     }
@@ -140,23 +140,23 @@ static void take_layer_matrices(TensorCursor *cur, const Config *c, Weights *w, 
 static void lay_out_tensors(TensorCursor *cur, CheckpointFormat format, const Config *c, Weights *w)
 {
     if (format == FORMAT_LEGACY) {
-        w->token_embedding = take_matrix(cur, c, c->vocab_size, c->dim);
+        w->token_embd = take_matrix(cur, c, c->vocab_size, c->dim);
         take_layer_norms(cur, c, w, NORM_ATTENTION);
         take_layer_matrices(cur, c, w, MATRIX_WQ, MATRIX_WO);
         take_layer_norms(cur, c, w, NORM_FFN);
-        take_layer_matrices(cur, c, w, MATRIX_W1, MATRIX_W3);
-        w->final_norm = take_floats(cur, c->dim, 1);
+        take_layer_matrices(cur, c, w, MATRIX_GATE, MATRIX_UP);
+        w->output_norm = take_floats(cur, c->dim, 1);
         /* Old exports stored RoPE's cos and sin tables here; we compute them. */
         take_floats(cur, c->seq_len, c->head_size);
     } else {
         /* Versions 1 and 2: norms first (always float32), then the matrices. */
         take_layer_norms(cur, c, w, NORM_ATTENTION);
         take_layer_norms(cur, c, w, NORM_FFN);
-        w->final_norm = take_floats(cur, c->dim, 1);
-        w->token_embedding = take_matrix(cur, c, c->vocab_size, c->dim);
-        take_layer_matrices(cur, c, w, MATRIX_WQ, MATRIX_W3);
+        w->output_norm = take_floats(cur, c->dim, 1);
+        w->token_embd = take_matrix(cur, c, c->vocab_size, c->dim);
+        take_layer_matrices(cur, c, w, MATRIX_WQ, MATRIX_UP);
     }
-    w->classifier = c->shared_classifier ? w->token_embedding : take_matrix(cur, c, c->vocab_size, c->dim);
+    w->output = c->shared_classifier ? w->token_embd : take_matrix(cur, c, c->vocab_size, c->dim);
 }
 
 static int32_t read_i32(const unsigned char *p)
@@ -313,15 +313,15 @@ static int load_gguf_layer(const GgufFile *g, const char *path, const Config *c,
 {
     char name[GGUF_MAX_NAME + 1];
 #define LAYER_TENSOR(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, l), name)
-    if (gguf_vector(g, path, LAYER_TENSOR("attn_norm.weight"), c->dim, &lw->attention_norm, err) ||
+    if (gguf_vector(g, path, LAYER_TENSOR("attn_norm.weight"), c->dim, &lw->attn_norm, err) ||
         gguf_matrix(g, path, LAYER_TENSOR("attn_q.weight"), c->dim, c->dim, &lw->wq, err) ||
         gguf_matrix(g, path, LAYER_TENSOR("attn_k.weight"), c->kv_dim, c->dim, &lw->wk, err) ||
         gguf_matrix(g, path, LAYER_TENSOR("attn_v.weight"), c->kv_dim, c->dim, &lw->wv, err) ||
         gguf_matrix(g, path, LAYER_TENSOR("attn_output.weight"), c->dim, c->dim, &lw->wo, err) ||
         gguf_vector(g, path, LAYER_TENSOR("ffn_norm.weight"), c->dim, &lw->ffn_norm, err) ||
-        gguf_matrix(g, path, LAYER_TENSOR("ffn_gate.weight"), c->hidden_dim, c->dim, &lw->w1, err) ||
-        gguf_matrix(g, path, LAYER_TENSOR("ffn_down.weight"), c->dim, c->hidden_dim, &lw->w2, err) ||
-        gguf_matrix(g, path, LAYER_TENSOR("ffn_up.weight"), c->hidden_dim, c->dim, &lw->w3, err))
+        gguf_matrix(g, path, LAYER_TENSOR("ffn_gate.weight"), c->hidden_dim, c->dim, &lw->w_gate, err) ||
+        gguf_matrix(g, path, LAYER_TENSOR("ffn_down.weight"), c->dim, c->hidden_dim, &lw->w_down, err) ||
+        gguf_matrix(g, path, LAYER_TENSOR("ffn_up.weight"), c->hidden_dim, c->dim, &lw->w_up, err))
         return -1;
 #undef LAYER_TENSOR
     return 0;
@@ -374,13 +374,13 @@ static int load_gguf(Model *model, const char *path, char err[ERROR_SIZE])
         return file_error(err, path, "bad llama.rope.freq_base or llama.attention.layer_norm_rms_epsilon");
 
     Weights *w = &model->weights;
-    if (gguf_matrix(g, path, "token_embd.weight", c->vocab_size, c->dim, &w->token_embedding, err) ||
-        gguf_vector(g, path, "output_norm.weight", c->dim, &w->final_norm, err))
+    if (gguf_matrix(g, path, "token_embd.weight", c->vocab_size, c->dim, &w->token_embd, err) ||
+        gguf_vector(g, path, "output_norm.weight", c->dim, &w->output_norm, err))
         return -1;
     c->shared_classifier = gguf_find_tensor(g, "output.weight") == NULL;
     if (c->shared_classifier)
-        w->classifier = w->token_embedding;
-    else if (gguf_matrix(g, path, "output.weight", c->vocab_size, c->dim, &w->classifier, err))
+        w->output = w->token_embd;
+    else if (gguf_matrix(g, path, "output.weight", c->vocab_size, c->dim, &w->output, err))
         return -1;
     const uint64_t tensors_per_layer = 9;
     if ((uint64_t)c->n_layers * tensors_per_layer > g->n_tensors)
@@ -532,19 +532,19 @@ int model_save_q8(const Model *model, const char *path, int group_size, char err
     memcpy(header + 4 + sizeof fields + 1, &group_size, 4);
     bool ok = fwrite(header, 1, sizeof header, f) == sizeof header;
     for (int l = 0; ok && l < c->n_layers; l++)
-        ok = fwrite(w->layers[l].attention_norm, sizeof(float), c->dim, f) == (size_t)c->dim;
+        ok = fwrite(w->layers[l].attn_norm, sizeof(float), c->dim, f) == (size_t)c->dim;
     for (int l = 0; ok && l < c->n_layers; l++)
         ok = fwrite(w->layers[l].ffn_norm, sizeof(float), c->dim, f) == (size_t)c->dim;
-    ok = ok && fwrite(w->final_norm, sizeof(float), c->dim, f) == (size_t)c->dim;
-    ok = ok && write_q8_matrix(f, &w->token_embedding, group_size, q, scales);
+    ok = ok && fwrite(w->output_norm, sizeof(float), c->dim, f) == (size_t)c->dim;
+    ok = ok && write_q8_matrix(f, &w->token_embd, group_size, q, scales);
     for (int which = 0; ok && which < 7; which++)
         for (int l = 0; ok && l < c->n_layers; l++) {
             const LayerWeights *lw = &w->layers[l];
-            const Matrix *in_file_order[] = {&lw->wq, &lw->wk, &lw->wv, &lw->wo, &lw->w1, &lw->w2, &lw->w3};
+            const Matrix *in_file_order[] = {&lw->wq, &lw->wk, &lw->wv, &lw->wo, &lw->w_gate, &lw->w_down, &lw->w_up};
             ok = write_q8_matrix(f, in_file_order[which], group_size, q, scales);
         }
     if (ok && !c->shared_classifier)
-        ok = write_q8_matrix(f, &w->classifier, group_size, q, scales);
+        ok = write_q8_matrix(f, &w->output, group_size, q, scales);
     ok = (fclose(f) == 0) && ok;
     free(q), free(scales);
     if (!ok) {
@@ -631,10 +631,10 @@ void run_state_free(RunState *s)
 }
 
 /* x (T, dim) = the embedding rows of the T tokens. */
-static void embed_tokens(float *x, const Matrix *token_embedding, const int *tokens, int T)
+static void embed_tokens(float *x, const Matrix *token_embd, const int *tokens, int T)
 {
     for (int t = 0; t < T; t++)
-        matrix_row(x + (size_t)t * token_embedding->cols, token_embedding, tokens[t]);
+        matrix_row(x + (size_t)t * token_embd->cols, token_embd, tokens[t]);
 }
 
 static void rmsnorm_rows(float *out, const float *x, const float *weight, int T, int dim, float eps)
@@ -706,7 +706,7 @@ static void multi_head_attention(float *out, const Config *c, RunState *s, int l
 static void attention_block(const Config *c, const LayerWeights *lw, RunState *s, int layer, int T, int pos,
                             int first)
 {
-    rmsnorm_rows(s->xb, s->x, lw->attention_norm, T, c->dim, c->norm_eps);
+    rmsnorm_rows(s->xb, s->x, lw->attn_norm, T, c->dim, c->norm_eps);
     const size_t rows_before = (size_t)first * c->dim;
     if (first == 0) {
         float *const qkv[] = {s->q, s->k, s->v};
@@ -743,15 +743,15 @@ static void attention_block(const Config *c, const LayerWeights *lw, RunState *s
     add_in_place(s->x + rows_before, s->xb2 + rows_before, (T - first) * c->dim);
 }
 
-/* x += W2 @ (silu(W1 xn) * W3 xn), with xn = RMSNorm(x), for the n rows of x. */
+/* x += W_down @ (silu(W_gate xn) * W_up xn), with xn = RMSNorm(x), for the n rows of x. */
 static void feed_forward_block(const Config *c, const LayerWeights *lw, RunState *s, float *x, int n)
 {
     rmsnorm_rows(s->xb, x, lw->ffn_norm, n, c->dim, c->norm_eps);
     float *const gate_up[] = {s->hb, s->hb2};
-    const Matrix *const w13[] = {&lw->w1, &lw->w3};
+    const Matrix *const w13[] = {&lw->w_gate, &lw->w_up};
     matmul_shared_input(gate_up, w13, 2, s->xb, n, &s->matmul_scratch);
     swiglu(s->hb, s->hb2, n * c->hidden_dim);
-    matmul(s->xb2, s->hb, &lw->w2, n, &s->matmul_scratch);
+    matmul(s->xb2, s->hb, &lw->w_down, n, &s->matmul_scratch);
     add_in_place(x, s->xb2, n * c->dim);
 }
 
@@ -759,7 +759,7 @@ float *forward(const Model *model, RunState *s, const int *tokens, int T, int po
 {
     const Config *c = &model->config;
     const Weights *w = &model->weights;
-    embed_tokens(s->x, &w->token_embedding, tokens, T);
+    embed_tokens(s->x, &w->token_embd, tokens, T);
     for (int t = 0; t < T; t++)
         rope_angles(s->rope_cos_sin + (size_t)t * c->head_size, s->rope_inv_freq, c->head_size, pos + t);
     /* Only the rows whose logits are wanted go through the last layer's
@@ -779,7 +779,7 @@ float *forward(const Model *model, RunState *s, const int *tokens, int T, int po
         return NULL;
     const int n_rows = T - first;
     const float *x = s->x + (size_t)first * c->dim;
-    rmsnorm_rows(s->xb, x, w->final_norm, n_rows, c->dim, c->norm_eps);
-    matmul(s->logits, s->xb, &w->classifier, n_rows, &s->matmul_scratch);
+    rmsnorm_rows(s->xb, x, w->output_norm, n_rows, c->dim, c->norm_eps);
+    matmul(s->logits, s->xb, &w->output, n_rows, &s->matmul_scratch);
     return s->logits;
 }

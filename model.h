@@ -41,23 +41,27 @@ typedef struct {
     float norm_eps;          /* RMSNorm's epsilon */
 } Config;
 
+/* One transformer block's tensors, named as in GGUF files (blk.N.attn_q ...).
+ * An architecture that needs more (biases, a fused q/k/v matrix) adds
+ * optional fields here: a NULL pointer, or a Matrix whose data is NULL,
+ * means the tensor is absent. */
 typedef struct {
-    const float *attention_norm;  /* (dim) */
-    Matrix wq;                    /* (dim, dim) */
-    Matrix wk;                    /* (kv_dim, dim) */
-    Matrix wv;                    /* (kv_dim, dim) */
-    Matrix wo;                    /* (dim, dim) */
-    const float *ffn_norm;        /* (dim) */
-    Matrix w1;                    /* (hidden_dim, dim): gate */
-    Matrix w2;                    /* (dim, hidden_dim): down */
-    Matrix w3;                    /* (hidden_dim, dim): up */
+    const float *attn_norm;  /* (dim) RMSNorm weights before attention */
+    Matrix wq;               /* (dim, dim) queries */
+    Matrix wk;               /* (kv_dim, dim) keys */
+    Matrix wv;               /* (kv_dim, dim) values */
+    Matrix wo;               /* (dim, dim) attention output */
+    const float *ffn_norm;   /* (dim) RMSNorm weights before the feed-forward block */
+    Matrix w_gate;           /* (hidden_dim, dim) */
+    Matrix w_up;             /* (hidden_dim, dim) */
+    Matrix w_down;           /* (dim, hidden_dim) */
 } LayerWeights;
 
 typedef struct {
-    Matrix token_embedding;        /* (vocab_size, dim) */
-    LayerWeights *layers;          /* (n_layers) */
-    const float *final_norm;       /* (dim) */
-    Matrix classifier;             /* (vocab_size, dim) */
+    Matrix token_embd;        /* (vocab_size, dim) */
+    LayerWeights *layers;     /* (n_layers) */
+    const float *output_norm; /* (dim) the final RMSNorm's weights */
+    Matrix output;            /* (vocab_size, dim) the classifier; token_embd when shared */
 } Weights;
 
 typedef struct {

@@ -425,21 +425,21 @@ static void random_model(RandomModel *rm, int dim, int hidden, int layers, int h
     rm->memory = random_floats(total);
     float *p = rm->memory;
     Weights *w = &rm->model.weights;
-    w->token_embedding = (Matrix){WEIGHT_F32, vocab, dim, p, NULL, 0}, p += (size_t)vocab * dim;
-    w->final_norm = p, p += dim;
-    w->classifier = w->token_embedding;
+    w->token_embd = (Matrix){WEIGHT_F32, vocab, dim, p, NULL, 0}, p += (size_t)vocab * dim;
+    w->output_norm = p, p += dim;
+    w->output = w->token_embd;
     w->layers = calloc(layers, sizeof(LayerWeights));
     for (int l = 0; l < layers; l++) {
         LayerWeights *lw = &w->layers[l];
-        lw->attention_norm = p, p += dim;
+        lw->attn_norm = p, p += dim;
         lw->ffn_norm = p, p += dim;
         lw->wq = (Matrix){WEIGHT_F32, dim, dim, p, NULL, 0}, p += (size_t)dim * dim;
         lw->wk = (Matrix){WEIGHT_F32, c.kv_dim, dim, p, NULL, 0}, p += (size_t)c.kv_dim * dim;
         lw->wv = (Matrix){WEIGHT_F32, c.kv_dim, dim, p, NULL, 0}, p += (size_t)c.kv_dim * dim;
         lw->wo = (Matrix){WEIGHT_F32, dim, dim, p, NULL, 0}, p += (size_t)dim * dim;
-        lw->w1 = (Matrix){WEIGHT_F32, hidden, dim, p, NULL, 0}, p += (size_t)hidden * dim;
-        lw->w2 = (Matrix){WEIGHT_F32, dim, hidden, p, NULL, 0}, p += (size_t)hidden * dim;
-        lw->w3 = (Matrix){WEIGHT_F32, hidden, dim, p, NULL, 0}, p += (size_t)hidden * dim;
+        lw->w_gate = (Matrix){WEIGHT_F32, hidden, dim, p, NULL, 0}, p += (size_t)hidden * dim;
+        lw->w_down = (Matrix){WEIGHT_F32, dim, hidden, p, NULL, 0}, p += (size_t)hidden * dim;
+        lw->w_up = (Matrix){WEIGHT_F32, hidden, dim, p, NULL, 0}, p += (size_t)hidden * dim;
     }
 }
 
