@@ -13,12 +13,6 @@
  * one line, naming the file and the problem, into a buffer of this size. */
 #define ERROR_SIZE 512
 
-/* llama2.c's checkpoint formats. */
-#define CHECKPOINT_MAGIC 0x616b3432u   /* "ak42" read as a little-endian uint32 */
-#define CHECKPOINT_HEADER_SIZE 256     /* versioned formats pad their header to this */
-#define Q8_GROUP_SIZE 64               /* llama2.c's int8 export: values per scale */
-#define LEGACY_HEADER_INTS 7           /* dim, hidden, layers, heads, kv heads, vocab, seq */
-
 /* Token ids every llama2.c vocabulary shares. */
 #define TOKEN_UNK 0
 #define TOKEN_BOS 1
@@ -35,8 +29,6 @@ typedef struct {
     int head_size;    /* dim / n_heads */
     int kv_dim;       /* n_kv_heads * head_size */
     bool shared_classifier;  /* logits use the token embedding matrix */
-    WeightType weight_type;  /* of every matrix in a llama2.c file: F32, or Q8 (version 2) */
-    int group_size;          /* Q8: values per scale */
     float rope_theta;        /* base of the rotary frequencies */
     float norm_eps;          /* RMSNorm's epsilon */
 } Config;
@@ -117,15 +109,6 @@ bool model_map_pages(const Model *model);
 
 /* Checks a header's dimensions; shared by every format's loader. */
 int config_validate(const Config *c, char err[ERROR_SIZE]);
-
-/* Writes model (float32 weights) as a llama2.c version 2 file: every matrix
- * int8 with one scale per group of group_size values, norms in float32.
- * Returns 0, or -1 with a message in err. */
-int model_save_q8(const Model *model, const char *path, int group_size, char err[ERROR_SIZE]);
-
-/* The largest group size <= preferred that divides both dim and hidden_dim
- * (and keeps scales 4-byte aligned), or 0 if there is none. */
-int q8_group_size(const Config *c, int preferred);
 
 int run_state_init(RunState *s, const Config *c, int max_batch, char err[ERROR_SIZE]);
 void run_state_free(RunState *s);

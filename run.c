@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "explain.h"
+#include "llama2c.h"
 #include "model.h"
 #include "sampler.h"
 #include "tokenizer.h"

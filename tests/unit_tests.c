@@ -19,6 +19,7 @@
 #endif
 
 #include "kernels.h"
+#include "llama2c.h"
 #include "model.h"
 #include "sampler.h"
 #include "tokenizer.h"
@@ -416,7 +417,7 @@ static void random_model(RandomModel *rm, int dim, int hidden, int layers, int h
     Config c = {.dim = dim, .hidden_dim = hidden, .n_layers = layers, .n_heads = heads,
                 .n_kv_heads = kv_heads, .vocab_size = vocab, .seq_len = seq_len, .head_size = dim / heads,
                 .kv_dim = kv_heads * (dim / heads), .shared_classifier = true,
-                .weight_type = WEIGHT_F32, .rope_theta = 10000.0f, .norm_eps = 1e-5f};
+                .rope_theta = 10000.0f, .norm_eps = 1e-5f};
     memset(rm, 0, sizeof *rm);
     rm->model.config = c;
     size_t per_layer = 2 * (size_t)dim + 2 * (size_t)dim * dim + 2 * (size_t)c.kv_dim * dim +
@@ -725,7 +726,10 @@ static void test_q8_model(const char *dir)
     if (model_load(&q8, path, err) != 0) {
         expect(false, "load: %s", err);
     } else {
-        expect(q8.config.weight_type == WEIGHT_Q8 && q8.config.group_size == 32, "not loaded as Q8");
+        const LayerWeights *l1 = &q8.weights.layers[1];
+        expect(q8.weights.token_embd.type == WEIGHT_Q8 && q8.weights.token_embd.group_size == 32 &&
+                   l1->wq.type == WEIGHT_Q8 && l1->w_down.type == WEIGHT_Q8 && l1->w_down.group_size == 32,
+               "not loaded as Q8");
         int tokens[13];
         random_tokens(tokens, 13, 50);
         double worst = batched_vs_single(&q8, tokens, 13, 4);
@@ -745,8 +749,12 @@ static void test_q8_model(const char *dir)
         /* random weights are harsh on int8 (a real model: 5e-3); a wrong layout gives ~1 */
         expect(sqrt(diff / norm) < 1e-1, "Q8 logits differ from float32 by relative L2 %g", sqrt(diff / norm));
         run_state_free(&sf), run_state_free(&sq);
-        /* a float32 file is required to quantize */
+        /* a float32 file is required to quantize: every matrix float32 */
         expect(model_save_q8(&q8, path, gs, err) == -1 && strstr(err, "float32"), "re-quantized a Q8 model");
+        rm.model.weights.layers[1].w_up.type = WEIGHT_F16;
+        expect(model_save_q8(&rm.model, path, gs, err) == -1 && strstr(err, "float32"),
+               "quantized a model with an F16 matrix");
+        rm.model.weights.layers[1].w_up.type = WEIGHT_F32;
         model_free(&q8);
     }
     unlink(path);
