@@ -24,8 +24,8 @@ TOKENIZER ?= models/tokenizer.bin
 PROMPT ?=
 export MODELS_DIR PYTHON
 
-ENGINE_SOURCES = model.c llama2c.c gguf_weights.c tokenizer.c sampler.c kernels.c gguf.c explain.c
-HEADERS = model.h llama2c.h gguf_weights.h tokenizer.h sampler.h kernels.h gguf.h explain.h
+ENGINE_SOURCES = model.c arch_llama.c layers.c llama2c.c gguf_weights.c tokenizer.c sampler.c kernels.c gguf.c explain.c
+HEADERS = model.h arch.h layers.h llama2c.h gguf_weights.h tokenizer.h sampler.h kernels.h gguf.h explain.h
 
 .PHONY: all engine test sanitize fuzz bench clean
 

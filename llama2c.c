@@ -6,14 +6,13 @@
  * the weights are pointers into the mapped file. */
 #include "llama2c.h"
 
+#include "arch.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define LLAMA2C_ROPE_THETA 10000.0f
-#define LLAMA2C_NORM_EPS 1e-5f
 
 typedef enum { FORMAT_LEGACY, FORMAT_VERSION1, FORMAT_VERSION2 } CheckpointFormat;
 
@@ -210,8 +209,8 @@ static int parse_header(const unsigned char *data, size_t size, const char *path
                     "%d and hidden_dim %d", h->group_size, c->dim, c->hidden_dim);
     c->head_size = c->dim / c->n_heads;
     c->kv_dim = c->n_kv_heads * c->head_size;
-    c->rope_theta = LLAMA2C_ROPE_THETA;
-    c->norm_eps = LLAMA2C_NORM_EPS;
+    c->rope_theta = LLAMA_ROPE_THETA;
+    c->norm_eps = LLAMA_NORM_EPS;
     return 0;
 }
 

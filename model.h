@@ -1,4 +1,8 @@
-/* model.h - a Llama-architecture transformer: its checkpoint and its forward pass. */
+/* model.h - a transformer model: its shape, its weights, the memory of a
+ * forward pass, and the calls the program makes (load, forward, free). How
+ * a checkpoint file stores the weights is the loaders' business (llama2c.c,
+ * gguf_weights.c); what the forward pass computes is the architecture's
+ * (arch_*.c). */
 #ifndef MODEL_H
 #define MODEL_H
 
@@ -18,6 +22,7 @@
 #define TOKEN_BOS 1
 #define TOKEN_EOS 2
 
+/* The model's shape and hyperparameters. */
 typedef struct {
     int dim;          /* width of the residual stream */
     int hidden_dim;   /* width of the feed-forward block */
@@ -56,13 +61,27 @@ typedef struct {
     Matrix output;            /* (vocab_size, dim) the classifier; token_embd when shared */
 } Weights;
 
+/* An architecture: its GGUF loader and its forward pass (arch.h). */
+typedef struct Architecture Architecture;
+
 typedef struct {
     Config config;
     Weights weights;
+    const Architecture *arch;
     void *mapping;        /* the whole checkpoint file, mapped read-only */
     size_t mapping_size;
     GgufFile *gguf;       /* a GGUF checkpoint's metadata (its vocabulary too), else NULL */
 } Model;
+
+/* A watcher of the attention weights (-m explain, --attention-html): the
+ * forward pass hands it every row of softmaxed weights, that of the query at
+ * position pos in (layer, head) over positions 0 .. n - 1. It is called from
+ * the OpenMP threads at once, but never twice for the same (layer, head,
+ * pos): a callback that writes only that row's own place needs no lock. */
+typedef struct {
+    void (*row)(void *context, int layer, int head, int pos, const float *weights, int n);
+    void *context;
+} AttentionObserver;
 
 /* Scratch memory for the forward pass, allocated once: nothing is allocated
  * per token. Activations hold up to max_batch tokens at a time. */
@@ -84,11 +103,9 @@ typedef struct {
     float *rope_inv_freq;  /* (head_size / 2) */
     float *rope_cos_sin;   /* (max_batch, head_size) */
     MatmulScratch matmul_scratch; /* (max_batch, max(dim, hidden_dim)): a matmul input, rearranged */
-    /* Optional (-m explain, --attention-html): every attention row is copied to
-     * (n_layers, n_heads, record_capacity, record_capacity) for positions
-     * below record_capacity. The caller owns it; NULL records nothing. */
-    float *attention_record;
-    int record_capacity;
+    /* NULL, but for -m explain and --attention-html (the caller's): with
+     * one, attention runs query by query and every layer runs every row. */
+    const AttentionObserver *observer;
 } RunState;
 
 /* Writes "path: message" into err: how every loader reports a bad file. */
@@ -107,6 +124,9 @@ void model_free(Model *model);
  * them. Either way the first pass over the weights pays for it once. */
 bool model_map_pages(const Model *model);
 
+/* The architecture called name (len bytes, a GGUF general.architecture), or NULL. */
+const Architecture *find_architecture(const char *name, size_t len);
+
 /* Checks a header's dimensions; shared by every format's loader. */
 int config_validate(const Config *c, char err[ERROR_SIZE]);
 
@@ -122,9 +142,9 @@ typedef enum {
     LOGITS_NONE = 2,  /* only fill the KV cache */
 } LogitRows;
 
-/* Runs tokens[0..T) at positions pos..pos+T-1 through the model (T <= max_batch,
- * pos + T <= seq_len), extending the KV cache. Returns the logits asked for,
- * or NULL for LOGITS_NONE. */
+/* Runs tokens[0..T) at positions pos..pos+T-1 through the model's
+ * architecture (T <= max_batch, pos + T <= seq_len), extending the KV cache.
+ * Returns the logits asked for, or NULL for LOGITS_NONE. */
 float *forward(const Model *model, RunState *s, const int *tokens, int T, int pos, LogitRows wanted);
 
 #endif

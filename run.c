@@ -338,7 +338,18 @@ typedef struct Inspector {
     ProbIndex *candidates;  /* (capacity, EXPLAIN_CANDIDATES) */
     int n_steps;
     float *attention;       /* (n_layers, n_heads, capacity, capacity) */
+    int n_heads;
+    AttentionObserver observer;  /* copies each attention row into attention */
 } Inspector;
+
+static void record_attention_row(void *context, int layer, int head, int pos, const float *weights, int n)
+{
+    Inspector *in = context;
+    if (pos >= in->capacity)
+        return;
+    size_t rec = ((size_t)layer * in->n_heads + head) * in->capacity + pos;
+    memcpy(in->attention + rec * in->capacity, weights, n * sizeof(float));
+}
 
 static int inspector_init(Inspector *in, const Config *c, int capacity)
 {
@@ -357,6 +368,8 @@ static int inspector_init(Inspector *in, const Config *c, int capacity)
         fclose(f);
     }
     in->capacity = capacity;
+    in->n_heads = c->n_heads;
+    in->observer = (AttentionObserver){record_attention_row, in};
     in->tokens = malloc(((size_t)capacity + 1) * sizeof(int));
     in->steps = malloc((size_t)capacity * sizeof(StepView));
     in->candidates = malloc((size_t)capacity * EXPLAIN_CANDIDATES * sizeof(ProbIndex));
@@ -517,8 +530,7 @@ static int generate(Engine *e, const char *prompt, int steps)
         }
         memcpy(in->tokens, tokens, n_prompt * sizeof(int));
         in->n_tokens = n_prompt;
-        e->state.attention_record = in->attention;
-        e->state.record_capacity = in->capacity;
+        e->state.observer = &in->observer;
     }
     /* -m explain writes its blocks on stdout, and the text after them. */
     const bool stream_text = !(in && in->print_steps);
