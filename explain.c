@@ -1,4 +1,5 @@
-/* explain.c - the text blocks of -m explain and the page of --attention-html.
+/* explain.c - the text blocks of -m explain and the page of --attention-html,
+ * and the Inspector that records what they show during a generation.
  *
  * Both show token text the same way: the bytes tokenizer_decode gives, with
  * control bytes and bytes that are not valid UTF-8 spelled \xNN, so that

@@ -148,6 +148,7 @@ int model_load(Model *model, const char *path, char err[ERROR_SIZE])
         return 0;
     }
 
+    /* Not GGUF: one of llama2.c's formats, which hold Llama models. */
     model->arch = find_architecture("llama", strlen("llama"));
     if (llama2c_load(model, path, err) != 0)
         goto failed;

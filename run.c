@@ -26,8 +26,7 @@
 #define DEFAULT_TEMPERATURE 1.0f
 #define DEFAULT_TOPP 0.9f
 /* Prompt tokens per forward pass: each weight is read from memory once per
- * batch. A 110M 256-token prompt in one batch of 256: 5% faster than in
- * batches of 64 (interleaved runs), for 10 MB more memory. */
+ * batch (why 256: docs/performance.md, "Prompt batches"). */
 #define PROMPT_BATCH 256
 #define LOGITS_MAGIC "LOGT"
 #define LOGITS_VERSION 1
