@@ -54,6 +54,8 @@ typedef struct {
     Matrix w_down;           /* (dim, hidden_dim) */
 } LayerWeights;
 
+/* The whole model's tensors; optional ones (GPT-2's position embedding, say)
+ * join as in LayerWeights, absent when NULL. */
 typedef struct {
     Matrix token_embd;        /* (vocab_size, dim) */
     LayerWeights *layers;     /* (n_layers) */
@@ -67,7 +69,7 @@ typedef struct Architecture Architecture;
 typedef struct {
     Config config;
     Weights weights;
-    const Architecture *arch;
+    const Architecture *arch;  /* set by model_load; a Model built by hand: find_architecture */
     void *mapping;        /* the whole checkpoint file, mapped read-only */
     size_t mapping_size;
     GgufFile *gguf;       /* a GGUF checkpoint's metadata (its vocabulary too), else NULL */
