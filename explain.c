@@ -1,4 +1,5 @@
-/* explain.c - the text blocks of -m explain and the page of --attention-html.
+/* explain.c - the text blocks of -m explain and the page of --attention-html,
+ * and the Inspector that records what they show during a generation.
  *
  * Both show token text the same way: the bytes tokenizer_decode gives, with
  * control bytes and bytes that are not valid UTF-8 spelled \xNN, so that
@@ -738,4 +739,150 @@ int explain_write_html(const char *path, const Tokenizer *tok, const int *tokens
         return file_error(err, path, "cannot write: %s", strerror(saved));
     }
     return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * The Inspector */
+
+#define EXPLAIN_CANDIDATES 5               /* next-token candidates kept per step */
+#define EXPLAIN_ATTENDED 3                 /* -m explain: earlier tokens shown per layer and head */
+#define ATTENTION_RECORD_MAX (1ull << 30)  /* bytes of attention weights kept for the page */
+
+struct Inspector {
+    bool print_steps;       /* -m explain: a block per step on stdout */
+    const char *html_path;  /* --attention-html, or NULL */
+    int n_layers, n_heads, vocab_size;
+    int capacity;           /* positions recorded */
+    int *tokens;            /* (capacity + 1) the text: prompt, then chosen tokens */
+    int n_tokens;
+    StepView *steps;        /* (capacity) */
+    ProbIndex *candidates;  /* (capacity, EXPLAIN_CANDIDATES) the steps' top */
+    int n_steps;
+    float *attention;       /* (n_layers, n_heads, capacity, capacity) */
+    float *probs;           /* (vocab_size) scratch: a step's probabilities */
+    ProbIndex *ranked;      /* (vocab_size) scratch: them ranked */
+    AttentionObserver observer;
+};
+
+/* The attention observer's callback: rows are disjoint, so threads need no lock. */
+static void record_attention_row(void *context, int layer, int head, int pos, const float *weights, int n)
+{
+    Inspector *in = context;
+    if (pos >= in->capacity)
+        return;
+    size_t row = ((size_t)layer * in->n_heads + head) * in->capacity + pos;
+    memcpy(in->attention + row * in->capacity, weights, n * sizeof(float));
+}
+
+Inspector *inspector_new(const Config *c, int capacity, const int *prompt, int n_prompt, bool print_steps,
+                         const char *html_path, char err[ERROR_SIZE])
+{
+    size_t cells = (size_t)c->n_layers * c->n_heads * capacity * capacity;
+    if (cells * sizeof(float) > ATTENTION_RECORD_MAX) {
+        snprintf(err, ERROR_SIZE, "recording attention over %d positions needs %.1f GiB; shorten the run with -n",
+                 capacity, cells * sizeof(float) / (double)(1u << 30));
+        return NULL;
+    }
+    if (html_path) {  /* fail now, not after generating */
+        FILE *f = fopen(html_path, "w");
+        if (!f) {
+            file_error(err, html_path, "cannot write the attention page: %s", strerror(errno));
+            return NULL;
+        }
+        fclose(f);
+    }
+    Inspector *in = calloc(1, sizeof *in);
+    if (in) {
+        *in = (Inspector){.print_steps = print_steps, .html_path = html_path, .n_layers = c->n_layers,
+                          .n_heads = c->n_heads, .vocab_size = c->vocab_size, .capacity = capacity};
+        in->observer = (AttentionObserver){record_attention_row, in};
+        in->tokens = malloc(((size_t)capacity + 1) * sizeof(int));
+        in->steps = malloc((size_t)capacity * sizeof(StepView));
+        in->candidates = malloc((size_t)capacity * EXPLAIN_CANDIDATES * sizeof(ProbIndex));
+        in->attention = calloc(cells, sizeof(float));
+        in->probs = malloc((size_t)c->vocab_size * sizeof(float));
+        in->ranked = malloc((size_t)c->vocab_size * sizeof(ProbIndex));
+    }
+    if (!in || !in->tokens || !in->steps || !in->candidates || !in->attention || !in->probs || !in->ranked) {
+        inspector_free(in);
+        snprintf(err, ERROR_SIZE, "out of memory for the attention record");
+        return NULL;
+    }
+    for (int i = 0; i < n_prompt; i++)
+        inspector_add_token(in, prompt[i]);
+    return in;
+}
+
+void inspector_free(Inspector *in)
+{
+    if (!in)
+        return;
+    free(in->tokens), free(in->steps), free(in->candidates), free(in->attention);
+    free(in->probs), free(in->ranked);
+    free(in);
+}
+
+const AttentionObserver *inspector_observer(Inspector *in)
+{
+    return &in->observer;
+}
+
+static AttentionView attention_view(const Inspector *in)
+{
+    return (AttentionView){in->n_layers, in->n_heads, in->capacity, in->attention};
+}
+
+void inspector_candidates(Inspector *in, const float *logits, int pos)
+{
+    const int n = in->vocab_size;
+    const int k = EXPLAIN_CANDIDATES < n ? EXPLAIN_CANDIDATES : n;
+    if (in->n_steps >= in->capacity)
+        return;
+    /* The model's own prediction: softmax of the logits, no temperature. */
+    memcpy(in->probs, logits, n * sizeof(float));
+    softmax(in->probs, n);
+    top_candidates(in->ranked, in->probs, n, k);
+    ProbIndex *top = in->candidates + (size_t)in->n_steps * EXPLAIN_CANDIDATES;
+    memcpy(top, in->ranked, k * sizeof(ProbIndex));
+    in->steps[in->n_steps] = (StepView){pos, -1, k, top};
+}
+
+void inspector_choice(Inspector *in, const Tokenizer *tok, int chosen)
+{
+    if (in->n_steps >= in->capacity)
+        return;
+    StepView *step = &in->steps[in->n_steps++];
+    step->chosen = chosen;
+    if (in->print_steps) {
+        AttentionView view = attention_view(in);
+        explain_print_step(stdout, tok, in->tokens, step, &view, EXPLAIN_ATTENDED);
+        fflush(stdout);
+    }
+}
+
+void inspector_add_token(Inspector *in, int token)
+{
+    if (in->n_tokens <= in->capacity)
+        in->tokens[in->n_tokens++] = token;
+}
+
+bool inspector_prints_steps(const Inspector *in)
+{
+    return in->print_steps;
+}
+
+const int *inspector_tokens(const Inspector *in, int *n)
+{
+    *n = in->n_tokens;
+    return in->tokens;
+}
+
+int inspector_write_page(const Inspector *in, const Tokenizer *tok, char err[ERROR_SIZE])
+{
+    if (!in->html_path)
+        return 0;
+    /* Positions computed: every token fed but the last one chosen. */
+    AttentionView view = attention_view(in);
+    int n = in->n_tokens < in->capacity ? in->n_tokens : in->capacity;
+    return explain_write_html(in->html_path, tok, in->tokens, n, &view, in->steps, in->n_steps, err);
 }

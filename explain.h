@@ -1,15 +1,65 @@
 /* explain.h - showing what the model attends to and how it picks the next
  * token: a plain-text block per generation step (-m explain) and one
  * self-contained XHTML page of attention heatmaps and next-token
- * probabilities (--attention-html). Presentation only: the engine captures
- * the attention weights and the candidates, this module prints them. */
+ * probabilities (--attention-html). The Inspector records them during a
+ * run, outside the engine: the forward pass only calls its attention
+ * observer (model.h), and the program hands it each step's logits. */
 #ifndef EXPLAIN_H
 #define EXPLAIN_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
+#include "model.h"      /* Config, AttentionObserver */
 #include "sampler.h"    /* ProbIndex {int index; float prob;} */
 #include "tokenizer.h"  /* Tokenizer, tokenizer_decode, ERROR_SIZE */
+
+/* ---------------------------------------------------------------------------
+ * The Inspector: a generation, recorded step by step
+ *
+ *   in = inspector_new(...)                       the prompt's tokens
+ *   state.observer = inspector_observer(in)       every attention row, from forward()
+ *   per step: inspector_candidates(in, logits)    before sampling overwrites them
+ *             inspector_choice(in, tok, chosen)   prints the step (-m explain)
+ *             inspector_add_token(in, chosen)     the text so far
+ *   inspector_write_page(in, tok)                 --attention-html
+ *   inspector_free(in) */
+typedef struct Inspector Inspector;
+
+/* Records up to capacity positions of a model of shape c, starting from the
+ * prompt's tokens (n_prompt <= capacity). print_steps: -m explain's block
+ * per step on stdout; html_path: --attention-html's page, or NULL (created
+ * now, so that a path that cannot be written fails before generating).
+ * Returns NULL with a message in err. */
+Inspector *inspector_new(const Config *c, int capacity, const int *prompt, int n_prompt, bool print_steps,
+                         const char *html_path, char err[ERROR_SIZE]);
+void inspector_free(Inspector *in);
+
+/* The hook for RunState.observer: keeps every layer's and head's attention
+ * row for positions below capacity. */
+const AttentionObserver *inspector_observer(Inspector *in);
+
+/* Step at pos: first the candidates the logits offer (before sampling
+ * overwrites them), then the token chosen, which prints the step's block
+ * when print_steps. */
+void inspector_candidates(Inspector *in, const float *logits, int pos);
+void inspector_choice(Inspector *in, const Tokenizer *tok, int chosen);
+
+/* A chosen token joins the text (up to capacity + 1 tokens). */
+void inspector_add_token(Inspector *in, int token);
+
+/* Whether the steps go to stdout (-m explain): the text then follows them. */
+bool inspector_prints_steps(const Inspector *in);
+
+/* The text's tokens: the prompt's, then the chosen ones. */
+const int *inspector_tokens(const Inspector *in, int *n);
+
+/* Writes the --attention-html page, if one was asked for. Returns 0, or -1
+ * with a message in err. */
+int inspector_write_page(const Inspector *in, const Tokenizer *tok, char err[ERROR_SIZE]);
+
+/* ---------------------------------------------------------------------------
+ * The presentation, on recorded data */
 
 /* Attention weights of every layer and head for positions 0..n-1:
  * weight(l, h, p, j) = a[((size_t)(l * n_heads + h) * stride + p) * stride + j], defined for j <= p

@@ -1,10 +1,13 @@
-/* model.c - loading a checkpoint, and the transformer's forward pass.
+/* model.c - what every model shares, whatever its architecture or file.
  *
- * Part 1 maps a llama2.c checkpoint file and checks every size in its header
- * against the file before a single weight is touched. Part 2 is the model:
- * token embedding, then per layer an attention block and a feed-forward block
- * (each wrapped in RMSNorm and a residual connection), then the classifier. */
+ * Loading maps the checkpoint, tells GGUF from llama2.c's format by its first
+ * bytes, and hands it to that format's reader: llama2c.c, or for GGUF the
+ * loader of the architecture the file names (the table below). Then the run
+ * state, and forward(), which runs the model's architecture. */
 #include "model.h"
+
+#include "arch.h"
+#include "llama2c.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,11 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define LLAMA2C_ROPE_THETA 10000.0f
-#define LLAMA2C_NORM_EPS 1e-5f
-
 /* ---------------------------------------------------------------------------
- * Part 1: the checkpoint */
+ * Errors and checks every loader shares */
 
 void file_error_v(char err[ERROR_SIZE], const char *path, const char *fmt, va_list args)
 {
@@ -63,270 +63,37 @@ int config_validate(const Config *c, char err[ERROR_SIZE])
     return 0;
 }
 
-/* Walks the tensors of a checkpoint in file order. With base == NULL it only
- * counts bytes (to check the file size first); afterwards it hands out
- * pointers. Any count that overflows 64 bits marks the walk as failed. */
-typedef struct {
-    const unsigned char *base;
-    uint64_t offset;  /* in bytes */
-    bool overflow;
-} TensorCursor;
-
-static const void *take_bytes(TensorCursor *cur, uint64_t rows, uint64_t cols, uint64_t element_size)
-{
-    uint64_t count, bytes, end;
-    if (__builtin_mul_overflow(rows, cols, &count) || __builtin_mul_overflow(count, element_size, &bytes) ||
-        __builtin_add_overflow(cur->offset, bytes, &end)) {
-        cur->overflow = true;
-        return NULL;
-    }
-    const void *p = cur->base ? cur->base + cur->offset : NULL;
-    cur->offset = end;
-    return p;
-}
-
-static const float *take_floats(TensorCursor *cur, uint64_t rows, uint64_t cols)
-{
-    return take_bytes(cur, rows, cols, sizeof(float));
-}
-
-/* A float32 matrix, or (version 2) its int8 values followed by their scales. */
-static Matrix take_matrix(TensorCursor *cur, const Config *c, int rows, int cols)
-{
-    Matrix m = {c->weight_type, rows, cols, NULL, NULL, c->group_size};
-    if (c->weight_type == WEIGHT_F32) {
-        m.data = take_floats(cur, rows, cols);
-    } else {
-        m.data = take_bytes(cur, rows, cols, sizeof(int8_t));
-        m.scales = take_floats(cur, rows, cols / c->group_size);
-    }
-    return m;
-}
-
-typedef enum { FORMAT_LEGACY, FORMAT_VERSION1, FORMAT_VERSION2 } CheckpointFormat;
-
-/* Which per-layer tensor, in the order the files store them (all layers of
- * one kind, then the next kind). */
-typedef enum { NORM_ATTENTION, NORM_FFN } LayerNorm;
-typedef enum { MATRIX_WQ, MATRIX_WK, MATRIX_WV, MATRIX_WO, MATRIX_W1, MATRIX_W2, MATRIX_W3 } LayerMatrix;
-
-/* w->layers is NULL while counting: the pointers then go nowhere. */
-static void take_layer_norms(TensorCursor *cur, const Config *c, Weights *w, LayerNorm which)
-{
-    for (int l = 0; l < c->n_layers; l++) {
-        const float *norm = take_floats(cur, c->dim, 1);
-        if (w->layers)
-            *(which == NORM_ATTENTION ? &w->layers[l].attention_norm : &w->layers[l].ffn_norm) = norm;
-    }
-}
-
-static void take_layer_matrices(TensorCursor *cur, const Config *c, Weights *w, LayerMatrix first,
-                                LayerMatrix last)
-{
-    for (LayerMatrix which = first; which <= last; which++) {
-        const int rows[] = {c->dim, c->kv_dim, c->kv_dim, c->dim, c->hidden_dim, c->dim, c->hidden_dim};
-        const int cols[] = {c->dim, c->dim, c->dim, c->dim, c->dim, c->hidden_dim, c->dim};
-        for (int l = 0; l < c->n_layers; l++) {
-            Matrix m = take_matrix(cur, c, rows[which], cols[which]);
-            if (!w->layers)
-                continue;
-            LayerWeights *lw = &w->layers[l];
-            Matrix *slots[] = {&lw->wq, &lw->wk, &lw->wv, &lw->wo, &lw->w1, &lw->w2, &lw->w3};
-            *slots[which] = m;
-        }
-    }
-}
-
-static void lay_out_tensors(TensorCursor *cur, CheckpointFormat format, const Config *c, Weights *w)
-{
-    if (format == FORMAT_LEGACY) {
-        w->token_embedding = take_matrix(cur, c, c->vocab_size, c->dim);
-        take_layer_norms(cur, c, w, NORM_ATTENTION);
-        take_layer_matrices(cur, c, w, MATRIX_WQ, MATRIX_WO);
-        take_layer_norms(cur, c, w, NORM_FFN);
-        take_layer_matrices(cur, c, w, MATRIX_W1, MATRIX_W3);
-        w->final_norm = take_floats(cur, c->dim, 1);
-        /* Old exports stored RoPE's cos and sin tables here; we compute them. */
-        take_floats(cur, c->seq_len, c->head_size);
-    } else {
-        /* Versions 1 and 2: norms first (always float32), then the matrices. */
-        take_layer_norms(cur, c, w, NORM_ATTENTION);
-        take_layer_norms(cur, c, w, NORM_FFN);
-        w->final_norm = take_floats(cur, c->dim, 1);
-        w->token_embedding = take_matrix(cur, c, c->vocab_size, c->dim);
-        take_layer_matrices(cur, c, w, MATRIX_WQ, MATRIX_W3);
-    }
-    w->classifier = c->shared_classifier ? w->token_embedding : take_matrix(cur, c, c->vocab_size, c->dim);
-}
-
-static int32_t read_i32(const unsigned char *p)
-{
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-int q8_group_size(const Config *c, int preferred)
-{
-    /* Groups must not straddle rows (every matrix's cols is dim or hidden_dim),
-     * and a multiple of 4 keeps each matrix's scales 4-byte aligned. */
-    for (int g = preferred; g >= 4; g /= 2)
-        if (g % 4 == 0 && c->dim % g == 0 && c->hidden_dim % g == 0)
-            return g;
-    return 0;
-}
-
-/* Reads the header: which format, the hyperparameters, and where weights begin. */
-static int parse_header(const unsigned char *data, size_t size, const char *path, Config *c,
-                        CheckpointFormat *format, size_t *weights_offset, char err[ERROR_SIZE])
-{
-    const unsigned char *params;
-    uint32_t magic = 0;
-    c->weight_type = WEIGHT_F32;
-    c->group_size = 0;
-    if (size >= sizeof magic)
-        memcpy(&magic, data, sizeof magic);
-    if (magic == CHECKPOINT_MAGIC) {
-        if (size < CHECKPOINT_HEADER_SIZE)
-            return file_error(err, path, "truncated header: %zu bytes, a versioned checkpoint needs %d", size,
-                        CHECKPOINT_HEADER_SIZE);
-        int32_t version = read_i32(data + 4);
-        if (version != 1 && version != 2)
-            return file_error(err, path, "unsupported checkpoint version %d (this engine reads versions 1 and 2 "
-                        "and legacy files)", version);
-        params = data + 8;
-        c->shared_classifier = data[8 + LEGACY_HEADER_INTS * 4] != 0;
-        *format = version == 1 ? FORMAT_VERSION1 : FORMAT_VERSION2;
-        *weights_offset = CHECKPOINT_HEADER_SIZE;
-        if (version == 2) {
-            c->weight_type = WEIGHT_Q8;
-            c->group_size = read_i32(data + 8 + LEGACY_HEADER_INTS * 4 + 1);
-        }
-    } else {
-        if (size < LEGACY_HEADER_INTS * 4)
-            return file_error(err, path, "%s: %zu bytes is too short for a checkpoint header",
-                        size == 0 ? "empty file" : "truncated header", size);
-        params = data;
-        *format = FORMAT_LEGACY;
-        *weights_offset = LEGACY_HEADER_INTS * 4;
-    }
-    c->dim = read_i32(params);
-    c->hidden_dim = read_i32(params + 4);
-    c->n_layers = read_i32(params + 8);
-    c->n_heads = read_i32(params + 12);
-    c->n_kv_heads = read_i32(params + 16);
-    c->vocab_size = read_i32(params + 20);
-    c->seq_len = read_i32(params + 24);
-    if (*format == FORMAT_LEGACY) {
-        /* A negative vocab_size is how legacy files flag a separate classifier. */
-        c->shared_classifier = c->vocab_size > 0;
-        if (c->vocab_size < 0 && c->vocab_size != INT32_MIN)
-            c->vocab_size = -c->vocab_size;
-    }
-    char why[ERROR_SIZE];
-    if (config_validate(c, why) != 0)
-        return file_error(err, path, "bad header: %s", why);
-    if (c->weight_type == WEIGHT_Q8 &&
-        (c->group_size <= 0 || c->group_size % 4 != 0 || c->dim % c->group_size != 0 ||
-         c->hidden_dim % c->group_size != 0))
-        return file_error(err, path, "bad header: group size %d must be a positive multiple of 4 dividing dim "
-                    "%d and hidden_dim %d", c->group_size, c->dim, c->hidden_dim);
-    c->head_size = c->dim / c->n_heads;
-    c->kv_dim = c->n_kv_heads * c->head_size;
-    c->rope_theta = LLAMA2C_ROPE_THETA;
-    c->norm_eps = LLAMA2C_NORM_EPS;
-    return 0;
-}
-
 /* ---------------------------------------------------------------------------
- * GGUF files: hyperparameters from the metadata, tensors found by name */
+ * The architectures: a GGUF file names its own, llama2.c files are Llama's */
 
-/* A required (or, with a default, optional) integer hyperparameter. */
-static int gguf_dimension(const GgufFile *g, const char *path, const char *key, int fallback, int *out,
-                          char err[ERROR_SIZE])
+static const Architecture ARCHITECTURES[] = {
+    {"llama", llama_load_gguf, llama_forward},
+};
+#define N_ARCHITECTURES (sizeof ARCHITECTURES / sizeof ARCHITECTURES[0])
+#define NAME_SHOWN_MAX 40  /* an unknown architecture's name in a message: at most this many bytes */
+
+const Architecture *find_architecture(const char *name, size_t len)
 {
-    uint32_t v;
-    int rc = gguf_get_u32(g, key, &v);
-    if (rc == -1 && fallback > 0) {
-        *out = fallback;
-        return 0;
+    for (size_t i = 0; i < N_ARCHITECTURES; i++)
+        if (strlen(ARCHITECTURES[i].name) == len && memcmp(ARCHITECTURES[i].name, name, len) == 0)
+            return &ARCHITECTURES[i];
+    return NULL;
+}
+
+/* "llama, gpt2": the names of the table's rows, for a message. */
+static void list_architectures(char *out, size_t size)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < N_ARCHITECTURES && n < size; i++) {
+        int written = snprintf(out + n, size - n, "%s%s", i ? ", " : "", ARCHITECTURES[i].name);
+        if (written < 0)
+            break;
+        n += (size_t)written;
     }
-    if (rc != 0)
-        return file_error(err, path, rc == -1 ? "no %s in its metadata" : "%s is not an integer", key);
-    if (v > INT32_MAX)
-        return file_error(err, path, "%s is %u, too large", key, v);
-    *out = (int)v;
-    return 0;
 }
 
-static WeightType gguf_weight_type(uint32_t ggml_type, bool *known)
-{
-    *known = true;
-    switch (ggml_type) {
-    case GGML_TYPE_F32:
-        return WEIGHT_F32;
-    case GGML_TYPE_F16:
-        return WEIGHT_F16;
-    case GGML_TYPE_Q8_0:
-        return WEIGHT_Q8_0;
-    }
-    *known = false;
-    return WEIGHT_F32;
-}
-
-/* The tensor called name, which must be a (rows, cols) matrix of a type we run. */
-static int gguf_matrix(const GgufFile *g, const char *path, const char *name, int rows, int cols, Matrix *m,
-                       char err[ERROR_SIZE])
-{
-    const GgufTensor *t = gguf_find_tensor(g, name);
-    if (!t)
-        return file_error(err, path, "tensor %s is missing", name);
-    if (t->n_dims != 2 || t->dims[0] != (uint64_t)cols || t->dims[1] != (uint64_t)rows)
-        return file_error(err, path, "tensor %s has shape [%llu, %llu], expected [%d, %d] from the metadata", name,
-                    (unsigned long long)t->dims[0], (unsigned long long)(t->n_dims > 1 ? t->dims[1] : 1), cols,
-                    rows);
-    bool known;
-    WeightType type = gguf_weight_type(t->type, &known);
-    if (!known)
-        return file_error(err, path, "tensor %s has type %s, which this engine does not run (F32, F16, Q8_0)", name,
-                    gguf_type_name(t->type));
-    *m = (Matrix){type, rows, cols, t->data, NULL, type == WEIGHT_Q8_0 ? Q8_0_BLOCK : 0};
-    return 0;
-}
-
-/* The float32 vector called name, of n values (the norms' weights). */
-static int gguf_vector(const GgufFile *g, const char *path, const char *name, int n, const float **v,
-                       char err[ERROR_SIZE])
-{
-    const GgufTensor *t = gguf_find_tensor(g, name);
-    if (!t)
-        return file_error(err, path, "tensor %s is missing", name);
-    if (t->n_dims != 1 || t->dims[0] != (uint64_t)n || t->type != GGML_TYPE_F32)
-        return file_error(err, path, "tensor %s must be %d float32 values (it is type %s, %llu values)", name, n,
-                    gguf_type_name(t->type), (unsigned long long)t->n_elements);
-    *v = t->data;
-    return 0;
-}
-
-static int load_gguf_layer(const GgufFile *g, const char *path, const Config *c, int l, LayerWeights *lw,
-                           char err[ERROR_SIZE])
-{
-    char name[GGUF_MAX_NAME + 1];
-#define LAYER_TENSOR(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, l), name)
-    if (gguf_vector(g, path, LAYER_TENSOR("attn_norm.weight"), c->dim, &lw->attention_norm, err) ||
-        gguf_matrix(g, path, LAYER_TENSOR("attn_q.weight"), c->dim, c->dim, &lw->wq, err) ||
-        gguf_matrix(g, path, LAYER_TENSOR("attn_k.weight"), c->kv_dim, c->dim, &lw->wk, err) ||
-        gguf_matrix(g, path, LAYER_TENSOR("attn_v.weight"), c->kv_dim, c->dim, &lw->wv, err) ||
-        gguf_matrix(g, path, LAYER_TENSOR("attn_output.weight"), c->dim, c->dim, &lw->wo, err) ||
-        gguf_vector(g, path, LAYER_TENSOR("ffn_norm.weight"), c->dim, &lw->ffn_norm, err) ||
-        gguf_matrix(g, path, LAYER_TENSOR("ffn_gate.weight"), c->hidden_dim, c->dim, &lw->w1, err) ||
-        gguf_matrix(g, path, LAYER_TENSOR("ffn_down.weight"), c->dim, c->hidden_dim, &lw->w2, err) ||
-        gguf_matrix(g, path, LAYER_TENSOR("ffn_up.weight"), c->hidden_dim, c->dim, &lw->w3, err))
-        return -1;
-#undef LAYER_TENSOR
-    return 0;
-}
-
+/* Parses the GGUF file and hands it to the loader of its architecture. */
 static int load_gguf(Model *model, const char *path, char err[ERROR_SIZE])
 {
     GgufFile *g = calloc(1, sizeof *g);
@@ -337,63 +104,21 @@ static int load_gguf(Model *model, const char *path, char err[ERROR_SIZE])
         return -1;
     }
     model->gguf = g;
-    GgufString arch;
-    if (gguf_get_string(g, "general.architecture", &arch) != 0)
+    GgufString name;
+    if (gguf_get_string(g, "general.architecture", &name) != 0)
         return file_error(err, path, "no general.architecture in its metadata");
-    if (arch.len != 5 || memcmp(arch.ptr, "llama", 5) != 0)
-        return file_error(err, path, "architecture '%.*s' is not supported (only llama)", (int)(arch.len > 40 ? 40 : arch.len),
-                    arch.ptr);
-    Config *c = &model->config;
-    const GgufTensor *embedding = gguf_find_tensor(g, "token_embd.weight");
-    if (!embedding || embedding->n_dims != 2 || embedding->dims[1] > INT32_MAX)
-        return file_error(err, path, "tensor token_embd.weight is missing or not a matrix");
-    c->vocab_size = (int)embedding->dims[1];
-    if (gguf_dimension(g, path, "llama.embedding_length", 0, &c->dim, err) ||
-        gguf_dimension(g, path, "llama.feed_forward_length", 0, &c->hidden_dim, err) ||
-        gguf_dimension(g, path, "llama.block_count", 0, &c->n_layers, err) ||
-        gguf_dimension(g, path, "llama.attention.head_count", 0, &c->n_heads, err) ||
-        gguf_dimension(g, path, "llama.attention.head_count_kv", c->n_heads, &c->n_kv_heads, err) ||
-        gguf_dimension(g, path, "llama.context_length", 0, &c->seq_len, err))
-        return -1;
-    char why[ERROR_SIZE];
-    if (config_validate(c, why) != 0)
-        return file_error(err, path, "bad metadata: %s", why);
-    c->head_size = c->dim / c->n_heads;
-    c->kv_dim = c->n_kv_heads * c->head_size;
-    int rope_dims = 0;
-    if (gguf_dimension(g, path, "llama.rope.dimension_count", c->head_size, &rope_dims, err))
-        return -1;
-    if (rope_dims != c->head_size)
-        return file_error(err, path, "llama.rope.dimension_count is %d; only rotating whole heads (%d) is supported",
-                    rope_dims, c->head_size);
-    c->rope_theta = LLAMA2C_ROPE_THETA;
-    c->norm_eps = LLAMA2C_NORM_EPS;
-    if (gguf_get_f32(g, "llama.rope.freq_base", &c->rope_theta) == -2 ||
-        gguf_get_f32(g, "llama.attention.layer_norm_rms_epsilon", &c->norm_eps) == -2 ||
-        !(c->rope_theta > 0) || !(c->norm_eps >= 0) || !isfinite(c->rope_theta) || !isfinite(c->norm_eps))
-        return file_error(err, path, "bad llama.rope.freq_base or llama.attention.layer_norm_rms_epsilon");
-
-    Weights *w = &model->weights;
-    if (gguf_matrix(g, path, "token_embd.weight", c->vocab_size, c->dim, &w->token_embedding, err) ||
-        gguf_vector(g, path, "output_norm.weight", c->dim, &w->final_norm, err))
-        return -1;
-    c->shared_classifier = gguf_find_tensor(g, "output.weight") == NULL;
-    if (c->shared_classifier)
-        w->classifier = w->token_embedding;
-    else if (gguf_matrix(g, path, "output.weight", c->vocab_size, c->dim, &w->classifier, err))
-        return -1;
-    const uint64_t tensors_per_layer = 9;
-    if ((uint64_t)c->n_layers * tensors_per_layer > g->n_tensors)
-        return file_error(err, path, "llama.block_count is %d but the file holds only %llu tensors", c->n_layers,
-                    (unsigned long long)g->n_tensors);
-    w->layers = calloc((size_t)c->n_layers, sizeof(LayerWeights));
-    if (!w->layers)
-        return file_error(err, path, "out of memory");
-    for (int l = 0; l < c->n_layers; l++)
-        if (load_gguf_layer(g, path, c, l, &w->layers[l], err) != 0)
-            return -1;
-    return 0;
+    model->arch = find_architecture(name.ptr, name.len);
+    if (!model->arch) {
+        char supported[ERROR_SIZE];
+        list_architectures(supported, sizeof supported);
+        return file_error(err, path, "architecture '%.*s' is not supported (only %s)",
+                          (int)(name.len > NAME_SHOWN_MAX ? NAME_SHOWN_MAX : name.len), name.ptr, supported);
+    }
+    return model->arch->load_gguf(model, path, err);
 }
+
+/* ---------------------------------------------------------------------------
+ * Loading, paging in, freeing */
 
 int model_load(Model *model, const char *path, char err[ERROR_SIZE])
 {
@@ -423,41 +148,10 @@ int model_load(Model *model, const char *path, char err[ERROR_SIZE])
         return 0;
     }
 
-    Config *c = &model->config;
-    CheckpointFormat format = FORMAT_LEGACY;
-    size_t weights_offset = 0;
-    if (parse_header(mapping, size, path, c, &format, &weights_offset, err) != 0)
+    /* Not GGUF: one of llama2.c's formats, which hold Llama models. */
+    model->arch = find_architecture("llama", strlen("llama"));
+    if (llama2c_load(model, path, err) != 0)
         goto failed;
-
-    /* Every layer holds at least its two norms (2 * dim floats): a layer count
-     * the file cannot hold is refused before walking 2^31 layers to count them. */
-    if ((uint64_t)c->n_layers > size / (2 * sizeof(float) * (uint64_t)c->dim)) {
-        file_error(err, path, "bad header: %d layers of dim %d cannot fit in %zu bytes", c->n_layers, c->dim, size);
-        goto failed;
-    }
-
-    /* Count first, compare with the file, and only then hand out pointers. */
-    TensorCursor counter = {NULL, 0, false};
-    lay_out_tensors(&counter, format, c, &model->weights);
-    uint64_t expected;
-    if (counter.overflow || __builtin_add_overflow(counter.offset, weights_offset, &expected)) {
-        file_error(err, path, "bad header: its dimensions imply more than 2^64 bytes of weights");
-        goto failed;
-    }
-    if (expected != size) {
-        file_error(err, path, "file is %zu bytes but its header (dim %d, hidden_dim %d, %d layers, %d heads, "
-             "%d kv heads, vocab %d, seq_len %d) implies %llu: truncated, or not this format",
-             size, c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size,
-             c->seq_len, (unsigned long long)expected);
-        goto failed;
-    }
-    model->weights.layers = calloc((size_t)c->n_layers, sizeof(LayerWeights));
-    if (!model->weights.layers) {
-        file_error(err, path, "out of memory");
-        goto failed;
-    }
-    TensorCursor cursor = {(const unsigned char *)mapping + weights_offset, 0, false};
-    lay_out_tensors(&cursor, format, c, &model->weights);
     return 0;
 
 failed:
@@ -492,70 +186,8 @@ void model_free(Model *model)
     memset(model, 0, sizeof *model);
 }
 
-/* Quantizes one float32 matrix and appends its int8 values, then its scales. */
-static bool write_q8_matrix(FILE *f, const Matrix *m, int group_size, int8_t *q, float *scales)
-{
-    size_t n = (size_t)m->rows * m->cols;
-    quantize_q8(q, scales, m->data, n, group_size);
-    return fwrite(q, 1, n, f) == n && fwrite(scales, sizeof(float), n / group_size, f) == n / group_size;
-}
-
-int model_save_q8(const Model *model, const char *path, int group_size, char err[ERROR_SIZE])
-{
-    const Config *c = &model->config;
-    const Weights *w = &model->weights;
-    if (c->weight_type != WEIGHT_F32)
-        return file_error(err, path, "the model to quantize must have float32 weights");
-    if (group_size <= 0)
-        return file_error(err, path, "no group size (a multiple of 4) divides both dim %d and hidden_dim %d",
-                    c->dim, c->hidden_dim);
-    size_t largest = (size_t)c->vocab_size * c->dim;
-    size_t layer_largest = (size_t)c->hidden_dim * c->dim;
-    if (layer_largest > largest)
-        largest = layer_largest;
-    int8_t *q = malloc(largest);
-    float *scales = malloc(largest / group_size * sizeof(float));
-    FILE *f = fopen(path, "wb");
-    if (!q || !scales || !f) {
-        free(q), free(scales);
-        if (f)
-            fclose(f);
-        return file_error(err, path, "cannot write: %s", f ? "out of memory" : strerror(errno));
-    }
-    unsigned char header[CHECKPOINT_HEADER_SIZE] = {0};
-    uint32_t magic = CHECKPOINT_MAGIC;
-    int32_t fields[] = {2, c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size,
-                        c->seq_len};
-    memcpy(header, &magic, 4);
-    memcpy(header + 4, fields, sizeof fields);
-    header[4 + sizeof fields] = c->shared_classifier;
-    memcpy(header + 4 + sizeof fields + 1, &group_size, 4);
-    bool ok = fwrite(header, 1, sizeof header, f) == sizeof header;
-    for (int l = 0; ok && l < c->n_layers; l++)
-        ok = fwrite(w->layers[l].attention_norm, sizeof(float), c->dim, f) == (size_t)c->dim;
-    for (int l = 0; ok && l < c->n_layers; l++)
-        ok = fwrite(w->layers[l].ffn_norm, sizeof(float), c->dim, f) == (size_t)c->dim;
-    ok = ok && fwrite(w->final_norm, sizeof(float), c->dim, f) == (size_t)c->dim;
-    ok = ok && write_q8_matrix(f, &w->token_embedding, group_size, q, scales);
-    for (int which = 0; ok && which < 7; which++)
-        for (int l = 0; ok && l < c->n_layers; l++) {
-            const LayerWeights *lw = &w->layers[l];
-            const Matrix *in_file_order[] = {&lw->wq, &lw->wk, &lw->wv, &lw->wo, &lw->w1, &lw->w2, &lw->w3};
-            ok = write_q8_matrix(f, in_file_order[which], group_size, q, scales);
-        }
-    if (ok && !c->shared_classifier)
-        ok = write_q8_matrix(f, &w->classifier, group_size, q, scales);
-    ok = (fclose(f) == 0) && ok;
-    free(q), free(scales);
-    if (!ok) {
-        remove(path);
-        return file_error(err, path, "writing failed: %s", strerror(errno));
-    }
-    return 0;
-}
-
 /* ---------------------------------------------------------------------------
- * Part 2: the forward pass */
+ * The run state, and the forward pass */
 
 /* calloc for a * b * c floats, or NULL when the product overflows. */
 static float *alloc_floats(size_t a, size_t b, size_t c)
@@ -630,156 +262,7 @@ void run_state_free(RunState *s)
     memset(s, 0, sizeof *s);
 }
 
-/* x (T, dim) = the embedding rows of the T tokens. */
-static void embed_tokens(float *x, const Matrix *token_embedding, const int *tokens, int T)
-{
-    for (int t = 0; t < T; t++)
-        matrix_row(x + (size_t)t * token_embedding->cols, token_embedding, tokens[t]);
-}
-
-static void rmsnorm_rows(float *out, const float *x, const float *weight, int T, int dim, float eps)
-{
-#pragma omp parallel for schedule(static) if ((size_t)T * dim >= PARALLEL_MIN_WORK)
-    for (int t = 0; t < T; t++)
-        rmsnorm(out + (size_t)t * dim, x + (size_t)t * dim, weight, dim, eps);
-}
-
-/* Where the key or value of one kv head at one position is kept. */
-static float *cache_row(float *cache, const Config *c, int layer, int kv_head, int pos)
-{
-    return cache + (((size_t)layer * c->n_kv_heads + kv_head) * c->seq_len + pos) * c->head_size;
-}
-
-/* Each query head looks back over every cached position up to its own:
- * scores = q.k / sqrt(head_size), softmax, then the weighted sum of values.
- * With grouped-query attention, n_heads / n_kv_heads query heads share one
- * key/value head. out (T, dim). */
-static void multi_head_attention(float *out, const Config *c, RunState *s, int layer, int T, int pos, int first)
-{
-    const int heads_per_kv = c->n_heads / c->n_kv_heads;
-    const float inv_sqrt_head = 1.0f / sqrtf((float)c->head_size);
-    const size_t work = (size_t)(T - first) * c->n_heads * (pos + T) * c->head_size;
-    if (T - first > 1 && !s->attention_record) {
-        /* A batch: every (head, block of queries) is independent, and its
-         * queries go through the keys and values together. */
-        const int n_blocks = (T - first + ATTENTION_BLOCK - 1) / ATTENTION_BLOCK;
-#pragma omp parallel for collapse(2) schedule(static) if (work >= PARALLEL_MIN_WORK)
-        for (int h = 0; h < c->n_heads; h++) {
-            for (int b = 0; b < n_blocks; b++) {
-                const int t0 = first + b * ATTENTION_BLOCK;
-                const int n_queries = T - t0 < ATTENTION_BLOCK ? T - t0 : ATTENTION_BLOCK;
-                float *scratch = s->att + ((size_t)b * c->n_heads + h) * ATTENTION_SCRATCH(c->seq_len, c->head_size);
-                attention_query_block(out + (size_t)t0 * c->dim + (size_t)h * c->head_size, c->dim,
-                                      s->q + (size_t)t0 * c->dim + (size_t)h * c->head_size, c->dim, n_queries,
-                                      pos + t0, cache_row(s->key_cache, c, layer, h / heads_per_kv, 0),
-                                      cache_row(s->value_cache, c, layer, h / heads_per_kv, 0), c->head_size,
-                                      c->head_size, inv_sqrt_head, scratch);
-            }
-        }
-        return;
-    }
-    /* Decoding, and batches whose attention weights are being recorded:
-     * query by query; every (head, query) is independent. */
-#pragma omp parallel for collapse(2) schedule(static) if (work >= PARALLEL_MIN_WORK)
-    for (int h = 0; h < c->n_heads; h++) {
-        for (int t = first; t < T; t++) {
-            const int n_visible = pos + t + 1;  /* causal: no peeking ahead */
-            float *row = s->att + ((size_t)t * c->n_heads + h) * c->seq_len;
-            attention_scores(row, s->q + (size_t)t * c->dim + (size_t)h * c->head_size,
-                             cache_row(s->key_cache, c, layer, h / heads_per_kv, 0), c->head_size, n_visible,
-                             c->head_size, inv_sqrt_head);
-            softmax(row, n_visible);
-            if (s->attention_record && pos + t < s->record_capacity) {
-                size_t rec = ((size_t)layer * c->n_heads + h) * s->record_capacity + pos + t;
-                memcpy(s->attention_record + rec * s->record_capacity, row, n_visible * sizeof(float));
-            }
-            attention_weighted_sum(out + (size_t)t * c->dim + (size_t)h * c->head_size, row,
-                                   cache_row(s->value_cache, c, layer, h / heads_per_kv, 0), c->head_size, n_visible,
-                                   c->head_size);
-        }
-    }
-}
-
-/* x += Wo @ attention(RoPE(Wq xn), RoPE(Wk xn), Wv xn), with xn = RMSNorm(x),
- * for the tokens [first, T); the tokens before first give only their keys
- * and values (see forward). */
-static void attention_block(const Config *c, const LayerWeights *lw, RunState *s, int layer, int T, int pos,
-                            int first)
-{
-    rmsnorm_rows(s->xb, s->x, lw->attention_norm, T, c->dim, c->norm_eps);
-    const size_t rows_before = (size_t)first * c->dim;
-    if (first == 0) {
-        float *const qkv[] = {s->q, s->k, s->v};
-        const Matrix *const wqkv[] = {&lw->wq, &lw->wk, &lw->wv};
-        matmul_shared_input(qkv, wqkv, 3, s->xb, T, &s->matmul_scratch);
-    } else {
-        float *const kv[] = {s->k, s->v};
-        const Matrix *const wkv[] = {&lw->wk, &lw->wv};
-        matmul_shared_input(kv, wkv, 2, s->xb, T, &s->matmul_scratch);
-        if (first < T)
-            matmul(s->q + rows_before, s->xb + rows_before, &lw->wq, T - first, &s->matmul_scratch);
-    }
-    /* Each token's rotation and cache rows are its own: the threads share
-     * the tokens (and the first writes to the cache's pages). */
-#pragma omp parallel for schedule(static) if ((size_t)T * c->dim >= PARALLEL_MIN_WORK)
-    for (int t = 0; t < T; t++) {
-        /* Rotating q and k by their positions makes q.k depend on the
-         * distance between the two tokens: that is all the model knows of order. */
-        const float *cos_sin = s->rope_cos_sin + (size_t)t * c->head_size;
-        if (t >= first)
-            rope_rotate(s->q + (size_t)t * c->dim, cos_sin, c->n_heads, c->head_size);
-        rope_rotate(s->k + (size_t)t * c->kv_dim, cos_sin, c->n_kv_heads, c->head_size);
-        /* Keys and values are kept so later tokens can attend to this one. */
-        for (int kv = 0; kv < c->n_kv_heads; kv++) {
-            const size_t head = (size_t)t * c->kv_dim + (size_t)kv * c->head_size;
-            memcpy(cache_row(s->key_cache, c, layer, kv, pos + t), s->k + head, c->head_size * sizeof(float));
-            memcpy(cache_row(s->value_cache, c, layer, kv, pos + t), s->v + head, c->head_size * sizeof(float));
-        }
-    }
-    if (first == T)
-        return;
-    multi_head_attention(s->xb, c, s, layer, T, pos, first);
-    matmul(s->xb2 + rows_before, s->xb + rows_before, &lw->wo, T - first, &s->matmul_scratch);
-    add_in_place(s->x + rows_before, s->xb2 + rows_before, (T - first) * c->dim);
-}
-
-/* x += W2 @ (silu(W1 xn) * W3 xn), with xn = RMSNorm(x), for the n rows of x. */
-static void feed_forward_block(const Config *c, const LayerWeights *lw, RunState *s, float *x, int n)
-{
-    rmsnorm_rows(s->xb, x, lw->ffn_norm, n, c->dim, c->norm_eps);
-    float *const gate_up[] = {s->hb, s->hb2};
-    const Matrix *const w13[] = {&lw->w1, &lw->w3};
-    matmul_shared_input(gate_up, w13, 2, s->xb, n, &s->matmul_scratch);
-    swiglu(s->hb, s->hb2, n * c->hidden_dim);
-    matmul(s->xb2, s->hb, &lw->w2, n, &s->matmul_scratch);
-    add_in_place(x, s->xb2, n * c->dim);
-}
-
 float *forward(const Model *model, RunState *s, const int *tokens, int T, int pos, LogitRows wanted)
 {
-    const Config *c = &model->config;
-    const Weights *w = &model->weights;
-    embed_tokens(s->x, &w->token_embedding, tokens, T);
-    for (int t = 0; t < T; t++)
-        rope_angles(s->rope_cos_sin + (size_t)t * c->head_size, s->rope_inv_freq, c->head_size, pos + t);
-    /* Only the rows whose logits are wanted go through the last layer's
-     * attention and feed-forward, and then the classifier; the other tokens
-     * give that layer their keys and values, which later tokens will need,
-     * and nothing else of theirs is read again. (Unless every layer's
-     * attention is being recorded.) */
-    const int first = wanted == LOGITS_ALL ? 0 : T - 1;  /* the first row whose logits are wanted */
-    const int last_layer_first = s->attention_record ? 0 : wanted == LOGITS_NONE ? T : first;
-    for (int l = 0; l < c->n_layers; l++) {
-        const int layer_first = l == c->n_layers - 1 ? last_layer_first : 0;
-        attention_block(c, &w->layers[l], s, l, T, pos, layer_first);
-        if (layer_first < T)
-            feed_forward_block(c, &w->layers[l], s, s->x + (size_t)layer_first * c->dim, T - layer_first);
-    }
-    if (wanted == LOGITS_NONE)
-        return NULL;
-    const int n_rows = T - first;
-    const float *x = s->x + (size_t)first * c->dim;
-    rmsnorm_rows(s->xb, x, w->final_norm, n_rows, c->dim, c->norm_eps);
-    matmul(s->logits, s->xb, &w->classifier, n_rows, &s->matmul_scratch);
-    return s->logits;
+    return model->arch->forward(model, s, tokens, T, pos, wanted);
 }

@@ -1,4 +1,8 @@
-/* model.h - a Llama-architecture transformer: its checkpoint and its forward pass. */
+/* model.h - a transformer model: its shape, its weights, the memory of a
+ * forward pass, and the calls the program makes (load, forward, free). How
+ * a checkpoint file stores the weights is the loaders' business (llama2c.c,
+ * gguf_weights.c); what the forward pass computes is the architecture's
+ * (arch_*.c). */
 #ifndef MODEL_H
 #define MODEL_H
 
@@ -13,17 +17,12 @@
  * one line, naming the file and the problem, into a buffer of this size. */
 #define ERROR_SIZE 512
 
-/* llama2.c's checkpoint formats. */
-#define CHECKPOINT_MAGIC 0x616b3432u   /* "ak42" read as a little-endian uint32 */
-#define CHECKPOINT_HEADER_SIZE 256     /* versioned formats pad their header to this */
-#define Q8_GROUP_SIZE 64               /* llama2.c's int8 export: values per scale */
-#define LEGACY_HEADER_INTS 7           /* dim, hidden, layers, heads, kv heads, vocab, seq */
-
 /* Token ids every llama2.c vocabulary shares. */
 #define TOKEN_UNK 0
 #define TOKEN_BOS 1
 #define TOKEN_EOS 2
 
+/* The model's shape and hyperparameters. */
 typedef struct {
     int dim;          /* width of the residual stream */
     int hidden_dim;   /* width of the feed-forward block */
@@ -35,38 +34,56 @@ typedef struct {
     int head_size;    /* dim / n_heads */
     int kv_dim;       /* n_kv_heads * head_size */
     bool shared_classifier;  /* logits use the token embedding matrix */
-    WeightType weight_type;  /* of every matrix in a llama2.c file: F32, or Q8 (version 2) */
-    int group_size;          /* Q8: values per scale */
     float rope_theta;        /* base of the rotary frequencies */
     float norm_eps;          /* RMSNorm's epsilon */
 } Config;
 
+/* One transformer block's tensors, named as in GGUF files (blk.N.attn_q ...).
+ * An architecture that needs more (biases, a fused q/k/v matrix) adds
+ * optional fields here: a NULL pointer, or a Matrix whose data is NULL,
+ * means the tensor is absent. */
 typedef struct {
-    const float *attention_norm;  /* (dim) */
-    Matrix wq;                    /* (dim, dim) */
-    Matrix wk;                    /* (kv_dim, dim) */
-    Matrix wv;                    /* (kv_dim, dim) */
-    Matrix wo;                    /* (dim, dim) */
-    const float *ffn_norm;        /* (dim) */
-    Matrix w1;                    /* (hidden_dim, dim): gate */
-    Matrix w2;                    /* (dim, hidden_dim): down */
-    Matrix w3;                    /* (hidden_dim, dim): up */
+    const float *attn_norm;  /* (dim) RMSNorm weights before attention */
+    Matrix wq;               /* (dim, dim) queries */
+    Matrix wk;               /* (kv_dim, dim) keys */
+    Matrix wv;               /* (kv_dim, dim) values */
+    Matrix wo;               /* (dim, dim) attention output */
+    const float *ffn_norm;   /* (dim) RMSNorm weights before the feed-forward block */
+    Matrix w_gate;           /* (hidden_dim, dim) */
+    Matrix w_up;             /* (hidden_dim, dim) */
+    Matrix w_down;           /* (dim, hidden_dim) */
 } LayerWeights;
 
+/* The whole model's tensors; optional ones (GPT-2's position embedding, say)
+ * join as in LayerWeights, absent when NULL. */
 typedef struct {
-    Matrix token_embedding;        /* (vocab_size, dim) */
-    LayerWeights *layers;          /* (n_layers) */
-    const float *final_norm;       /* (dim) */
-    Matrix classifier;             /* (vocab_size, dim) */
+    Matrix token_embd;        /* (vocab_size, dim) */
+    LayerWeights *layers;     /* (n_layers) */
+    const float *output_norm; /* (dim) the final RMSNorm's weights */
+    Matrix output;            /* (vocab_size, dim) the classifier; token_embd when shared */
 } Weights;
+
+/* An architecture: its GGUF loader and its forward pass (arch.h). */
+typedef struct Architecture Architecture;
 
 typedef struct {
     Config config;
     Weights weights;
+    const Architecture *arch;  /* set by model_load; a Model built by hand: find_architecture */
     void *mapping;        /* the whole checkpoint file, mapped read-only */
     size_t mapping_size;
     GgufFile *gguf;       /* a GGUF checkpoint's metadata (its vocabulary too), else NULL */
 } Model;
+
+/* A watcher of the attention weights (-m explain, --attention-html): the
+ * forward pass hands it every row of softmaxed weights, that of the query at
+ * position pos in (layer, head) over positions 0 .. n - 1. It is called from
+ * the OpenMP threads at once, but never twice for the same (layer, head,
+ * pos): a callback that writes only that row's own place needs no lock. */
+typedef struct {
+    void (*row)(void *context, int layer, int head, int pos, const float *weights, int n);
+    void *context;
+} AttentionObserver;
 
 /* Scratch memory for the forward pass, allocated once: nothing is allocated
  * per token. Activations hold up to max_batch tokens at a time. */
@@ -88,11 +105,9 @@ typedef struct {
     float *rope_inv_freq;  /* (head_size / 2) */
     float *rope_cos_sin;   /* (max_batch, head_size) */
     MatmulScratch matmul_scratch; /* (max_batch, max(dim, hidden_dim)): a matmul input, rearranged */
-    /* Optional (-m explain, --attention-html): every attention row is copied to
-     * (n_layers, n_heads, record_capacity, record_capacity) for positions
-     * below record_capacity. The caller owns it; NULL records nothing. */
-    float *attention_record;
-    int record_capacity;
+    /* NULL, but for -m explain and --attention-html (the caller's): with
+     * one, attention runs query by query and every layer runs every row. */
+    const AttentionObserver *observer;
 } RunState;
 
 /* Writes "path: message" into err: how every loader reports a bad file. */
@@ -111,17 +126,11 @@ void model_free(Model *model);
  * them. Either way the first pass over the weights pays for it once. */
 bool model_map_pages(const Model *model);
 
+/* The architecture called name (len bytes, a GGUF general.architecture), or NULL. */
+const Architecture *find_architecture(const char *name, size_t len);
+
 /* Checks a header's dimensions; shared by every format's loader. */
 int config_validate(const Config *c, char err[ERROR_SIZE]);
-
-/* Writes model (float32 weights) as a llama2.c version 2 file: every matrix
- * int8 with one scale per group of group_size values, norms in float32.
- * Returns 0, or -1 with a message in err. */
-int model_save_q8(const Model *model, const char *path, int group_size, char err[ERROR_SIZE]);
-
-/* The largest group size <= preferred that divides both dim and hidden_dim
- * (and keeps scales 4-byte aligned), or 0 if there is none. */
-int q8_group_size(const Config *c, int preferred);
 
 int run_state_init(RunState *s, const Config *c, int max_batch, char err[ERROR_SIZE]);
 void run_state_free(RunState *s);
@@ -135,9 +144,9 @@ typedef enum {
     LOGITS_NONE = 2,  /* only fill the KV cache */
 } LogitRows;
 
-/* Runs tokens[0..T) at positions pos..pos+T-1 through the model (T <= max_batch,
- * pos + T <= seq_len), extending the KV cache. Returns the logits asked for,
- * or NULL for LOGITS_NONE. */
+/* Runs tokens[0..T) at positions pos..pos+T-1 through the model's
+ * architecture (T <= max_batch, pos + T <= seq_len), extending the KV cache.
+ * Returns the logits asked for, or NULL for LOGITS_NONE. */
 float *forward(const Model *model, RunState *s, const int *tokens, int T, int pos, LogitRows wanted);
 
 #endif

@@ -2,6 +2,7 @@
 #include "quants.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 void quantize_q8(int8_t *q, float *scales, const float *x, size_t n, int group_size)
@@ -80,6 +81,20 @@ int weight_type_from_ggml(uint32_t ggml_type, WeightType *out)
             return 0;
         }
     return -1;
+}
+
+void weight_type_gguf_names(char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (int t = 0; t < WEIGHT_TYPE_COUNT; t++) {
+        if (weight_types[t].ggml_type == NO_GGML_TYPE)
+            continue;
+        int n = snprintf(out + used, size - used, "%s%s", used ? ", " : "", weight_types[t].name);
+        if (n < 0 || (size_t)n >= size - used)
+            return;  /* cut short: still NUL-terminated */
+        used += (size_t)n;
+    }
 }
 
 uint64_t weight_type_size(WeightType type, uint64_t n)

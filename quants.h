@@ -64,6 +64,11 @@ extern const WeightTypeInfo weight_types[WEIGHT_TYPE_COUNT];
 /* The type GGUF calls ggml_type: 0 and *out set, or -1 if the engine has no such type. */
 int weight_type_from_ggml(uint32_t ggml_type, WeightType *out);
 
+/* "F32, F16, ...": the types a GGUF file may hold that the engine runs,
+ * for messages (at most WEIGHT_TYPE_NAMES_SIZE bytes with the NUL). */
+#define WEIGHT_TYPE_NAMES_SIZE 256
+void weight_type_gguf_names(char *out, size_t size);
+
 /* Bytes of n values of the type (n a multiple of its block), 0 when n is
  * not whole blocks or the size overflows. */
 uint64_t weight_type_size(WeightType type, uint64_t n);

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "explain.h"
+#include "llama2c.h"
 #include "model.h"
 #include "sampler.h"
 #include "tokenizer.h"
@@ -25,12 +26,8 @@
 #define DEFAULT_TEMPERATURE 1.0f
 #define DEFAULT_TOPP 0.9f
 /* Prompt tokens per forward pass: each weight is read from memory once per
- * batch. A 110M 256-token prompt in one batch of 256: 5% faster than in
- * batches of 64 (interleaved runs), for 10 MB more memory. */
+ * batch (why 256: docs/performance.md, "Prompt batches"). */
 #define PROMPT_BATCH 256
-#define EXPLAIN_CANDIDATES 5     /* -m explain: next-token candidates shown per step */
-#define EXPLAIN_ATTENDED 3       /* -m explain: earlier tokens shown per layer and head */
-#define ATTENTION_RECORD_MAX (1ull << 30)  /* bytes of attention weights kept for the page */
 #define LOGITS_MAGIC "LOGT"
 #define LOGITS_VERSION 1
 
@@ -320,102 +317,12 @@ typedef struct {
     Sampler sampler;
     LogitsWriter logits_writer;
     TextStream text;
-    float *probs;  /* (vocab_size) scratch for --top and the inspector */
+    float *probs;  /* (vocab_size) scratch for --top */
     int show_top;
-    struct Inspector *inspector;  /* -m explain, --attention-html; else NULL */
+    bool explain;               /* -m explain */
+    const char *html_path;      /* --attention-html */
+    Inspector *inspector;       /* during an explained generation; else NULL */
 } Engine;
-
-/* -m explain and --attention-html: each step's candidates and, through the
- * run state's attention record, every head's attention weights. */
-typedef struct Inspector {
-    bool print_steps;       /* -m explain: a block per step on stdout */
-    const char *html_path;  /* --attention-html */
-    int capacity;           /* positions recorded */
-    int *tokens;            /* (capacity + 1) tokens fed so far */
-    int n_tokens;
-    StepView *steps;        /* (capacity) */
-    ProbIndex *candidates;  /* (capacity, EXPLAIN_CANDIDATES) */
-    int n_steps;
-    float *attention;       /* (n_layers, n_heads, capacity, capacity) */
-} Inspector;
-
-static int inspector_init(Inspector *in, const Config *c, int capacity)
-{
-    size_t cells = (size_t)c->n_layers * c->n_heads * capacity * capacity;
-    if (cells * sizeof(float) > ATTENTION_RECORD_MAX) {
-        fprintf(stderr, "run: recording attention over %d positions needs %.1f GiB; shorten the run with -n\n",
-                capacity, cells * sizeof(float) / (double)(1u << 30));
-        return -1;
-    }
-    if (in->html_path) {  /* fail now, not after generating */
-        FILE *f = fopen(in->html_path, "w");
-        if (!f) {
-            fprintf(stderr, "run: %s: cannot write the attention page: %s\n", in->html_path, strerror(errno));
-            return -1;
-        }
-        fclose(f);
-    }
-    in->capacity = capacity;
-    in->tokens = malloc(((size_t)capacity + 1) * sizeof(int));
-    in->steps = malloc((size_t)capacity * sizeof(StepView));
-    in->candidates = malloc((size_t)capacity * EXPLAIN_CANDIDATES * sizeof(ProbIndex));
-    in->attention = calloc(cells, sizeof(float));
-    if (!in->tokens || !in->steps || !in->candidates || !in->attention) {
-        fprintf(stderr, "run: out of memory for the attention record\n");
-        return -1;
-    }
-    return 0;
-}
-
-static void inspector_free(Inspector *in)
-{
-    free(in->tokens), free(in->steps), free(in->candidates), free(in->attention);
-}
-
-static AttentionView attention_view(const Engine *e)
-{
-    const Inspector *in = e->inspector;
-    return (AttentionView){e->model.config.n_layers, e->model.config.n_heads, in->capacity, in->attention};
-}
-
-/* The k most likely next tokens, best first, as the model predicts them
- * (softmax of the logits, no temperature): in e->sampler.candidates. */
-static const ProbIndex *most_likely(Engine *e, const float *logits, int k)
-{
-    const int n = e->model.config.vocab_size;
-    memcpy(e->probs, logits, n * sizeof(float));
-    softmax(e->probs, n);
-    top_candidates(e->sampler.candidates, e->probs, n, k);
-    return e->sampler.candidates;
-}
-
-/* Records the step at pos: first the candidates the logits offer (before
- * sampling overwrites them), then the token chosen. */
-static void inspect_candidates(Engine *e, const float *logits, int pos)
-{
-    Inspector *in = e->inspector;
-    const int n = e->model.config.vocab_size;
-    const int k = EXPLAIN_CANDIDATES < n ? EXPLAIN_CANDIDATES : n;
-    if (in->n_steps >= in->capacity)
-        return;
-    ProbIndex *top = in->candidates + (size_t)in->n_steps * EXPLAIN_CANDIDATES;
-    memcpy(top, most_likely(e, logits, k), k * sizeof(ProbIndex));
-    in->steps[in->n_steps] = (StepView){pos, -1, k, top};
-}
-
-static void inspect_choice(Engine *e, int chosen)
-{
-    Inspector *in = e->inspector;
-    if (in->n_steps >= in->capacity)
-        return;
-    StepView *step = &in->steps[in->n_steps++];
-    step->chosen = chosen;
-    if (in->print_steps) {
-        AttentionView view = attention_view(e);
-        explain_print_step(stdout, &e->tokenizer, in->tokens, step, &view, EXPLAIN_ATTENDED);
-        fflush(stdout);
-    }
-}
 
 static double now_seconds(void)
 {
@@ -444,11 +351,16 @@ static float *process_prompt(Engine *e, const int *tokens, int n, int pos)
     return logits;
 }
 
+/* --top: the k most likely next tokens as the model predicts them (softmax
+ * of the logits, no temperature), on stderr. */
 static void show_candidates(Engine *e, const float *logits, int pos)
 {
     const int n = e->model.config.vocab_size;
     const int k = e->show_top < n ? e->show_top : n;
-    const ProbIndex *top = most_likely(e, logits, k);
+    memcpy(e->probs, logits, n * sizeof(float));
+    softmax(e->probs, n);
+    top_candidates(e->sampler.candidates, e->probs, n, k);
+    const ProbIndex *top = e->sampler.candidates;
     fprintf(stderr, "[%d]", pos);
     for (int i = 0; i < k; i++) {
         const ProbIndex *c = &top[i];
@@ -480,47 +392,94 @@ static int next_token(Engine *e, float *logits, int pos)
     if (e->show_top > 0)
         show_candidates(e, logits, pos);
     if (e->inspector)
-        inspect_candidates(e, logits, pos);
+        inspector_candidates(e->inspector, logits, pos);
     int chosen = sample(&e->sampler, logits);
     if (e->inspector)
-        inspect_choice(e, chosen);
+        inspector_choice(e->inspector, &e->tokenizer, chosen);
     return chosen;
+}
+
+/* The prompt's tokens, checked against the context; *steps grows to hold
+ * them and one more. NULL (after saying why) when they cannot run. */
+static int *encode_prompt(Engine *e, const char *prompt, int *n_prompt, int *steps)
+{
+    const int seq_len = e->model.config.seq_len;
+    int *tokens;
+    int n = tokenizer_encode(&e->tokenizer, prompt, strlen(prompt), true, false, &tokens);
+    if (n < 0) {
+        fprintf(stderr, "run: out of memory encoding the prompt\n");
+        return NULL;
+    }
+    if (n > seq_len) {
+        fprintf(stderr, "run: the prompt is %d tokens, longer than the model's context of %d\n", n, seq_len);
+        free(tokens);
+        return NULL;
+    }
+    if (*steps < n) {
+        fprintf(stderr, "run: note: -n %d is shorter than the prompt (%d tokens): running the prompt "
+                "and one more token\n", *steps, n);
+        *steps = n;
+    }
+    *n_prompt = n;
+    return tokens;
+}
+
+/* -m explain, --attention-html: an inspector for the run, watching attention. */
+static int start_inspector(Engine *e, const int *tokens, int n_prompt, int steps)
+{
+    if (!e->explain && !e->html_path)
+        return 0;
+    char err[ERROR_SIZE];
+    e->inspector = inspector_new(&e->model.config, steps, tokens, n_prompt, e->explain, e->html_path, err);
+    if (!e->inspector) {
+        fprintf(stderr, "run: %s\n", err);
+        return -1;
+    }
+    e->state.observer = inspector_observer(e->inspector);
+    return 0;
+}
+
+static void stop_inspector(Engine *e)
+{
+    e->state.observer = NULL;
+    inspector_free(e->inspector);
+    e->inspector = NULL;
+}
+
+/* tokens[1..n) as text, each after the one before it. */
+static void print_tokens(Engine *e, const int *tokens, int n)
+{
+    for (int i = 1; i < n; i++)
+        print_token(&e->text, &e->tokenizer, tokens[i - 1], tokens[i]);
+}
+
+/* The last token chosen is never fed back: `generated` tokens took one
+ * forward pass fewer. With no decoding pass there is no speed to give. */
+static void print_speed(int n_prompt, double prompt_seconds, int generated, double decode_seconds, bool paged,
+                        double paging_seconds)
+{
+    fprintf(stderr, "prompt: %d tokens, %.1f tok/s; generated: %d tokens, ", n_prompt,
+            n_prompt / (prompt_seconds + 1e-9), generated);
+    if (generated > 1)
+        fprintf(stderr, "%.1f tok/s", (generated - 1) / (decode_seconds + 1e-9));
+    else
+        fprintf(stderr, "- tok/s");
+    if (paged)
+        fprintf(stderr, "; weights paged in: %.0f ms", paging_seconds * 1e3);
+    fprintf(stderr, "\n");
 }
 
 static int generate(Engine *e, const char *prompt, int steps)
 {
     const Config *c = &e->model.config;
-    int *tokens;
-    int n_prompt = tokenizer_encode(&e->tokenizer, prompt, strlen(prompt), true, false, &tokens);
-    if (n_prompt < 0) {
-        fprintf(stderr, "run: out of memory encoding the prompt\n");
-        return EXIT_BAD_INPUT;
-    }
-    if (n_prompt > c->seq_len) {
-        fprintf(stderr, "run: the prompt is %d tokens, longer than the model's context of %d\n", n_prompt,
-                c->seq_len);
+    int n_prompt;
+    int *tokens = encode_prompt(e, prompt, &n_prompt, &steps);
+    if (!tokens || start_inspector(e, tokens, n_prompt, steps) != 0) {
         free(tokens);
         return EXIT_BAD_INPUT;
     }
-    if (steps < n_prompt) {
-        fprintf(stderr, "run: note: -n %d is shorter than the prompt (%d tokens): running the prompt "
-                "and one more token\n", steps, n_prompt);
-        steps = n_prompt;
-    }
-
-    Inspector *in = e->inspector;
-    if (in) {
-        if (inspector_init(in, c, steps) != 0) {
-            free(tokens);
-            return EXIT_BAD_INPUT;
-        }
-        memcpy(in->tokens, tokens, n_prompt * sizeof(int));
-        in->n_tokens = n_prompt;
-        e->state.attention_record = in->attention;
-        e->state.record_capacity = in->capacity;
-    }
     /* -m explain writes its blocks on stdout, and the text after them. */
-    const bool stream_text = !(in && in->print_steps);
+    const bool stream_text = !(e->inspector && inspector_prints_steps(e->inspector));
 
     /* The weights' pages are mapped before the clock starts, and timed on
      * their own: a one-time cost, which decoding does not pay either. */
@@ -529,8 +488,8 @@ static int generate(Engine *e, const char *prompt, int steps)
     double start = now_seconds();
     float *logits = process_prompt(e, tokens, n_prompt, 0);
     double prompt_done = now_seconds();
-    for (int i = 1; stream_text && i < n_prompt; i++)
-        print_token(&e->text, &e->tokenizer, tokens[i - 1], tokens[i]);
+    if (stream_text)
+        print_tokens(e, tokens, n_prompt);
 
     /* pos is the last position computed; its logits predict position pos + 1. */
     int token = tokens[n_prompt - 1];
@@ -545,10 +504,10 @@ static int generate(Engine *e, const char *prompt, int steps)
             break;  /* the stories models emit BOS between stories */
         if (stream_text)
             print_token(&e->text, &e->tokenizer, token, next);
+        if (e->inspector)
+            inspector_add_token(e->inspector, next);
         token = next;
         generated++;
-        if (in && in->n_tokens <= in->capacity)
-            in->tokens[in->n_tokens++] = next;
         if (++pos >= steps) {
             if (steps == c->seq_len)
                 fprintf(stderr, "\nrun: stopped at the end of the context (%d positions)\n", c->seq_len);
@@ -557,37 +516,23 @@ static int generate(Engine *e, const char *prompt, int steps)
         logits = forward(&e->model, &e->state, &token, 1, pos, LOGITS_LAST);
         logits_write(&e->logits_writer, pos, token, logits);
     }
-    if (in && !stream_text) {
+    if (!stream_text) {
+        int n;
+        const int *text = inspector_tokens(e->inspector, &n);
         printf("--- text ---\n");
-        for (int i = 1; i < in->n_tokens; i++)
-            print_token(&e->text, &e->tokenizer, in->tokens[i - 1], in->tokens[i]);
+        print_tokens(e, text, n);
     }
     text_stream_finish(&e->text);
     printf("\n");
     fflush(stdout);
     double end = now_seconds();
-    if (in && in->html_path && status == 0) {
-        /* Positions computed: every token fed but the last one chosen. */
-        AttentionView view = attention_view(e);
-        int n = in->n_tokens < in->capacity ? in->n_tokens : in->capacity;
-        char err[ERROR_SIZE];
-        if (explain_write_html(in->html_path, &e->tokenizer, in->tokens, n, &view, in->steps, in->n_steps,
-                               err) != 0) {
-            fprintf(stderr, "run: %s\n", err);
-            status = EXIT_BAD_INPUT;
-        }
+    char err[ERROR_SIZE];
+    if (e->inspector && status == 0 && inspector_write_page(e->inspector, &e->tokenizer, err) != 0) {
+        fprintf(stderr, "run: %s\n", err);
+        status = EXIT_BAD_INPUT;
     }
-    /* The last token chosen is never fed back: `generated` tokens took one
-     * forward pass fewer. With no decoding pass there is no speed to give. */
-    fprintf(stderr, "prompt: %d tokens, %.1f tok/s; generated: %d tokens, ", n_prompt,
-            n_prompt / (prompt_done - start + 1e-9), generated);
-    if (generated > 1)
-        fprintf(stderr, "%.1f tok/s", (generated - 1) / (end - prompt_done + 1e-9));
-    else
-        fprintf(stderr, "- tok/s");
-    if (paged)
-        fprintf(stderr, "; weights paged in: %.0f ms", (start - paging_start) * 1e3);
-    fprintf(stderr, "\n");
+    print_speed(n_prompt, prompt_done - start, generated, end - prompt_done, paged, start - paging_start);
+    stop_inspector(e);
     free(tokens);
     return status;
 }
@@ -830,17 +775,12 @@ int main(int argc, char **argv)
         status = EXIT_BAD_INPUT;
         goto done;
     }
-    Inspector inspector = {0};
-    if (strcmp(o.mode, "explain") == 0 || o.html_path) {
-        inspector.print_steps = strcmp(o.mode, "explain") == 0;
-        inspector.html_path = o.html_path;
-        e.inspector = &inspector;
-    }
+    e.explain = strcmp(o.mode, "explain") == 0;
+    e.html_path = o.html_path;
     if (strcmp(o.mode, "chat") == 0)
         status = chat(&e, o.prompt, o.system_prompt);
     else
         status = generate(&e, o.prompt, steps);
-    inspector_free(&inspector);
     if (logits_close(&e.logits_writer, o.logits_path) != 0 && status == 0)
         status = EXIT_BAD_INPUT;
 

@@ -617,6 +617,66 @@ static void test_html_errors(const Tokenizer *tok)
 }
 
 /* ---------------------------------------------------------------------------*/
+/* The Inspector, as run.c drives it: the prompt, attention rows through its
+ * observer, a step's candidates and choice, the chosen tokens, and the page;
+ * and its refusals (a record too large, a page that cannot be written). */
+static void test_inspector(const Tokenizer *tok)
+{
+    enum { L = 2, H = 3, CAPACITY = 4 };
+    const Config c = {.n_layers = L, .n_heads = H, .vocab_size = tok->vocab_size};
+    const int prompt[2] = {TOKEN_BOS, word(" Once")};
+    char path[512], err[ERROR_SIZE] = "";
+    const Config huge = {.n_layers = 1 << 14, .n_heads = H, .vocab_size = tok->vocab_size};
+    expect(inspector_new(&huge, 100, prompt, 2, false, NULL, err) == NULL && strstr(err, "shorten the run with -n"),
+           "a record of 2 GiB: %s", err);
+    expect(inspector_new(&c, CAPACITY, prompt, 2, false, "/nonexistent/dir/x.html", err) == NULL &&
+               strstr(err, "/nonexistent/dir/x.html: cannot write the attention page"),
+           "an unwritable page: %s", err);
+
+    snprintf(path, sizeof path, "%s/inspector.html", scratch_dir);
+    Inspector *in = inspector_new(&c, CAPACITY, prompt, 2, false, path, err);
+    expect(in != NULL, "inspector_new: %s", err);
+    if (!in)
+        return;
+    expect(!inspector_prints_steps(in), "prints steps without -m explain");
+    /* Every row the forward pass would hand over for positions 0..CAPACITY, the last one past the record. */
+    const AttentionObserver *observer = inspector_observer(in);
+    float weights[CAPACITY + 1];
+    for (int l = 0; l < L; l++)
+        for (int h = 0; h < H; h++)
+            for (int pos = 0; pos <= CAPACITY; pos++) {
+                for (int j = 0; j <= pos; j++)
+                    weights[j] = 1.0f / (pos + 1);
+                observer->row(observer->context, l, h, pos, weights, pos + 1);
+            }
+    /* One step at position 1: " upon" is the likeliest and chosen. */
+    float *logits = calloc(tok->vocab_size, sizeof(float));
+    logits[word(" upon")] = 5.0f;
+    logits[word(" a")] = 4.0f;
+    inspector_candidates(in, logits, 1);
+    inspector_choice(in, tok, word(" upon"));
+    inspector_add_token(in, word(" upon"));
+    for (int i = 0; i < 3; i++)  /* past capacity + 1 tokens: dropped */
+        inspector_add_token(in, word(" a"));
+    int n;
+    const int *text = inspector_tokens(in, &n);
+    expect(n == CAPACITY + 1 && text[0] == TOKEN_BOS && text[1] == word(" Once") && text[2] == word(" upon"),
+           "the text holds %d tokens", n);
+    expect(inspector_write_page(in, tok, err) == 0, "inspector_write_page: %s", err);
+    size_t size;
+    char *page = check_page(path, L, H, CAPACITY, 1, &size);
+    if (page) {
+        expect(strstr(page, "<div class=\"bar chosen\"><span class=\"k\">' upon'") != NULL,
+               "the page does not mark ' upon' as chosen");
+        expect(strstr(page, "L1 H2: ' a'@3 -&gt; 'Once'@1 = 0.2500") != NULL,
+               "the page lacks the observed weight of L1 H2, 3 -> 1");
+    }
+    free(page);
+    free(logits);
+    inspector_free(in);
+    remove(path);
+    report("inspector: prompt, observed attention, a step, the text and its page; too large or unwritable refused");
+}
 
 static void remove_scratch(void)
 {
@@ -657,6 +717,7 @@ int main(int argc, char **argv)
     test_html_escaping(&synthetic);
     test_html_small_cases(&synthetic);
     test_html_errors(&synthetic);
+    test_inspector(&synthetic);
 
     if (models_dir) {
         Tokenizer tok512;

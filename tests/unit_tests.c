@@ -19,6 +19,8 @@
 #endif
 
 #include "kernels.h"
+#include "layers.h"
+#include "llama2c.h"
 #include "model.h"
 #include "sampler.h"
 #include "tokenizer.h"
@@ -430,6 +432,32 @@ static void test_swiglu(void)
     report("swiglu is silu(h) * g");
 }
 
+/* layers.c's linear blocks: matmul, then the bias (if any) on every row. */
+static void test_linear_bias(void)
+{
+    enum { T = 3, ROWS = 5, COLS = 8 };
+    float *w = random_floats(ROWS * COLS), *in = random_floats(T * COLS), *bias = random_floats(ROWS);
+    const Matrix W = {WEIGHT_F32, ROWS, COLS, w, NULL, 0};
+    MatmulScratch scratch = scratch_new(T, COLS);
+    float plain[T * ROWS], with_bias[T * ROWS], shared[2][T * ROWS];
+    matmul(plain, in, &W, T, &scratch);
+    linear(with_bias, in, &W, bias, T, &scratch);
+    float *const outs[] = {shared[0], shared[1]};
+    const Matrix *const Ws[] = {&W, &W};
+    const float *const biases[] = {NULL, bias};
+    linear_shared_input(outs, Ws, biases, 2, in, T, &scratch);
+    for (int t = 0; t < T; t++)
+        for (int r = 0; r < ROWS; r++) {
+            const int i = t * ROWS + r;
+            expect(with_bias[i] == plain[i] + bias[r], "linear: row %d col %d lacks its bias", t, r);
+            expect(shared[0][i] == plain[i], "linear_shared_input: a NULL bias changed row %d", t);
+            expect(shared[1][i] == plain[i] + bias[r], "linear_shared_input: row %d col %d lacks its bias", t, r);
+        }
+    scratch_free(&scratch);
+    free(w), free(in), free(bias);
+    report("linear and linear_shared_input add an optional bias to every row");
+}
+
 /* ---------------------------------------------------------------------------
  * The forward pass: a batch of T tokens equals T single-token passes */
 
@@ -444,30 +472,31 @@ static void random_model(RandomModel *rm, int dim, int hidden, int layers, int h
     Config c = {.dim = dim, .hidden_dim = hidden, .n_layers = layers, .n_heads = heads,
                 .n_kv_heads = kv_heads, .vocab_size = vocab, .seq_len = seq_len, .head_size = dim / heads,
                 .kv_dim = kv_heads * (dim / heads), .shared_classifier = true,
-                .weight_type = WEIGHT_F32, .rope_theta = 10000.0f, .norm_eps = 1e-5f};
+                .rope_theta = 10000.0f, .norm_eps = 1e-5f};
     memset(rm, 0, sizeof *rm);
     rm->model.config = c;
+    rm->model.arch = find_architecture("llama", strlen("llama"));
     size_t per_layer = 2 * (size_t)dim + 2 * (size_t)dim * dim + 2 * (size_t)c.kv_dim * dim +
                        3 * (size_t)hidden * dim;
     size_t total = (size_t)vocab * dim + dim + layers * per_layer;
     rm->memory = random_floats(total);
     float *p = rm->memory;
     Weights *w = &rm->model.weights;
-    w->token_embedding = (Matrix){WEIGHT_F32, vocab, dim, p, NULL, 0}, p += (size_t)vocab * dim;
-    w->final_norm = p, p += dim;
-    w->classifier = w->token_embedding;
+    w->token_embd = (Matrix){WEIGHT_F32, vocab, dim, p, NULL, 0}, p += (size_t)vocab * dim;
+    w->output_norm = p, p += dim;
+    w->output = w->token_embd;
     w->layers = calloc(layers, sizeof(LayerWeights));
     for (int l = 0; l < layers; l++) {
         LayerWeights *lw = &w->layers[l];
-        lw->attention_norm = p, p += dim;
+        lw->attn_norm = p, p += dim;
         lw->ffn_norm = p, p += dim;
         lw->wq = (Matrix){WEIGHT_F32, dim, dim, p, NULL, 0}, p += (size_t)dim * dim;
         lw->wk = (Matrix){WEIGHT_F32, c.kv_dim, dim, p, NULL, 0}, p += (size_t)c.kv_dim * dim;
         lw->wv = (Matrix){WEIGHT_F32, c.kv_dim, dim, p, NULL, 0}, p += (size_t)c.kv_dim * dim;
         lw->wo = (Matrix){WEIGHT_F32, dim, dim, p, NULL, 0}, p += (size_t)dim * dim;
-        lw->w1 = (Matrix){WEIGHT_F32, hidden, dim, p, NULL, 0}, p += (size_t)hidden * dim;
-        lw->w2 = (Matrix){WEIGHT_F32, dim, hidden, p, NULL, 0}, p += (size_t)hidden * dim;
-        lw->w3 = (Matrix){WEIGHT_F32, hidden, dim, p, NULL, 0}, p += (size_t)hidden * dim;
+        lw->w_gate = (Matrix){WEIGHT_F32, hidden, dim, p, NULL, 0}, p += (size_t)hidden * dim;
+        lw->w_down = (Matrix){WEIGHT_F32, dim, hidden, p, NULL, 0}, p += (size_t)hidden * dim;
+        lw->w_up = (Matrix){WEIGHT_F32, hidden, dim, p, NULL, 0}, p += (size_t)hidden * dim;
     }
 }
 
@@ -543,10 +572,29 @@ static void test_batched_forward(void)
     report("a batch of prompt tokens gives the logits of token-by-token decoding (GQA)");
 }
 
-/* The attention record (-m explain, --attention-html): every row is a
+/* An attention observer (-m explain, --attention-html) that keeps every row
+ * in (n_layers * n_heads, N, N), as explain.c does. */
+typedef struct {
+    int n_heads, capacity;
+    float *rows;
+    int calls;
+} RowRecord;
+
+static void record_row(void *context, int layer, int head, int pos, const float *weights, int n)
+{
+    RowRecord *r = context;
+    if (pos >= r->capacity || n != pos + 1)
+        return;
+    memcpy(r->rows + (((size_t)layer * r->n_heads + head) * r->capacity + pos) * r->capacity, weights,
+           n * sizeof(float));
+#pragma omp atomic
+    r->calls++;
+}
+
+/* The observer sees every layer's and head's row at every position: each a
  * probability distribution over the positions up to its own, and zero after
  * (causal), whether the tokens came in a batch or one at a time. */
-static void test_attention_record(void)
+static void test_attention_observer(void)
 {
     RandomModel rm;
     random_model(&rm, 64, 96, 2, 8, 2, 50, 40);
@@ -558,14 +606,17 @@ static void test_attention_record(void)
     char err[ERROR_SIZE];
     run_state_init(&s, c, 8, err);
     size_t cells = (size_t)c->n_layers * c->n_heads * N * N;
-    s.attention_record = calloc(cells, sizeof(float));
-    s.record_capacity = N;
+    RowRecord record = {c->n_heads, N, calloc(cells, sizeof(float)), 0};
+    const AttentionObserver observer = {record_row, &record};
+    s.observer = &observer;
     forward(&rm.model, &s, tokens, 8, 0, LOGITS_LAST);         /* a batch of 8 */
     for (int t = 8; t < N; t++)                           /* then one at a time */
         forward(&rm.model, &s, &tokens[t], 1, t, LOGITS_LAST);
+    expect(record.calls == c->n_layers * c->n_heads * N, "%d rows observed, want %d", record.calls,
+           c->n_layers * c->n_heads * N);
     for (int lh = 0; lh < c->n_layers * c->n_heads; lh++)
         for (int p = 0; p < N; p++) {
-            const float *row = s.attention_record + ((size_t)lh * N + p) * N;
+            const float *row = record.rows + ((size_t)lh * N + p) * N;
             double sum = 0;
             for (int j = 0; j <= p; j++) {
                 expect(row[j] >= 0 && row[j] <= 1, "weight %g out of [0, 1]", row[j]);
@@ -575,11 +626,10 @@ static void test_attention_record(void)
                 expect(row[j] == 0, "row %d attends to the future position %d", p, j);
             expect(fabs(sum - 1) < 1e-5, "layer*head %d row %d sums to %g", lh, p, sum);
         }
-    free(s.attention_record);
-    s.attention_record = NULL;
+    free(record.rows);
     run_state_free(&s);
     free_random_model(&rm);
-    report("attention record: causal rows that sum to 1, batched or not");
+    report("attention observer: every layer's causal rows, summing to 1, batched or not");
 }
 
 /* ---------------------------------------------------------------------------
@@ -753,7 +803,10 @@ static void test_q8_model(const char *dir)
     if (model_load(&q8, path, err) != 0) {
         expect(false, "load: %s", err);
     } else {
-        expect(q8.config.weight_type == WEIGHT_Q8 && q8.config.group_size == 32, "not loaded as Q8");
+        const LayerWeights *l1 = &q8.weights.layers[1];
+        expect(q8.weights.token_embd.type == WEIGHT_Q8 && q8.weights.token_embd.group_size == 32 &&
+                   l1->wq.type == WEIGHT_Q8 && l1->w_down.type == WEIGHT_Q8 && l1->w_down.group_size == 32,
+               "not loaded as Q8");
         int tokens[13];
         random_tokens(tokens, 13, 50);
         double worst = batched_vs_single(&q8, tokens, 13, 4);
@@ -773,8 +826,12 @@ static void test_q8_model(const char *dir)
         /* random weights are harsh on int8 (a real model: 5e-3); a wrong layout gives ~1 */
         expect(sqrt(diff / norm) < 1e-1, "Q8 logits differ from float32 by relative L2 %g", sqrt(diff / norm));
         run_state_free(&sf), run_state_free(&sq);
-        /* a float32 file is required to quantize */
+        /* a float32 file is required to quantize: every matrix float32 */
         expect(model_save_q8(&q8, path, gs, err) == -1 && strstr(err, "float32"), "re-quantized a Q8 model");
+        rm.model.weights.layers[1].w_up.type = WEIGHT_F16;
+        expect(model_save_q8(&rm.model, path, gs, err) == -1 && strstr(err, "float32"),
+               "quantized a model with an F16 matrix");
+        rm.model.weights.layers[1].w_up.type = WEIGHT_F32;
         model_free(&q8);
     }
     unlink(path);
@@ -1220,8 +1277,9 @@ int main(int argc, char **argv)
     test_softmax();
     test_rope();
     test_swiglu();
+    test_linear_bias();
     test_batched_forward();
-    test_attention_record();
+    test_attention_observer();
     test_quantize_q8();
     test_matmul_q8();
     test_matmul_types();

@@ -124,22 +124,22 @@ static void check_layout(const Model *m)
                "inconsistent config: dim %d heads %d kv_heads %d head_size %d kv_dim %d", c->dim,
                c->n_heads, c->n_kv_heads, c->head_size, c->kv_dim);
     const double dim_bytes = (double)c->dim * sizeof(float);
-    check_matrix(m, &w->token_embedding, c->vocab_size, c->dim, "token embedding", -1);
-    check_matrix(m, &w->classifier, c->vocab_size, c->dim, "classifier", -1);
-    FUZZ_CHECK(float_aligned(w->final_norm) && in_file(m, w->final_norm, dim_bytes),
-               "final norm outside the file");
+    check_matrix(m, &w->token_embd, c->vocab_size, c->dim, "token_embd", -1);
+    check_matrix(m, &w->output, c->vocab_size, c->dim, "output", -1);
+    FUZZ_CHECK(float_aligned(w->output_norm) && in_file(m, w->output_norm, dim_bytes),
+               "output norm outside the file");
     for (int l = 0; l < c->n_layers; l++) {
         const LayerWeights *lw = &w->layers[l];
-        FUZZ_CHECK(float_aligned(lw->attention_norm) && in_file(m, lw->attention_norm, dim_bytes) &&
+        FUZZ_CHECK(float_aligned(lw->attn_norm) && in_file(m, lw->attn_norm, dim_bytes) &&
                        float_aligned(lw->ffn_norm) && in_file(m, lw->ffn_norm, dim_bytes),
                    "layer %d norms outside the file", l);
         check_matrix(m, &lw->wq, c->dim, c->dim, "wq", l);
         check_matrix(m, &lw->wk, c->kv_dim, c->dim, "wk", l);
         check_matrix(m, &lw->wv, c->kv_dim, c->dim, "wv", l);
         check_matrix(m, &lw->wo, c->dim, c->dim, "wo", l);
-        check_matrix(m, &lw->w1, c->hidden_dim, c->dim, "w1", l);
-        check_matrix(m, &lw->w2, c->dim, c->hidden_dim, "w2", l);
-        check_matrix(m, &lw->w3, c->hidden_dim, c->dim, "w3", l);
+        check_matrix(m, &lw->w_gate, c->hidden_dim, c->dim, "w_gate", l);
+        check_matrix(m, &lw->w_down, c->dim, c->hidden_dim, "w_down", l);
+        check_matrix(m, &lw->w_up, c->hidden_dim, c->dim, "w_up", l);
     }
 }
 

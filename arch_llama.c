@@ -1,0 +1,174 @@
+/* arch_llama.c - the Llama architecture (Llama 1 and 2, and llama2.c's
+ * models): pre-norm blocks with RMSNorm, rotary positions, grouped-query
+ * attention and a SwiGLU feed-forward block, no biases.
+ *
+ * Part 1 reads a GGUF file's llama.* hyperparameters and finds its tensors
+ * by name; part 2 is the forward pass, built from layers.c's blocks. */
+#include "arch.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "gguf_weights.h"
+#include "layers.h"
+
+/* A layer's tensors: attention norm, q, k, v, output; ffn norm, gate, down, up. */
+#define LLAMA_TENSORS_PER_LAYER 9
+
+/* ---------------------------------------------------------------------------
+ * Part 1: loading a GGUF file */
+
+static int load_hyperparameters(const GgufFile *g, const char *path, Config *c, char err[ERROR_SIZE])
+{
+    const GgufTensor *embedding = gguf_find_tensor(g, "token_embd.weight");
+    if (!embedding || embedding->n_dims != 2 || embedding->dims[1] > INT32_MAX)
+        return file_error(err, path, "tensor token_embd.weight is missing or not a matrix");
+    c->vocab_size = (int)embedding->dims[1];
+    if (gguf_dimension(g, path, "llama.embedding_length", 0, &c->dim, err) ||
+        gguf_dimension(g, path, "llama.feed_forward_length", 0, &c->hidden_dim, err) ||
+        gguf_dimension(g, path, "llama.block_count", 0, &c->n_layers, err) ||
+        gguf_dimension(g, path, "llama.attention.head_count", 0, &c->n_heads, err) ||
+        gguf_dimension(g, path, "llama.attention.head_count_kv", c->n_heads, &c->n_kv_heads, err) ||
+        gguf_dimension(g, path, "llama.context_length", 0, &c->seq_len, err))
+        return -1;
+    char why[ERROR_SIZE];
+    if (config_validate(c, why) != 0)
+        return file_error(err, path, "bad metadata: %s", why);
+    c->head_size = c->dim / c->n_heads;
+    c->kv_dim = c->n_kv_heads * c->head_size;
+    int rope_dims = 0;
+    if (gguf_dimension(g, path, "llama.rope.dimension_count", c->head_size, &rope_dims, err))
+        return -1;
+    if (rope_dims != c->head_size)
+        return file_error(err, path, "llama.rope.dimension_count is %d; only rotating whole heads (%d) is supported",
+                    rope_dims, c->head_size);
+    c->rope_theta = LLAMA_ROPE_THETA;
+    c->norm_eps = LLAMA_NORM_EPS;
+    if (gguf_get_f32(g, "llama.rope.freq_base", &c->rope_theta) == -2 ||
+        gguf_get_f32(g, "llama.attention.layer_norm_rms_epsilon", &c->norm_eps) == -2 ||
+        !(c->rope_theta > 0) || !(c->norm_eps >= 0) || !isfinite(c->rope_theta) || !isfinite(c->norm_eps))
+        return file_error(err, path, "bad llama.rope.freq_base or llama.attention.layer_norm_rms_epsilon");
+    return 0;
+}
+
+static int load_layer(const GgufFile *g, const char *path, const Config *c, int l, LayerWeights *lw,
+                      char err[ERROR_SIZE])
+{
+    char name[GGUF_MAX_NAME + 1];
+#define LAYER_TENSOR(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, l), name)
+    if (gguf_vector(g, path, LAYER_TENSOR("attn_norm.weight"), c->dim, &lw->attn_norm, err) ||
+        gguf_matrix(g, path, LAYER_TENSOR("attn_q.weight"), c->dim, c->dim, &lw->wq, err) ||
+        gguf_matrix(g, path, LAYER_TENSOR("attn_k.weight"), c->kv_dim, c->dim, &lw->wk, err) ||
+        gguf_matrix(g, path, LAYER_TENSOR("attn_v.weight"), c->kv_dim, c->dim, &lw->wv, err) ||
+        gguf_matrix(g, path, LAYER_TENSOR("attn_output.weight"), c->dim, c->dim, &lw->wo, err) ||
+        gguf_vector(g, path, LAYER_TENSOR("ffn_norm.weight"), c->dim, &lw->ffn_norm, err) ||
+        gguf_matrix(g, path, LAYER_TENSOR("ffn_gate.weight"), c->hidden_dim, c->dim, &lw->w_gate, err) ||
+        gguf_matrix(g, path, LAYER_TENSOR("ffn_down.weight"), c->dim, c->hidden_dim, &lw->w_down, err) ||
+        gguf_matrix(g, path, LAYER_TENSOR("ffn_up.weight"), c->hidden_dim, c->dim, &lw->w_up, err))
+        return -1;
+#undef LAYER_TENSOR
+    return 0;
+}
+
+int llama_load_gguf(Model *model, const char *path, char err[ERROR_SIZE])
+{
+    const GgufFile *g = model->gguf;
+    Config *c = &model->config;
+    if (load_hyperparameters(g, path, c, err) != 0)
+        return -1;
+    Weights *w = &model->weights;
+    if (gguf_matrix(g, path, "token_embd.weight", c->vocab_size, c->dim, &w->token_embd, err) ||
+        gguf_vector(g, path, "output_norm.weight", c->dim, &w->output_norm, err))
+        return -1;
+    /* Without output.weight the classifier is the token embedding. */
+    c->shared_classifier = gguf_find_tensor(g, "output.weight") == NULL;
+    if (c->shared_classifier)
+        w->output = w->token_embd;
+    else if (gguf_matrix(g, path, "output.weight", c->vocab_size, c->dim, &w->output, err))
+        return -1;
+    /* A block count the file cannot hold is refused before allocating for it. */
+    if ((uint64_t)c->n_layers * LLAMA_TENSORS_PER_LAYER > g->n_tensors)
+        return file_error(err, path, "llama.block_count is %d but the file holds only %llu tensors", c->n_layers,
+                    (unsigned long long)g->n_tensors);
+    w->layers = calloc((size_t)c->n_layers, sizeof(LayerWeights));
+    if (!w->layers)
+        return file_error(err, path, "out of memory");
+    for (int l = 0; l < c->n_layers; l++)
+        if (load_layer(g, path, c, l, &w->layers[l], err) != 0)
+            return -1;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Part 2: the forward pass
+ *
+ * The residual stream s->x (T, dim) goes through every layer; each block
+ * reads it normalized and adds its output back. Blocks run on rows
+ * [first, T) only: first is 0 except in the last layer (see llama_forward). */
+
+/* x += wo @ attention(rope(wq xn), rope(wk xn), wv xn), xn = rmsnorm(x). Every
+ * row's key and value go to the cache; rows before first give nothing else. */
+static void attention_block(const Config *c, const LayerWeights *lw, RunState *s, int layer, int T, int pos,
+                            int first)
+{
+    rmsnorm_rows(s->xb, s->x, lw->attn_norm, T, c->dim, c->norm_eps);
+    const size_t rows_before = (size_t)first * c->dim;
+    if (first == 0) {
+        float *const qkv[] = {s->q, s->k, s->v};
+        const Matrix *const wqkv[] = {&lw->wq, &lw->wk, &lw->wv};
+        linear_shared_input(qkv, wqkv, NULL, 3, s->xb, T, &s->matmul_scratch);
+    } else {
+        float *const kv[] = {s->k, s->v};
+        const Matrix *const wkv[] = {&lw->wk, &lw->wv};
+        linear_shared_input(kv, wkv, NULL, 2, s->xb, T, &s->matmul_scratch);
+        if (first < T)
+            linear(s->q + rows_before, s->xb + rows_before, &lw->wq, NULL, T - first, &s->matmul_scratch);
+    }
+    rope_rotate_qk(s->q, s->k, s->rope_cos_sin, c, T, first);
+    kv_cache_write(s->key_cache, s->value_cache, s->k, s->v, c, layer, pos, T);
+    if (first == T)
+        return;
+    attend(s->xb, s->q, s->key_cache, s->value_cache, s->att, s->observer, c, layer, T, pos, first);
+    linear(s->xb2 + rows_before, s->xb + rows_before, &lw->wo, NULL, T - first, &s->matmul_scratch);
+    residual_add(s->x + rows_before, s->xb2 + rows_before, T - first, c->dim);
+}
+
+/* x += w_down @ (silu(w_gate xn) * w_up xn), xn = rmsnorm(x), for the n rows of x. */
+static void feed_forward_block(const Config *c, const LayerWeights *lw, RunState *s, float *x, int n)
+{
+    rmsnorm_rows(s->xb, x, lw->ffn_norm, n, c->dim, c->norm_eps);
+    float *const gate_up[] = {s->hb, s->hb2};
+    const Matrix *const w_gate_up[] = {&lw->w_gate, &lw->w_up};
+    linear_shared_input(gate_up, w_gate_up, NULL, 2, s->xb, n, &s->matmul_scratch);
+    swiglu_rows(s->hb, s->hb2, n, c->hidden_dim);
+    linear(s->xb2, s->hb, &lw->w_down, NULL, n, &s->matmul_scratch);
+    residual_add(x, s->xb2, n, c->dim);
+}
+
+float *llama_forward(const Model *model, RunState *s, const int *tokens, int T, int pos, LogitRows wanted)
+{
+    const Config *c = &model->config;
+    const Weights *w = &model->weights;
+    /* The rows whose output is wanted: the last n_out of the batch. */
+    const int n_out = output_rows(wanted, T);
+
+    embed_tokens(s->x, &w->token_embd, tokens, T);
+    rope_positions(s->rope_cos_sin, s->rope_inv_freq, c->head_size, pos, T);
+    for (int l = 0; l < c->n_layers; l++) {
+        /* Every layer writes the keys and values of all T rows, which later
+         * tokens read. Past that the last layer runs only the n_out rows,
+         * unless an observer watches every row's attention. */
+        const bool last = l == c->n_layers - 1;
+        const int first = last && !s->observer ? T - n_out : 0;
+        attention_block(c, &w->layers[l], s, l, T, pos, first);
+        if (first < T)
+            feed_forward_block(c, &w->layers[l], s, s->x + (size_t)first * c->dim, T - first);
+    }
+    if (n_out == 0)
+        return NULL;
+    rmsnorm_rows(s->xb, s->x + (size_t)(T - n_out) * c->dim, w->output_norm, n_out, c->dim, c->norm_eps);
+    linear(s->logits, s->xb, &w->output, NULL, n_out, &s->matmul_scratch);
+    return s->logits;
+}

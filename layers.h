@@ -1,0 +1,65 @@
+/* layers.h - the blocks a transformer's forward pass is built from.
+ *
+ * Each is one concept of the model, applied to a batch of T tokens whose
+ * rows lie back to back; shapes are written (rows, cols) beside the
+ * pointers. The blocks call the numeric kernels (kernels.h) and share the
+ * rows among the threads; an architecture (arch_*.c) strings them together
+ * into its forward pass. */
+#ifndef LAYERS_H
+#define LAYERS_H
+
+#include "kernels.h"
+#include "model.h"
+
+/* x (T, dim) = the rows of token_embd (vocab_size, dim) for tokens (T). */
+void embed_tokens(float *x, const Matrix *token_embd, const int *tokens, int T);
+
+/* out (T, dim) = each row of x (T, dim) over its root mean square, times
+ * weight (dim). */
+void rmsnorm_rows(float *out, const float *x, const float *weight, int T, int dim, float eps);
+
+/* out (T, W.rows) = in (T, W.cols) @ W^T, plus bias (W.rows) on every row
+ * (NULL: no bias). */
+void linear(float *out, const float *in, const Matrix *W, const float *bias, int T, MatmulScratch *scratch);
+
+/* The same for n matrices that read one input (q, k and v; gate and up),
+ * in one pass over the threads: outs[i] (T, Ws[i]->rows), biases NULL or
+ * (n) of which any may be NULL. */
+void linear_shared_input(float *const outs[], const Matrix *const Ws[], const float *const biases[], int n,
+                         const float *in, int T, MatmulScratch *scratch);
+
+/* Rotary position embedding (RoPE). rope_positions: cos_sin (T, head_size)
+ * holds each pair's cos and sin for positions pos .. pos + T - 1.
+ * rope_rotate_qk: rotates rows [first, T) of q (T, n_heads * head_size) and
+ * every row of k (T, n_kv_heads * head_size), each by its position. */
+void rope_positions(float *cos_sin, const float *inv_freq, int head_size, int pos, int T);
+void rope_rotate_qk(float *q, float *k, const float *cos_sin, const Config *c, int T, int first);
+
+/* Keeps the keys and values of T tokens at positions pos .. pos + T - 1, so
+ * that later tokens can attend to them: k, v (T, kv_dim) into layer's part
+ * of key_cache, value_cache (n_layers, n_kv_heads, seq_len, head_size). */
+void kv_cache_write(float *key_cache, float *value_cache, const float *k, const float *v, const Config *c,
+                    int layer, int pos, int T);
+
+/* Multi-head attention of rows [first, T) of q (T, dim), query t at position
+ * pos + t, over layer's cached keys and values at positions 0 .. pos + t
+ * (causal): scores q.k / sqrt(head_size), softmax, then the values' sum
+ * weighted by them, into rows [first, T) of out (T, dim). With grouped-query
+ * attention n_heads / n_kv_heads query heads share one key/value head.
+ * att: the run state's scratch. An observer (NULL: none) is handed every
+ * row of weights. */
+void attend(float *out, const float *q, const float *key_cache, const float *value_cache, float *att,
+            const AttentionObserver *observer, const Config *c, int layer, int T, int pos, int first);
+
+/* SwiGLU's activation: gate (T, hidden_dim) = silu(gate) * up (T, hidden_dim). */
+void swiglu_rows(float *gate, const float *up, int T, int hidden_dim);
+
+/* The residual connection: x (T, dim) += y (T, dim). */
+void residual_add(float *x, const float *y, int T, int dim);
+
+/* How many rows, at the end of a batch of T, need an output: 1 for
+ * LOGITS_LAST, T for LOGITS_ALL, 0 for LOGITS_NONE. The last layer runs
+ * only those past its kv-cache write (llama.cpp's inp_out_ids). */
+int output_rows(LogitRows wanted, int T);
+
+#endif

@@ -1,0 +1,29 @@
+/* llama2c.h - llama2.c's checkpoint formats: reading the legacy, version 1
+ * (float32) and version 2 (int8) files, and writing version 2. Their models
+ * are Llama-architecture models; the format is only how the file stores them. */
+#ifndef LLAMA2C_H
+#define LLAMA2C_H
+
+#include "model.h"
+
+#define CHECKPOINT_MAGIC 0x616b3432u   /* "ak42" read as a little-endian uint32 */
+#define CHECKPOINT_HEADER_SIZE 256     /* versioned formats pad their header to this */
+#define Q8_GROUP_SIZE 64               /* llama2.c's int8 export: values per scale */
+#define LEGACY_HEADER_INTS 7           /* dim, hidden, layers, heads, kv heads, vocab, seq */
+
+/* Reads model->mapping (model->mapping_size bytes) as a llama2.c checkpoint:
+ * checks every size in its header against the file, then fills model->config
+ * and points model->weights into the mapping. Returns 0, or -1 with
+ * "path: why" in err; the caller frees the model either way. */
+int llama2c_load(Model *model, const char *path, char err[ERROR_SIZE]);
+
+/* Writes model (float32 matrices) as a llama2.c version 2 file: every matrix
+ * int8 with one scale per group of group_size values, norms in float32.
+ * Returns 0, or -1 with a message in err. */
+int model_save_q8(const Model *model, const char *path, int group_size, char err[ERROR_SIZE]);
+
+/* The largest group size <= preferred that divides both dim and hidden_dim
+ * (and keeps scales 4-byte aligned), or 0 if there is none. */
+int q8_group_size(const Config *c, int preferred);
+
+#endif
