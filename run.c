@@ -39,6 +39,7 @@ typedef struct {
     const char *tokenizer_path;
     const char *mode;           /* generate | chat | tokenize | explain */
     const char *prompt;
+    bool prompt_given;          /* -i was on the command line (tokenize then reads no stdin) */
     const char *system_prompt;
     const char *logits_path;    /* --logits: every position's logits */
     const char *html_path;      /* --attention-html: the attention page */
@@ -72,7 +73,8 @@ static void usage(FILE *out)
             "  --attention-html <path>  write a page of every head's attention and every step's\n"
             "                   candidates (generate and explain)\n"
             "  -h, --help       this text\n"
-            "Mode tokenize reads lines from stdin and prints their token ids; its checkpoint is optional.\n"
+            "Mode tokenize reads lines from stdin and prints, per line, the ids the model is fed; with -i it\n"
+            "tokenizes that one text, newlines included. Its checkpoint is optional.\n"
             "Mode explain generates, printing for each token the candidates it was chosen from and, for\n"
             "every layer and head, the earlier tokens attended to most.\n"
             "Checkpoints: llama2.c's legacy, version 1 (fp32) and version 2 (int8) files, and llama GGUF\n"
@@ -157,6 +159,7 @@ static int parse_options(int argc, char **argv, Options *o)
             o->show_top = (int)n;
         } else if (strcmp(flag, "-i") == 0) {
             o->prompt = value;
+            o->prompt_given = true;
         } else if (strcmp(flag, "-z") == 0) {
             o->tokenizer_path = value;
         } else if (strcmp(flag, "-y") == 0) {
@@ -261,6 +264,37 @@ static void print_token(TextStream *ts, const Tokenizer *tok, int prev, int toke
     size_t len;
     const char *piece = tokenizer_decode(tok, prev, token, &len);
     text_stream_write(ts, piece, len);
+}
+
+/* Prints the text of tokens[0..n): every token but a leading BOS. */
+static void print_tokens(TextStream *ts, const Tokenizer *tok, const int *tokens, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (i > 0 || tokens[0] != tok->bos_id)
+            print_token(ts, tok, i > 0 ? tokens[i - 1] : -1, tokens[i]);
+}
+
+/* ---------------------------------------------------------------------------
+ * The prompt's tokens */
+
+/* The ids the model is fed for a text, in a malloc'ed *tokens: BOS first
+ * when the vocabulary asks for it, and BOS alone for a text of no tokens
+ * (the model needs a token to start from, as llama.cpp does). -m tokenize
+ * prints exactly these. Returns the count, or -1 when out of memory. */
+static int encode_prompt(const Tokenizer *tok, const char *text, size_t len, int **tokens)
+{
+    int n = tokenizer_encode(tok, text, len, tok->add_bos, false, tokens);
+    if (n == 0) {
+        int *just_bos = realloc(*tokens, sizeof(int));
+        if (!just_bos) {
+            free(*tokens);
+            return -1;
+        }
+        just_bos[0] = tok->bos_id;
+        *tokens = just_bos;
+        n = 1;
+    }
+    return n;
 }
 
 /* ---------------------------------------------------------------------------
@@ -491,7 +525,7 @@ static int generate(Engine *e, const char *prompt, int steps)
 {
     const Config *c = &e->model.config;
     int *tokens;
-    int n_prompt = tokenizer_encode(&e->tokenizer, prompt, strlen(prompt), true, false, &tokens);
+    int n_prompt = encode_prompt(&e->tokenizer, prompt, strlen(prompt), &tokens);
     if (n_prompt < 0) {
         fprintf(stderr, "run: out of memory encoding the prompt\n");
         return EXIT_BAD_INPUT;
@@ -529,8 +563,8 @@ static int generate(Engine *e, const char *prompt, int steps)
     double start = now_seconds();
     float *logits = process_prompt(e, tokens, n_prompt, 0);
     double prompt_done = now_seconds();
-    for (int i = 1; stream_text && i < n_prompt; i++)
-        print_token(&e->text, &e->tokenizer, tokens[i - 1], tokens[i]);
+    if (stream_text)
+        print_tokens(&e->text, &e->tokenizer, tokens, n_prompt);
 
     /* pos is the last position computed; its logits predict position pos + 1. */
     int token = tokens[n_prompt - 1];
@@ -559,8 +593,7 @@ static int generate(Engine *e, const char *prompt, int steps)
     }
     if (in && !stream_text) {
         printf("--- text ---\n");
-        for (int i = 1; i < in->n_tokens; i++)
-            print_token(&e->text, &e->tokenizer, in->tokens[i - 1], in->tokens[i]);
+        print_tokens(&e->text, &e->tokenizer, in->tokens, in->n_tokens);
     }
     text_stream_finish(&e->text);
     printf("\n");
@@ -645,7 +678,7 @@ static int chat(Engine *e, const char *first_prompt, const char *system_prompt)
         }
         char *text = render_turn(turn == 0 ? system_prompt : NULL, user);
         int *tokens = NULL;
-        int n = text ? tokenizer_encode(&e->tokenizer, text, strlen(text), true, false, &tokens) : -1;
+        int n = text ? encode_prompt(&e->tokenizer, text, strlen(text), &tokens) : -1;
         free(text);
         if (n < 0) {
             fprintf(stderr, "run: out of memory\n");
@@ -696,7 +729,23 @@ static int chat(Engine *e, const char *first_prompt, const char *system_prompt)
 }
 
 /* ---------------------------------------------------------------------------
- * Tokenize: one line of ids per line of stdin */
+ * Tokenize: one line of ids per line of stdin, or for the text of -i */
+
+/* Prints the ids the model is fed for text as one line; -1 when out of memory. */
+static int print_ids(const Tokenizer *tok, const char *text, size_t len)
+{
+    int *tokens;
+    int count = encode_prompt(tok, text, len, &tokens);
+    if (count < 0) {
+        fprintf(stderr, "run: out of memory\n");
+        return -1;
+    }
+    for (int i = 0; i < count; i++)
+        printf(i ? " %d" : "%d", tokens[i]);
+    putchar('\n');
+    free(tokens);
+    return 0;
+}
 
 static int tokenize_lines(const Tokenizer *tok)
 {
@@ -706,19 +755,22 @@ static int tokenize_lines(const Tokenizer *tok)
     while ((n = getline(&line, &cap, stdin)) >= 0) {
         if (n > 0 && line[n - 1] == '\n')
             n--;
-        int *tokens;
-        int count = tokenizer_encode(tok, line, (size_t)n, true, false, &tokens);
-        if (count < 0) {
-            fprintf(stderr, "run: out of memory\n");
+        if (print_ids(tok, line, (size_t)n) != 0) {
             free(line);
             return EXIT_BAD_INPUT;
         }
-        for (int i = 0; i < count; i++)
-            printf(i ? " %d" : "%d", tokens[i]);
-        putchar('\n');
-        free(tokens);
     }
     free(line);
+    return fflush(stdout) == 0 ? 0 : EXIT_BAD_INPUT;
+}
+
+/* -m tokenize: the text of -i, whole (its newlines are text), else stdin's lines. */
+static int tokenize(const Tokenizer *tok, const Options *o)
+{
+    if (!o->prompt_given)
+        return tokenize_lines(tok);
+    if (print_ids(tok, o->prompt, strlen(o->prompt)) != 0)
+        return EXIT_BAD_INPUT;
     return fflush(stdout) == 0 ? 0 : EXIT_BAD_INPUT;
 }
 
@@ -790,7 +842,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "run: %s\n", err);
             return EXIT_BAD_INPUT;
         }
-        status = tokenize_lines(&e.tokenizer);
+        status = tokenize(&e.tokenizer, &o);
         tokenizer_free(&e.tokenizer);
         return status;
     }
@@ -805,7 +857,7 @@ int main(int argc, char **argv)
         return EXIT_BAD_INPUT;
     }
     if (tokenize_only) {
-        status = tokenize_lines(&e.tokenizer);
+        status = tokenize(&e.tokenizer, &o);
         goto done;
     }
 

@@ -23,6 +23,7 @@ typedef struct Tokenizer {
     int vocab_size;
     int max_token_length;  /* no piece is longer, in bytes */
     int bos_id, eos_id;    /* TOKEN_BOS and TOKEN_EOS, unless a GGUF file says otherwise */
+    bool add_bos;          /* a prompt starts with BOS: set by each kind's reader */
     Vocab vocab;           /* the pieces, their lookup and the byte tokens */
     SentencepieceRules sentencepiece;  /* kind TOKENIZER_SENTENCEPIECE: scores, whitespace */
 } Tokenizer;

@@ -232,6 +232,21 @@ else
     not_ok "tokenize mode" "$s1 $s2 $(cat "$SCRATCH/ids1" "$SCRATCH/err")"
 fi
 expect_failure "tokenize without a tokenizer is a usage error" 2 "needs a tokenizer" $RUN -m tokenize
+# tokenize -i: the one text, its newline included, as one line of ids; stdin is not read.
+text=$(printf 'ab\nabc de')
+echo "not read" | $RUN -m tokenize -z "$T" -i "$text" >"$SCRATCH/ids1" 2>"$SCRATCH/err"
+s1=$?
+$RUN "$M" -m tokenize -z "$T" -i "$text" >"$SCRATCH/ids2" 2>>"$SCRATCH/err" </dev/null
+s2=$?
+$RUN -m tokenize -z "$T" -i "" >"$SCRATCH/ids3" 2>>"$SCRATCH/err"
+s3=$?
+if [ $s1 -eq 0 ] && [ $s2 -eq 0 ] && [ $s3 -eq 0 ] && cmp -s "$SCRATCH/ids1" "$SCRATCH/ids2" &&
+    [ "$(wc -l <"$SCRATCH/ids1")" -eq 1 ] && [ "$(cut -d' ' -f1 "$SCRATCH/ids1")" = "1" ] &&
+    [ "$(wc -w <"$SCRATCH/ids1")" -gt 4 ] && [ "$(cat "$SCRATCH/ids3")" = "1" ]; then
+    ok "tokenize -i prints one line of ids for a text with a newline, and BOS alone for an empty one"
+else
+    not_ok "tokenize -i" "$s1 $s2 $s3 $(cat "$SCRATCH/ids1" "$SCRATCH/ids3" "$SCRATCH/err")"
+fi
 
 # chat: turns from stdin, an end of input mid-turn, and a conversation that outgrows the context.
 printf 'hello\nhow are you' | $RUN "$M" -z "$T" -m chat -s 3 >"$SCRATCH/out" 2>"$SCRATCH/err"
