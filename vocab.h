@@ -132,6 +132,9 @@ void merge_candidate(Symbol *symbols, const Candidate *c, int merged_id);
  * the bytes there are not one valid character (overlong forms and surrogates
  * are not). */
 size_t utf8_char_length(const unsigned char *s, size_t n);
+/* The same, and the character's code point in *codepoint (set only when the
+ * length returned is not 0). */
+size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *codepoint);
 
 /* The whole file at path in a malloc'ed buffer (one spare byte at the end),
  * its size in *size; NULL with "path: why" in err. */

@@ -20,8 +20,10 @@
 
 #include "kernels.h"
 #include "model.h"
+#include "pretokenizer.h"
 #include "sampler.h"
 #include "tokenizer.h"
+#include "unicode_classes.h"
 
 #include "test_harness.h"
 
@@ -999,6 +1001,63 @@ static void test_tokenizer_round_trip(const char *models_dir)
 }
 
 /* ---------------------------------------------------------------------------
+ * GPT-2's pre-tokenizer: each text's chunks, joined with '|', as JavaScript's
+ * RegExp splits it with GPT-2's pattern (its \s replaced by Unicode's
+ * White_Space, which GPT-2's and tiktoken's regex libraries use) */
+
+static void test_gpt2_pretokenizer(void)
+{
+    static const struct {
+        const char *text, *chunks;
+    } cases[] = {
+        {"Hello world", "Hello| world"},
+        {"I'm here's it'S", "I|'m| here|'s| it|'|S"},      /* contractions are lower case */
+        {"x'll've ''s", "x|'ll|'ve| ''|s"},
+        {"don\xe2\x80\x99t", "don|\xe2\x80\x99|t"},           /* a typographic apostrophe is punctuation */
+        {"a  b", "a| | b"},                                 /* a space stays with the word after it */
+        {"a   \n\nb", "a|   \n|\n|b"},
+        {"a \tb", "a| |\t|b"},
+        {"x  ", "x|  "},                                     /* whitespace at the end stays whole */
+        {"  ", "  "},
+        {"12 345,6", "12| 345|,|6"},
+        {" !?x", " !?|x"},
+        {"na\xc3\xaf" "ve e\xcc\x81", "na\xc3\xaf" "ve| e|\xcc\x81"},  /* ï is a letter, a combining accent is not */
+        {"\xe3\x80\x80x", "\xe3\x80\x80|x"},                       /* U+3000 is whitespace */
+        {"a\xc2\x85" "b", "a|\xc2\x85|b"},                           /* so is NEL (U+0085) */
+        {"\xef\xbb\xbf" "a", "\xef\xbb\xbf|a"},                      /* the BOM (U+FEFF) is not: other */
+        {"\xff\xfe abc\xc3", "\xff\xfe| abc|\xc3"},                 /* stray bytes are neither */
+        {"\xed\xa0\x80x", "\xed\xa0\x80|x"},                       /* nor is an encoded surrogate */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *text = cases[i].text;
+        size_t len = strlen(text);
+        char got[256];
+        size_t n = 0;
+        for (size_t start = 0, end; start < len; start = end) {
+            end = pretokenizer_next_chunk(PRETOKENIZER_GPT2, text, len, start);
+            expect(end > start && end <= len, "[%s]: chunk at %zu ends at %zu", text, start, end);
+            if (end <= start || end > len)
+                break;
+            if (start > 0)
+                got[n++] = '|';
+            memcpy(got + n, text + start, end - start);
+            n += end - start;
+        }
+        got[n] = '\0';
+        expect(strcmp(got, cases[i].chunks) == 0, "[%s] split as [%s], want [%s]", text, got, cases[i].chunks);
+    }
+    Pretokenizer p;
+    expect(pretokenizer_from_name("gpt-2", 5, &p) == 0 && p == PRETOKENIZER_GPT2, "gpt-2 is not GPT-2's split");
+    expect(pretokenizer_from_name("llama-bpe", 9, &p) == -1, "llama-bpe taken for GPT-2's split");
+    expect(char_class_of('a') == CHAR_LETTER && char_class_of(0x4e2d) == CHAR_LETTER &&
+               char_class_of('7') == CHAR_NUMBER && char_class_of(0x2167) == CHAR_NUMBER &&
+               char_class_of(0x2028) == CHAR_WHITESPACE && char_class_of('!') == CHAR_OTHER &&
+               char_class_of(0x10ffff) == CHAR_OTHER,
+           "character classes wrong (Unicode %s)", unicode_classes_version);
+    report("pre-tokenizer: GPT-2's regex split, contractions, whitespace runs, stray bytes");
+}
+
+/* ---------------------------------------------------------------------------
  * Loader errors: crafted bad files */
 
 static char scratch_dir[] = "/tmp/unit_tests_XXXXXX";
@@ -1230,6 +1289,7 @@ int main(int argc, char **argv)
     test_sampler();
     test_model_errors();
     test_tokenizer_errors();
+    test_gpt2_pretokenizer();
     if (models_dir) {
         test_tokenizer_corpus(models_dir, "tok512.bin", "tests/tokenizer/expected_tok512.txt",
                               "tokenizer: stories260K's 512-token vocabulary gives sentencepiece's ids");
