@@ -241,6 +241,27 @@ size_t utf8_char_length(const unsigned char *s, size_t n)
     return utf8_decode(s, n, &codepoint);
 }
 
+const char *quote_bytes(char out[QUOTE_SIZE], const char *bytes, size_t length)
+{
+    const unsigned char *s = (const unsigned char *)bytes;
+    size_t shown = length < QUOTE_MAX_BYTES ? length : QUOTE_MAX_BYTES;
+    size_t n = 0;
+    for (size_t i = 0; i < shown;) {
+        size_t char_length = utf8_char_length(s + i, shown - i);
+        bool printable = char_length > 1 || (char_length == 1 && s[i] >= 0x20 && s[i] != 0x7f);
+        if (printable) {
+            memcpy(out + n, s + i, char_length);
+            n += char_length;
+            i += char_length;
+        } else {
+            n += (size_t)snprintf(out + n, QUOTE_SIZE - n, "\\x%02x", s[i]);
+            i++;
+        }
+    }
+    snprintf(out + n, QUOTE_SIZE - n, "%s", shown < length ? "..." : "");
+    return out;
+}
+
 unsigned char *read_whole_file(const char *path, size_t *size, char err[ERROR_SIZE])
 {
     FILE *f = fopen(path, "rb");

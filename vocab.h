@@ -136,6 +136,13 @@ size_t utf8_char_length(const unsigned char *s, size_t n);
  * length returned is not 0). */
 size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *codepoint);
 
+/* Bytes from a file, made safe to quote in a one-line message: at most
+ * QUOTE_MAX_BYTES of them, control bytes and bytes outside valid UTF-8 as
+ * \xNN, "..." after a cut. Returns out. */
+#define QUOTE_MAX_BYTES 40
+#define QUOTE_SIZE (4 * QUOTE_MAX_BYTES + sizeof "...")
+const char *quote_bytes(char out[QUOTE_SIZE], const char *bytes, size_t length);
+
 /* The whole file at path in a malloc'ed buffer (one spare byte at the end),
  * its size in *size; NULL with "path: why" in err. */
 unsigned char *read_whole_file(const char *path, size_t *size, char err[ERROR_SIZE]);
