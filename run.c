@@ -63,7 +63,7 @@ static void usage(FILE *out)
             "  -k <int>    top-k: sample among the k most likely tokens, 0 = off (default 0)\n"
             "  -s <int>    random seed (default: the time)\n"
             "  -n <int>    positions to run, prompt included; 0 = the whole context (default 256)\n"
-            "  -i <string> prompt (chat: the first user message)\n"
+            "  -i <string> prompt (chat: the first user message; tokenize: the one text to tokenize)\n"
             "  -z <path>   tokenizer.bin, or a GGUF file's vocabulary (default: a GGUF checkpoint's own,\n"
             "              else tokenizer.bin beside the checkpoint)\n"
             "  -m <string> mode: generate | chat | tokenize | explain (default generate)\n"
