@@ -30,7 +30,7 @@
 #define MERGE_LOOKUP_SLOTS_PER_MERGE 2
 /* Fibonacci hashing: 2^64 divided by the golden ratio spreads nearby keys apart. */
 #define FIBONACCI_MULTIPLIER 0x9e3779b97f4a7c15ull
-#define PAIR_KEY_SHIFT 32
+#define HALF_KEY_BITS 32  /* a pair's key: the left id in the high half, the right id in the low */
 
 /* ---------------------------------------------------------------------------
  * The byte map */
@@ -75,8 +75,9 @@ static size_t spell_as_bytes(const int16_t byte_of_char[BYTE_MAP_CHARS], const c
 
 static uint32_t merge_slot(const ByteBpeRules *r, int left, int right)
 {
-    uint64_t key = ((uint64_t)(uint32_t)left << PAIR_KEY_SHIFT) | (uint32_t)right;
-    return (uint32_t)((key * FIBONACCI_MULTIPLIER) >> PAIR_KEY_SHIFT) & (uint32_t)(r->merge_lookup_size - 1);
+    uint64_t key = ((uint64_t)(uint32_t)left << HALF_KEY_BITS) | (uint32_t)right;
+    /* The product's high half is where every bit of the key has mixed in. */
+    return (uint32_t)((key * FIBONACCI_MULTIPLIER) >> HALF_KEY_BITS) & (uint32_t)(r->merge_lookup_size - 1);
 }
 
 /* The rank of the merge of left and right, or -1 when they do not merge. */

@@ -1,7 +1,7 @@
 /* vocab.h - what every kind of tokenizer shares: the vocabulary's pieces with
  * a lookup from bytes to id, byte tokens, the priority queue that merges
  * symbols into pieces, and small helpers (UTF-8, whole files). The public door
- * is tokenizer.h; sentencepiece.c builds on this. */
+ * is tokenizer.h; sentencepiece.c and byte_bpe.c build on this. */
 #ifndef VOCAB_H
 #define VOCAB_H
 
