@@ -36,6 +36,7 @@ typedef struct {
     const char *tokenizer_path;
     const char *mode;           /* generate | chat | tokenize | explain */
     const char *prompt;
+    bool prompt_given;          /* -i was on the command line (tokenize then reads no stdin) */
     const char *system_prompt;
     const char *logits_path;    /* --logits: every position's logits */
     const char *html_path;      /* --attention-html: the attention page */
@@ -59,7 +60,7 @@ static void usage(FILE *out)
             "  -k <int>    top-k: sample among the k most likely tokens, 0 = off (default 0)\n"
             "  -s <int>    random seed (default: the time)\n"
             "  -n <int>    positions to run, prompt included; 0 = the whole context (default 256)\n"
-            "  -i <string> prompt (chat: the first user message)\n"
+            "  -i <string> prompt (chat: the first user message; tokenize: the one text to tokenize)\n"
             "  -z <path>   tokenizer.bin, or a GGUF file's vocabulary (default: a GGUF checkpoint's own,\n"
             "              else tokenizer.bin beside the checkpoint)\n"
             "  -m <string> mode: generate | chat | tokenize | explain (default generate)\n"
@@ -69,7 +70,8 @@ static void usage(FILE *out)
             "  --attention-html <path>  write a page of every head's attention and every step's\n"
             "                   candidates (generate and explain)\n"
             "  -h, --help       this text\n"
-            "Mode tokenize reads lines from stdin and prints their token ids; its checkpoint is optional.\n"
+            "Mode tokenize reads lines from stdin and prints, per line, the ids the model is fed; with -i it\n"
+            "tokenizes that one text, newlines included. Its checkpoint is optional.\n"
             "Mode explain generates, printing for each token the candidates it was chosen from and, for\n"
             "every layer and head, the earlier tokens attended to most.\n"
             "Checkpoints: llama2.c's legacy, version 1 (fp32) and version 2 (int8) files, and llama GGUF\n"
@@ -154,6 +156,7 @@ static int parse_options(int argc, char **argv, Options *o)
             o->show_top = (int)n;
         } else if (strcmp(flag, "-i") == 0) {
             o->prompt = value;
+            o->prompt_given = true;
         } else if (strcmp(flag, "-z") == 0) {
             o->tokenizer_path = value;
         } else if (strcmp(flag, "-y") == 0) {
@@ -258,6 +261,37 @@ static void print_token(TextStream *ts, const Tokenizer *tok, int prev, int toke
     size_t len;
     const char *piece = tokenizer_decode(tok, prev, token, &len);
     text_stream_write(ts, piece, len);
+}
+
+/* Prints the text of tokens[0..n): every token but a leading BOS. */
+static void print_tokens(TextStream *ts, const Tokenizer *tok, const int *tokens, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (i > 0 || tokens[0] != tok->bos_id)
+            print_token(ts, tok, i > 0 ? tokens[i - 1] : -1, tokens[i]);
+}
+
+/* ---------------------------------------------------------------------------
+ * The prompt's tokens */
+
+/* The ids the model is fed for a text, in a malloc'ed *tokens: BOS first
+ * when the vocabulary asks for it, and BOS alone for a text of no tokens
+ * (the model needs a token to start from, as llama.cpp does). -m tokenize
+ * prints exactly these. Returns the count, or -1 when out of memory. */
+static int encode_text(const Tokenizer *tok, const char *text, size_t len, int **tokens)
+{
+    int n = tokenizer_encode(tok, text, len, tok->add_bos, false, tokens);
+    if (n == 0) {
+        int *just_bos = realloc(*tokens, sizeof(int));
+        if (!just_bos) {
+            free(*tokens);
+            return -1;
+        }
+        just_bos[0] = tok->bos_id;
+        *tokens = just_bos;
+        n = 1;
+    }
+    return n;
 }
 
 /* ---------------------------------------------------------------------------
@@ -405,7 +439,7 @@ static int *encode_prompt(Engine *e, const char *prompt, int *n_prompt, int *ste
 {
     const int seq_len = e->model.config.seq_len;
     int *tokens;
-    int n = tokenizer_encode(&e->tokenizer, prompt, strlen(prompt), true, false, &tokens);
+    int n = encode_text(&e->tokenizer, prompt, strlen(prompt), &tokens);
     if (n < 0) {
         fprintf(stderr, "run: out of memory encoding the prompt\n");
         return NULL;
@@ -446,13 +480,6 @@ static void stop_inspector(Engine *e)
     e->inspector = NULL;
 }
 
-/* tokens[1..n) as text, each after the one before it. */
-static void print_tokens(Engine *e, const int *tokens, int n)
-{
-    for (int i = 1; i < n; i++)
-        print_token(&e->text, &e->tokenizer, tokens[i - 1], tokens[i]);
-}
-
 /* The last token chosen is never fed back: `generated` tokens took one
  * forward pass fewer. With no decoding pass there is no speed to give. */
 static void print_speed(int n_prompt, double prompt_seconds, int generated, double decode_seconds, bool paged,
@@ -489,7 +516,7 @@ static int generate(Engine *e, const char *prompt, int steps)
     float *logits = process_prompt(e, tokens, n_prompt, 0);
     double prompt_done = now_seconds();
     if (stream_text)
-        print_tokens(e, tokens, n_prompt);
+        print_tokens(&e->text, &e->tokenizer, tokens, n_prompt);
 
     /* pos is the last position computed; its logits predict position pos + 1. */
     int token = tokens[n_prompt - 1];
@@ -520,7 +547,7 @@ static int generate(Engine *e, const char *prompt, int steps)
         int n;
         const int *text = inspector_tokens(e->inspector, &n);
         printf("--- text ---\n");
-        print_tokens(e, text, n);
+        print_tokens(&e->text, &e->tokenizer, text, n);
     }
     text_stream_finish(&e->text);
     printf("\n");
@@ -590,7 +617,7 @@ static int chat(Engine *e, const char *first_prompt, const char *system_prompt)
         }
         char *text = render_turn(turn == 0 ? system_prompt : NULL, user);
         int *tokens = NULL;
-        int n = text ? tokenizer_encode(&e->tokenizer, text, strlen(text), true, false, &tokens) : -1;
+        int n = text ? encode_text(&e->tokenizer, text, strlen(text), &tokens) : -1;
         free(text);
         if (n < 0) {
             fprintf(stderr, "run: out of memory\n");
@@ -641,7 +668,23 @@ static int chat(Engine *e, const char *first_prompt, const char *system_prompt)
 }
 
 /* ---------------------------------------------------------------------------
- * Tokenize: one line of ids per line of stdin */
+ * Tokenize: one line of ids per line of stdin, or for the text of -i */
+
+/* Prints the ids the model is fed for text as one line; -1 when out of memory. */
+static int print_ids(const Tokenizer *tok, const char *text, size_t len)
+{
+    int *tokens;
+    int count = encode_text(tok, text, len, &tokens);
+    if (count < 0) {
+        fprintf(stderr, "run: out of memory\n");
+        return -1;
+    }
+    for (int i = 0; i < count; i++)
+        printf(i ? " %d" : "%d", tokens[i]);
+    putchar('\n');
+    free(tokens);
+    return 0;
+}
 
 static int tokenize_lines(const Tokenizer *tok)
 {
@@ -651,19 +694,22 @@ static int tokenize_lines(const Tokenizer *tok)
     while ((n = getline(&line, &cap, stdin)) >= 0) {
         if (n > 0 && line[n - 1] == '\n')
             n--;
-        int *tokens;
-        int count = tokenizer_encode(tok, line, (size_t)n, true, false, &tokens);
-        if (count < 0) {
-            fprintf(stderr, "run: out of memory\n");
+        if (print_ids(tok, line, (size_t)n) != 0) {
             free(line);
             return EXIT_BAD_INPUT;
         }
-        for (int i = 0; i < count; i++)
-            printf(i ? " %d" : "%d", tokens[i]);
-        putchar('\n');
-        free(tokens);
     }
     free(line);
+    return fflush(stdout) == 0 ? 0 : EXIT_BAD_INPUT;
+}
+
+/* -m tokenize: the text of -i, whole (its newlines are text), else stdin's lines. */
+static int tokenize(const Tokenizer *tok, const Options *o)
+{
+    if (!o->prompt_given)
+        return tokenize_lines(tok);
+    if (print_ids(tok, o->prompt, strlen(o->prompt)) != 0)
+        return EXIT_BAD_INPUT;
     return fflush(stdout) == 0 ? 0 : EXIT_BAD_INPUT;
 }
 
@@ -735,7 +781,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "run: %s\n", err);
             return EXIT_BAD_INPUT;
         }
-        status = tokenize_lines(&e.tokenizer);
+        status = tokenize(&e.tokenizer, &o);
         tokenizer_free(&e.tokenizer);
         return status;
     }
@@ -750,7 +796,7 @@ int main(int argc, char **argv)
         return EXIT_BAD_INPUT;
     }
     if (tokenize_only) {
-        status = tokenize_lines(&e.tokenizer);
+        status = tokenize(&e.tokenizer, &o);
         goto done;
     }
 

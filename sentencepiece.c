@@ -155,6 +155,7 @@ int sentencepiece_read_bin(Tokenizer *t, const unsigned char *data, size_t size,
     for (int id = 0; id < count; id++)
         kinds[id] = guess_kind(t, id);
     index_pieces(t, kinds);
+    t->add_bos = true;  /* as llama2.c does */
     free(kinds);
     return 0;
 }
@@ -234,6 +235,7 @@ int sentencepiece_read_gguf(Tokenizer *t, const GgufFile *g, const char *path, i
     for (int id = 0; !types && id < count; id++)
         kinds[id] = guess_kind(t, id);
     index_pieces(t, kinds);
+    t->add_bos = true;  /* as for tokenizer.bin, whatever tokenizer.ggml.add_bos_token says */
     free(kinds);
     return 0;
 }

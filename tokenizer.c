@@ -25,11 +25,10 @@ int tokenizer_from_gguf(Tokenizer *t, const GgufFile *g, const char *path, int v
         t->kind = TOKENIZER_SENTENCEPIECE;
         status = sentencepiece_read_gguf(t, g, path, vocab_size, err);
     } else if (gguf_string_equals(model, "gpt2")) {
-        /* TOKENIZER_BYTE_BPE will read these. */
-        status = file_error(err, path, "byte-level BPE vocabularies (tokenizer.ggml.model = gpt2) "
-                            "are not supported yet; only sentencepiece's (llama)");
+        t->kind = TOKENIZER_BYTE_BPE;
+        status = byte_bpe_read_gguf(t, g, path, vocab_size, err);
     } else {
-        status = file_error(err, path, "tokenizer model '%.*s' is not supported (only llama)",
+        status = file_error(err, path, "tokenizer model '%.*s' is not supported (only llama and gpt2)",
                             (int)(model.len > MAX_QUOTED_NAME ? MAX_QUOTED_NAME : model.len), model.ptr);
     }
     if (status != 0)
@@ -70,6 +69,7 @@ void tokenizer_free(Tokenizer *t)
     /* Every kind's part starts zeroed, so each can be freed whatever the kind. */
     vocab_free(&t->vocab);
     sentencepiece_free(&t->sentencepiece);
+    byte_bpe_free(&t->byte_bpe);
     memset(t, 0, sizeof *t);
 }
 
@@ -82,6 +82,8 @@ int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, bool add_
     switch (t->kind) {
     case TOKENIZER_SENTENCEPIECE:
         return sentencepiece_encode(t, text, len, add_bos, add_eos, tokens_out);
+    case TOKENIZER_BYTE_BPE:
+        return byte_bpe_encode(t, text, len, add_bos, add_eos, tokens_out);
     }
     return -1;  /* not reached: each kind is a case above */
 }
@@ -91,6 +93,8 @@ const char *tokenizer_decode(const Tokenizer *t, int prev, int token, size_t *le
     switch (t->kind) {
     case TOKENIZER_SENTENCEPIECE:
         return sentencepiece_decode(t, prev, token, len);
+    case TOKENIZER_BYTE_BPE:
+        return byte_bpe_decode(t, prev, token, len);
     }
     return NULL;  /* not reached: each kind is a case above */
 }

@@ -1,12 +1,14 @@
 /* tokenizer.h - text <-> token ids: the public door to every kind of
- * tokenizer. Today one kind: sentencepiece's BPE (sentencepiece.c), read from
- * llama2.c's tokenizer.bin or a GGUF file; vocab.h holds what kinds share. */
+ * tokenizer. Two kinds: sentencepiece's BPE (sentencepiece.c), read from
+ * llama2.c's tokenizer.bin or a GGUF file, and byte-level BPE (byte_bpe.c,
+ * GPT-2's), read from a GGUF file; vocab.h holds what kinds share. */
 #ifndef TOKENIZER_H
 #define TOKENIZER_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "byte_bpe.h"      /* ByteBpeRules */
 #include "gguf.h"
 #include "model.h"          /* ERROR_SIZE, TOKEN_BOS, TOKEN_EOS */
 #include "sentencepiece.h"  /* SentencepieceRules */
@@ -14,8 +16,7 @@
 
 typedef enum {
     TOKENIZER_SENTENCEPIECE,  /* scores and "<0xXX>" byte fallback: Llama 1 and 2, llama2.c */
-    /* TOKENIZER_BYTE_BPE will go here: merge ranks, a regex pre-tokenizer and
-     * GPT-2's byte-to-unicode map (GPT-2, Llama 3, Qwen). */
+    TOKENIZER_BYTE_BPE,       /* merge ranks, a regex pre-tokenizer and GPT-2's byte map: GPT-2 */
 } TokenizerKind;
 
 typedef struct Tokenizer {
@@ -23,8 +24,10 @@ typedef struct Tokenizer {
     int vocab_size;
     int max_token_length;  /* no piece is longer, in bytes */
     int bos_id, eos_id;    /* TOKEN_BOS and TOKEN_EOS, unless a GGUF file says otherwise */
+    bool add_bos;          /* a prompt starts with BOS: set by each kind's reader */
     Vocab vocab;           /* the pieces, their lookup and the byte tokens */
     SentencepieceRules sentencepiece;  /* kind TOKENIZER_SENTENCEPIECE: scores, whitespace */
+    ByteBpeRules byte_bpe;             /* kind TOKENIZER_BYTE_BPE: merges, pre-tokenizer */
 } Tokenizer;
 
 /* Reads a tokenizer.bin, or the vocabulary in a GGUF file's metadata.
@@ -38,14 +41,15 @@ int tokenizer_from_gguf(Tokenizer *t, const GgufFile *g, const char *path, int v
 void tokenizer_free(Tokenizer *t);
 
 /* Encodes len bytes of text (any bytes: invalid UTF-8 falls back to byte
- * tokens) into a malloc'ed array *tokens_out. Returns the count, or -1 when
- * out of memory. */
+ * tokens) into a malloc'ed array *tokens_out, BOS and EOS only if asked
+ * (add_bos says whether this vocabulary wants BOS). Returns the count, or -1
+ * when out of memory. */
 int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, bool add_bos, bool add_eos,
                      int **tokens_out);
 
 /* The bytes that token stands for when it follows prev: sentencepiece's
- * leading space is dropped after BOS, and "<0xXX>" is the raw byte XX.
- * Not NUL-terminated for byte tokens; use *len. */
+ * leading space is dropped after BOS, and "<0xXX>" is the raw byte XX;
+ * byte-level BPE's "Ġ" is a space. Not NUL-terminated; use *len. */
 const char *tokenizer_decode(const Tokenizer *t, int prev, int token, size_t *len);
 
 #endif

@@ -201,23 +201,25 @@ void merge_candidate(Symbol *symbols, const Candidate *c, int merged_id)
 /* ---------------------------------------------------------------------------
  * Helpers */
 
-size_t utf8_char_length(const unsigned char *s, size_t n)
+size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *codepoint)
 {
     /* The first byte gives the length: 0xxxxxxx, 110xxxxx, 1110xxxx or
      * 11110xxx; each byte after it is 10xxxxxx. */
     unsigned char c = s[0];
     size_t len;
     uint32_t min;
-    if (c < 0x80)
+    if (c < 0x80) {
+        *codepoint = c;
         return 1;
-    else if ((c & 0xe0) == 0xc0)
+    } else if ((c & 0xe0) == 0xc0) {
         len = 2, min = 0x80;
-    else if ((c & 0xf0) == 0xe0)
+    } else if ((c & 0xf0) == 0xe0) {
         len = 3, min = 0x800;
-    else if ((c & 0xf8) == 0xf0)
+    } else if ((c & 0xf8) == 0xf0) {
         len = 4, min = 0x10000;
-    else
+    } else {
         return 0;
+    }
     if (len > n)
         return 0;
     uint32_t cp = c & (0x7f >> len);
@@ -229,7 +231,35 @@ size_t utf8_char_length(const unsigned char *s, size_t n)
     /* Overlong forms, surrogates and values past U+10FFFF are not characters. */
     if (cp < min || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
         return 0;
+    *codepoint = cp;
     return len;
+}
+
+size_t utf8_char_length(const unsigned char *s, size_t n)
+{
+    uint32_t codepoint;
+    return utf8_decode(s, n, &codepoint);
+}
+
+const char *quote_bytes(char out[QUOTE_SIZE], const char *bytes, size_t length)
+{
+    const unsigned char *s = (const unsigned char *)bytes;
+    size_t shown = length < QUOTE_MAX_BYTES ? length : QUOTE_MAX_BYTES;
+    size_t n = 0;
+    for (size_t i = 0; i < shown;) {
+        size_t char_length = utf8_char_length(s + i, shown - i);
+        bool printable = char_length > 1 || (char_length == 1 && s[i] >= 0x20 && s[i] != 0x7f);
+        if (printable) {
+            memcpy(out + n, s + i, char_length);
+            n += char_length;
+            i += char_length;
+        } else {
+            n += (size_t)snprintf(out + n, QUOTE_SIZE - n, "\\x%02x", s[i]);
+            i++;
+        }
+    }
+    snprintf(out + n, QUOTE_SIZE - n, "%s", shown < length ? "..." : "");
+    return out;
 }
 
 unsigned char *read_whole_file(const char *path, size_t *size, char err[ERROR_SIZE])

@@ -1,7 +1,7 @@
 /* vocab.h - what every kind of tokenizer shares: the vocabulary's pieces with
  * a lookup from bytes to id, byte tokens, the priority queue that merges
  * symbols into pieces, and small helpers (UTF-8, whole files). The public door
- * is tokenizer.h; sentencepiece.c builds on this. */
+ * is tokenizer.h; sentencepiece.c and byte_bpe.c build on this. */
 #ifndef VOCAB_H
 #define VOCAB_H
 
@@ -132,6 +132,16 @@ void merge_candidate(Symbol *symbols, const Candidate *c, int merged_id);
  * the bytes there are not one valid character (overlong forms and surrogates
  * are not). */
 size_t utf8_char_length(const unsigned char *s, size_t n);
+/* The same, and the character's code point in *codepoint (set only when the
+ * length returned is not 0). */
+size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *codepoint);
+
+/* Bytes from a file, made safe to quote in a one-line message: at most
+ * QUOTE_MAX_BYTES of them, control bytes and bytes outside valid UTF-8 as
+ * \xNN, "..." after a cut. Returns out. */
+#define QUOTE_MAX_BYTES 40
+#define QUOTE_SIZE (4 * QUOTE_MAX_BYTES + sizeof "...")
+const char *quote_bytes(char out[QUOTE_SIZE], const char *bytes, size_t length);
 
 /* The whole file at path in a malloc'ed buffer (one spare byte at the end),
  * its size in *size; NULL with "path: why" in err. */

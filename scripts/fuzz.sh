@@ -93,8 +93,8 @@ if [ "$have_models" = yes ]; then
     for f in stories260K.bin stories260K.f32.gguf stories260K.f16.gguf; do
         [ -f "$MODELS_DIR/$f" ] && cp "$MODELS_DIR/$f" "$SEEDS/checkpoint/"
     done
-    # tokenizer_load reads a GGUF file's vocabulary too.
-    for f in tok512.bin tokenizer.bin stories260K.f16.gguf; do
+    # tokenizer_load reads a GGUF file's vocabulary too (sentencepiece's and byte-level BPE's).
+    for f in tok512.bin tokenizer.bin stories260K.f16.gguf ggml-vocab-gpt-2.gguf; do
         [ -f "$MODELS_DIR/$f" ] && cp "$MODELS_DIR/$f" "$SEEDS/tokenizer_load/"
     done
 fi
@@ -122,6 +122,12 @@ write_gguf_seed() {
         seed_failed=yes
     fi
 }
+# Small byte-level BPE vocabularies: quick to mutate, unlike GPT-2's 1.7 MB.
+if [ -f scripts/write_bpe_vocab.py ]; then
+    "$PYTHON" scripts/write_bpe_vocab.py "$SEEDS/tokenizer_load/bpe.gguf" >>"$BUILD/seeds.log" 2>&1 || seed_failed=yes
+    "$PYTHON" scripts/write_bpe_vocab.py "$SEEDS/tokenizer_load/bpe_bos_no_pre.gguf" --add-bos --no-pre \
+        >>"$BUILD/seeds.log" 2>&1 || seed_failed=yes
+fi
 if [ -f scripts/write_gguf.py ]; then
     write_gguf_seed gguf_f32 --dim 8 --hidden-dim 8 --layers 1 --heads 2 --kv-heads 1 --vocab 16 --seq-len 4
     write_gguf_seed gguf_f16 --dim 8 --hidden-dim 8 --layers 1 --heads 2 --kv-heads 1 --vocab 16 --seq-len 4 \
@@ -153,9 +159,11 @@ printf '\377\376 invalid \303 bytes \355\240\200 \300\257 \342\226\201typed spac
 printf '  \t two  spaces \r\n  ' >"$SEEDS/encode/spaces"
 [ -f README.md ] && cp README.md "$SEEDS/encode/readme"
 
-# The encode target uses the real vocabularies and one random one (which collapses whitespace).
+# The encode target uses the real vocabularies (GPT-2's byte-level BPE too) and one random one
+# (which collapses whitespace).
 FUZZ_TOKENIZER=
-for f in "$MODELS_DIR/tokenizer.bin" "$MODELS_DIR/tok512.bin" "$SEEDS/tokenizer_load/v1_small.tok"; do
+for f in "$MODELS_DIR/tokenizer.bin" "$MODELS_DIR/tok512.bin" "$MODELS_DIR/ggml-vocab-gpt-2.gguf" \
+    "$SEEDS/tokenizer_load/v1_small.tok"; do
     if [ -f "$f" ]; then
         FUZZ_TOKENIZER=${FUZZ_TOKENIZER:+$FUZZ_TOKENIZER:}$f
     fi

@@ -87,8 +87,50 @@ gguf other_arch --set-string general.architecture=gemma
 expect_failure "GGUF of another architecture is refused by name" 1 "architecture 'gemma' is not supported" \
     $RUN "$SCRATCH/other_arch.gguf"
 gguf gpt2 --set-string tokenizer.ggml.model=gpt2
-expect_failure "GGUF with a byte-level BPE vocabulary: not supported yet" 1 "gpt2) are not supported yet" \
+expect_failure "GGUF with a gpt2 vocabulary but no merges is refused" 1 "gpt2.gguf: no tokenizer.ggml.merges" \
     $RUN "$SCRATCH/gpt2.gguf"
+
+# Byte-level BPE vocabularies (scripts/write_bpe_vocab.py): "the cat" is 116 257 261 there.
+bpe_vocab() {
+    name=$1
+    shift
+    "$PYTHON" scripts/write_bpe_vocab.py "$SCRATCH/$name.gguf" "$@" >/dev/null 2>&1
+}
+bpe_vocab bpe
+bpe_vocab bpe_bos --add-bos
+bpe_vocab bpe_no_pre --no-pre
+ids=$($RUN -m tokenize -z "$SCRATCH/bpe.gguf" -i "the cat" 2>&1; printf 'the cat\n\n' | $RUN -m tokenize -z "$SCRATCH/bpe.gguf" 2>&1;
+    $RUN -m tokenize -z "$SCRATCH/bpe_bos.gguf" -i "the cat" 2>&1; $RUN -m tokenize -z "$SCRATCH/bpe_no_pre.gguf" -i "the cat" 2>&1)
+want=$(printf '116 257 261\n116 257 261\n262\n262 116 257 261\n116 257 261')
+if [ "$ids" = "$want" ]; then
+    ok "byte-level BPE: merges by rank, BOS only when add_bos_token says so (alone for an empty text), GPT-2's split without a pre"
+else
+    not_ok "byte-level BPE tokenize" "got: $ids"
+fi
+ids=$($RUN -m tokenize -z "$SCRATCH/bpe.gguf" -i "$(printf 'the\n\n cat')" 2>&1)
+if [ "$ids" = "116 257 10 10 261" ]; then
+    ok "byte-level BPE: tokenize -i keeps the text's newlines"
+else
+    not_ok "byte-level BPE tokenize -i" "got: $ids"
+fi
+bpe_vocab bpe_pre --pre llama-bpe
+expect_failure "byte-level BPE with an unknown pre-tokenizer is refused by name" 1 \
+    "bpe_pre.gguf: pre-tokenizer 'llama-bpe' is not supported yet" $RUN -m tokenize -z "$SCRATCH/bpe_pre.gguf" -i x
+bpe_vocab bpe_starcoder --pre starcoder
+expect_failure "byte-level BPE: starcoder's split (digits one by one) is not GPT-2's" 1 \
+    "pre-tokenizer 'starcoder' is not supported yet" $RUN -m tokenize -z "$SCRATCH/bpe_starcoder.gguf" -i x
+bpe_vocab bpe_no_merges --no-merges
+expect_failure "byte-level BPE without merges is refused" 1 "bpe_no_merges.gguf: no tokenizer.ggml.merges" \
+    $RUN -m tokenize -z "$SCRATCH/bpe_no_merges.gguf" -i x
+bpe_vocab bpe_unknown_piece --merge "Ġ zzz"
+expect_failure "byte-level BPE merge naming no token is named" 1 \
+    "merge 6 ('Ġ zzz') names 'zzz', which is not a token" $RUN -m tokenize -z "$SCRATCH/bpe_unknown_piece.gguf" -i x
+bpe_vocab bpe_not_a_pair --merge "abc"
+expect_failure "byte-level BPE merge that is not two pieces is named" 1 \
+    "merge 6 ('abc') is not two pieces separated by one space" $RUN -m tokenize -z "$SCRATCH/bpe_not_a_pair.gguf" -i x
+bpe_vocab bpe_no_result --merge "c a"
+expect_failure "byte-level BPE merge whose piece is not a token is named" 1 \
+    "merge 6 ('c a') makes a piece that is not a token" $RUN -m tokenize -z "$SCRATCH/bpe_no_result.gguf" -i x
 gguf good
 "$PYTHON" -c '
 import sys
@@ -232,6 +274,21 @@ else
     not_ok "tokenize mode" "$s1 $s2 $(cat "$SCRATCH/ids1" "$SCRATCH/err")"
 fi
 expect_failure "tokenize without a tokenizer is a usage error" 2 "needs a tokenizer" $RUN -m tokenize
+# tokenize -i: the one text, its newline included, as one line of ids; stdin is not read.
+text=$(printf 'ab\nabc de')
+echo "not read" | $RUN -m tokenize -z "$T" -i "$text" >"$SCRATCH/ids1" 2>"$SCRATCH/err"
+s1=$?
+$RUN "$M" -m tokenize -z "$T" -i "$text" >"$SCRATCH/ids2" 2>>"$SCRATCH/err" </dev/null
+s2=$?
+$RUN -m tokenize -z "$T" -i "" >"$SCRATCH/ids3" 2>>"$SCRATCH/err"
+s3=$?
+if [ $s1 -eq 0 ] && [ $s2 -eq 0 ] && [ $s3 -eq 0 ] && cmp -s "$SCRATCH/ids1" "$SCRATCH/ids2" &&
+    [ "$(wc -l <"$SCRATCH/ids1")" -eq 1 ] && [ "$(cut -d' ' -f1 "$SCRATCH/ids1")" = "1" ] &&
+    [ "$(wc -w <"$SCRATCH/ids1")" -gt 4 ] && [ "$(cat "$SCRATCH/ids3")" = "1" ]; then
+    ok "tokenize -i prints one line of ids for a text with a newline, and BOS alone for an empty one"
+else
+    not_ok "tokenize -i" "$s1 $s2 $s3 $(cat "$SCRATCH/ids1" "$SCRATCH/ids3" "$SCRATCH/err")"
+fi
 
 # chat: turns from stdin, an end of input mid-turn, and a conversation that outgrows the context.
 printf 'hello\nhow are you' | $RUN "$M" -z "$T" -m chat -s 3 >"$SCRATCH/out" 2>"$SCRATCH/err"
@@ -278,10 +335,12 @@ elif command -v valgrind >/dev/null 2>&1; then
     s1=$?
     printf 'hello\nwhat now\n' | $memcheck $MEMCHECK_RUN "$M" -z "$T" -m chat -y "sys" -s 1 >/dev/null 2>"$SCRATCH/vg2"
     s2=$?
-    if [ $s1 -eq 0 ] && [ $s2 -eq 0 ]; then
-        ok "valgrind memcheck: generate and chat run clean"
+    printf 'the cat\n\377\376 x  \n\n' | $memcheck $MEMCHECK_RUN -m tokenize -z "$SCRATCH/bpe.gguf" >/dev/null 2>"$SCRATCH/vg3"
+    s3=$?
+    if [ $s1 -eq 0 ] && [ $s2 -eq 0 ] && [ $s3 -eq 0 ]; then
+        ok "valgrind memcheck: generate, chat and byte-level BPE tokenize run clean"
     else
-        not_ok "valgrind memcheck" "exit $s1/$s2: $(grep '==' "$SCRATCH/vg" "$SCRATCH/vg2" | head -5)"
+        not_ok "valgrind memcheck" "exit $s1/$s2/$s3: $(grep '==' "$SCRATCH/vg" "$SCRATCH/vg2" "$SCRATCH/vg3" | head -5)"
     fi
 elif [ "${CI:-}" = "true" ]; then
     not_ok "valgrind memcheck" "valgrind is not installed"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # End to end: the engine against scripts/reference.py on random checkpoints of
 # every format; then, with the real models, the published outputs of
-# stories260K, compare.py on it, and the tokenizer against sentencepiece.
+# stories260K, compare.py on it, the tokenizer against sentencepiece, and the
+# byte-level BPE against js-tiktoken.
 # Usage: tests/test_end_to_end.sh yes|no  (whether $MODELS_DIR is there)
 . tests/lib.sh
 have_models=${1:-no}
@@ -204,3 +205,19 @@ tok512.bin tok512.model 5000
 tokenizer.bin tokenizer.model 5000
 stories260K.f32.gguf tok512.model 2000
 EOF_VOCABS
+
+# The byte-level BPE on GPT-2's vocabulary against js-tiktoken's gpt2 encoding
+# (npm, pinned by scripts/package-lock.json: npm ci --prefix scripts).
+gpt2_vocab=$MODELS_DIR/ggml-vocab-gpt-2.gguf
+if [ ! -f "$gpt2_vocab" ] || ! command -v node >/dev/null 2>&1 || [ ! -d scripts/node_modules/js-tiktoken ]; then
+    if [ "${CI:-}" = "true" ]; then
+        not_ok "tokenizer_check_gpt2" "$gpt2_vocab, node or js-tiktoken is missing (apt-get install nodejs npm; npm ci --prefix scripts)"
+    else
+        echo "# $gpt2_vocab, node or js-tiktoken not found (npm ci --prefix scripts): skipping the GPT-2 tokenizer check"
+    fi
+elif node scripts/tokenizer_check_gpt2.js --engine "$RUN" --vocab "$gpt2_vocab" --corpus tests/tokenizer/corpus.txt \
+    --random 5000 --seed 1 >"$SCRATCH/gpt2check" 2>&1; then
+    ok "tokenizer_check_gpt2: ggml-vocab-gpt-2.gguf equals js-tiktoken's gpt2 ($(tail -1 "$SCRATCH/gpt2check"))"
+else
+    not_ok "tokenizer_check_gpt2" "$(tail -5 "$SCRATCH/gpt2check")"
+fi

@@ -22,8 +22,10 @@
 #include "layers.h"
 #include "llama2c.h"
 #include "model.h"
+#include "pretokenizer.h"
 #include "sampler.h"
 #include "tokenizer.h"
+#include "unicode_classes.h"
 
 #include "test_harness.h"
 
@@ -1056,6 +1058,178 @@ static void test_tokenizer_round_trip(const char *models_dir)
 }
 
 /* ---------------------------------------------------------------------------
+ * GPT-2's byte-level BPE on its real vocabulary. Each expected list of ids is
+ * js-tiktoken's gpt2 encoding of the text (npm js-tiktoken 1.0.21), not this
+ * code's; for stray bytes, which a JavaScript string cannot hold, the ids are
+ * js-tiktoken's tokens of those single bytes. */
+
+/* Joins the pieces of ids as ./run prints them. Returns the length. */
+static size_t decode_all(const Tokenizer *tok, const int *ids, int n, char *out, size_t cap)
+{
+    size_t len = 0;
+    for (int i = 0; i < n; i++) {
+        size_t piece_len;
+        const char *piece = tokenizer_decode(tok, i > 0 ? ids[i - 1] : -1, ids[i], &piece_len);
+        if (len + piece_len >= cap)
+            break;
+        memcpy(out + len, piece, piece_len);
+        len += piece_len;
+    }
+    out[len] = '\0';
+    return len;
+}
+
+static void test_byte_bpe_gpt2(const char *models_dir)
+{
+    static const struct {
+        const char *text;
+        int n;
+        int ids[16];
+    } cases[] = {
+        {"Hello world", 2, {15496, 995}},
+        {" Hello", 1, {18435}},
+        {"I'm here's it'S", 7, {40, 1101, 994, 338, 340, 6, 50}},
+        {"don\xe2\x80\x99t", 4, {9099, 447, 247, 83}},                  /* don't with U+2019 */
+        {"a\n\nb", 4, {64, 198, 198, 65}},
+        {"\n\n\n", 2, {628, 198}},
+        {"  x", 2, {220, 2124}},
+        {"<|endoftext|>", 7, {27, 91, 437, 1659, 5239, 91, 29}},          /* typed, it is plain text */
+        {"\xec\x95\x88\xeb\x85\x95\xed\x95\x98\xec\x84\xb8\xec\x9a\x94", 14,   /* Korean: hello */
+         {168, 243, 230, 167, 227, 243, 47991, 246, 168, 226, 116, 168, 248, 242}},
+        {"caf\xc3\xa9 na\xc3\xafve", 4, {66, 1878, 2634, 41492}},
+        {"12345", 2, {10163, 2231}},
+        {"\xf0\x9f\x98\x80", 2, {47249, 222}},                               /* an emoji */
+        {"\xff\xfe abc\xc3", 5, {187, 186, 450, 66, 127}},                    /* stray bytes 0xff 0xfe, 0xc3 */
+    };
+    char *path = path_join(models_dir, "ggml-vocab-gpt-2.gguf");
+    Tokenizer tok;
+    char err[ERROR_SIZE];
+    if (tokenizer_load(&tok, path, 0, err) != 0) {
+        expect(false, "%s", err);
+        free(path);
+        report("byte-level BPE: GPT-2's vocabulary gives js-tiktoken's ids");
+        return;
+    }
+    expect(tok.kind == TOKENIZER_BYTE_BPE && tok.vocab_size == 50257 && tok.bos_id == 50256 &&
+               tok.eos_id == 50256 && !tok.add_bos,
+           "kind %d, %d tokens, BOS %d, EOS %d, add_bos %d", (int)tok.kind, tok.vocab_size, tok.bos_id, tok.eos_id,
+           (int)tok.add_bos);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *text = cases[i].text;
+        int *ids;
+        int n = tokenizer_encode(&tok, text, strlen(text), false, false, &ids);
+        bool same = n == cases[i].n && memcmp(ids, cases[i].ids, n * sizeof(int)) == 0;
+        expect(same, "[%s]: %d ids, first %d, want %d, first %d", text, n, n > 0 ? ids[0] : -1, cases[i].n,
+               cases[i].ids[0]);
+        char decoded[256];
+        size_t len = decode_all(&tok, ids, n, decoded, sizeof decoded);
+        expect(len == strlen(text) && memcmp(decoded, text, len) == 0, "[%s] decodes to [%s]", text, decoded);
+        free(ids);
+    }
+    int *ids;
+    int n = tokenizer_encode(&tok, "Hello", 5, true, true, &ids);
+    expect(n == 3 && ids[0] == 50256 && ids[1] == 15496 && ids[2] == 50256, "BOS and EOS: %d ids", n);
+    free(ids);
+    n = tokenizer_encode(&tok, "", 0, false, false, &ids);
+    expect(n == 0, "the empty text gave %d ids", n);
+    free(ids);
+    size_t len;
+    const char *piece = tokenizer_decode(&tok, -1, 220, &len);
+    expect(len == 1 && piece[0] == ' ', "token 220 (Ġ) is not a space");
+    piece = tokenizer_decode(&tok, -1, 50256, &len);
+    expect(len == 13 && memcmp(piece, "<|endoftext|>", 13) == 0, "token 50256 is not <|endoftext|>");
+    tokenizer_free(&tok);
+    free(path);
+    report("byte-level BPE: GPT-2's vocabulary gives js-tiktoken's ids, and decodes back to the text");
+}
+
+/* Every byte string decodes back to itself: 0..255 alone and in pairs,
+ * with text around them. */
+static void test_byte_bpe_round_trip(const char *models_dir)
+{
+    char *path = path_join(models_dir, "ggml-vocab-gpt-2.gguf");
+    Tokenizer tok;
+    char err[ERROR_SIZE];
+    if (tokenizer_load(&tok, path, 0, err) != 0) {
+        expect(false, "%s", err);
+    } else {
+        for (int a = 0; a < BYTE_VALUES; a++) {
+            for (int b = 0; b < BYTE_VALUES; b += 7) {
+                char text[16] = {'x', (char)a, (char)b, ' ', (char)a, 'y', '\n', (char)b};
+                size_t text_len = 8;
+                int *ids;
+                int n = tokenizer_encode(&tok, text, text_len, false, false, &ids);
+                char decoded[64];
+                size_t len = decode_all(&tok, ids, n, decoded, sizeof decoded);
+                expect(n > 0 && len == text_len && memcmp(decoded, text, len) == 0,
+                       "bytes %02x %02x do not decode back", a, b);
+                free(ids);
+            }
+        }
+        tokenizer_free(&tok);
+    }
+    free(path);
+    report("byte-level BPE: decode(encode(x)) == x for every byte, valid UTF-8 or not");
+}
+
+/* ---------------------------------------------------------------------------
+ * GPT-2's pre-tokenizer: each text's chunks, joined with '|', as JavaScript's
+ * RegExp splits it with GPT-2's pattern (its \s replaced by Unicode's
+ * White_Space, which GPT-2's and tiktoken's regex libraries use) */
+
+static void test_gpt2_pretokenizer(void)
+{
+    static const struct {
+        const char *text, *chunks;
+    } cases[] = {
+        {"Hello world", "Hello| world"},
+        {"I'm here's it'S", "I|'m| here|'s| it|'|S"},      /* contractions are lower case */
+        {"x'll've ''s", "x|'ll|'ve| ''|s"},
+        {"don\xe2\x80\x99t", "don|\xe2\x80\x99|t"},           /* a typographic apostrophe is punctuation */
+        {"a  b", "a| | b"},                                 /* a space stays with the word after it */
+        {"a   \n\nb", "a|   \n|\n|b"},
+        {"a \tb", "a| |\t|b"},
+        {"x  ", "x|  "},                                     /* whitespace at the end stays whole */
+        {"  ", "  "},
+        {"12 345,6", "12| 345|,|6"},
+        {" !?x", " !?|x"},
+        {"na\xc3\xaf" "ve e\xcc\x81", "na\xc3\xaf" "ve| e|\xcc\x81"},  /* ï is a letter, a combining accent is not */
+        {"\xe3\x80\x80x", "\xe3\x80\x80|x"},                       /* U+3000 is whitespace */
+        {"a\xc2\x85" "b", "a|\xc2\x85|b"},                           /* so is NEL (U+0085) */
+        {"\xef\xbb\xbf" "a", "\xef\xbb\xbf|a"},                      /* the BOM (U+FEFF) is not: other */
+        {"\xff\xfe abc\xc3", "\xff\xfe| abc|\xc3"},                 /* stray bytes are neither */
+        {"\xed\xa0\x80x", "\xed\xa0\x80|x"},                       /* nor is an encoded surrogate */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *text = cases[i].text;
+        size_t len = strlen(text);
+        char got[256];
+        size_t n = 0;
+        for (size_t start = 0, end; start < len; start = end) {
+            end = pretokenizer_next_chunk(PRETOKENIZER_GPT2, text, len, start);
+            expect(end > start && end <= len, "[%s]: chunk at %zu ends at %zu", text, start, end);
+            if (end <= start || end > len)
+                break;
+            if (start > 0)
+                got[n++] = '|';
+            memcpy(got + n, text + start, end - start);
+            n += end - start;
+        }
+        got[n] = '\0';
+        expect(strcmp(got, cases[i].chunks) == 0, "[%s] split as [%s], want [%s]", text, got, cases[i].chunks);
+    }
+    Pretokenizer p;
+    expect(pretokenizer_from_name("gpt-2", 5, &p) == 0 && p == PRETOKENIZER_GPT2, "gpt-2 is not GPT-2's split");
+    expect(pretokenizer_from_name("llama-bpe", 9, &p) == -1, "llama-bpe taken for GPT-2's split");
+    expect(char_class_of('a') == CHAR_LETTER && char_class_of(0x4e2d) == CHAR_LETTER &&
+               char_class_of('7') == CHAR_NUMBER && char_class_of(0x2167) == CHAR_NUMBER &&
+               char_class_of(0x2028) == CHAR_WHITESPACE && char_class_of('!') == CHAR_OTHER &&
+               char_class_of(0x10ffff) == CHAR_OTHER,
+           "character classes wrong (Unicode %s)", unicode_classes_version);
+    report("pre-tokenizer: GPT-2's regex split, contractions, whitespace runs, stray bytes");
+}
+
+/* ---------------------------------------------------------------------------
  * Loader errors: crafted bad files */
 
 static char scratch_dir[] = "/tmp/unit_tests_XXXXXX";
@@ -1288,12 +1462,15 @@ int main(int argc, char **argv)
     test_sampler();
     test_model_errors();
     test_tokenizer_errors();
+    test_gpt2_pretokenizer();
     if (models_dir) {
         test_tokenizer_corpus(models_dir, "tok512.bin", "tests/tokenizer/expected_tok512.txt",
                               "tokenizer: stories260K's 512-token vocabulary gives sentencepiece's ids");
         test_tokenizer_corpus(models_dir, "tokenizer.bin", "tests/tokenizer/expected_llama2.txt",
                               "tokenizer: Llama 2's 32000-token vocabulary gives sentencepiece's ids");
         test_tokenizer_round_trip(models_dir);
+        test_byte_bpe_gpt2(models_dir);
+        test_byte_bpe_round_trip(models_dir);
     }
     rmdir(scratch_dir);
     return 0;

@@ -5,18 +5,21 @@
  * (abort() on violation):
  *   - every id is in [0, vocab_size); BOS and EOS appear only where asked;
  *     the ids between them do not depend on whether BOS and EOS were asked;
- *   - with a vocabulary that has all 256 byte tokens and the piece " ":
- *       decode(encode(x)) == x when x is valid UTF-8 whose only whitespace is
- *       single spaces not at either end, with no U+2581 and no NUL (so
- *       sentencepiece's normalization leaves it alone, whatever the vocabulary);
- *       and, for a vocabulary that keeps whitespace (Llama 2's), for any x
- *       without the bytes of U+2581: byte fallback spells every other byte.
+ *   - with a sentencepiece vocabulary that has all 256 byte tokens and the
+ *       piece " ": decode(encode(x)) == x when x is valid UTF-8 whose only
+ *       whitespace is single spaces not at either end, with no U+2581 and no
+ *       NUL (so sentencepiece's normalization leaves it alone, whatever the
+ *       vocabulary); and, for a vocabulary that keeps whitespace (Llama 2's),
+ *       for any x without the bytes of U+2581: byte fallback spells every
+ *       other byte;
+ *   - with a byte-level BPE vocabulary (GPT-2's): decode(encode(x)) == x for
+ *       every x, which is lossless by construction.
  *
  * Tokenizers: a small built-in vocabulary (always; it keeps whitespace), plus
  * every file in FUZZ_TOKENIZER, a ':'-separated list. Unset, it is
- * ../shared/models/tokenizer.bin:../shared/models/tok512.bin, and files that
- * are missing are skipped; set, each must load ("builtin": none but the
- * built-in vocabulary). */
+ * ../shared/models/tokenizer.bin:../shared/models/tok512.bin:
+ * ../shared/models/ggml-vocab-gpt-2.gguf, and files that are missing are
+ * skipped; set, each must load ("builtin": none but the built-in vocabulary). */
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -24,13 +27,14 @@
 #include "fuzz_common.h"
 #include "tokenizer.h"
 
-#define DEFAULT_TOKENIZERS "../shared/models/tokenizer.bin:../shared/models/tok512.bin"
+#define DEFAULT_TOKENIZERS \
+    "../shared/models/tokenizer.bin:../shared/models/tok512.bin:../shared/models/ggml-vocab-gpt-2.gguf"
 #define MAX_TOKENIZERS 8
 
 typedef struct {
     Tokenizer t;
     char name[256];
-    bool can_round_trip;  /* every byte has a byte token, and " " is a piece */
+    bool can_round_trip;  /* byte-level BPE, or every byte has a byte token and " " is a piece */
 } Loaded;
 
 static Loaded loaded[MAX_TOKENIZERS];
@@ -97,6 +101,12 @@ static void add_tokenizer(const char *path, const char *name, bool required)
         return;
     }
     snprintf(l->name, sizeof l->name, "%s", name);
+    if (l->t.kind == TOKENIZER_BYTE_BPE) {
+        l->can_round_trip = true;
+        fprintf(stderr, "fuzz_encode: %s: %d tokens, byte-level BPE\n", name, l->t.vocab_size);
+        n_loaded++;
+        return;
+    }
     bool all_bytes = true;
     for (int b = 0; b < 256; b++)
         all_bytes = all_bytes && l->t.vocab.byte_token[b] != TOKEN_UNK;
@@ -189,7 +199,7 @@ static int encode_checked(const Loaded *l, const uint8_t *data, size_t size, boo
         bool end = (bos && i == 0) || (eos && i == n - 1);
         FUZZ_CHECK(end || (ids[i] != l->t.bos_id && ids[i] != l->t.eos_id), "%s: BOS/EOS inside the text at %d",
                    l->name, i);
-        FUZZ_CHECK(end || !l->can_round_trip || ids[i] != TOKEN_UNK,
+        FUZZ_CHECK(end || !l->can_round_trip || l->t.kind != TOKENIZER_SENTENCEPIECE || ids[i] != TOKEN_UNK,
                    "%s: <unk> at %d though every byte has a byte token", l->name, i);
     }
     *ids_out = ids;
@@ -225,7 +235,7 @@ static void check_one(const Loaded *l, const uint8_t *data, size_t size)
         prev = plain[i];
     }
     bool must_match = l->can_round_trip &&
-                      (plain_text(data, size) ||
+                      (l->t.kind == TOKENIZER_BYTE_BPE || plain_text(data, size) ||
                        (!l->t.sentencepiece.collapse_whitespace && !has_space_symbol(data, size)));
     if (must_match && (out_len != size || memcmp(out, data, size) != 0)) {
         fprintf(stderr, "fuzz_encode: %s: decode(encode(x)) != x\n", l->name);

@@ -1,7 +1,7 @@
 /* fuzz_tokenizer_load.c - libFuzzer harness for the tokenizer.bin loader.
  *
  * Each input is a tokenizer.bin or a GGUF file (whose metadata holds a
- * vocabulary). tokenizer_load with vocab_size 0 must
+ * vocabulary: sentencepiece's or byte-level BPE's). tokenizer_load with vocab_size 0 must
  * reject it with a message or load it; a loaded file must load again when
  * the model's vocab_size is its own count, and be refused for any other
  * (count + 1, and 512 as a model would ask). The loaded vocabulary then
@@ -28,7 +28,8 @@ static void check_failure(int status, const Tokenizer *t, const char *err, const
 {
     FUZZ_CHECK(status == -1, "%s: tokenizer_load returned %d", what, status);
     FUZZ_CHECK(err[0] != '\0' && memchr(err, '\0', ERROR_SIZE) != NULL, "%s: failure without a message", what);
-    FUZZ_CHECK(t->vocab.text == NULL && t->vocab.lookup == NULL && t->sentencepiece.scores == NULL,
+    FUZZ_CHECK(t->vocab.text == NULL && t->vocab.lookup == NULL && t->sentencepiece.scores == NULL &&
+                   t->byte_bpe.merges == NULL && t->byte_bpe.merge_lookup == NULL,
                "%s: failure left memory behind", what);
 }
 
@@ -72,6 +73,7 @@ static const char *const texts[] = {
     "\xff\xfe invalid \xc3 bytes \xed\xa0\x80 \xc0\xaf", /* stray, surrogate, overlong */
     "\xe2\x96\x81typed\xe2\x96\x81space",                /* U+2581 */
     "<s></s><unk><0x41>",
+    "<|endoftext|> it's I'M don\xe2\x80\x99t \n\n  x\t 12345",  /* GPT-2's special cases */
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
