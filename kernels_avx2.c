@@ -511,8 +511,8 @@ static float *q8_scale_panels(float *panels, int T, int cols)
 static inline __attribute__((always_inline)) void int8_panels(float *out, const Matrix *W, const MatmulScratch *xq,
                                                               int T, int r0, int r1, bool q8_0)
 {
-    const int rows = W->rows, cols = W->cols, gs = input_group_size(W), groups = cols / gs;
-    const size_t row_bytes = matrix_row_bytes(W);
+    const int rows = W->rows, cols = W->cols, gs = q8_0 ? Q8_0_BLOCK : W->group_size, groups = cols / gs;
+    const size_t row_bytes = q8_0 ? (size_t)cols / Q8_0_BLOCK * Q8_0_BLOCK_BYTES : (size_t)cols;
     const int8_t *panels = (const int8_t *)xq->panels;
     const float *scale_panels = q8_scale_panels(xq->panels, T, cols);
     float sums[ROW_TILE][GROUP_TOKENS];  /* (rows of the tile, tokens of the group) */
@@ -622,37 +622,59 @@ static void attention_block_panels(float *out, size_t out_stride, const float *q
 /* ---------------------------------------------------------------------------
  * The set: each type's kernels in the form kernel_set.h gives them */
 
+/* Where row r of W starts, for each layout: computed in place, since a
+ * unit of lanes is short enough that a lookup in the type table shows. */
+static const float *f32_row(const Matrix *W, int r)
+{
+    return (const float *)W->data + (size_t)r * W->cols;
+}
+
+static const uint16_t *f16_row(const Matrix *W, int r)
+{
+    return (const uint16_t *)W->data + (size_t)r * W->cols;
+}
+
+static const int8_t *q8_row(const Matrix *W, int r)
+{
+    return (const int8_t *)W->data + (size_t)r * W->cols;
+}
+
+static size_t q8_0_row_bytes(const Matrix *W)
+{
+    return (size_t)W->cols / Q8_0_BLOCK * Q8_0_BLOCK_BYTES;
+}
+
 static float f32_dot(const Matrix *W, int row, const MatmulInput *x)
 {
-    return f32_row_dot(matrix_row_data(W, row), x->floats, W->cols);
+    return f32_row_dot(f32_row(W, row), x->floats, W->cols);
 }
 
 static void f32_lanes(float *out, size_t out_stride, const Matrix *W, int first, int lane_rows, const MatmulInput *x)
 {
-    float_lanes(out, out_stride, matrix_row_data(W, first), (size_t)lane_rows * W->cols, x->floats, W->cols, false);
+    float_lanes(out, out_stride, f32_row(W, first), (size_t)lane_rows * W->cols, x->floats, W->cols, false);
 }
 
 static float f16_dot(const Matrix *W, int row, const MatmulInput *x)
 {
-    return f16_row_dot(matrix_row_data(W, row), x->floats, W->cols);
+    return f16_row_dot(f16_row(W, row), x->floats, W->cols);
 }
 
 static void f16_lanes(float *out, size_t out_stride, const Matrix *W, int first, int lane_rows, const MatmulInput *x)
 {
-    float_lanes(out, out_stride, matrix_row_data(W, first), (size_t)lane_rows * W->cols, x->floats, W->cols, true);
+    float_lanes(out, out_stride, f16_row(W, first), (size_t)lane_rows * W->cols, x->floats, W->cols, true);
 }
 
 static float q8_dot(const Matrix *W, int row, const MatmulInput *x)
 {
     const int groups = W->cols / W->group_size;
-    return q8_row_dot(matrix_row_data(W, row), W->scales + (size_t)row * groups, x->values, x->scales, W->cols,
+    return q8_row_dot(q8_row(W, row), W->scales + (size_t)row * groups, x->values, x->scales, W->cols,
                       W->group_size);
 }
 
 static void q8_lanes(float *out, size_t out_stride, const Matrix *W, int first, int lane_rows, const MatmulInput *x)
 {
     const int groups = W->cols / W->group_size;
-    q8_rows_side_by_side(out, out_stride, matrix_row_data(W, first), (size_t)lane_rows * W->cols,
+    q8_rows_side_by_side(out, out_stride, q8_row(W, first), (size_t)lane_rows * W->cols,
                          W->scales + (size_t)first * groups, (size_t)lane_rows * groups, x->values, x->scales,
                          W->cols, W->group_size);
 }
@@ -664,14 +686,16 @@ static void q8_panels(float *out, const Matrix *W, const MatmulScratch *scratch,
 
 static float q8_0_dot(const Matrix *W, int row, const MatmulInput *x)
 {
-    return q8_0_row_dot(matrix_row_data(W, row), x->values, x->scales, W->cols);
+    return q8_0_row_dot((const unsigned char *)W->data + (size_t)row * q8_0_row_bytes(W), x->values, x->scales,
+                        W->cols);
 }
 
 static void q8_0_lanes(float *out, size_t out_stride, const Matrix *W, int first, int lane_rows,
                        const MatmulInput *x)
 {
-    q8_0_rows_side_by_side(out, out_stride, matrix_row_data(W, first), (size_t)lane_rows * matrix_row_bytes(W),
-                           x->values, x->scales, W->cols);
+    const size_t row_bytes = q8_0_row_bytes(W);
+    q8_0_rows_side_by_side(out, out_stride, (const unsigned char *)W->data + (size_t)first * row_bytes,
+                           (size_t)lane_rows * row_bytes, x->values, x->scales, W->cols);
 }
 
 static void q8_0_panels(float *out, const Matrix *W, const MatmulScratch *scratch, int T, int r0, int r1)

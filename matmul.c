@@ -63,6 +63,8 @@ typedef struct {
     LanesKernel lanes;
     PanelsKernel panels;
     PackKernel pack;      /* the layout `panels` reads */
+    int lane_rows;        /* BY_LANES: rows per lane */
+    MatmulInput token0;   /* BY_LANES: the one token's input, found once for all the units */
 } MatmulPlan;
 
 /* Whether a kernel that reads `step` values at a time takes W's rows. */
@@ -76,7 +78,7 @@ static bool takes(const Matrix *W, int step)
  * that has one for W's type and takes W. */
 static MatmulPlan plan_matmul(const Matrix *W, int T)
 {
-    MatmulPlan p = {BY_ROWS, NULL, NULL, NULL, NULL};
+    MatmulPlan p = {.method = BY_ROWS};
     for (const KernelSet *set = kernels_active(); set; set = set->simpler) {
         const TypeKernels *k = &set->types[W->type];
         if (!p.dot && k->dot && takes(W, k->dot_step))
@@ -86,10 +88,12 @@ static MatmulPlan plan_matmul(const Matrix *W, int T)
         if (!p.panels && k->panels && set->pack_panel && takes(W, k->panels_step))
             p.panels = k->panels, p.pack = set->pack_panel;
     }
-    if (T > 1 && p.panels)
+    if (T > 1 && p.panels) {
         p.method = BY_PANELS;
-    else if (T == 1 && p.lanes)
+    } else if (T == 1 && p.lanes) {
         p.method = BY_LANES;
+        p.lane_rows = W->rows / LANES;
+    }
     return p;
 }
 
@@ -128,10 +132,9 @@ static void matmul_unit(float *out, const float *in, const Matrix *W, int T, con
                         const MatmulPlan *plan, int k)
 {
     if (plan->method == BY_LANES) {
-        const int lane_rows = W->rows / LANES;
+        const int lane_rows = plan->lane_rows;
         if (k < lane_rows) {
-            const MatmulInput x = token_input(W, in, scratch, 0);
-            plan->lanes(out + k, lane_rows, W, k, lane_rows, &x);
+            plan->lanes(out + k, lane_rows, W, k, lane_rows, &plan->token0);
         } else {
             const int r = LANES * lane_rows + (k - lane_rows);
             rows_by_dot(out, in, W, T, scratch, plan->dot, r, r + 1);
@@ -197,6 +200,8 @@ void matmul_shared_input(float *const outs[], const Matrix *const Ws[], int n, c
         }
         if (plan[i].method == BY_PANELS)
             pack = plan[i].pack;
+        if (plan[i].method == BY_LANES)
+            plan[i].token0 = token_input(Ws[i], in, scratch, 0);
         first_unit[i + 1] = first_unit[i] + work_units(Ws[i], plan[i].method);
         work += (size_t)Ws[i]->rows * cols * T;
     }

@@ -107,25 +107,6 @@ uint64_t weight_type_size(WeightType type, uint64_t n)
     return bytes;
 }
 
-size_t matrix_row_bytes(const Matrix *W)
-{
-    const WeightTypeInfo *info = &weight_types[W->type];
-    return (size_t)W->cols / info->block_values * info->block_bytes;
-}
-
-const void *matrix_row_data(const Matrix *W, int row)
-{
-    return (const unsigned char *)W->data + (size_t)row * matrix_row_bytes(W);
-}
-
-int input_group_size(const Matrix *W)
-{
-    const WeightTypeInfo *info = &weight_types[W->type];
-    if (info->input == INPUT_FLOATS)
-        return 0;
-    return info->block_values > 1 ? info->block_values : W->group_size;
-}
-
 void matrix_row(float *out, const Matrix *W, int row)
 {
     weight_types[W->type].dequantize_row(out, W, row);

@@ -74,12 +74,26 @@ void weight_type_gguf_names(char *out, size_t size);
 uint64_t weight_type_size(WeightType type, uint64_t n);
 
 /* Bytes of one row of W's data, and where row `row` starts. */
-size_t matrix_row_bytes(const Matrix *W);
-const void *matrix_row_data(const Matrix *W, int row);
+static inline size_t matrix_row_bytes(const Matrix *W)
+{
+    const WeightTypeInfo *info = &weight_types[W->type];
+    return (size_t)W->cols / info->block_values * info->block_bytes;
+}
+
+static inline const void *matrix_row_data(const Matrix *W, int row)
+{
+    return (const unsigned char *)W->data + (size_t)row * matrix_row_bytes(W);
+}
 
 /* Values per input scale for an int8 input: the type's block (a block
  * shares one scale), or llama2.c Q8's group size; 0 for a float input. */
-int input_group_size(const Matrix *W);
+static inline int input_group_size(const Matrix *W)
+{
+    const WeightTypeInfo *info = &weight_types[W->type];
+    if (info->input == INPUT_FLOATS)
+        return 0;
+    return info->block_values > 1 ? info->block_values : W->group_size;
+}
 
 /* out (cols) = row of W, as floats: an embedding lookup. */
 void matrix_row(float *out, const Matrix *W, int row);
