@@ -95,30 +95,6 @@ void rmsnorm(float *out, const float *x, const float *weight, int n, float eps)
         out[i] = weight[i] * (scale * x[i]);
 }
 
-/* e^x = 2^n * e^r, with n = round(x / ln 2) and |r| <= ln(2) / 2, where a
- * degree-6 Taylor polynomial is within 2e-7 (relative) of e^r. Unlike libm's
- * expf, it is plain arithmetic the compiler can vectorize: SwiGLU and softmax
- * spent most of their time in expf, one value at a time. */
-float fast_exp(float x)
-{
-    const float log2_e = 1.44269504f;
-    const float ln2_high = 0.693359375f, ln2_low = -2.12194440e-4f;  /* ln 2, split: n * ln2_high is exact */
-    const float round_shift = 12582912.0f;  /* 1.5 * 2^23: adding it rounds to an integer, kept in the low bits */
-    /* Past these, e^x is not a normal float. The comparisons keep NaN a NaN. */
-    x = x < -87.0f ? -87.0f : x;
-    x = x > 88.0f ? 88.0f : x;
-    float shifted = x * log2_e + round_shift;
-    float n = shifted - round_shift;
-    float r = x - n * ln2_high - n * ln2_low;
-    float p = 1.0f + r * (1.0f + r * (1.0f / 2 + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
-    uint32_t bits;
-    memcpy(&bits, &shifted, sizeof bits);
-    bits = (bits - 0x4B400000u + 127u) << 23;  /* n's integer sits below round_shift's bits: 2^n's exponent */
-    float two_to_n;
-    memcpy(&two_to_n, &bits, sizeof two_to_n);
-    return p * two_to_n;
-}
-
 void softmax(float *x, int n)
 {
     /* Subtracting the max keeps exp() from overflowing; it cancels out. */
