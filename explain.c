@@ -137,9 +137,14 @@ static void add_bytes(Buffer *b, const unsigned char *s, size_t len, const Token
     }
 }
 
-/* The bare name of a token that stands for no text, or NULL. */
+/* The bare name of a token that stands for no text, or NULL. A byte-level
+ * BPE vocabulary spells its markers itself (GPT-2's <|endoftext|>); a
+ * sentencepiece one's are <s> and </s> (llama2.c's tokenizer.bin spells its
+ * BOS with newlines around it). */
 static const char *special_name(const Tokenizer *tok, int id)
 {
+    if ((id == tok->bos_id || id == tok->eos_id) && tok->kind == TOKENIZER_BYTE_BPE)
+        return vocab_piece_text(&tok->vocab, id);
     if (id == tok->bos_id)
         return "<s>";
     if (id == tok->eos_id)

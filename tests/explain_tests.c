@@ -690,6 +690,35 @@ static void remove_scratch(void)
     rmdir(scratch_dir);
 }
 
+/* GPT-2's vocabulary names its one marker <|endoftext|> (id 50256, its BOS
+ * and EOS, per ../shared/models/README.md): the step's lines show that name,
+ * bare, not sentencepiece's <s>. */
+static void test_gpt2_marker(const char *models_dir)
+{
+    char path[512], err[ERROR_SIZE];
+    snprintf(path, sizeof path, "%s/ggml-vocab-gpt-2.gguf", models_dir);
+    Tokenizer gpt2;
+    if (tokenizer_load(&gpt2, path, 0, err) != 0) {
+        expect(false, "%s", err);
+        report("explain text: GPT-2's <|endoftext|> by its name");
+        return;
+    }
+    enum { MARKER = 50256, N = 3 };
+    const int tokens[N] = {MARKER, 15496, 995};  /* <|endoftext|> "Hello" " world" */
+    const int L = 1, H = 1;
+    float weights[N * N] = {1, 0, 0, 0.5f, 0.5f, 0, 0.7f, 0.2f, 0.1f};
+    AttentionView att = {L, H, N, weights};
+    ProbIndex top[2] = {{MARKER, 0.6f}, {13, 0.4f}};
+    StepView step = {N - 1, MARKER, 2, top};
+    char *text = print_step(&gpt2, tokens, &step, &att, 3);
+    expect(strstr(text, "step 2: <|endoftext|> (p=0.6000)") != NULL, "the chosen marker is not named: %s", text);
+    expect(strstr(text, "<|endoftext|>@0 0.7000") != NULL, "the attended marker is not named: %s", text);
+    expect(strstr(text, "<s>") == NULL, "sentencepiece's <s> in GPT-2's text: %s", text);
+    free(text);
+    tokenizer_free(&gpt2);
+    report("explain text: GPT-2's <|endoftext|> by its name, not <s>");
+}
+
 int main(int argc, char **argv)
 {
     const char *models_dir = argc > 1 ? argv[1] : NULL;
@@ -720,6 +749,7 @@ int main(int argc, char **argv)
     test_inspector(&synthetic);
 
     if (models_dir) {
+        test_gpt2_marker(models_dir);
         Tokenizer tok512;
         snprintf(path, sizeof path, "%s/tok512.bin", models_dir);
         if (tokenizer_load(&tok512, path, 0, err) != 0) {
