@@ -93,7 +93,8 @@ typedef struct {
  * "step N" is pos, the position whose attention row is shown; the chosen
  * token goes to pos+1. Token text is double-quoted, with \" \\ and \xNN for
  * control bytes and bytes that are not valid UTF-8; the special tokens are
- * bare: <s>, </s>, <unk>. A chosen token outside the candidates shows
+ * bare: <s>, </s>, <unk> (a byte-level BPE vocabulary's own spelling of
+ * its markers, e.g. <|endoftext|>). A chosen token outside the candidates shows
  * (p=?, not among the top K).
  * att may be NULL (no attention lines). */
 void explain_print_step(FILE *out, const Tokenizer *tok, const int *tokens, const StepView *step,
