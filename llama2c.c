@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef enum { FORMAT_LEGACY, FORMAT_VERSION1, FORMAT_VERSION2 } CheckpointFormat;
 
@@ -273,28 +275,11 @@ static bool write_q8_matrix(FILE *f, const Matrix *m, int group_size, int8_t *q,
     return fwrite(q, 1, n, f) == n && fwrite(scales, sizeof(float), n / group_size, f) == n / group_size;
 }
 
-int model_save_q8(const Model *model, const char *path, int group_size, char err[ERROR_SIZE])
+/* The int8 file's bytes, in llama2.c's version 2 order; false on a write error. */
+static bool write_q8_checkpoint(FILE *f, const Model *model, int group_size, int8_t *q, float *scales)
 {
     const Config *c = &model->config;
     const Weights *w = &model->weights;
-    if (!all_float32(model))
-        return file_error(err, path, "the model to quantize must have float32 weights");
-    if (group_size <= 0)
-        return file_error(err, path, "no group size (a multiple of 4) divides both dim %d and hidden_dim %d",
-                    c->dim, c->hidden_dim);
-    size_t largest = (size_t)c->vocab_size * c->dim;
-    size_t layer_largest = (size_t)c->hidden_dim * c->dim;
-    if (layer_largest > largest)
-        largest = layer_largest;
-    int8_t *q = malloc(largest);
-    float *scales = malloc(largest / group_size * sizeof(float));
-    FILE *f = fopen(path, "wb");
-    if (!q || !scales || !f) {
-        free(q), free(scales);
-        if (f)
-            fclose(f);
-        return file_error(err, path, "cannot write: %s", f ? "out of memory" : strerror(errno));
-    }
     unsigned char header[CHECKPOINT_HEADER_SIZE] = {0};
     uint32_t magic = CHECKPOINT_MAGIC;
     int32_t fields[] = {2, c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size,
@@ -315,11 +300,61 @@ int model_save_q8(const Model *model, const char *path, int group_size, char err
             ok = write_q8_matrix(f, layer_matrix(&w->layers[l], which), group_size, q, scales);
     if (ok && !c->shared_classifier)
         ok = write_q8_matrix(f, &w->output, group_size, q, scales);
-    ok = (fclose(f) == 0) && ok;
-    free(q), free(scales);
-    if (!ok) {
-        remove(path);
-        return file_error(err, path, "writing failed: %s", strerror(errno));
+    return ok;
+}
+
+int model_save_q8(const Model *model, const char *model_path, const char *path, int group_size,
+                  char err[ERROR_SIZE])
+{
+    const Config *c = &model->config;
+    if (!all_float32(model))
+        return file_error(err, model_path, "the model to quantize must have float32 weights");
+    if (group_size <= 0)
+        return file_error(err, model_path, "no group size (a multiple of 4) divides both dim %d and hidden_dim %d",
+                    c->dim, c->hidden_dim);
+    size_t largest = (size_t)c->vocab_size * c->dim;
+    size_t layer_largest = (size_t)c->hidden_dim * c->dim;
+    if (layer_largest > largest)
+        largest = layer_largest;
+    int8_t *q = malloc(largest);
+    float *scales = malloc(largest / group_size * sizeof(float));
+    /* A temporary file beside path (so that rename stays within one file system). */
+    const char suffix[] = ".tmp-XXXXXX";
+    char *temp = malloc(strlen(path) + sizeof suffix);
+    if (!q || !scales || !temp) {
+        free(q), free(scales), free(temp);
+        return file_error(err, path, "cannot write: out of memory");
     }
+    strcpy(temp, path);
+    strcat(temp, suffix);
+    int fd = mkstemp(temp);
+    if (fd >= 0) {  /* mkstemp's file is private (0600): give it the permissions a new file gets */
+        const mode_t mask = umask(0);
+        umask(mask);
+        fchmod(fd, 0666 & ~mask);
+    }
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
+        int why = errno;
+        if (fd >= 0) {
+            close(fd);
+            unlink(temp);
+        }
+        free(q), free(scales), free(temp);
+        return file_error(err, path, "cannot write: %s", strerror(why));
+    }
+    bool ok = write_q8_checkpoint(f, model, group_size, q, scales);
+    ok = fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
+    int why = errno;
+    ok = (fclose(f) == 0) && ok;
+    if (ok && rename(temp, path) != 0) {
+        why = errno;
+        ok = false;
+    }
+    if (!ok)
+        unlink(temp);
+    free(q), free(scales), free(temp);
+    if (!ok)
+        return file_error(err, path, "writing failed: %s", strerror(why));
     return 0;
 }

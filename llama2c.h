@@ -17,10 +17,14 @@
  * "path: why" in err; the caller frees the model either way. */
 int llama2c_load(Model *model, const char *path, char err[ERROR_SIZE]);
 
-/* Writes model (float32 matrices) as a llama2.c version 2 file: every matrix
- * int8 with one scale per group of group_size values, norms in float32.
- * Returns 0, or -1 with a message in err. */
-int model_save_q8(const Model *model, const char *path, int group_size, char err[ERROR_SIZE]);
+/* Writes model (float32 matrices, read from model_path, which names it in
+ * messages) as a llama2.c version 2 file at path: every matrix int8 with one
+ * scale per group of group_size values, norms in float32. The file is
+ * written under a temporary name beside path and renamed to path only when
+ * complete, so a failure leaves path as it was. Returns 0, or -1 with a
+ * message in err. */
+int model_save_q8(const Model *model, const char *model_path, const char *path, int group_size,
+                  char err[ERROR_SIZE]);
 
 /* The largest group size <= preferred that divides both dim and hidden_dim
  * (and keeps scales 4-byte aligned), or 0 if there is none. */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #include "explain.h"
 #include "llama2c.h"
@@ -740,24 +741,38 @@ static int load_tokenizer(Tokenizer *tok, const Options *o, const Model *model)
 }
 
 /* ./run quantize IN.bin OUT.bin: float32 checkpoint -> int8 (llama2.c version 2). */
+/* Whether path b names the file at path a (the same file through another
+ * name, a hard link or a symbolic link counts). */
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 static int quantize_command(int argc, char **argv)
 {
     if (argc != 4)
         return usage_error("%s", "usage: ./run quantize IN.bin OUT.bin");
+    const char *in = argv[2], *out = argv[3];
+    /* The input is mapped while the output is written: writing over it would destroy it. */
+    if (same_file(in, out)) {
+        fprintf(stderr, "run: %s is the input file %s: give the int8 copy another name\n", out, in);
+        return EXIT_USAGE;
+    }
     Model model;
     char err[ERROR_SIZE];
-    if (model_load(&model, argv[2], err) != 0) {
+    if (model_load(&model, in, err) != 0) {
         fprintf(stderr, "run: %s\n", err);
         return EXIT_BAD_INPUT;
     }
     int group_size = q8_group_size(&model.config, Q8_GROUP_SIZE);
-    int rc = model_save_q8(&model, argv[3], group_size, err);
+    int rc = model_save_q8(&model, in, out, group_size, err);
     model_free(&model);
     if (rc != 0) {
         fprintf(stderr, "run: %s\n", err);
         return EXIT_BAD_INPUT;
     }
-    fprintf(stderr, "run: wrote %s (int8, groups of %d)\n", argv[3], group_size);
+    fprintf(stderr, "run: wrote %s (int8, groups of %d)\n", out, group_size);
     return 0;
 }
 

@@ -73,7 +73,35 @@ expect_failure "prompt longer than the context is an error" 1 "longer than the m
 
 expect_failure "quantize without two paths is a usage error" 2 "usage: ./run quantize" $RUN quantize "$M"
 $RUN quantize "$M" "$SCRATCH/tiny_q8.bin" 2>/dev/null
-expect_failure "quantizing an int8 file is refused" 1 "float32" $RUN quantize "$SCRATCH/tiny_q8.bin" "$SCRATCH/again.bin"
+expect_failure "quantizing an int8 file is refused, naming the input" 1 "tiny_q8.bin: the model to quantize must have float32" \
+    $RUN quantize "$SCRATCH/tiny_q8.bin" "$SCRATCH/again.bin"
+
+# quantize never touches its input: the output named as the input itself, through a
+# hard link or a symbolic link, is refused and the input keeps every byte; a
+# failed write leaves nothing behind, and a finished one no temporary file.
+cp "$M" "$SCRATCH/keep.bin"
+cp "$M" "$SCRATCH/keep.orig"
+ln "$SCRATCH/keep.bin" "$SCRATCH/keep.hard"
+ln -s keep.bin "$SCRATCH/keep.sym"
+for out in "$SCRATCH/keep.bin" "$SCRATCH/keep.hard" "$SCRATCH/keep.sym" "$SCRATCH/../$(basename "$SCRATCH")/keep.bin"; do
+    expect_failure "quantize refuses to write over its input ($(basename "$out"))" 2 "is the input file" \
+        $RUN quantize "$SCRATCH/keep.bin" "$out"
+    if ! cmp -s "$SCRATCH/keep.bin" "$SCRATCH/keep.orig"; then
+        not_ok "quantize left its input whole ($(basename "$out"))" "keep.bin changed"
+        cp "$SCRATCH/keep.orig" "$SCRATCH/keep.bin"
+    fi
+done
+expect_failure "quantize into a missing directory fails cleanly" 1 "nodir/out.bin: cannot write" \
+    $RUN quantize "$M" "$SCRATCH/nodir/out.bin"
+echo "an older file" >"$SCRATCH/replaced.bin"
+$RUN quantize "$M" "$SCRATCH/replaced.bin" 2>/dev/null
+leftovers=$(ls "$SCRATCH" | grep -c '\.tmp-' || true)
+if cmp -s "$SCRATCH/replaced.bin" "$SCRATCH/tiny_q8.bin" && [ "$leftovers" -eq 0 ] &&
+    [ "$(stat -c %a "$SCRATCH/replaced.bin")" = "$(stat -c %a "$SCRATCH/tiny_q8.bin")" ]; then
+    ok "quantize replaces an older output whole, with no temporary file left"
+else
+    not_ok "quantize over an older output" "$leftovers temporary files; $(stat -c %a "$SCRATCH/replaced.bin")"
+fi
 expect_failure "quantize names a missing input" 1 "none.bin: cannot open" $RUN quantize "$SCRATCH/none.bin" "$SCRATCH/x.bin"
 
 # GGUF files it must refuse, each with one line naming the file and the reason.

@@ -800,7 +800,7 @@ static void test_q8_model(const char *dir)
     snprintf(path, sizeof path, "%s/q8.bin", dir);
     int gs = q8_group_size(&rm.model.config, Q8_GROUP_SIZE);
     expect(gs == 32, "group size for dim 64, hidden 96 is %d, want 32", gs);
-    expect(model_save_q8(&rm.model, path, gs, err) == 0, "save: %s", err);
+    expect(model_save_q8(&rm.model, "random.bin", path, gs, err) == 0, "save: %s", err);
     Model q8;
     if (model_load(&q8, path, err) != 0) {
         expect(false, "load: %s", err);
@@ -829,9 +829,9 @@ static void test_q8_model(const char *dir)
         expect(sqrt(diff / norm) < 1e-1, "Q8 logits differ from float32 by relative L2 %g", sqrt(diff / norm));
         run_state_free(&sf), run_state_free(&sq);
         /* a float32 file is required to quantize: every matrix float32 */
-        expect(model_save_q8(&q8, path, gs, err) == -1 && strstr(err, "float32"), "re-quantized a Q8 model");
+        expect(model_save_q8(&q8, "q8.bin", path, gs, err) == -1 && strstr(err, "float32"), "re-quantized a Q8 model");
         rm.model.weights.layers[1].w_up.type = WEIGHT_F16;
-        expect(model_save_q8(&rm.model, path, gs, err) == -1 && strstr(err, "float32"),
+        expect(model_save_q8(&rm.model, "random.bin", path, gs, err) == -1 && strstr(err, "float32"),
                "quantized a model with an F16 matrix");
         rm.model.weights.layers[1].w_up.type = WEIGHT_F32;
         model_free(&q8);
