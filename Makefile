@@ -15,6 +15,8 @@ OPENMP := $(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /d
 # here (clang's default), which lets gcc vectorize a loop with a comparison
 # in it, such as fast_exp's clamps. Results, NaN and infinity included, are
 # unchanged.
+# ./run --version: the commit it was built from.
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 ALL_CFLAGS = $(CFLAGS) $(WARNINGS) -fopenmp-simd -fno-trapping-math $(OPENMP) -D_GNU_SOURCE
 LDLIBS = -lm
 PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
@@ -42,7 +44,7 @@ else
 engine: run
 
 run: run.c $(ENGINE_SOURCES) $(HEADERS)
-	$(CC) $(ALL_CFLAGS) -o $@ run.c $(ENGINE_SOURCES) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -DRUN_VERSION='"$(VERSION)"' -o $@ run.c $(ENGINE_SOURCES) $(LDLIBS)
 endif
 
 tests/unit_tests: tests/unit_tests.c $(ENGINE_SOURCES) $(HEADERS)

@@ -23,6 +23,9 @@
 
 #define EXIT_BAD_INPUT 1
 #define EXIT_USAGE 2
+#ifndef RUN_VERSION
+#define RUN_VERSION "(unknown version)"  /* the Makefile passes git describe */
+#endif
 #define DEFAULT_STEPS 256
 #define DEFAULT_TEMPERATURE 1.0f
 #define DEFAULT_TOPP 0.9f
@@ -46,6 +49,7 @@ typedef struct {
     int topk;
     int steps;
     bool steps_given;           /* -n was on the command line (else the default may shrink quietly) */
+    bool seed_from_time;        /* no -s: the seed is the time, said on stderr */
     int show_top;               /* --top: print the N best candidates per token */
     uint64_t seed;
 } Options;
@@ -59,7 +63,7 @@ static void usage(FILE *out)
             "  -t <float>  temperature in [0, inf): 0 = greedy (default 1.0)\n"
             "  -p <float>  top-p (nucleus) in [0, 1]: 0 or 1 = off (default 0.9)\n"
             "  -k <int>    top-k: sample among the k most likely tokens, 0 = off (default 0)\n"
-            "  -s <int>    random seed (default: the time)\n"
+            "  -s <int>    random seed; 0 or none: the time, printed to stderr (default)\n"
             "  -n <int>    positions to run, prompt included; 0 = the whole context (default 256)\n"
             "  -i <string> prompt (chat: the first user message; tokenize: the one text to tokenize)\n"
             "  -z <path>   tokenizer.bin, or a GGUF file's vocabulary (default: a GGUF checkpoint's own,\n"
@@ -71,6 +75,8 @@ static void usage(FILE *out)
             "  --attention-html <path>  write a page of every head's attention and every step's\n"
             "                   candidates (generate and explain)\n"
             "  -h, --help       this text\n"
+            "  --version        the version (git describe of the build)\n"
+            "Long flags also take --flag=value; short ones -n10.\n"
             "Mode tokenize reads lines from stdin and prints, per line, the ids the model is fed; with -i it\n"
             "tokenizes that one text, newlines included. Its checkpoint is optional.\n"
             "Mode explain generates, printing for each token the candidates it was chosen from and, for\n"
@@ -112,40 +118,106 @@ static bool parse_int(const char *s, long long min, long long max, long long *ou
     return true;
 }
 
+/* The flags that take a value; --help and --version take none. */
+static const char *const VALUE_FLAGS[] = {"-t", "-p", "-k", "-s", "-n", "-i", "-z", "-m", "-y",
+                                          "--logits", "--top", "--attention-html"};
+
+static bool takes_value(const char *name)
+{
+    for (size_t i = 0; i < sizeof VALUE_FLAGS / sizeof VALUE_FLAGS[0]; i++)
+        if (strcmp(name, VALUE_FLAGS[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Splits argv[*i] into a flag's name and value: "--top 3" and "--top=3"
+ * for long flags, "-n 10" and "-n10" for short ones (as getopt reads them).
+ * The name goes to `name` (room for ERROR_SIZE bytes). Returns 0, or an
+ * exit status after saying what is wrong. */
+static int split_flag(int argc, char **argv, int *i, char name[ERROR_SIZE], const char **value)
+{
+    const char *arg = argv[*i];
+    const char *equals = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
+    size_t name_len = equals ? (size_t)(equals - arg) : strlen(arg);
+    if (arg[1] != '-' && name_len > 2) {
+        char short_name[3] = {arg[0], arg[1], '\0'};
+        if (takes_value(short_name))
+            name_len = 2;  /* "-n10": the value follows the letter */
+    }
+    if (name_len >= ERROR_SIZE)
+        name_len = ERROR_SIZE - 1;
+    memcpy(name, arg, name_len);
+    name[name_len] = '\0';
+    if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "--version") == 0) {
+        *value = NULL;
+        return equals ? usage_error("%s takes no value", name) : 0;
+    }
+    if (!takes_value(name))
+        return usage_error("unknown option '%s'", name);
+    if (equals)
+        *value = equals + 1;
+    else if (arg[name_len] != '\0')
+        *value = arg + name_len;
+    else if (*i + 1 < argc)
+        *value = argv[++*i];
+    else
+        return usage_error("option %s needs a value", name);
+    return 0;
+}
+
+/* Flags the chosen mode would ignore: a note, so that none is ignored silently. */
+static void note_unused_flags(const Options *o, bool sampling_given)
+{
+    const bool tokenize = strcmp(o->mode, "tokenize") == 0, chat = strcmp(o->mode, "chat") == 0;
+    if (o->system_prompt && !chat)
+        fprintf(stderr, "run: note: -y (system prompt) has no effect with -m %s; it is for -m chat\n", o->mode);
+    if (tokenize && (sampling_given || o->steps_given || o->logits_path))
+        fprintf(stderr, "run: note: sampling, -n and --logits have no effect with -m tokenize\n");
+}
+
 static int parse_options(int argc, char **argv, Options *o)
 {
     *o = (Options){.mode = "generate", .prompt = "", .temperature = DEFAULT_TEMPERATURE,
                    .topp = DEFAULT_TOPP, .steps = DEFAULT_STEPS};
+    bool sampling_given = false;
     for (int i = 1; i < argc; i++) {
-        const char *flag = argv[i];
+        const char *arg = argv[i];
+        if (arg[0] != '-' || arg[1] == '\0') {
+            if (o->checkpoint_path)
+                return usage_error("unexpected argument '%s': one checkpoint only", arg);
+            o->checkpoint_path = arg;
+            continue;
+        }
+        char flag[ERROR_SIZE];
+        const char *value;
+        int status = split_flag(argc, argv, &i, flag, &value);
+        if (status != 0)
+            return status;
+        long long n;
         if (strcmp(flag, "-h") == 0 || strcmp(flag, "--help") == 0) {
             usage(stdout);
             exit(0);
-        }
-        if (flag[0] != '-' || flag[1] == '\0') {
-            if (o->checkpoint_path)
-                return usage_error("unexpected argument '%s': one checkpoint only", flag);
-            o->checkpoint_path = flag;
-            continue;
-        }
-        if (i + 1 >= argc)
-            return usage_error("option %s needs a value", flag);
-        const char *value = argv[++i];
-        long long n;
-        if (strcmp(flag, "-t") == 0) {
+        } else if (strcmp(flag, "--version") == 0) {
+            printf("run %s\n", RUN_VERSION);
+            exit(0);
+        } else if (strcmp(flag, "-t") == 0) {
             if (!parse_float(value, &o->temperature) || o->temperature < 0)
                 return usage_error("-t (temperature) must be a number >= 0, not '%s'", value);
+            sampling_given = true;
         } else if (strcmp(flag, "-p") == 0) {
             if (!parse_float(value, &o->topp) || o->topp < 0 || o->topp > 1)
                 return usage_error("-p (top-p) must be a number in [0, 1], not '%s'", value);
+            sampling_given = true;
         } else if (strcmp(flag, "-k") == 0) {
             if (!parse_int(value, 0, INT_MAX, &n))
                 return usage_error("-k (top-k) must be an integer >= 0, not '%s'", value);
             o->topk = (int)n;
+            sampling_given = true;
         } else if (strcmp(flag, "-s") == 0) {
             if (!parse_int(value, 0, LLONG_MAX, &n))
                 return usage_error("-s (seed) must be an integer >= 0, not '%s'", value);
             o->seed = (uint64_t)n;
+            sampling_given = true;
         } else if (strcmp(flag, "-n") == 0) {
             if (!parse_int(value, 0, INT_MAX, &n))
                 return usage_error("-n (steps) must be an integer >= 0, not '%s'", value);
@@ -155,6 +227,7 @@ static int parse_options(int argc, char **argv, Options *o)
             if (!parse_int(value, 0, INT_MAX, &n))
                 return usage_error("--top must be an integer >= 0, not '%s'", value);
             o->show_top = (int)n;
+            sampling_given = true;
         } else if (strcmp(flag, "-i") == 0) {
             o->prompt = value;
             o->prompt_given = true;
@@ -171,17 +244,17 @@ static int parse_options(int argc, char **argv, Options *o)
                 strcmp(value, "tokenize") != 0 && strcmp(value, "explain") != 0)
                 return usage_error("unknown mode '%s': use generate, chat, tokenize or explain", value);
             o->mode = value;
-        } else {
-            i--;  /* the flag took no value after all */
-            return usage_error("unknown option '%s'", flag);
         }
     }
     if (!o->checkpoint_path && strcmp(o->mode, "tokenize") != 0)
         return usage_error("%s", "no checkpoint given");
     if (o->html_path && strcmp(o->mode, "generate") != 0 && strcmp(o->mode, "explain") != 0)
         return usage_error("%s", "--attention-html goes with -m generate or -m explain");
-    if (o->seed == 0)
+    note_unused_flags(o, sampling_given);
+    if (o->seed == 0) {
         o->seed = (uint64_t)time(NULL);
+        o->seed_from_time = true;
+    }
     return 0;
 }
 
@@ -357,6 +430,7 @@ typedef struct {
     bool explain;               /* -m explain */
     const char *html_path;      /* --attention-html */
     Inspector *inspector;       /* during an explained generation; else NULL */
+    uint64_t time_seed;  /* the seed when it was the time (said on stderr as a run starts), else 0 */
 } Engine;
 
 static double now_seconds(void)
@@ -497,6 +571,13 @@ static void print_speed(int n_prompt, double prompt_seconds, int generated, doub
     fprintf(stderr, "\n");
 }
 
+/* Says the seed when it was the time, so that the run can be repeated with -s. */
+static void say_time_seed(const Engine *e)
+{
+    if (e->time_seed)
+        fprintf(stderr, "run: seed %llu (the time; -s repeats the run)\n", (unsigned long long)e->time_seed);
+}
+
 static int generate(Engine *e, const char *prompt, int steps)
 {
     const Config *c = &e->model.config;
@@ -506,6 +587,7 @@ static int generate(Engine *e, const char *prompt, int steps)
         free(tokens);
         return EXIT_BAD_INPUT;
     }
+    say_time_seed(e);
     /* -m explain writes its blocks on stdout, and the text after them. */
     const bool stream_text = !(e->inspector && inspector_prints_steps(e->inspector));
 
@@ -605,6 +687,7 @@ static int chat(Engine *e, const char *first_prompt, const char *system_prompt)
     size_t cap = 0;
     int pos = 0, status = 0;
     model_map_pages(&e->model);  /* now, not in the middle of the first answer */
+    say_time_seed(e);
     for (int turn = 0;; turn++) {
         const char *user = first_prompt;
         if (turn > 0 || !first_prompt || !*first_prompt) {
@@ -838,6 +921,8 @@ int main(int argc, char **argv)
     }
     e.explain = strcmp(o.mode, "explain") == 0;
     e.html_path = o.html_path;
+    if (o.seed_from_time && o.temperature > 0)
+        e.time_seed = o.seed;
     if (strcmp(o.mode, "chat") == 0)
         status = chat(&e, o.prompt, o.system_prompt);
     else

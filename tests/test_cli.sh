@@ -30,6 +30,40 @@ expect_failure() {
 }
 
 expect_failure "no arguments is a usage error" 2 "no checkpoint" $RUN
+# An unknown flag is "unknown" wherever it stands, last included; values
+# attach as --flag=value and -n10; flags the mode ignores are said so.
+expect_failure "an unknown long flag given last is unknown, not missing a value" 2 "unknown option '--bogus'" \
+    $RUN "$M" --bogus
+expect_failure "an unknown short flag given last is unknown" 2 "unknown option '-q'" $RUN "$M" -q
+expect_failure "--help takes no value" 2 "--help takes no value" $RUN --help=1
+run_captured $RUN --version
+if [ "$status" -eq 0 ] && grep -q '^run ' "$SCRATCH/out"; then
+    ok "--version prints the version"
+else
+    not_ok "--version" "status $status: $(cat "$SCRATCH/out" "$SCRATCH/err")"
+fi
+$RUN "$M" -z "$T" -n 12 -s 5 -t 0.9 -i "ab" >"$SCRATCH/spaced" 2>/dev/null
+$RUN "$M" -z "$T" -n12 -s5 --top=0 -t 0.9 -i "ab" >"$SCRATCH/attached" 2>/dev/null
+if [ -s "$SCRATCH/spaced" ] && cmp -s "$SCRATCH/spaced" "$SCRATCH/attached"; then
+    ok "-n12 and --top=0 read as -n 12 and --top 0"
+else
+    not_ok "attached flag values" "$(head -c 100 "$SCRATCH/spaced") / $(head -c 100 "$SCRATCH/attached")"
+fi
+run_captured $RUN "$M" -z "$T" -n 4 -s 1 -y "be brief"
+if [ "$status" -eq 0 ] && grep -q "note: -y (system prompt) has no effect with -m generate" "$SCRATCH/err"; then
+    ok "a flag the mode ignores is noted on stderr"
+else
+    not_ok "ignored flag" "status $status: $(cat "$SCRATCH/err")"
+fi
+run_captured $RUN "$M" -z "$T" -n 4 -i "ab"
+seed=$(sed -n 's/^run: seed \([0-9]*\) (the time.*/\1/p' "$SCRATCH/err")
+cp "$SCRATCH/out" "$SCRATCH/time_seeded"
+if [ "$status" -eq 0 ] && [ -n "$seed" ] && $RUN "$M" -z "$T" -n 4 -i "ab" -s "$seed" 2>/dev/null |
+    cmp -s - "$SCRATCH/time_seeded"; then
+    ok "a time-based seed is printed, and -s with it repeats the run"
+else
+    not_ok "time-based seed" "status $status, seed '$seed': $(cat "$SCRATCH/err")"
+fi
 expect_failure "unknown flag is a usage error" 2 "unknown option '-q'" $RUN "$M" -q 1
 expect_failure "flag without value is a usage error" 2 "needs a value" $RUN "$M" -t
 expect_failure "negative temperature is rejected" 2 "temperature" $RUN "$M" -z "$T" -t -1
