@@ -154,6 +154,15 @@ int q8_group_size(const Config *c, int preferred)
     return 0;
 }
 
+/* Whether the n bytes at data are all printable ASCII or whitespace. */
+static bool is_text(const unsigned char *data, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(data[i] >= 0x20 && data[i] < 0x7f) && data[i] != '\n' && data[i] != '\t' && data[i] != '\r')
+            return false;
+    return true;
+}
+
 /* Reads the header: which format, the hyperparameters, and where weights begin. */
 static int parse_header(const unsigned char *data, size_t size, const char *path, Config *c, Header *h,
                         char err[ERROR_SIZE])
@@ -184,6 +193,9 @@ static int parse_header(const unsigned char *data, size_t size, const char *path
         if (size < LEGACY_HEADER_INTS * 4)
             return file_error(err, path, "%s: %zu bytes is too short for a checkpoint header",
                         size == 0 ? "empty file" : "truncated header", size);
+        /* The legacy format has no magic: a text file would read as absurd dimensions. */
+        if (is_text(data, LEGACY_HEADER_INTS * 4))
+            return file_error(err, path, "a text file, not a checkpoint (llama2.c's .bin or GGUF)");
         params = data;
         h->format = FORMAT_LEGACY;
         h->weights_offset = LEGACY_HEADER_INTS * 4;

@@ -129,7 +129,7 @@ int model_load(Model *model, const char *path, char err[ERROR_SIZE])
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return file_error(err, path, "not a regular file");
+        return file_error(err, path, S_ISDIR(st.st_mode) ? "is a directory, not a checkpoint file" : "not a regular file");
     }
     size_t size = (size_t)st.st_size;
     if (size == 0) {

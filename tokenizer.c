@@ -36,6 +36,15 @@ int tokenizer_from_gguf(Tokenizer *t, const GgufFile *g, const char *path, int v
     return status;
 }
 
+/* A sentencepiece ModelProto starts with its first piece: field 1 (pieces),
+ * length-delimited (0x0A), a length, then the piece's own field 1 (0x0A).
+ * A tokenizer.bin starts with a small int32, whose third byte is 0. */
+static bool is_sentencepiece_model(const unsigned char *data, size_t size)
+{
+    const unsigned char length_delimited_field_1 = 0x0A;
+    return size >= 3 && data[0] == length_delimited_field_1 && data[2] == length_delimited_field_1;
+}
+
 int tokenizer_load(Tokenizer *t, const char *path, int vocab_size, char err[ERROR_SIZE])
 {
     memset(t, 0, sizeof *t);
@@ -53,6 +62,9 @@ int tokenizer_load(Tokenizer *t, const char *path, int vocab_size, char err[ERRO
             status = tokenizer_from_gguf(t, &g, path, vocab_size, err);
             gguf_free(&g);
         }
+    } else if (is_sentencepiece_model(data, size)) {
+        status = file_error(err, path, "a sentencepiece .model file (protobuf); give its tokenizer.bin (llama2.c's "
+                            "tokenizer.py writes one) or a GGUF file");
     } else {
         /* Anything else is read as llama2.c's tokenizer.bin. */
         t->kind = TOKENIZER_SENTENCEPIECE;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* The lookup table has at least this many slots per piece, so that it is at
  * most half full and a probe soon meets an empty slot. */
@@ -270,6 +271,12 @@ unsigned char *read_whole_file(const char *path, size_t *size, char err[ERROR_SI
         return NULL;
     }
     unsigned char *data = NULL;
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(err, ERROR_SIZE, "%s: is a directory, not a tokenizer file", path);
+        fclose(f);
+        return NULL;
+    }
     if (fseek(f, 0, SEEK_END) == 0) {
         long end = ftell(f);
         if (end >= 0 && fseek(f, 0, SEEK_SET) == 0) {

@@ -79,7 +79,15 @@ expect_failure "missing tokenizer names the file" 1 "none.tok: cannot open" $RUN
 expect_failure "default tokenizer missing suggests -z" 1 "give the tokenizer with -z" $RUN "$M"
 : >"$SCRATCH/empty.bin"
 expect_failure "empty checkpoint is one clear line" 1 "empty file" $RUN "$SCRATCH/empty.bin" -z "$T"
-expect_failure "a directory as checkpoint is one clear line" 1 "not a regular file" $RUN "$SCRATCH" -z "$T"
+expect_failure "a directory as checkpoint is one clear line" 1 "is a directory, not a checkpoint" $RUN "$SCRATCH" -z "$T"
+expect_failure "a directory as tokenizer is one clear line" 1 "is a directory, not a tokenizer" $RUN "$M" -z "$SCRATCH"
+printf 'Hello, this is a README file with words.\n' >"$SCRATCH/readme.txt"
+expect_failure "a text file as checkpoint is said to be text" 1 "readme.txt: a text file, not a checkpoint" \
+    $RUN "$SCRATCH/readme.txt" -z "$T"
+# The first bytes of a sentencepiece .model: a piece "<unk>" in protobuf.
+printf '\n\016\n\005<unk>\025\000\000\000\000\030\002' >"$SCRATCH/spm.model"
+expect_failure "a sentencepiece .model as tokenizer is named as such" 1 "spm.model: a sentencepiece .model file" \
+    $RUN "$M" -z "$SCRATCH/spm.model"
 expect_failure "empty tokenizer is one clear line" 1 "empty.bin: empty file" $RUN "$M" -z "$SCRATCH/empty.bin"
 awk 'BEGIN { srand(7); for (i = 0; i < 5000; i++) printf "%c", 1 + int(rand() * 250) }' >"$SCRATCH/junk.bin"
 expect_failure "random bytes as checkpoint are one clear line" 1 "junk.bin" $RUN "$SCRATCH/junk.bin" -z "$T"
