@@ -431,6 +431,7 @@ typedef struct {
     const char *html_path;      /* --attention-html */
     Inspector *inspector;       /* during an explained generation; else NULL */
     uint64_t time_seed;  /* the seed when it was the time (said on stderr as a run starts), else 0 */
+    int reply_limit;     /* chat: tokens per answer at most (-n), 0 = until EOS or the context is full */
 } Engine;
 
 static double now_seconds(void)
@@ -673,11 +674,29 @@ static bool read_user_line(char **line, size_t *cap)
 {
     fprintf(stderr, "User: ");
     ssize_t n = getline(line, cap, stdin);
-    if (n < 0)
+    if (n < 0) {
+        fputc('\n', stderr);  /* end the prompt's line */
         return false;
+    }
     if (n > 0 && (*line)[n - 1] == '\n')
         (*line)[--n] = '\0';
+    if (n > 0 && (*line)[n - 1] == '\r')  /* a Windows line ending */
+        (*line)[--n] = '\0';
     return true;
+}
+
+/* A turn after the first closes the answer before it: the template's
+ * "... [/INST] answer </s><s>[INST] ...". Prepends EOS to tokens (n), or
+ * returns -1 when out of memory. */
+static int close_previous_answer(const Tokenizer *tok, int **tokens, int n)
+{
+    int *with_eos = realloc(*tokens, ((size_t)n + 1) * sizeof(int));
+    if (!with_eos)
+        return -1;
+    memmove(with_eos + 1, with_eos, (size_t)n * sizeof(int));
+    with_eos[0] = tok->eos_id;
+    *tokens = with_eos;
+    return n + 1;
 }
 
 static int chat(Engine *e, const char *first_prompt, const char *system_prompt)
@@ -703,8 +722,17 @@ static int chat(Engine *e, const char *first_prompt, const char *system_prompt)
         int *tokens = NULL;
         int n = text ? encode_text(&e->tokenizer, text, strlen(text), &tokens) : -1;
         free(text);
+        if (n >= 0 && pos > 0)
+            n = close_previous_answer(&e->tokenizer, &tokens, n);
         if (n < 0) {
             fprintf(stderr, "run: out of memory\n");
+            free(tokens);
+            status = EXIT_BAD_INPUT;
+            break;
+        }
+        if (pos == 0 && n >= c->seq_len) {
+            fprintf(stderr, "run: your message is %d tokens; the model's context holds %d\n", n, c->seq_len);
+            free(tokens);
             status = EXIT_BAD_INPUT;
             break;
         }
@@ -720,7 +748,7 @@ static int chat(Engine *e, const char *first_prompt, const char *system_prompt)
         free(tokens);
         fprintf(stderr, "Assistant: ");
         bool context_full = false;
-        for (;;) {
+        for (int answered = 0; e->reply_limit == 0 || answered < e->reply_limit; answered++) {
             int next = next_token(e, logits, pos - 1);
             if (next < 0)
                 status = EXIT_BAD_INPUT;
@@ -923,6 +951,7 @@ int main(int argc, char **argv)
     e.html_path = o.html_path;
     if (o.seed_from_time && o.temperature > 0)
         e.time_seed = o.seed;
+    e.reply_limit = o.steps_given ? o.steps : 0;
     if (strcmp(o.mode, "chat") == 0)
         status = chat(&e, o.prompt, o.system_prompt);
     else

@@ -360,6 +360,46 @@ else
     not_ok "tokenize -i" "$s1 $s2 $s3 $(cat "$SCRATCH/ids1" "$SCRATCH/ids3" "$SCRATCH/err")"
 fi
 
+# chat: -n caps each answer; a turn after the first closes the answer before it with
+# </s> (EOS, then the next turn's BOS, as Llama 2's template has it); a Windows line
+# ending is not part of the message; end of input ends the "User: " line; a first
+# message longer than the context says so.
+printf 'a\nb\n' | $RUN "$M" -z "$T" -m chat -s 3 -n 3 --top 1 --logits "$SCRATCH/chat.logits" \
+    >/dev/null 2>"$SCRATCH/err"
+status=$?
+fed=$("$PYTHON" -c "
+import struct, sys
+d = open(sys.argv[1], 'rb').read()
+vocab, n = struct.unpack_from('<ii', d, 8)
+print(' '.join(str(struct.unpack_from('<ii', d, 16 + i * (8 + 4 * vocab))[1]) for i in range(n)))
+" "$SCRATCH/chat.logits" 2>&1)
+answers=$(grep -o 'Assistant:' "$SCRATCH/err" | wc -l)
+sampled=$(grep -o '\[[0-9]*\] 0\.' "$SCRATCH/err" | wc -l)
+case " $fed " in
+*" 2 1 "*) closed=yes ;;
+*) closed=no ;;
+esac
+if [ "$status" -eq 0 ] && [ "$closed" = yes ] && [ "$answers" -eq 2 ] && [ "$sampled" -le 6 ]; then
+    ok "chat: -n caps each answer, and the next turn starts with </s><s>"
+else
+    not_ok "chat turns" "status $status, closed $closed, $sampled tokens in $answers answers; fed: $fed"
+fi
+printf 'hello\r\nwhat now\r\n' | $RUN "$M" -z "$T" -m chat -s 3 >"$SCRATCH/crlf" 2>/dev/null
+printf 'hello\nwhat now\n' | $RUN "$M" -z "$T" -m chat -s 3 >"$SCRATCH/lf" 2>/dev/null
+if [ -s "$SCRATCH/lf" ] && cmp -s "$SCRATCH/crlf" "$SCRATCH/lf"; then
+    ok "chat: a Windows line ending is not part of the message"
+else
+    not_ok "chat with CRLF" "the answers differ from those to LF lines"
+fi
+$RUN "$M" -z "$T" -m chat -s 3 </dev/null >/dev/null 2>"$SCRATCH/err"
+if [ "$(tail -c 7 "$SCRATCH/err" | od -An -c | tr -d ' ')" = 'User:\n' ]; then
+    ok "chat: end of input ends the User: line"
+else
+    not_ok "chat at end of input" "stderr ends '$(tail -c 20 "$SCRATCH/err" | od -An -c)'"
+fi
+expect_failure "chat: a first message longer than the context says so" 1 "your message is" \
+    $RUN "$M" -z "$T" -m chat -s 3 -i "$long_prompt"
+
 # chat: turns from stdin, an end of input mid-turn, and a conversation that outgrows the context.
 printf 'hello\nhow are you' | $RUN "$M" -z "$T" -m chat -s 3 >"$SCRATCH/out" 2>"$SCRATCH/err"
 status=$?
@@ -368,7 +408,7 @@ if [ "$status" -eq 0 ] && [ "$(grep -c 'Assistant:' "$SCRATCH/err")" -ge 1 ]; th
 else
     not_ok "chat" "status $status: $(head -c 300 "$SCRATCH/err")"
 fi
-yes 'tell me a long story please' | head -50 | $RUN "$M" -z "$T" -m chat -y "be brief" -s 3 >"$SCRATCH/out" 2>"$SCRATCH/err"
+yes 'tell me a story' | head -50 | $RUN "$M" -z "$T" -m chat -s 3 >"$SCRATCH/out" 2>"$SCRATCH/err"
 status=$?
 if [ "$status" -eq 0 ] && grep -q "reached the model's context of 48" "$SCRATCH/err"; then
     ok "a chat that outgrows the context ends with a clear message"
