@@ -460,6 +460,81 @@ static void test_linear_bias(void)
     report("linear and linear_shared_input add an optional bias to every row");
 }
 
+/* GPT-2's LayerNorm against a plain double loop, on rows with a large mean. */
+static void test_layernorm_rows(void)
+{
+    enum { T = 3, DIM = 37 };
+    const float eps = 1e-5f;
+    float *x = random_floats(T * DIM), *weight = random_floats(DIM), *bias = random_floats(DIM);
+    for (int i = 0; i < T * DIM; i++)
+        x[i] += 100.0f;  /* a mean far from 0: variance by E[x^2] - E[x]^2 would lose it */
+    float out[T * DIM];
+    double want[T * DIM];
+    layernorm_rows(out, x, weight, bias, T, DIM, eps);
+    for (int t = 0; t < T; t++) {
+        const float *row = x + t * DIM;
+        double mean = 0, var = 0;
+        for (int i = 0; i < DIM; i++)
+            mean += row[i] / (double)DIM;
+        for (int i = 0; i < DIM; i++)
+            var += (row[i] - mean) * (row[i] - mean) / DIM;
+        for (int i = 0; i < DIM; i++)
+            want[t * DIM + i] = (row[i] - mean) / sqrt(var + eps) * weight[i] + bias[i];
+    }
+    double worst = 0;
+    for (int i = 0; i < T * DIM; i++)
+        worst = fmax(worst, fabs(out[i] - want[i]));
+    expect(worst < 1e-5, "layernorm differs from the double loop by %g", worst);
+    free(x), free(weight), free(bias);
+    report("layernorm_rows: (x - mean) / sqrt(var + eps) * weight + bias, row by row");
+}
+
+/* GELU's tanh form, by hand at a few points and against a double loop. */
+static void test_gelu_rows(void)
+{
+    float x[2][4] = {{0.0f, 1.0f, -1.0f, 3.0f}, {-3.0f, 0.5f, 10.0f, -10.0f}};
+    double want[8];
+    for (int i = 0; i < 8; i++) {
+        const double v = x[i / 4][i % 4];
+        want[i] = 0.5 * v * (1 + tanh(sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+    }
+    gelu_rows(&x[0][0], 2, 4);
+    expect(x[0][0] == 0.0f, "gelu(0) = %g", x[0][0]);
+    expect(fabs(x[0][1] - 0.8411920) < 1e-6, "gelu(1) = %.7f, want 0.8411920", x[0][1]);
+    expect(fabs(x[0][2] + 0.1588080) < 1e-6, "gelu(-1) = %.7f, want -0.1588080", x[0][2]);
+    double worst = 0;
+    for (int i = 0; i < 8; i++)
+        worst = fmax(worst, fabs((&x[0][0])[i] - want[i]));
+    expect(worst < 1e-6, "gelu differs from the double loop by %g", worst);
+    report("gelu_rows: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))");
+}
+
+/* Learned positions: row t gains row pos + t of the table, F32 and F16 alike. */
+static void test_add_position_embedding(void)
+{
+    enum { T = 3, DIM = 8, N_CTX = 6, POS = 2 };
+    float *table = random_floats(N_CTX * DIM), *x = random_floats(T * DIM);
+    uint16_t half[N_CTX * DIM];
+    for (int i = 0; i < N_CTX * DIM; i++) {  /* sign, exponent 2^-4..2^1, random mantissa */
+        const uint32_t r = random_u32(&test_rng);
+        half[i] = (uint16_t)((r & 0x8000) | (uint32_t)(11 + r % 6) << 10 | (r >> 16 & 0x3ff));
+    }
+    const Matrix f32 = {WEIGHT_F32, N_CTX, DIM, table, NULL, 0}, f16 = {WEIGHT_F16, N_CTX, DIM, half, NULL, 0};
+    float a[T * DIM], b[T * DIM], row[T * DIM];
+    memcpy(a, x, sizeof a);
+    memcpy(b, x, sizeof b);
+    add_position_embedding(a, row, &f32, POS, T);
+    add_position_embedding(b, row, &f16, POS, T);
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < DIM; i++) {
+            expect(a[t * DIM + i] == x[t * DIM + i] + table[(POS + t) * DIM + i], "F32: row %d col %d", t, i);
+            expect(b[t * DIM + i] == x[t * DIM + i] + fp16_to_fp32(half[(POS + t) * DIM + i]), "F16: row %d col %d",
+                   t, i);
+        }
+    free(table), free(x);
+    report("add_position_embedding adds the table's rows pos .. pos + T - 1");
+}
+
 /* ---------------------------------------------------------------------------
  * The forward pass: a batch of T tokens equals T single-token passes */
 
@@ -1452,6 +1527,9 @@ int main(int argc, char **argv)
     test_rope();
     test_swiglu();
     test_linear_bias();
+    test_layernorm_rows();
+    test_gelu_rows();
+    test_add_position_embedding();
     test_batched_forward();
     test_attention_observer();
     test_quantize_q8();
