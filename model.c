@@ -1,13 +1,15 @@
 /* model.c - what every model shares, whatever its architecture or file.
  *
- * Loading maps the checkpoint, tells GGUF from llama2.c's format by its first
- * bytes, and hands it to that format's reader: llama2c.c, or for GGUF the
- * loader of the architecture the file names (the table below). Then the run
- * state, and forward(), which runs the model's architecture. */
+ * Loading maps the checkpoint, tells GGUF, llm.c's and llama2.c's formats
+ * apart by their first bytes, and hands it to that format's reader: llmc.c,
+ * llama2c.c, or for GGUF the loader of the architecture the file names (the
+ * table below). Then the run state, and forward(), which runs the model's
+ * architecture. */
 #include "model.h"
 
 #include "arch.h"
 #include "llama2c.h"
+#include "llmc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -149,7 +151,15 @@ int model_load(Model *model, const char *path, char err[ERROR_SIZE])
         return 0;
     }
 
-    /* Not GGUF: one of llama2.c's formats, which hold Llama models. */
+    /* llm.c's checkpoints hold GPT-2 models. */
+    if (llmc_is_checkpoint(mapping, size)) {
+        model->arch = find_architecture("gpt2", strlen("gpt2"));
+        if (llmc_load(model, path, err) != 0)
+            goto failed;
+        return 0;
+    }
+
+    /* Otherwise one of llama2.c's formats, which hold Llama models. */
     model->arch = find_architecture("llama", strlen("llama"));
     if (llama2c_load(model, path, err) != 0)
         goto failed;

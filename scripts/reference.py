@@ -35,6 +35,7 @@ BOS, EOS = 1, 2
 V1_MAGIC = 0x616B3432          # "ak42" as a little-endian uint32
 V1_HEADER_SIZE = 256
 LOGITS_MAGIC = b"LOGT"
+LLMC_MAGIC, LLMC_VERSION_FP32, LLMC_HEADER_INTS = 20240326, 3, 256   # llm.c's train_gpt2.c
 
 
 # ---------------------------------------------------------------------------------------------
@@ -77,6 +78,8 @@ def load_checkpoint(path):
     if len(head) < 28:
         raise ValueError(f"{path}: file is {size} bytes, too short for a checkpoint header")
 
+    if struct.unpack_from("<i", head, 0)[0] == LLMC_MAGIC:
+        return load_llmc_checkpoint(path, head, size)
     if struct.unpack_from("<I", head, 0)[0] == V1_MAGIC:
         if len(head) < V1_HEADER_SIZE:
             raise ValueError(f"{path}: file is {size} bytes, too short for a version-1 header")
@@ -184,6 +187,35 @@ def gpt2_weights(meta, t, path):
          "fcprojw": stack("ffn_down.weight"), "fcprojb": stack("ffn_down.bias"),
          "lnfw": t["output_norm.weight"], "lnfb": t["output_norm.bias"]}
     w["wcls"] = w["wte"] if c.shared_classifier else t["output.weight"]
+    return c, w
+
+
+def load_llmc_checkpoint(path, head, size):
+    """llm.c's GPT-2 checkpoint: int32 header[256] (magic, version 3 = fp32, max_seq_len, vocab_size,
+    n_layers, n_heads, channels, padded_vocab_size), then the float32 tensors in llm.c's order."""
+    if len(head) < 4 * 8:
+        raise ValueError(f"{path}: truncated llm.c header")
+    magic, version, max_t, vocab, layers, heads, dim, padded = struct.unpack_from("<8i", head, 0)
+    if version != LLMC_VERSION_FP32:
+        raise ValueError(f"{path}: llm.c checkpoint version {version}, only 3 (fp32) is read")
+    c = Config(dim, 4 * dim, layers, heads, heads, vocab, max_t, True, 0.0, 1e-5, "gpt2")
+    check_config(c, path)
+    L, C = layers, dim
+    shapes = [("wte", (padded, C)), ("wpe", (max_t, C)), ("ln1w", (L, C)), ("ln1b", (L, C)),
+              ("qkvw", (L, 3 * C, C)), ("qkvb", (L, 3 * C)), ("attprojw", (L, C, C)), ("attprojb", (L, C)),
+              ("ln2w", (L, C)), ("ln2b", (L, C)), ("fcw", (L, 4 * C, C)), ("fcb", (L, 4 * C)),
+              ("fcprojw", (L, C, 4 * C)), ("fcprojb", (L, C)), ("lnfw", (C,)), ("lnfb", (C,))]
+    n_floats = sum(int(np.prod(shape)) for _, shape in shapes)
+    if size != 4 * LLMC_HEADER_INTS + 4 * n_floats:
+        raise ValueError(f"{path}: file is {size} bytes, its llm.c header implies {4 * LLMC_HEADER_INTS + 4 * n_floats}")
+    data = np.memmap(path, dtype="<f4", mode="r", offset=4 * LLMC_HEADER_INTS, shape=(n_floats,))
+    w, offset = {}, 0
+    for name, shape in shapes:
+        n = int(np.prod(shape))
+        w[name] = data[offset:offset + n].reshape(shape)
+        offset += n
+    w["wte"] = w["wte"][:vocab]          # the padding rows are never used
+    w["wcls"] = w["wte"]
     return c, w
 
 

@@ -111,6 +111,26 @@ gpt2_gguf gpt2_short
 expect_failure "GPT-2: a prompt longer than the position table is an error" 1 \
     "longer than the model's context of 16" $RUN "$SCRATCH/gpt2_short.gguf" -i "$long_prompt"
 
+# llm.c checkpoints it must refuse: bf16 (version 5) by name, a truncated
+# file, a header dimension of 0.
+"$PYTHON" scripts/write_gguf_gpt2.py "$SCRATCH/llmc_vocab.gguf" --dim 32 --heads 4 --layers 1 --seq-len 16 \
+    --llmc "$SCRATCH/llmc.bin" >/dev/null 2>&1
+"$PYTHON" -c '
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+bf16 = bytearray(data); bf16[4:8] = (5).to_bytes(4, "little")
+open(sys.argv[2], "wb").write(bf16)
+open(sys.argv[3], "wb").write(data[:-100])
+zero = bytearray(data); zero[24:28] = (0).to_bytes(4, "little")
+open(sys.argv[4], "wb").write(zero)' "$SCRATCH/llmc.bin" "$SCRATCH/llmc_bf16.bin" "$SCRATCH/llmc_cut.bin" \
+    "$SCRATCH/llmc_zero.bin"
+expect_failure "llm.c bf16 checkpoint is refused by name" 1 "llmc_bf16.bin: llm.c checkpoint version 5 holds bf16" \
+    $RUN "$SCRATCH/llmc_bf16.bin" -z "$SCRATCH/llmc_vocab.gguf"
+expect_failure "truncated llm.c checkpoint is one clear line" 1 "llmc_cut.bin: file is .* implies" \
+    $RUN "$SCRATCH/llmc_cut.bin" -z "$SCRATCH/llmc_vocab.gguf"
+expect_failure "llm.c checkpoint with channels 0 is refused" 1 "llmc_zero.bin: bad header: dim is 0" \
+    $RUN "$SCRATCH/llmc_zero.bin" -z "$SCRATCH/llmc_vocab.gguf"
+
 # Byte-level BPE vocabularies (scripts/write_bpe_vocab.py): "the cat" is 116 257 261 there.
 bpe_vocab() {
     name=$1

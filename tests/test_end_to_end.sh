@@ -150,6 +150,26 @@ compare_gpt2 "Q8_0 matrices (F16 classifier)" "the cat" 60 \
     "--tolerance 1e-1 --overall-tolerance 5e-2 --greedy-tokens 0" \
     --dim 64 --heads 4 --layers 2 --seq-len 64 --matrix-type q8_0 --separate-output --output-type f16 --seed 4
 
+# llm.c's checkpoint (version 3, fp32) of the same random weights as an F32
+# GGUF: the same logits to the bit and the same text, and reference.py's logits.
+"$PYTHON" scripts/write_gguf_gpt2.py "$SCRATCH/llmc.gguf" --dim 64 --heads 4 --layers 2 --seq-len 96 --seed 6 \
+    --llmc "$SCRATCH/llmc.bin" >/dev/null
+$RUN "$SCRATCH/llmc.gguf" -t 0 -n 90 -i "the cat" --logits "$SCRATCH/llmc1.logits" >"$SCRATCH/llmc1" 2>/dev/null
+$RUN "$SCRATCH/llmc.bin" -z "$SCRATCH/llmc.gguf" -t 0 -n 90 -i "the cat" --logits "$SCRATCH/llmc2.logits" \
+    >"$SCRATCH/llmc2" 2>"$SCRATCH/err"
+if [ -s "$SCRATCH/llmc1" ] && cmp -s "$SCRATCH/llmc1" "$SCRATCH/llmc2" &&
+    cmp -s "$SCRATCH/llmc1.logits" "$SCRATCH/llmc2.logits"; then
+    ok "GPT-2 as GGUF and as llm.c's checkpoint: identical greedy text and logits"
+else
+    not_ok "GPT-2 llm.c twin" "$(head -c 80 "$SCRATCH/llmc1") / $(head -c 80 "$SCRATCH/llmc2") $(cat "$SCRATCH/err")"
+fi
+if "$PYTHON" scripts/compare.py --engine "$RUN" "$SCRATCH/llmc.bin" "$SCRATCH/llmc.gguf" --prompt "the cat" \
+    --steps 90 --quiet >"$SCRATCH/compare" 2>&1; then
+    ok "GPT-2 llm.c checkpoint: matches reference.py ($(tail -1 "$SCRATCH/compare"))"
+else
+    not_ok "GPT-2 llm.c checkpoint against reference.py" "$(tail -5 "$SCRATCH/compare")"
+fi
+
 # The same weights in both formats give the same text.
 for format in legacy v1; do
     write_model "same_$format" "$format" --dim 64 --hidden-dim 96 --layers 2 --heads 4 --kv-heads 2 \
