@@ -69,9 +69,9 @@ typedef struct {
 typedef struct {
     Matrix token_embd;        /* (vocab_size, dim) */
     LayerWeights *layers;     /* (n_layers) */
-    const float *output_norm; /* (dim) the final RMSNorm's weights */
+    const float *output_norm; /* (dim) the final norm's weights */
     Matrix output;            /* (vocab_size, dim) the classifier; token_embd when shared */
-    Matrix position_embd;          /* (seq_len, dim) GPT-2's learned positions */
+    Matrix position_embd;          /* (seq_len, dim) GPT-2's learned positions; data NULL in Llama */
     const float *output_norm_bias; /* (dim) GPT-2's final LayerNorm's shift */
 } Weights;
 

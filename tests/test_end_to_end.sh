@@ -150,6 +150,26 @@ compare_gpt2 "Q8_0 matrices (F16 classifier)" "the cat" 60 \
     "--tolerance 1e-1 --overall-tolerance 5e-2 --greedy-tokens 0" \
     --dim 64 --heads 4 --layers 2 --seq-len 64 --matrix-type q8_0 --separate-output --output-type f16 --seed 4
 
+# GPT-2's blocks share rows among the threads as Llama's do: any thread count,
+# the same bits (a model wide enough for every block to run in parallel).
+"$PYTHON" scripts/write_gguf_gpt2.py "$SCRATCH/gpt2_threads.gguf" --dim 192 --heads 6 --layers 2 --seq-len 320 \
+    --seed 7 >/dev/null
+threads_differ=""
+for n in 1 2 3; do
+    OMP_NUM_THREADS=$n $RUN "$SCRATCH/gpt2_threads.gguf" -t 0 -n 310 -i "$long_prompt" \
+        --logits "$SCRATCH/gpt2_threads$n.logits" >"$SCRATCH/gpt2_threads$n.out" 2>"$SCRATCH/err" ||
+        threads_differ="$threads_differ $n threads failed: $(tail -1 "$SCRATCH/err");"
+    if [ "$n" != 1 ] && ! { cmp -s "$SCRATCH/gpt2_threads1.logits" "$SCRATCH/gpt2_threads$n.logits" &&
+        cmp -s "$SCRATCH/gpt2_threads1.out" "$SCRATCH/gpt2_threads$n.out"; }; then
+        threads_differ="$threads_differ $n threads differ from 1;"
+    fi
+done
+if [ -z "$threads_differ" ] && [ -s "$SCRATCH/gpt2_threads1.logits" ]; then
+    ok "GPT-2: 1, 2 and 3 threads give bit-identical logits and text (a prompt over two batches)"
+else
+    not_ok "GPT-2 threads give identical results" "${threads_differ:-no logits written}"
+fi
+
 # llm.c's checkpoint (version 3, fp32) of the same random weights as an F32
 # GGUF: the same logits to the bit and the same text, and reference.py's logits.
 "$PYTHON" scripts/write_gguf_gpt2.py "$SCRATCH/llmc.gguf" --dim 64 --heads 4 --layers 2 --seq-len 96 --seed 6 \
