@@ -17,7 +17,7 @@
  * "path: why" in err; the caller frees the model either way. */
 int llama2c_load(Model *model, const char *path, char err[ERROR_SIZE]);
 
-/* Writes model (float32 matrices) as a llama2.c version 2 file: every matrix
+/* Writes model (a Llama model, float32 matrices) as a llama2.c version 2 file: every matrix
  * int8 with one scale per group of group_size values, norms in float32.
  * Returns 0, or -1 with a message in err. */
 int model_save_q8(const Model *model, const char *path, int group_size, char err[ERROR_SIZE]);

@@ -129,8 +129,8 @@ void file_error_v(char err[ERROR_SIZE], const char *path, const char *fmt, va_li
 int file_error(char err[ERROR_SIZE], const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* (file_error returns -1, so that `return file_error(...)` reports and fails at once.) */
 
-/* Maps and validates a checkpoint: llama2.c's formats or GGUF, told apart by
- * the file's first bytes. Returns 0, or -1 with a message in err. */
+/* Maps and validates a checkpoint: llama2.c's formats, llm.c's or GGUF, told
+ * apart by the file's first bytes. Returns 0, or -1 with a message in err. */
 int model_load(Model *model, const char *path, char err[ERROR_SIZE]);
 void model_free(Model *model);
 

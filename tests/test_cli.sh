@@ -124,6 +124,8 @@ open(sys.argv[3], "wb").write(data[:-100])
 zero = bytearray(data); zero[24:28] = (0).to_bytes(4, "little")
 open(sys.argv[4], "wb").write(zero)' "$SCRATCH/llmc.bin" "$SCRATCH/llmc_bf16.bin" "$SCRATCH/llmc_cut.bin" \
     "$SCRATCH/llmc_zero.bin"
+expect_failure "quantizing a GPT-2 model is refused: llama2.c's int8 format is Llama's" 1 \
+    "cannot quantize a gpt2 model" $RUN quantize "$SCRATCH/llmc.bin" "$SCRATCH/llmc_q8.bin"
 expect_failure "llm.c bf16 checkpoint is refused by name" 1 "llmc_bf16.bin: llm.c checkpoint version 5 holds bf16" \
     $RUN "$SCRATCH/llmc_bf16.bin" -z "$SCRATCH/llmc_vocab.gguf"
 expect_failure "truncated llm.c checkpoint is one clear line" 1 "llmc_cut.bin: file is .* implies" \

@@ -1,9 +1,9 @@
 /* fuzz_checkpoint.c - libFuzzer harness for the checkpoint loader.
  *
- * Each input is a checkpoint file (llama2.c's formats or GGUF). model_load
- * must either reject it with a message or accept it with every tensor inside
- * the mapped file; a GGUF file's vocabulary must load or be refused, and
- * encode and decode within its ids. An accepted model whose run state is
+ * Each input is a checkpoint file (llama2.c's or llm.c's formats, or GGUF).
+ * model_load must either reject it with a message or accept it with every
+ * tensor inside the mapped file; a GGUF file's vocabulary must load or be
+ * refused, and encode and decode within its ids. An accepted model whose run state is
  * small is then run as ./run would run it: a batch of two tokens, one more
  * token, and the sampler (greedy, top-p, top-k, also at a low temperature)
  * on the logits, whose ids must be in the vocabulary. Everything is freed,
@@ -35,7 +35,8 @@ static double run_state_floats(const Config *c)
 {
     double B = MAX_BATCH;
     double widest = c->dim > c->hidden_dim ? c->dim : c->hidden_dim;
-    return B * (4.0 * c->dim + 2.0 * c->kv_dim + (double)c->n_heads * c->seq_len +
+    const double qkv = c->fused_qkv ? c->dim + 2.0 * c->kv_dim : 0.0;  /* GPT-2's q|k|v buffer */
+    return B * (4.0 * c->dim + 2.0 * c->kv_dim + qkv + (double)c->n_heads * c->seq_len +
                 2.0 * c->hidden_dim + c->vocab_size + c->head_size + 2.0 * widest) +
            2.0 * c->n_layers * (double)c->seq_len * c->kv_dim + c->head_size / 2;
 }
