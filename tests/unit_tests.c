@@ -616,6 +616,66 @@ static double batched_vs_single(const Model *model, const int *tokens, int T, in
     return worst;
 }
 
+/* A GPT-2 model (arch_gpt2.c) of random float32 weights: the fields Llama
+ * leaves NULL (biases, LayerNorm shifts, q|k|v, positions) are all set. */
+static void random_gpt2_model(RandomModel *rm, int dim, int layers, int heads, int vocab, int seq_len)
+{
+    const int hidden = 4 * dim, qkv = 3 * dim;
+    Config c = {.dim = dim, .hidden_dim = hidden, .n_layers = layers, .n_heads = heads, .n_kv_heads = heads,
+                .vocab_size = vocab, .seq_len = seq_len, .head_size = dim / heads, .kv_dim = dim,
+                .shared_classifier = true, .fused_qkv = true, .rope_theta = 0.0f, .norm_eps = 1e-5f};
+    memset(rm, 0, sizeof *rm);
+    rm->model.config = c;
+    rm->model.arch = find_architecture("gpt2", strlen("gpt2"));
+    size_t per_layer = 4 * (size_t)dim + (size_t)qkv * (dim + 1) + (size_t)dim * (dim + 1) +
+                       (size_t)hidden * (dim + 1) + (size_t)dim * (hidden + 1);
+    size_t total = (size_t)(vocab + seq_len) * dim + 2 * (size_t)dim + layers * per_layer;
+    rm->memory = random_floats(total);
+    float *p = rm->memory;
+    Weights *w = &rm->model.weights;
+    w->token_embd = (Matrix){WEIGHT_F32, vocab, dim, p, NULL, 0}, p += (size_t)vocab * dim;
+    w->position_embd = (Matrix){WEIGHT_F32, seq_len, dim, p, NULL, 0}, p += (size_t)seq_len * dim;
+    w->output_norm = p, p += dim;
+    w->output_norm_bias = p, p += dim;
+    w->output = w->token_embd;
+    w->layers = calloc(layers, sizeof(LayerWeights));
+    for (int l = 0; l < layers; l++) {
+        LayerWeights *lw = &w->layers[l];
+        lw->attn_norm = p, p += dim;
+        lw->attn_norm_bias = p, p += dim;
+        lw->ffn_norm = p, p += dim;
+        lw->ffn_norm_bias = p, p += dim;
+        lw->wqkv = (Matrix){WEIGHT_F32, qkv, dim, p, NULL, 0}, p += (size_t)qkv * dim;
+        lw->bqkv = p, p += qkv;
+        lw->wo = (Matrix){WEIGHT_F32, dim, dim, p, NULL, 0}, p += (size_t)dim * dim;
+        lw->bo = p, p += dim;
+        lw->w_up = (Matrix){WEIGHT_F32, hidden, dim, p, NULL, 0}, p += (size_t)hidden * dim;
+        lw->b_up = p, p += hidden;
+        lw->w_down = (Matrix){WEIGHT_F32, dim, hidden, p, NULL, 0}, p += (size_t)hidden * dim;
+        lw->b_down = p, p += dim;
+    }
+}
+
+/* GPT-2's forward pass: batches equal token-by-token, on every kernel set. */
+static void test_gpt2_batched_forward(void)
+{
+    RandomModel rm;
+    random_gpt2_model(&rm, 64, 2, 4, 50, 40);
+    enum { T = 37 };
+    int tokens[T];
+    random_tokens(tokens, T, rm.model.config.vocab_size);
+    const KernelSet *active = kernels_active();
+    for (int i = 0; i < kernel_set_count(); i++) {
+        kernels_use(kernel_set(i));
+        double worst = batched_vs_single(&rm.model, tokens, T, 16);  /* batches of 16, 16, 5 */
+        expect(worst < 1e-4, "kernel set %s: batched logits differ from token-by-token by %g",
+               kernel_set_name(kernel_set(i)), worst);
+    }
+    kernels_use(active);
+    free_random_model(&rm);
+    report("GPT-2: a batch of tokens gives the logits of one token at a time, on every kernel set");
+}
+
 static void test_batched_forward(void)
 {
     RandomModel rm;
@@ -1531,6 +1591,7 @@ int main(int argc, char **argv)
     test_gelu_rows();
     test_add_position_embedding();
     test_batched_forward();
+    test_gpt2_batched_forward();
     test_attention_observer();
     test_quantize_q8();
     test_matmul_q8();
