@@ -25,4 +25,8 @@ struct Architecture {
 int llama_load_gguf(Model *model, const char *path, char err[ERROR_SIZE]);
 float *llama_forward(const Model *model, RunState *s, const int *tokens, int T, int pos, LogitRows wanted);
 
+/* arch_gpt2.c */
+int gpt2_load_gguf(Model *model, const char *path, char err[ERROR_SIZE]);
+float *gpt2_forward(const Model *model, RunState *s, const int *tokens, int T, int pos, LogitRows wanted);
+
 #endif

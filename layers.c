@@ -14,11 +14,43 @@ void embed_tokens(float *x, const Matrix *token_embd, const int *tokens, int T)
         matrix_row(x + (size_t)t * token_embd->cols, token_embd, tokens[t]);
 }
 
+void add_position_embedding(float *x, float *row, const Matrix *position_embd, int pos, int T)
+{
+    const int dim = position_embd->cols;
+    for (int t = 0; t < T; t++)
+        matrix_row(row + (size_t)t * dim, position_embd, pos + t);
+    add_in_place(x, row, T * dim);
+}
+
 void rmsnorm_rows(float *out, const float *x, const float *weight, int T, int dim, float eps)
 {
 #pragma omp parallel for schedule(static) if ((size_t)T * dim >= PARALLEL_MIN_WORK)
     for (int t = 0; t < T; t++)
         rmsnorm(out + (size_t)t * dim, x + (size_t)t * dim, weight, dim, eps);
+}
+
+/* out (n) = (x - mean) / sqrt(variance + eps) * weight + bias, for one row
+ * x (n); the sums in double, so that a large mean costs no precision. */
+static void layernorm(float *out, const float *x, const float *weight, const float *bias, int n, float eps)
+{
+    double sum = 0.0;
+    for (int i = 0; i < n; i++)
+        sum += x[i];
+    const double mean = sum / n;
+    double sum_squares = 0.0;
+    for (int i = 0; i < n; i++)
+        sum_squares += (x[i] - mean) * (x[i] - mean);
+    const float scale = (float)(1.0 / sqrt(sum_squares / n + eps));
+    const float shift = (float)mean;
+    for (int i = 0; i < n; i++)
+        out[i] = (x[i] - shift) * scale * weight[i] + bias[i];
+}
+
+void layernorm_rows(float *out, const float *x, const float *weight, const float *bias, int T, int dim, float eps)
+{
+#pragma omp parallel for schedule(static) if ((size_t)T * dim >= PARALLEL_MIN_WORK)
+    for (int t = 0; t < T; t++)
+        layernorm(out + (size_t)t * dim, x + (size_t)t * dim, weight, bias, dim, eps);
 }
 
 /* out (T, n) += bias (n) on every row. */
@@ -149,6 +181,20 @@ void attend(float *out, const float *q, const float *key_cache, const float *val
 void swiglu_rows(float *gate, const float *up, int T, int hidden_dim)
 {
     swiglu(gate, up, T * hidden_dim);
+}
+
+/* GELU's tanh approximation (Hendrycks and Gimpel), as GPT-2 was trained with it. */
+#define GELU_SQRT_2_OVER_PI 0.7978845608028654f
+#define GELU_CUBIC 0.044715f
+
+void gelu_rows(float *x, int T, int n)
+{
+    const size_t count = (size_t)T * n;
+#pragma omp parallel for schedule(static) if (count >= PARALLEL_MIN_WORK)
+    for (size_t i = 0; i < count; i++) {
+        const float v = x[i];
+        x[i] = 0.5f * v * (1.0f + tanhf(GELU_SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v)));
+    }
 }
 
 void residual_add(float *x, const float *y, int T, int dim)

@@ -18,6 +18,15 @@ void embed_tokens(float *x, const Matrix *token_embd, const int *tokens, int T);
  * weight (dim). */
 void rmsnorm_rows(float *out, const float *x, const float *weight, int T, int dim, float eps);
 
+/* x (T, dim) += the rows pos .. pos + T - 1 of position_embd (seq_len, dim):
+ * GPT-2's learned positions, added once to the embedded tokens. row
+ * (T, dim) holds each row as floats on the way. */
+void add_position_embedding(float *x, float *row, const Matrix *position_embd, int pos, int T);
+
+/* out (T, dim) = each row of x (T, dim) less its mean, over its standard
+ * deviation, times weight (dim) plus bias (dim): GPT-2's LayerNorm. */
+void layernorm_rows(float *out, const float *x, const float *weight, const float *bias, int T, int dim, float eps);
+
 /* out (T, W.rows) = in (T, W.cols) @ W^T, plus bias (W.rows) on every row
  * (NULL: no bias). */
 void linear(float *out, const float *in, const Matrix *W, const float *bias, int T, MatmulScratch *scratch);
@@ -53,6 +62,10 @@ void attend(float *out, const float *q, const float *key_cache, const float *val
 
 /* SwiGLU's activation: gate (T, hidden_dim) = silu(gate) * up (T, hidden_dim). */
 void swiglu_rows(float *gate, const float *up, int T, int hidden_dim);
+
+/* GPT-2's activation, in place on x (T, n): GELU in its tanh approximation,
+ * 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))). */
+void gelu_rows(float *x, int T, int n);
 
 /* The residual connection: x (T, dim) += y (T, dim). */
 void residual_add(float *x, const float *y, int T, int dim);

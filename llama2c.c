@@ -319,6 +319,10 @@ int model_save_q8(const Model *model, const char *model_path, const char *path, 
                   char err[ERROR_SIZE])
 {
     const Config *c = &model->config;
+    /* The format's layout is Llama's: another architecture's tensors have no place in it. */
+    if (model->arch != find_architecture("llama", strlen("llama")))
+        return file_error(err, model_path, "cannot quantize a %s model: llama2.c's int8 format holds only Llama models",
+                          model->arch ? model->arch->name : "unknown");
     if (!all_float32(model))
         return file_error(err, model_path, "the model to quantize must have float32 weights");
     if (group_size <= 0)

@@ -17,7 +17,7 @@
  * "path: why" in err; the caller frees the model either way. */
 int llama2c_load(Model *model, const char *path, char err[ERROR_SIZE]);
 
-/* Writes model (float32 matrices, read from model_path, which names it in
+/* Writes model (a Llama model, float32 matrices, read from model_path, which names it in
  * messages) as a llama2.c version 2 file at path: every matrix int8 with one
  * scale per group of group_size values, norms in float32. The file is
  * written under a temporary name beside path and renamed to path only when

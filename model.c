@@ -1,13 +1,15 @@
 /* model.c - what every model shares, whatever its architecture or file.
  *
- * Loading maps the checkpoint, tells GGUF from llama2.c's format by its first
- * bytes, and hands it to that format's reader: llama2c.c, or for GGUF the
- * loader of the architecture the file names (the table below). Then the run
- * state, and forward(), which runs the model's architecture. */
+ * Loading maps the checkpoint, tells GGUF, llm.c's and llama2.c's formats
+ * apart by their first bytes, and hands it to that format's reader: llmc.c,
+ * llama2c.c, or for GGUF the loader of the architecture the file names (the
+ * table below). Then the run state, and forward(), which runs the model's
+ * architecture. */
 #include "model.h"
 
 #include "arch.h"
 #include "llama2c.h"
+#include "llmc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -68,6 +70,7 @@ int config_validate(const Config *c, char err[ERROR_SIZE])
 
 static const Architecture ARCHITECTURES[] = {
     {"llama", llama_load_gguf, llama_forward},
+    {"gpt2", gpt2_load_gguf, gpt2_forward},
 };
 #define N_ARCHITECTURES (sizeof ARCHITECTURES / sizeof ARCHITECTURES[0])
 #define NAME_SHOWN_MAX 40  /* an unknown architecture's name in a message: at most this many bytes */
@@ -148,7 +151,15 @@ int model_load(Model *model, const char *path, char err[ERROR_SIZE])
         return 0;
     }
 
-    /* Not GGUF: one of llama2.c's formats, which hold Llama models. */
+    /* llm.c's checkpoints hold GPT-2 models. */
+    if (llmc_is_checkpoint(mapping, size)) {
+        model->arch = find_architecture("gpt2", strlen("gpt2"));
+        if (llmc_load(model, path, err) != 0)
+            goto failed;
+        return 0;
+    }
+
+    /* Otherwise one of llama2.c's formats, which hold Llama models. */
     model->arch = find_architecture("llama", strlen("llama"));
     if (llama2c_load(model, path, err) != 0)
         goto failed;
@@ -221,6 +232,8 @@ int run_state_init(RunState *s, const Config *c, int max_batch, char err[ERROR_S
     s->q = alloc_floats(B, c->dim, 1);
     s->k = alloc_floats(B, c->kv_dim, 1);
     s->v = alloc_floats(B, c->kv_dim, 1);
+    if (c->fused_qkv)  /* only an architecture with one q|k|v matrix needs it */
+        s->qkv = alloc_floats(B, c->dim + 2 * (size_t)c->kv_dim, 1);
     /* Decoding's rows of weights, or a batch's scratch for each (head, block of queries). */
     const size_t blocks = (B + ATTENTION_BLOCK - 1) / ATTENTION_BLOCK;
     s->att = alloc_floats(blocks * c->n_heads, ATTENTION_SCRATCH(c->seq_len, c->head_size), 1);
@@ -235,7 +248,7 @@ int run_state_init(RunState *s, const Config *c, int max_batch, char err[ERROR_S
     s->matmul_scratch.scales = alloc_floats(B, widest, 1);  /* more than enough: one per group */
     s->matmul_scratch.values = (int8_t *)alloc_floats(B, widest, 1);
     s->matmul_scratch.panels = alloc_panels(B, widest);
-    if (!s->matmul_scratch.scales || !s->matmul_scratch.values || !s->matmul_scratch.panels || !s->x || !s->xb || !s->xb2 || !s->q || !s->k || !s->v || !s->att || !s->hb || !s->hb2 ||
+    if (!s->matmul_scratch.scales || !s->matmul_scratch.values || !s->matmul_scratch.panels || (c->fused_qkv && !s->qkv) || !s->x || !s->xb || !s->xb2 || !s->q || !s->k || !s->v || !s->att || !s->hb || !s->hb2 ||
         !s->logits || !s->key_cache || !s->value_cache || !s->rope_inv_freq || !s->rope_cos_sin) {
         double cache_mib = 2.0 * c->n_layers * c->seq_len * c->kv_dim * sizeof(float) / (1 << 20);
         snprintf(err, ERROR_SIZE, "out of memory for the run state (the KV cache alone is %.0f MiB: "
@@ -246,7 +259,7 @@ int run_state_init(RunState *s, const Config *c, int max_batch, char err[ERROR_S
     /* Pair i of every head turns at frequency theta^(-2i / head_size): fast
      * for the first pairs, slow for the last, so positions stay tellable apart
      * at every distance. */
-    for (int i = 0; i < c->head_size / 2; i++)
+    for (int i = 0; c->rope_theta > 0 && i < c->head_size / 2; i++)
         s->rope_inv_freq[i] = 1.0f / powf(c->rope_theta, (2 * i) / (float)c->head_size);
     return 0;
 }
@@ -254,7 +267,7 @@ int run_state_init(RunState *s, const Config *c, int max_batch, char err[ERROR_S
 void run_state_free(RunState *s)
 {
     float *buffers[] = {s->x,      s->xb,     s->xb2,          s->q,           s->k,
-                        s->v,      s->att,    s->hb,           s->hb2,         s->logits,
+                        s->v,      s->qkv,    s->att,    s->hb,           s->hb2,         s->logits,
                         s->key_cache, s->value_cache, s->rope_inv_freq, s->rope_cos_sin,
                         s->matmul_scratch.scales, (float *)s->matmul_scratch.values, s->matmul_scratch.panels};
     for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++)

@@ -34,8 +34,9 @@ typedef struct {
     int head_size;    /* dim / n_heads */
     int kv_dim;       /* n_kv_heads * head_size */
     bool shared_classifier;  /* logits use the token embedding matrix */
-    float rope_theta;        /* base of the rotary frequencies */
-    float norm_eps;          /* RMSNorm's epsilon */
+    bool fused_qkv;          /* q, k and v come from one matrix (GPT-2): the run state keeps a qkv buffer */
+    float rope_theta;        /* base of the rotary frequencies; 0 without RoPE (GPT-2's learned positions) */
+    float norm_eps;          /* the norm's epsilon: RMSNorm's, or GPT-2's LayerNorm's */
 } Config;
 
 /* One transformer block's tensors, named as in GGUF files (blk.N.attn_q ...).
@@ -52,6 +53,15 @@ typedef struct {
     Matrix w_gate;           /* (hidden_dim, dim) */
     Matrix w_up;             /* (hidden_dim, dim) */
     Matrix w_down;           /* (dim, hidden_dim) */
+    /* GPT-2's: LayerNorm shifts, one matrix for q, k and v, and biases.
+     * w_gate is absent there: its feed-forward block is up, GELU, down. */
+    const float *attn_norm_bias;  /* (dim) LayerNorm's shift before attention */
+    Matrix wqkv;                  /* (dim + 2 kv_dim, dim) the rows of q, then k, then v */
+    const float *bqkv;            /* (dim + 2 kv_dim) */
+    const float *bo;              /* (dim) */
+    const float *ffn_norm_bias;   /* (dim) */
+    const float *b_up;            /* (hidden_dim) */
+    const float *b_down;          /* (dim) */
 } LayerWeights;
 
 /* The whole model's tensors; optional ones (GPT-2's position embedding, say)
@@ -59,8 +69,10 @@ typedef struct {
 typedef struct {
     Matrix token_embd;        /* (vocab_size, dim) */
     LayerWeights *layers;     /* (n_layers) */
-    const float *output_norm; /* (dim) the final RMSNorm's weights */
+    const float *output_norm; /* (dim) the final norm's weights */
     Matrix output;            /* (vocab_size, dim) the classifier; token_embd when shared */
+    Matrix position_embd;          /* (seq_len, dim) GPT-2's learned positions; data NULL in Llama */
+    const float *output_norm_bias; /* (dim) GPT-2's final LayerNorm's shift */
 } Weights;
 
 /* An architecture: its GGUF loader and its forward pass (arch.h). */
@@ -95,6 +107,8 @@ typedef struct {
     float *q;           /* (max_batch, dim) queries */
     float *k;           /* (max_batch, kv_dim) keys of the new tokens */
     float *v;           /* (max_batch, kv_dim) values of the new tokens */
+    float *qkv;         /* (max_batch, dim + 2 kv_dim) a fused q|k|v matmul's output; NULL unless
+                           config.fused_qkv */
     float *att;         /* (max_batch * n_heads, seq_len) attention weights; for a batch,
                            ATTENTION_SCRATCH(seq_len, head_size) per (block of queries, head) */
     float *hb;          /* (max_batch, hidden_dim) feed-forward gate */
@@ -115,8 +129,8 @@ void file_error_v(char err[ERROR_SIZE], const char *path, const char *fmt, va_li
 int file_error(char err[ERROR_SIZE], const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* (file_error returns -1, so that `return file_error(...)` reports and fails at once.) */
 
-/* Maps and validates a checkpoint: llama2.c's formats or GGUF, told apart by
- * the file's first bytes. Returns 0, or -1 with a message in err. */
+/* Maps and validates a checkpoint: llama2.c's formats, llm.c's or GGUF, told
+ * apart by the file's first bytes. Returns 0, or -1 with a message in err. */
 int model_load(Model *model, const char *path, char err[ERROR_SIZE]);
 void model_free(Model *model);
 

@@ -159,7 +159,7 @@ def main():
     # The engine's greedy sequence: the tokens it fed plus the one chosen at its last position.
     last = prompt_tokens[n] if n < len(prompt_tokens) else int(engine_top[-1])
     engine_seq = tokens + [last]
-    ref_seq = ref.greedy(c, w, prompt_tokens, args.steps)
+    ref_seq = ref.greedy(c, w, prompt_tokens, args.steps, tok.stop)
     if args.greedy_tokens is not None:
         keep = len(prompt_tokens) + args.greedy_tokens
         engine_seq, ref_seq = engine_seq[:keep], ref_seq[:keep]

@@ -135,6 +135,15 @@ if [ -f scripts/write_gguf.py ]; then
     write_gguf_seed gguf_q8_0 --dim 32 --hidden-dim 32 --layers 1 --heads 2 --kv-heads 1 --vocab 16 --seq-len 4 \
         --matrix-type q8_0
 fi
+# GPT-2: a small GGUF file and the same weights as an llm.c checkpoint.
+if [ -f scripts/write_gguf_gpt2.py ]; then
+    if "$PYTHON" scripts/write_gguf_gpt2.py "$SEEDS/checkpoint/gpt2_f32.gguf" --dim 8 --heads 2 --layers 1 --seq-len 4 \
+        --llmc "$SEEDS/checkpoint/gpt2_llmc.bin" >>"$BUILD/seeds.log" 2>&1; then
+        cp "$SEEDS/checkpoint/gpt2_f32.gguf" "$SEEDS/tokenizer_load/"
+    else
+        seed_failed=yes
+    fi
+fi
 # Version 2 (int8) checkpoints too, where the engine writes them (./run quantize IN OUT).
 # shellcheck disable=SC2086
 if $CLANG -O1 -D_GNU_SOURCE -I. -o "$BUILD/run" run.c $ENGINE_SOURCES -lm >"$BUILD/run-build.log" 2>&1; then

@@ -1,11 +1,19 @@
 #!/usr/bin/python3
-"""Reference implementation of llama2.c's Llama-2 inference, in plain numpy.
+"""Reference implementation of llama2.c's Llama-2 inference, and of GPT-2's, in plain numpy.
 
     reference.py CHECKPOINT TOKENIZER [--prompt TEXT] [--steps N] [--logits OUT] [--tokens "1 2 3"]
 
 Without --tokens: greedy generation (argmax, lowest id on ties) from BOS + prompt, printed like
 llama2.c prints it. With --tokens: teacher-forced logits for exactly those token ids.
 --logits OUT writes the logits of every position computed (format: see write_logits).
+
+GPT-2 (a GGUF file whose general.architecture is gpt2) is written from the published model
+(Radford et al. 2019, and OpenAI's gpt-2 model.py): learned position embeddings added to the
+token embeddings; per block x += attn(ln_1(x)), x += mlp(ln_2(x)) with LayerNorm (weight and
+bias), one q|k|v matrix whose output splits into q, k and v in that order, a bias on every matrix,
+GELU in its tanh form; a final LayerNorm and the classifier tied to the token embedding (unless
+the file has an output.weight). Its vocabulary is byte-level BPE: GPT-2's regex split, its byte
+map, then merges by rank.
 
 Precision: activations are kept as float32 between the steps of the forward pass, as a C engine
 keeps them. Each step (matmul, rmsnorm, rope, attention, ffn) computes in float64 and rounds its
@@ -27,6 +35,7 @@ BOS, EOS = 1, 2
 V1_MAGIC = 0x616B3432          # "ak42" as a little-endian uint32
 V1_HEADER_SIZE = 256
 LOGITS_MAGIC = b"LOGT"
+LLMC_MAGIC, LLMC_VERSION_FP32, LLMC_HEADER_INTS = 20240326, 3, 256   # llm.c's train_gpt2.c
 
 
 # ---------------------------------------------------------------------------------------------
@@ -43,7 +52,8 @@ class Config:
     seq_len: int
     shared_classifier: bool
     rope_theta: float = 10000.0    # llama2.c's; GGUF files may say otherwise
-    norm_eps: float = 1e-5
+    norm_eps: float = 1e-5         # RMSNorm's, or GPT-2's LayerNorm's
+    arch: str = "llama"            # or "gpt2"
 
     @property
     def head_size(self):
@@ -68,6 +78,8 @@ def load_checkpoint(path):
     if len(head) < 28:
         raise ValueError(f"{path}: file is {size} bytes, too short for a checkpoint header")
 
+    if struct.unpack_from("<i", head, 0)[0] == LLMC_MAGIC:
+        return load_llmc_checkpoint(path, head, size)
     if struct.unpack_from("<I", head, 0)[0] == V1_MAGIC:
         if len(head) < V1_HEADER_SIZE:
             raise ValueError(f"{path}: file is {size} bytes, too short for a version-1 header")
@@ -135,6 +147,8 @@ def load_gguf_checkpoint(path):
     llama.cpp's converter keeps llama2.c's row order, so the tensors map one to one."""
     import gguf
     meta, t = gguf.read_gguf(path)
+    if meta.get("general.architecture") == "gpt2":
+        return gpt2_weights(meta, t, path)
     if meta.get("general.architecture") != "llama":
         raise ValueError(f"{path}: architecture {meta.get('general.architecture')!r} is not llama")
     n_heads = meta["llama.attention.head_count"]
@@ -151,6 +165,57 @@ def load_gguf_checkpoint(path):
          "wv": stack("attn_v"), "wo": stack("attn_output"), "w1": stack("ffn_gate"), "w2": stack("ffn_down"),
          "w3": stack("ffn_up")}
     w["wcls"] = w["token_embedding"] if c.shared_classifier else t["output.weight"]
+    return c, w
+
+
+def gpt2_weights(meta, t, path):
+    """A GPT-2 GGUF file's tensors (llama.cpp's names), under the names of llm.c's checkpoint:
+    wte, wpe, per layer (stacked) ln1w, ln1b, qkvw, qkvb, attprojw, attprojb, ln2w, ln2b, fcw,
+    fcb, fcprojw, fcprojb; lnfw, lnfb, and the classifier wcls."""
+    n_heads = meta["gpt2.attention.head_count"]
+    c = Config(meta["gpt2.embedding_length"], meta["gpt2.feed_forward_length"], meta["gpt2.block_count"],
+               n_heads, n_heads, t["token_embd.weight"].shape[0], meta["gpt2.context_length"],
+               "output.weight" not in t, 0.0, float(meta.get("gpt2.attention.layer_norm_epsilon", 1e-5)), "gpt2")
+    check_config(c, path)
+    stack = lambda name: np.stack([t[f"blk.{l}.{name}"] for l in range(c.n_layers)])  # noqa: E731
+    w = {"wte": t["token_embd.weight"], "wpe": t["position_embd.weight"],
+         "ln1w": stack("attn_norm.weight"), "ln1b": stack("attn_norm.bias"),
+         "qkvw": stack("attn_qkv.weight"), "qkvb": stack("attn_qkv.bias"),
+         "attprojw": stack("attn_output.weight"), "attprojb": stack("attn_output.bias"),
+         "ln2w": stack("ffn_norm.weight"), "ln2b": stack("ffn_norm.bias"),
+         "fcw": stack("ffn_up.weight"), "fcb": stack("ffn_up.bias"),
+         "fcprojw": stack("ffn_down.weight"), "fcprojb": stack("ffn_down.bias"),
+         "lnfw": t["output_norm.weight"], "lnfb": t["output_norm.bias"]}
+    w["wcls"] = w["wte"] if c.shared_classifier else t["output.weight"]
+    return c, w
+
+
+def load_llmc_checkpoint(path, head, size):
+    """llm.c's GPT-2 checkpoint: int32 header[256] (magic, version 3 = fp32, max_seq_len, vocab_size,
+    n_layers, n_heads, channels, padded_vocab_size), then the float32 tensors in llm.c's order."""
+    if len(head) < 4 * 8:
+        raise ValueError(f"{path}: truncated llm.c header")
+    magic, version, max_t, vocab, layers, heads, dim, padded = struct.unpack_from("<8i", head, 0)
+    if version != LLMC_VERSION_FP32:
+        raise ValueError(f"{path}: llm.c checkpoint version {version}, only 3 (fp32) is read")
+    c = Config(dim, 4 * dim, layers, heads, heads, vocab, max_t, True, 0.0, 1e-5, "gpt2")
+    check_config(c, path)
+    L, C = layers, dim
+    shapes = [("wte", (padded, C)), ("wpe", (max_t, C)), ("ln1w", (L, C)), ("ln1b", (L, C)),
+              ("qkvw", (L, 3 * C, C)), ("qkvb", (L, 3 * C)), ("attprojw", (L, C, C)), ("attprojb", (L, C)),
+              ("ln2w", (L, C)), ("ln2b", (L, C)), ("fcw", (L, 4 * C, C)), ("fcb", (L, 4 * C)),
+              ("fcprojw", (L, C, 4 * C)), ("fcprojb", (L, C)), ("lnfw", (C,)), ("lnfb", (C,))]
+    n_floats = sum(int(np.prod(shape)) for _, shape in shapes)
+    if size != 4 * LLMC_HEADER_INTS + 4 * n_floats:
+        raise ValueError(f"{path}: file is {size} bytes, its llm.c header implies {4 * LLMC_HEADER_INTS + 4 * n_floats}")
+    data = np.memmap(path, dtype="<f4", mode="r", offset=4 * LLMC_HEADER_INTS, shape=(n_floats,))
+    w, offset = {}, 0
+    for name, shape in shapes:
+        n = int(np.prod(shape))
+        w[name] = data[offset:offset + n].reshape(shape)
+        offset += n
+    w["wte"] = w["wte"][:vocab]          # the padding rows are never used
+    w["wcls"] = w["wte"]
     return c, w
 
 
@@ -275,8 +340,42 @@ def new_cache(c):
     return np.zeros(shape, np.float32), np.zeros(shape, np.float32)
 
 
+def layernorm(x, weight, bias, eps=1e-5):
+    """(x - mean) / sqrt(variance + eps) * weight + bias, the variance without Bessel's correction."""
+    x = x.astype(np.float64)
+    centred = x - np.mean(x)
+    return (centred / np.sqrt(np.mean(centred * centred) + eps) * weight + bias).astype(np.float32)
+
+
+def gelu(x):
+    """GELU's tanh approximation, the one GPT-2 was trained with."""
+    x = x.astype(np.float64)
+    return (0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))).astype(np.float32)
+
+
+def affine(w, b, x):
+    """y = W @ x + b, accumulated in float64, rounded to float32."""
+    return (w.astype(np.float64) @ x.astype(np.float64) + b).astype(np.float32)
+
+
+def gpt2_forward(c, w, cache, token, pos):
+    """GPT-2's forward pass for one token at position pos. Returns logits."""
+    key_cache, value_cache = cache
+    x = (w["wte"][token].astype(np.float64) + w["wpe"][pos]).astype(np.float32)
+    for l in range(c.n_layers):
+        qkv = affine(w["qkvw"][l], w["qkvb"][l], layernorm(x, w["ln1w"][l], w["ln1b"][l], c.norm_eps))
+        q, key_cache[l, pos], value_cache[l, pos] = np.split(qkv, 3)
+        att = attention(q, key_cache[l, :pos + 1], value_cache[l, :pos + 1], c.n_heads, c.n_heads)
+        x = x + affine(w["attprojw"][l], w["attprojb"][l], att)
+        h = gelu(affine(w["fcw"][l], w["fcb"][l], layernorm(x, w["ln2w"][l], w["ln2b"][l], c.norm_eps)))
+        x = x + affine(w["fcprojw"][l], w["fcprojb"][l], h)
+    return matmul(w["wcls"], layernorm(x, w["lnfw"], w["lnfb"], c.norm_eps))
+
+
 def forward(c, w, cache, token, pos):
     """Feed token at position pos (positions must be fed in order 0, 1, 2, ...). Returns logits."""
+    if c.arch == "gpt2":
+        return gpt2_forward(c, w, cache, token, pos)
     key_cache, value_cache = cache
     x = np.array(w["token_embedding"][token], dtype=np.float32)
     for l in range(c.n_layers):
@@ -307,12 +406,12 @@ def cap_steps(c, steps):
     return c.seq_len if steps <= 0 or steps > c.seq_len else steps
 
 
-def generate(c, w, prompt_tokens, steps):
+def generate(c, w, prompt_tokens, steps, stop=(BOS, EOS)):
     """Greedy decoding as llama2.c does it. Yields (pos, token fed, logits, next token).
 
     Positions 0..steps-1 are fed (steps counts the prompt too). While inside the prompt the next
     token is the prompt's, afterwards the argmax of the logits (np.argmax: lowest id on ties).
-    Stops after a step whose next token is BOS or EOS.
+    Stops after a step whose next token is BOS or EOS (the ids in stop: the vocabulary's).
     """
     steps = cap_steps(c, steps)
     cache = new_cache(c)
@@ -324,18 +423,18 @@ def generate(c, w, prompt_tokens, steps):
         else:
             next_token = int(np.argmax(logits))
         yield pos, token, logits, next_token
-        if next_token in (BOS, EOS):
+        if next_token in stop:
             return
         token = next_token
 
 
-def greedy(c, w, prompt_tokens, steps):
+def greedy(c, w, prompt_tokens, steps, stop=(BOS, EOS)):
     """Token ids of greedy generation: the fed tokens plus the last token chosen.
 
     That last token is the BOS/EOS that stopped generation, if one did.
     """
     tokens = [prompt_tokens[0]]
-    for _, _, _, next_token in generate(c, w, prompt_tokens, steps):
+    for _, _, _, next_token in generate(c, w, prompt_tokens, steps, stop):
         tokens.append(next_token)
     return tokens
 
@@ -348,6 +447,73 @@ class Tokenizer:
     pieces: list        # bytes of each token; sentencepiece's '▁' is stored as a space
     scores: list        # merge scores (float)
     ids: dict           # bytes -> token id
+    stop: tuple = (BOS, EOS)   # generation ends after these
+    ranks: dict = None  # byte-level BPE only: (left, right) spelled pieces -> merge rank
+    spelled_ids: dict = None   # byte-level BPE only: spelled piece -> token id
+    add_bos: bool = False      # byte-level BPE only: a prompt starts with BOS
+
+
+# GPT-2's pre-tokenizer (its encoder.py): contractions, letters, digits, other symbols, spaces:
+#   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+# Python's re has no \p{...}: letters are [^\W\d_] (str.isalpha, plus the few numerics that are
+# not decimal digits) and numbers \d. Exact for ASCII text, which the tests' prompts are.
+GPT2_SPLIT = re.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+""")
+
+
+def gpt2_byte_spelling():
+    """GPT-2's bytes_to_unicode: printable Latin-1 bytes spell themselves, the other 68 bytes
+    take the code points 256, 257, ... in byte order."""
+    kept = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    spelling, extra = {}, 0
+    for b in range(256):
+        if b in kept:
+            spelling[b] = chr(b)
+        else:
+            spelling[b] = chr(256 + extra)
+            extra += 1
+    return spelling
+
+
+def load_byte_bpe(path, meta, vocab_size):
+    tokens = meta["tokenizer.ggml.tokens"]
+    if len(tokens) != vocab_size:
+        raise ValueError(f"{path}: {len(tokens)} tokens, the model has {vocab_size}")
+    unspell = {ch: b for b, ch in gpt2_byte_spelling().items()}
+    pieces = [bytes(unspell[ch] for ch in tok) if all(ch in unspell for ch in tok) else tok.encode("utf-8")
+              for tok in tokens]
+    ranks = {tuple(m.split(" ")): rank for rank, m in enumerate(meta["tokenizer.ggml.merges"])}
+    spelled_ids = {}
+    for i, tok in enumerate(tokens):
+        spelled_ids.setdefault(tok, i)
+    bos, eos = int(meta["tokenizer.ggml.bos_token_id"]), int(meta["tokenizer.ggml.eos_token_id"])
+    return Tokenizer(pieces, [0.0] * len(tokens), {}, (bos, eos), ranks, spelled_ids,
+                     bool(meta.get("tokenizer.ggml.add_bos_token", False)))
+
+
+def encode_byte_bpe(tok, text):
+    """Byte-level BPE: split by GPT2_SPLIT, spell each part's UTF-8 bytes, then merge the pair of
+    lowest rank, everywhere it occurs, until no pair has a rank. BOS alone for an empty text."""
+    spelling = gpt2_byte_spelling()
+    ids = [tok.stop[0]] if tok.add_bos else []
+    for part in GPT2_SPLIT.findall(text):
+        symbols = [spelling[b] for b in part.encode("utf-8")]
+        while len(symbols) > 1:
+            ranked = [(tok.ranks[pair], i) for i, pair in enumerate(zip(symbols, symbols[1:])) if pair in tok.ranks]
+            if not ranked:
+                break
+            first = min(ranked)[1]
+            best = (symbols[first], symbols[first + 1])
+            merged, i = [], 0
+            while i < len(symbols):
+                if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == best:
+                    merged.append(symbols[i] + symbols[i + 1])
+                    i += 2
+                else:
+                    merged.append(symbols[i])
+                    i += 1
+            symbols = merged
+        ids.extend(tok.spelled_ids[s] for s in symbols)
+    return ids or [tok.stop[0]]
 
 
 def load_tokenizer(path, vocab_size):
@@ -357,6 +523,8 @@ def load_tokenizer(path, vocab_size):
     if data[:4] == b"GGUF":
         import gguf
         meta = gguf.parse_gguf(data).metadata
+        if meta.get("tokenizer.ggml.model") == "gpt2":
+            return load_byte_bpe(path, meta, vocab_size)
         tokens, scores = meta["tokenizer.ggml.tokens"], meta["tokenizer.ggml.scores"]
         if len(tokens) != vocab_size:
             raise ValueError(f"{path}: {len(tokens)} tokens, the model has {vocab_size}")
@@ -391,7 +559,10 @@ def encode(tok, text):
     """llama2.c's encoder: BOS, then (if text is non-empty) a dummy-prefix space and the text,
     one token per UTF-8 character (or its bytes as <0xXX> tokens if the character is not in the
     vocabulary), then greedy merging of the adjacent pair with the best score (leftmost on ties).
+    A byte-level BPE vocabulary encodes as GPT-2 does (encode_byte_bpe).
     """
+    if tok.ranks is not None:
+        return encode_byte_bpe(tok, text)
     tokens = []
     if text:
         for char in " " + text:
@@ -418,6 +589,8 @@ def encode(tok, text):
 def decode(tok, prev_token, token):
     """Bytes to print for token: after BOS a leading space is dropped; <0xXX> is that raw byte."""
     piece = tok.pieces[token]
+    if tok.ranks is not None:
+        return piece
     if prev_token == BOS and piece.startswith(b" "):
         piece = piece[1:]
     m = re.fullmatch(rb"<0x([0-9A-Fa-f]{2})>", piece)
@@ -497,10 +670,10 @@ def main():
     else:
         prompt_tokens = encode(tok, args.prompt)
         tokens, logits = [], []
-        for pos, token, row, next_token in generate(c, w, prompt_tokens, args.steps):
+        for pos, token, row, next_token in generate(c, w, prompt_tokens, args.steps, tok.stop):
             tokens.append(token)
             logits.append(row)
-            if next_token in (BOS, EOS):
+            if next_token in tok.stop:
                 break
             out.write(printable(decode(tok, token, next_token)))
             out.flush()

@@ -15,6 +15,8 @@ So "the cat" is 116 257 261: "t" "he" (no merge makes "the" without the space) a
 --merge ENTRY   appends ENTRY as written to the merges (to test entries that name no token,
                 or are not two pieces)
 --add-bos       tokenizer.ggml.add_bos_token = true (default: the key is absent)
+
+Importable: vocabulary_metadata(...) -> that metadata (write_gguf_gpt2.py embeds it in models).
 """
 import argparse
 import os
@@ -40,16 +42,8 @@ def byte_to_char():
     return out
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("out")
-    ap.add_argument("--pre", default="gpt-2")
-    ap.add_argument("--no-pre", action="store_true")
-    ap.add_argument("--no-merges", action="store_true")
-    ap.add_argument("--merge", action="append", default=[])
-    ap.add_argument("--add-bos", action="store_true")
-    args = ap.parse_args()
-
+def vocabulary_metadata(pre="gpt-2", merges=True, extra_merges=(), add_bos=False):
+    """The file's metadata, as (key, value type, value) for write_gguf: the vocabulary above."""
     spelled = byte_to_char()
     tokens = [spelled[b] for b in range(256)] + [m.replace(" ", "") for m in MERGES] + [END_OF_TEXT]
     types = [TOKEN_NORMAL] * (len(tokens) - 1) + [TOKEN_CONTROL]
@@ -62,12 +56,25 @@ def main():
         ("tokenizer.ggml.bos_token_id", UINT32, end_of_text),
         ("tokenizer.ggml.eos_token_id", UINT32, end_of_text),
     ]
-    if not args.no_pre:
-        metadata.append(("tokenizer.ggml.pre", STRING, args.pre))
-    if not args.no_merges:
-        metadata.append(("tokenizer.ggml.merges", ARRAY, (STRING, MERGES + args.merge)))
-    if args.add_bos:
+    if pre is not None:
+        metadata.append(("tokenizer.ggml.pre", STRING, pre))
+    if merges:
+        metadata.append(("tokenizer.ggml.merges", ARRAY, (STRING, MERGES + list(extra_merges))))
+    if add_bos:
         metadata.append(("tokenizer.ggml.add_bos_token", BOOL, True))
+    return metadata
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("out")
+    ap.add_argument("--pre", default="gpt-2")
+    ap.add_argument("--no-pre", action="store_true")
+    ap.add_argument("--no-merges", action="store_true")
+    ap.add_argument("--merge", action="append", default=[])
+    ap.add_argument("--add-bos", action="store_true")
+    args = ap.parse_args()
+    metadata = vocabulary_metadata(None if args.no_pre else args.pre, not args.no_merges, args.merge, args.add_bos)
     write_gguf(args.out, metadata, [])
 
 

@@ -160,6 +160,49 @@ gguf gpt2 --set-string tokenizer.ggml.model=gpt2
 expect_failure "GGUF with a gpt2 vocabulary but no merges is refused" 1 "gpt2.gguf: no tokenizer.ggml.merges" \
     $RUN "$SCRATCH/gpt2.gguf"
 
+# GPT-2 files it must refuse: a missing position table, a missing bias, a
+# q|k|v matrix of the wrong shape; and a prompt past its position table.
+gpt2_gguf() {
+    name=$1
+    shift
+    "$PYTHON" scripts/write_gguf_gpt2.py "$SCRATCH/$name.gguf" --dim 32 --heads 4 --layers 1 --seq-len 16 \
+        "$@" >/dev/null 2>&1
+}
+gpt2_gguf gpt2_no_positions --omit position_embd.weight
+expect_failure "GPT-2 GGUF without position_embd names it" 1 \
+    "gpt2_no_positions.gguf: tensor position_embd.weight is missing" $RUN "$SCRATCH/gpt2_no_positions.gguf"
+gpt2_gguf gpt2_no_bias --omit blk.0.ffn_up.bias
+expect_failure "GPT-2 GGUF without a bias names it" 1 "tensor blk.0.ffn_up.bias is missing" \
+    $RUN "$SCRATCH/gpt2_no_bias.gguf"
+gpt2_gguf gpt2_bad_qkv --cut-rows blk.0.attn_qkv.weight=64
+expect_failure "GPT-2 GGUF with a q|k|v matrix of the wrong shape names it" 1 \
+    "tensor blk.0.attn_qkv.weight has shape \\[32, 64\\], expected \\[32, 96\\]" $RUN "$SCRATCH/gpt2_bad_qkv.gguf"
+gpt2_gguf gpt2_short
+expect_failure "GPT-2: a prompt longer than the position table is an error" 1 \
+    "longer than the model's context of 16" $RUN "$SCRATCH/gpt2_short.gguf" -i "$long_prompt"
+
+# llm.c checkpoints it must refuse: bf16 (version 5) by name, a truncated
+# file, a header dimension of 0.
+"$PYTHON" scripts/write_gguf_gpt2.py "$SCRATCH/llmc_vocab.gguf" --dim 32 --heads 4 --layers 1 --seq-len 16 \
+    --llmc "$SCRATCH/llmc.bin" >/dev/null 2>&1
+"$PYTHON" -c '
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+bf16 = bytearray(data); bf16[4:8] = (5).to_bytes(4, "little")
+open(sys.argv[2], "wb").write(bf16)
+open(sys.argv[3], "wb").write(data[:-100])
+zero = bytearray(data); zero[24:28] = (0).to_bytes(4, "little")
+open(sys.argv[4], "wb").write(zero)' "$SCRATCH/llmc.bin" "$SCRATCH/llmc_bf16.bin" "$SCRATCH/llmc_cut.bin" \
+    "$SCRATCH/llmc_zero.bin"
+expect_failure "quantizing a GPT-2 model is refused: llama2.c's int8 format is Llama's" 1 \
+    "cannot quantize a gpt2 model" $RUN quantize "$SCRATCH/llmc.bin" "$SCRATCH/llmc_q8.bin"
+expect_failure "llm.c bf16 checkpoint is refused by name" 1 "llmc_bf16.bin: llm.c checkpoint version 5 holds bf16" \
+    $RUN "$SCRATCH/llmc_bf16.bin" -z "$SCRATCH/llmc_vocab.gguf"
+expect_failure "truncated llm.c checkpoint is one clear line" 1 "llmc_cut.bin: file is .* implies" \
+    $RUN "$SCRATCH/llmc_cut.bin" -z "$SCRATCH/llmc_vocab.gguf"
+expect_failure "llm.c checkpoint with channels 0 is refused" 1 "llmc_zero.bin: bad header: dim is 0" \
+    $RUN "$SCRATCH/llmc_zero.bin" -z "$SCRATCH/llmc_vocab.gguf"
+
 # Byte-level BPE vocabularies (scripts/write_bpe_vocab.py): "the cat" is 116 257 261 there.
 bpe_vocab() {
     name=$1
@@ -478,6 +521,20 @@ if "$PYTHON" scripts/check_attention_html.py "$SCRATCH/att.html" --layers 2 --he
     ok "--attention-html: one heatmap per layer x head, causal cells, step bars, self-contained XHTML"
 else
     not_ok "--attention-html" "$(grep -v '^ok' "$SCRATCH/check" | head -5)"
+fi
+# The same on GPT-2: its attention goes through the same observer.
+"$PYTHON" scripts/write_gguf_gpt2.py "$SCRATCH/gpt2_explain.gguf" --dim 32 --heads 4 --layers 2 --seq-len 48 >/dev/null
+run_captured $RUN "$SCRATCH/gpt2_explain.gguf" -t 0 -n 20 -i "the cat" -m explain \
+    --attention-html "$SCRATCH/gpt2_att.html"
+steps=$(grep -c '^step ' "$SCRATCH/out")
+head_lines=$(grep -c '^  *L[0-9]* H[0-9]*:' "$SCRATCH/out")
+n_tokens=$(($($RUN -m tokenize -z "$SCRATCH/gpt2_explain.gguf" -i "the cat" | wc -w) + steps - 1))
+if [ "$status" -eq 0 ] && [ "$steps" -gt 0 ] && [ "$head_lines" -eq $((steps * 2 * 4)) ] &&
+    "$PYTHON" scripts/check_attention_html.py "$SCRATCH/gpt2_att.html" --layers 2 --heads 4 --tokens "$n_tokens" \
+        --steps "$steps" >"$SCRATCH/check" 2>&1; then
+    ok "GPT-2: -m explain shows every layer and head at every step ($steps steps), --attention-html checks"
+else
+    not_ok "GPT-2 -m explain" "status $status, $steps steps, $head_lines head lines; $(head -c 200 "$SCRATCH/err")$(grep -v '^ok' "$SCRATCH/check" | head -3)"
 fi
 expect_failure "--attention-html with chat is a usage error" 2 "goes with -m generate" \
     $RUN "$M" -z "$T" -m chat --attention-html "$SCRATCH/x.html"

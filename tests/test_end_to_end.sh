@@ -118,6 +118,78 @@ else
     not_ok "GGUF twin" "$(head -c 80 "$SCRATCH/twin1") / $(head -c 80 "$SCRATCH/twin2")"
 fi
 
+# GPT-2 (scripts/write_gguf_gpt2.py: random weights, write_bpe_vocab.py's small
+# byte-level vocabulary): several shapes, F32, F16 and Q8_0, the tied and the
+# separate classifier, a prompt over two batches. Q8_0 as for Llama above.
+# compare_gpt2 NAME PROMPT STEPS "COMPARE OPTIONS" [write_gguf_gpt2.py options]
+compare_gpt2() {
+    name=$1
+    prompt=$2
+    steps=$3
+    options=$4
+    shift 4
+    if ! "$PYTHON" scripts/write_gguf_gpt2.py "$SCRATCH/gpt2.gguf" "$@" >"$SCRATCH/compare" 2>&1; then
+        not_ok "GPT-2 $name: writing the file" "$(tail -3 "$SCRATCH/compare")"
+        return
+    fi
+    # shellcheck disable=SC2086  # options are words
+    if "$PYTHON" scripts/compare.py --engine "$RUN" "$SCRATCH/gpt2.gguf" "$SCRATCH/gpt2.gguf" --prompt "$prompt" \
+        --steps "$steps" --quiet $options >"$SCRATCH/compare" 2>&1; then
+        ok "GPT-2 $name: matches reference.py ($(tail -1 "$SCRATCH/compare"))"
+    else
+        not_ok "GPT-2 $name against reference.py" "$(tail -5 "$SCRATCH/compare")"
+    fi
+}
+compare_gpt2 "F32, C 64, 4 heads, 2 layers, tied classifier" "the cat sat" 90 "" \
+    --dim 64 --heads 4 --layers 2 --seq-len 96 --seed 1
+compare_gpt2 "F16, C 128, 8 heads, 3 layers, separate classifier, eps 1e-6" "the cat" 90 "" \
+    --dim 128 --heads 8 --layers 3 --seq-len 128 --matrix-type f16 --separate-output --eps 1e-6 --seed 2
+compare_gpt2 "F32, a prompt over two prompt batches" "$long_prompt" 310 "" \
+    --dim 64 --heads 4 --layers 2 --seq-len 320 --seed 3
+compare_gpt2 "Q8_0 matrices (F16 classifier)" "the cat" 60 \
+    "--tolerance 1e-1 --overall-tolerance 5e-2 --greedy-tokens 0" \
+    --dim 64 --heads 4 --layers 2 --seq-len 64 --matrix-type q8_0 --separate-output --output-type f16 --seed 4
+
+# GPT-2's blocks share rows among the threads as Llama's do: any thread count,
+# the same bits (a model wide enough for every block to run in parallel).
+"$PYTHON" scripts/write_gguf_gpt2.py "$SCRATCH/gpt2_threads.gguf" --dim 192 --heads 6 --layers 2 --seq-len 320 \
+    --seed 7 >/dev/null
+threads_differ=""
+for n in 1 2 3; do
+    OMP_NUM_THREADS=$n $RUN "$SCRATCH/gpt2_threads.gguf" -t 0 -n 310 -i "$long_prompt" \
+        --logits "$SCRATCH/gpt2_threads$n.logits" >"$SCRATCH/gpt2_threads$n.out" 2>"$SCRATCH/err" ||
+        threads_differ="$threads_differ $n threads failed: $(tail -1 "$SCRATCH/err");"
+    if [ "$n" != 1 ] && ! { cmp -s "$SCRATCH/gpt2_threads1.logits" "$SCRATCH/gpt2_threads$n.logits" &&
+        cmp -s "$SCRATCH/gpt2_threads1.out" "$SCRATCH/gpt2_threads$n.out"; }; then
+        threads_differ="$threads_differ $n threads differ from 1;"
+    fi
+done
+if [ -z "$threads_differ" ] && [ -s "$SCRATCH/gpt2_threads1.logits" ]; then
+    ok "GPT-2: 1, 2 and 3 threads give bit-identical logits and text (a prompt over two batches)"
+else
+    not_ok "GPT-2 threads give identical results" "${threads_differ:-no logits written}"
+fi
+
+# llm.c's checkpoint (version 3, fp32) of the same random weights as an F32
+# GGUF: the same logits to the bit and the same text, and reference.py's logits.
+"$PYTHON" scripts/write_gguf_gpt2.py "$SCRATCH/llmc.gguf" --dim 64 --heads 4 --layers 2 --seq-len 96 --seed 6 \
+    --llmc "$SCRATCH/llmc.bin" >/dev/null
+$RUN "$SCRATCH/llmc.gguf" -t 0 -n 90 -i "the cat" --logits "$SCRATCH/llmc1.logits" >"$SCRATCH/llmc1" 2>/dev/null
+$RUN "$SCRATCH/llmc.bin" -z "$SCRATCH/llmc.gguf" -t 0 -n 90 -i "the cat" --logits "$SCRATCH/llmc2.logits" \
+    >"$SCRATCH/llmc2" 2>"$SCRATCH/err"
+if [ -s "$SCRATCH/llmc1" ] && cmp -s "$SCRATCH/llmc1" "$SCRATCH/llmc2" &&
+    cmp -s "$SCRATCH/llmc1.logits" "$SCRATCH/llmc2.logits"; then
+    ok "GPT-2 as GGUF and as llm.c's checkpoint: identical greedy text and logits"
+else
+    not_ok "GPT-2 llm.c twin" "$(head -c 80 "$SCRATCH/llmc1") / $(head -c 80 "$SCRATCH/llmc2") $(cat "$SCRATCH/err")"
+fi
+if "$PYTHON" scripts/compare.py --engine "$RUN" "$SCRATCH/llmc.bin" "$SCRATCH/llmc.gguf" --prompt "the cat" \
+    --steps 90 --quiet >"$SCRATCH/compare" 2>&1; then
+    ok "GPT-2 llm.c checkpoint: matches reference.py ($(tail -1 "$SCRATCH/compare"))"
+else
+    not_ok "GPT-2 llm.c checkpoint against reference.py" "$(tail -5 "$SCRATCH/compare")"
+fi
+
 # The same weights in both formats give the same text.
 for format in legacy v1; do
     write_model "same_$format" "$format" --dim 64 --hidden-dim 96 --layers 2 --heads 4 --kv-heads 2 \
@@ -205,6 +277,13 @@ tok512.bin tok512.model 5000
 tokenizer.bin tokenizer.model 5000
 stories260K.f32.gguf tok512.model 2000
 EOF_VOCABS
+
+# GPT-2 with its own 50,257-token vocabulary copied in: GPT-2's tokenization
+# (reference.py's own byte-level BPE), its <|endoftext|> as the stop token.
+if [ -f "$MODELS_DIR/ggml-vocab-gpt-2.gguf" ]; then
+    compare_gpt2 "F32 with GPT-2's vocabulary" "Hello, world! It's 2024 and the cat sat." 40 "" \
+        --dim 64 --heads 4 --layers 2 --seq-len 64 --vocab-file "$MODELS_DIR/ggml-vocab-gpt-2.gguf" --seed 5
+fi
 
 # The byte-level BPE on GPT-2's vocabulary against js-tiktoken's gpt2 encoding
 # (npm, pinned by scripts/package-lock.json: npm ci --prefix scripts).

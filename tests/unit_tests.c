@@ -460,6 +460,81 @@ static void test_linear_bias(void)
     report("linear and linear_shared_input add an optional bias to every row");
 }
 
+/* GPT-2's LayerNorm against a plain double loop, on rows with a large mean. */
+static void test_layernorm_rows(void)
+{
+    enum { T = 3, DIM = 37 };
+    const float eps = 1e-5f;
+    float *x = random_floats(T * DIM), *weight = random_floats(DIM), *bias = random_floats(DIM);
+    for (int i = 0; i < T * DIM; i++)
+        x[i] += 100.0f;  /* a mean far from 0: variance by E[x^2] - E[x]^2 would lose it */
+    float out[T * DIM];
+    double want[T * DIM];
+    layernorm_rows(out, x, weight, bias, T, DIM, eps);
+    for (int t = 0; t < T; t++) {
+        const float *row = x + t * DIM;
+        double mean = 0, var = 0;
+        for (int i = 0; i < DIM; i++)
+            mean += row[i] / (double)DIM;
+        for (int i = 0; i < DIM; i++)
+            var += (row[i] - mean) * (row[i] - mean) / DIM;
+        for (int i = 0; i < DIM; i++)
+            want[t * DIM + i] = (row[i] - mean) / sqrt(var + eps) * weight[i] + bias[i];
+    }
+    double worst = 0;
+    for (int i = 0; i < T * DIM; i++)
+        worst = fmax(worst, fabs(out[i] - want[i]));
+    expect(worst < 1e-5, "layernorm differs from the double loop by %g", worst);
+    free(x), free(weight), free(bias);
+    report("layernorm_rows: (x - mean) / sqrt(var + eps) * weight + bias, row by row");
+}
+
+/* GELU's tanh form, by hand at a few points and against a double loop. */
+static void test_gelu_rows(void)
+{
+    float x[2][4] = {{0.0f, 1.0f, -1.0f, 3.0f}, {-3.0f, 0.5f, 10.0f, -10.0f}};
+    double want[8];
+    for (int i = 0; i < 8; i++) {
+        const double v = x[i / 4][i % 4];
+        want[i] = 0.5 * v * (1 + tanh(sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+    }
+    gelu_rows(&x[0][0], 2, 4);
+    expect(x[0][0] == 0.0f, "gelu(0) = %g", x[0][0]);
+    expect(fabs(x[0][1] - 0.8411920) < 1e-6, "gelu(1) = %.7f, want 0.8411920", x[0][1]);
+    expect(fabs(x[0][2] + 0.1588080) < 1e-6, "gelu(-1) = %.7f, want -0.1588080", x[0][2]);
+    double worst = 0;
+    for (int i = 0; i < 8; i++)
+        worst = fmax(worst, fabs((&x[0][0])[i] - want[i]));
+    expect(worst < 1e-6, "gelu differs from the double loop by %g", worst);
+    report("gelu_rows: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))");
+}
+
+/* Learned positions: row t gains row pos + t of the table, F32 and F16 alike. */
+static void test_add_position_embedding(void)
+{
+    enum { T = 3, DIM = 8, N_CTX = 6, POS = 2 };
+    float *table = random_floats(N_CTX * DIM), *x = random_floats(T * DIM);
+    uint16_t half[N_CTX * DIM];
+    for (int i = 0; i < N_CTX * DIM; i++) {  /* sign, exponent 2^-4..2^1, random mantissa */
+        const uint32_t r = random_u32(&test_rng);
+        half[i] = (uint16_t)((r & 0x8000) | (uint32_t)(11 + r % 6) << 10 | (r >> 16 & 0x3ff));
+    }
+    const Matrix f32 = {WEIGHT_F32, N_CTX, DIM, table, NULL, 0}, f16 = {WEIGHT_F16, N_CTX, DIM, half, NULL, 0};
+    float a[T * DIM], b[T * DIM], row[T * DIM];
+    memcpy(a, x, sizeof a);
+    memcpy(b, x, sizeof b);
+    add_position_embedding(a, row, &f32, POS, T);
+    add_position_embedding(b, row, &f16, POS, T);
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < DIM; i++) {
+            expect(a[t * DIM + i] == x[t * DIM + i] + table[(POS + t) * DIM + i], "F32: row %d col %d", t, i);
+            expect(b[t * DIM + i] == x[t * DIM + i] + fp16_to_fp32(half[(POS + t) * DIM + i]), "F16: row %d col %d",
+                   t, i);
+        }
+    free(table), free(x);
+    report("add_position_embedding adds the table's rows pos .. pos + T - 1");
+}
+
 /* ---------------------------------------------------------------------------
  * The forward pass: a batch of T tokens equals T single-token passes */
 
@@ -539,6 +614,66 @@ static double batched_vs_single(const Model *model, const int *tokens, int T, in
     run_state_free(&one), run_state_free(&many);
     free(single);
     return worst;
+}
+
+/* A GPT-2 model (arch_gpt2.c) of random float32 weights: the fields Llama
+ * leaves NULL (biases, LayerNorm shifts, q|k|v, positions) are all set. */
+static void random_gpt2_model(RandomModel *rm, int dim, int layers, int heads, int vocab, int seq_len)
+{
+    const int hidden = 4 * dim, qkv = 3 * dim;
+    Config c = {.dim = dim, .hidden_dim = hidden, .n_layers = layers, .n_heads = heads, .n_kv_heads = heads,
+                .vocab_size = vocab, .seq_len = seq_len, .head_size = dim / heads, .kv_dim = dim,
+                .shared_classifier = true, .fused_qkv = true, .rope_theta = 0.0f, .norm_eps = 1e-5f};
+    memset(rm, 0, sizeof *rm);
+    rm->model.config = c;
+    rm->model.arch = find_architecture("gpt2", strlen("gpt2"));
+    size_t per_layer = 4 * (size_t)dim + (size_t)qkv * (dim + 1) + (size_t)dim * (dim + 1) +
+                       (size_t)hidden * (dim + 1) + (size_t)dim * (hidden + 1);
+    size_t total = (size_t)(vocab + seq_len) * dim + 2 * (size_t)dim + layers * per_layer;
+    rm->memory = random_floats(total);
+    float *p = rm->memory;
+    Weights *w = &rm->model.weights;
+    w->token_embd = (Matrix){WEIGHT_F32, vocab, dim, p, NULL, 0}, p += (size_t)vocab * dim;
+    w->position_embd = (Matrix){WEIGHT_F32, seq_len, dim, p, NULL, 0}, p += (size_t)seq_len * dim;
+    w->output_norm = p, p += dim;
+    w->output_norm_bias = p, p += dim;
+    w->output = w->token_embd;
+    w->layers = calloc(layers, sizeof(LayerWeights));
+    for (int l = 0; l < layers; l++) {
+        LayerWeights *lw = &w->layers[l];
+        lw->attn_norm = p, p += dim;
+        lw->attn_norm_bias = p, p += dim;
+        lw->ffn_norm = p, p += dim;
+        lw->ffn_norm_bias = p, p += dim;
+        lw->wqkv = (Matrix){WEIGHT_F32, qkv, dim, p, NULL, 0}, p += (size_t)qkv * dim;
+        lw->bqkv = p, p += qkv;
+        lw->wo = (Matrix){WEIGHT_F32, dim, dim, p, NULL, 0}, p += (size_t)dim * dim;
+        lw->bo = p, p += dim;
+        lw->w_up = (Matrix){WEIGHT_F32, hidden, dim, p, NULL, 0}, p += (size_t)hidden * dim;
+        lw->b_up = p, p += hidden;
+        lw->w_down = (Matrix){WEIGHT_F32, dim, hidden, p, NULL, 0}, p += (size_t)hidden * dim;
+        lw->b_down = p, p += dim;
+    }
+}
+
+/* GPT-2's forward pass: batches equal token-by-token, on every kernel set. */
+static void test_gpt2_batched_forward(void)
+{
+    RandomModel rm;
+    random_gpt2_model(&rm, 64, 2, 4, 50, 40);
+    enum { T = 37 };
+    int tokens[T];
+    random_tokens(tokens, T, rm.model.config.vocab_size);
+    const KernelSet *active = kernels_active();
+    for (int i = 0; i < kernel_set_count(); i++) {
+        kernels_use(kernel_set(i));
+        double worst = batched_vs_single(&rm.model, tokens, T, 16);  /* batches of 16, 16, 5 */
+        expect(worst < 1e-4, "kernel set %s: batched logits differ from token-by-token by %g",
+               kernel_set_name(kernel_set(i)), worst);
+    }
+    kernels_use(active);
+    free_random_model(&rm);
+    report("GPT-2: a batch of tokens gives the logits of one token at a time, on every kernel set");
 }
 
 static void test_batched_forward(void)
@@ -1452,7 +1587,11 @@ int main(int argc, char **argv)
     test_rope();
     test_swiglu();
     test_linear_bias();
+    test_layernorm_rows();
+    test_gelu_rows();
+    test_add_position_embedding();
     test_batched_forward();
+    test_gpt2_batched_forward();
     test_attention_observer();
     test_quantize_q8();
     test_matmul_q8();

@@ -1,9 +1,9 @@
 /* fuzz_checkpoint.c - libFuzzer harness for the checkpoint loader.
  *
- * Each input is a checkpoint file (llama2.c's formats or GGUF). model_load
- * must either reject it with a message or accept it with every tensor inside
- * the mapped file; a GGUF file's vocabulary must load or be refused, and
- * encode and decode within its ids. An accepted model whose run state is
+ * Each input is a checkpoint file (llama2.c's or llm.c's formats, or GGUF).
+ * model_load must either reject it with a message or accept it with every
+ * tensor inside the mapped file; a GGUF file's vocabulary must load or be
+ * refused, and encode and decode within its ids. An accepted model whose run state is
  * small is then run as ./run would run it: a batch of two tokens, one more
  * token, and the sampler (greedy, top-p, top-k, also at a low temperature)
  * on the logits, whose ids must be in the vocabulary. Everything is freed,
@@ -35,7 +35,8 @@ static double run_state_floats(const Config *c)
 {
     double B = MAX_BATCH;
     double widest = c->dim > c->hidden_dim ? c->dim : c->hidden_dim;
-    return B * (4.0 * c->dim + 2.0 * c->kv_dim + (double)c->n_heads * c->seq_len +
+    const double qkv = c->fused_qkv ? c->dim + 2.0 * c->kv_dim : 0.0;  /* GPT-2's q|k|v buffer */
+    return B * (4.0 * c->dim + 2.0 * c->kv_dim + qkv + (double)c->n_heads * c->seq_len +
                 2.0 * c->hidden_dim + c->vocab_size + c->head_size + 2.0 * widest) +
            2.0 * c->n_layers * (double)c->seq_len * c->kv_dim + c->head_size / 2;
 }
@@ -112,6 +113,39 @@ static void check_gguf_vocabulary(const Model *m, const char *path)
     tokenizer_free(&t);
 }
 
+/* A float vector of n values, aligned and inside the file. */
+static void check_vector(const Model *m, const float *v, int n, const char *name, int layer)
+{
+    FUZZ_CHECK(float_aligned(v) && in_file(m, v, (double)n * sizeof(float)), "%s (layer %d) lies outside the file",
+               name, layer);
+}
+
+/* GPT-2's tensors (Config.fused_qkv): position table, LayerNorm shifts, the
+ * q|k|v matrix and every bias. */
+static void check_gpt2_layout(const Model *m)
+{
+    const Config *c = &m->config;
+    const Weights *w = &m->weights;
+    const int qkv_rows = c->dim + 2 * c->kv_dim;
+    check_matrix(m, &w->position_embd, c->seq_len, c->dim, "position_embd", -1);
+    check_vector(m, w->output_norm_bias, c->dim, "output_norm_bias", -1);
+    for (int l = 0; l < c->n_layers; l++) {
+        const LayerWeights *lw = &w->layers[l];
+        check_vector(m, lw->attn_norm, c->dim, "attn_norm", l);
+        check_vector(m, lw->attn_norm_bias, c->dim, "attn_norm_bias", l);
+        check_vector(m, lw->ffn_norm, c->dim, "ffn_norm", l);
+        check_vector(m, lw->ffn_norm_bias, c->dim, "ffn_norm_bias", l);
+        check_matrix(m, &lw->wqkv, qkv_rows, c->dim, "wqkv", l);
+        check_vector(m, lw->bqkv, qkv_rows, "bqkv", l);
+        check_matrix(m, &lw->wo, c->dim, c->dim, "wo", l);
+        check_vector(m, lw->bo, c->dim, "bo", l);
+        check_matrix(m, &lw->w_up, c->hidden_dim, c->dim, "w_up", l);
+        check_vector(m, lw->b_up, c->hidden_dim, "b_up", l);
+        check_matrix(m, &lw->w_down, c->dim, c->hidden_dim, "w_down", l);
+        check_vector(m, lw->b_down, c->dim, "b_down", l);
+    }
+}
+
 static void check_layout(const Model *m)
 {
     const Config *c = &m->config;
@@ -128,6 +162,10 @@ static void check_layout(const Model *m)
     check_matrix(m, &w->output, c->vocab_size, c->dim, "output", -1);
     FUZZ_CHECK(float_aligned(w->output_norm) && in_file(m, w->output_norm, dim_bytes),
                "output norm outside the file");
+    if (c->fused_qkv) {
+        check_gpt2_layout(m);
+        return;
+    }
     for (int l = 0; l < c->n_layers; l++) {
         const LayerWeights *lw = &w->layers[l];
         FUZZ_CHECK(float_aligned(lw->attn_norm) && in_file(m, lw->attn_norm, dim_bytes) &&

@@ -1,0 +1,157 @@
+/* llmc.c - llm.c's GPT-2 checkpoints (train_gpt2.c's gpt2_124M.bin).
+ *
+ * A header of 256 int32 (magic, version, then the shape), then the 16
+ * parameter tensors back to back in a fixed order, every layer's tensors of
+ * one kind together. The reader checks the header and the exact file size
+ * before a single weight is touched; the weights are then pointers into the
+ * mapped file, run by arch_gpt2.c's forward pass. */
+#include "llmc.h"
+
+#include "arch.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LLMC_HEADER_INTS 256
+#define LLMC_VERSION_FP32 3
+#define LLMC_VERSION_BF16 5
+#define LLMC_NORM_EPS 1e-5f  /* llm.c's LayerNorm epsilon: not in the file */
+#define LLMC_FFN_MULTIPLE 4  /* GPT-2's feed-forward block is 4 C wide */
+
+/* Header fields, by int32 index. */
+enum { FIELD_MAGIC, FIELD_VERSION, FIELD_MAX_SEQ_LEN, FIELD_VOCAB_SIZE, FIELD_LAYERS, FIELD_HEADS, FIELD_CHANNELS,
+       FIELD_PADDED_VOCAB_SIZE };
+
+static int32_t header_field(const void *mapping, int field)
+{
+    int32_t v;
+    memcpy(&v, (const unsigned char *)mapping + (size_t)field * sizeof v, sizeof v);
+    return v;
+}
+
+bool llmc_is_checkpoint(const void *mapping, size_t size)
+{
+    return size >= sizeof(int32_t) && header_field(mapping, FIELD_MAGIC) == LLMC_MAGIC;
+}
+
+/* Hands out the tensors in file order; with base NULL it only counts floats.
+ * A count past 64 bits marks the walk as failed. */
+typedef struct {
+    const float *base;
+    uint64_t offset;  /* in floats */
+    bool overflow;
+} Cursor;
+
+static const float *take(Cursor *cur, uint64_t rows, uint64_t cols)
+{
+    uint64_t n, end;
+    if (__builtin_mul_overflow(rows, cols, &n) || __builtin_add_overflow(cur->offset, n, &end)) {
+        cur->overflow = true;
+        return NULL;
+    }
+    const float *p = cur->base ? cur->base + cur->offset : NULL;
+    cur->offset = end;
+    return p;
+}
+
+/* Walks llm.c's 16 tensors (wte, wpe, ln1w, ln1b, qkvw, qkvb, attprojw,
+ * attprojb, ln2w, ln2b, fcw, fcb, fcprojw, fcprojb, lnfw, lnfb). Every layer's
+ * tensors of one kind lie together: layer l's is the l-th slice. With
+ * w->layers NULL it only counts. */
+static void lay_out(Cursor *cur, const Config *c, int padded_vocab, Weights *w)
+{
+    const uint64_t C = (uint64_t)c->dim, L = (uint64_t)c->n_layers, H = (uint64_t)c->hidden_dim;
+    /* (rows, cols): each factor is below 2^33, so rows never overflows. */
+    const float *wte = take(cur, (uint64_t)padded_vocab, C);
+    const float *wpe = take(cur, (uint64_t)c->seq_len, C);
+    const float *ln1w = take(cur, L, C), *ln1b = take(cur, L, C);
+    const float *qkvw = take(cur, L * 3 * C, C), *qkvb = take(cur, L, 3 * C);
+    const float *attprojw = take(cur, L * C, C), *attprojb = take(cur, L, C);
+    const float *ln2w = take(cur, L, C), *ln2b = take(cur, L, C);
+    const float *fcw = take(cur, L * H, C), *fcb = take(cur, L, H);
+    const float *fcprojw = take(cur, L * C, H), *fcprojb = take(cur, L, C);
+    const float *lnfw = take(cur, 1, C), *lnfb = take(cur, 1, C);
+    if (!w->layers)
+        return;
+    /* The padded rows past vocab_size are never read: the matrix has vocab_size rows. */
+    w->token_embd = (Matrix){WEIGHT_F32, c->vocab_size, c->dim, wte, NULL, 0};
+    w->output = w->token_embd;  /* llm.c ties the classifier to the embedding */
+    w->position_embd = (Matrix){WEIGHT_F32, c->seq_len, c->dim, wpe, NULL, 0};
+    w->output_norm = lnfw;
+    w->output_norm_bias = lnfb;
+    for (uint64_t l = 0; l < L; l++) {
+        LayerWeights *lw = &w->layers[l];
+        lw->attn_norm = ln1w + l * C;
+        lw->attn_norm_bias = ln1b + l * C;
+        lw->wqkv = (Matrix){WEIGHT_F32, 3 * c->dim, c->dim, qkvw + l * 3 * C * C, NULL, 0};
+        lw->bqkv = qkvb + l * 3 * C;
+        lw->wo = (Matrix){WEIGHT_F32, c->dim, c->dim, attprojw + l * C * C, NULL, 0};
+        lw->bo = attprojb + l * C;
+        lw->ffn_norm = ln2w + l * C;
+        lw->ffn_norm_bias = ln2b + l * C;
+        lw->w_up = (Matrix){WEIGHT_F32, c->hidden_dim, c->dim, fcw + l * H * C, NULL, 0};
+        lw->b_up = fcb + l * H;
+        lw->w_down = (Matrix){WEIGHT_F32, c->dim, c->hidden_dim, fcprojw + l * C * H, NULL, 0};
+        lw->b_down = fcprojb + l * C;
+    }
+}
+
+int llmc_load(Model *model, const char *path, char err[ERROR_SIZE])
+{
+    const size_t size = model->mapping_size;
+    const size_t header_bytes = LLMC_HEADER_INTS * sizeof(int32_t);
+    if (size < header_bytes)
+        return file_error(err, path, "truncated header: %zu bytes, an llm.c checkpoint's header is %zu", size,
+                          header_bytes);
+    const int32_t version = header_field(model->mapping, FIELD_VERSION);
+    if (version == LLMC_VERSION_BF16)
+        return file_error(err, path, "llm.c checkpoint version 5 holds bf16 weights, which this engine does not "
+                          "run (only version 3, fp32)");
+    if (version != LLMC_VERSION_FP32)
+        return file_error(err, path, "unsupported llm.c checkpoint version %d (only 3, fp32)", version);
+    Config *c = &model->config;
+    c->seq_len = header_field(model->mapping, FIELD_MAX_SEQ_LEN);
+    c->vocab_size = header_field(model->mapping, FIELD_VOCAB_SIZE);
+    c->n_layers = header_field(model->mapping, FIELD_LAYERS);
+    c->n_heads = header_field(model->mapping, FIELD_HEADS);
+    c->n_kv_heads = c->n_heads;
+    c->dim = header_field(model->mapping, FIELD_CHANNELS);
+    const int padded_vocab = header_field(model->mapping, FIELD_PADDED_VOCAB_SIZE);
+    if (c->dim > INT32_MAX / LLMC_FFN_MULTIPLE)
+        return file_error(err, path, "bad header: channels %d is too large", c->dim);
+    c->hidden_dim = LLMC_FFN_MULTIPLE * c->dim;
+    char why[ERROR_SIZE];
+    if (config_validate(c, why) != 0)
+        return file_error(err, path, "bad header: %s", why);
+    if (padded_vocab < c->vocab_size)
+        return file_error(err, path, "bad header: padded_vocab_size %d is less than vocab_size %d", padded_vocab,
+                          c->vocab_size);
+    c->head_size = c->dim / c->n_heads;
+    c->kv_dim = c->dim;
+    c->fused_qkv = true;
+    c->shared_classifier = true;
+    c->rope_theta = 0.0f;
+    c->norm_eps = LLMC_NORM_EPS;
+
+    /* Count first, compare with the file, then hand out pointers. */
+    Cursor counter = {NULL, 0, false};
+    Weights *w = &model->weights;
+    lay_out(&counter, c, padded_vocab, w);
+    uint64_t expected;
+    if (counter.overflow || __builtin_mul_overflow(counter.offset, sizeof(float), &expected) ||
+        __builtin_add_overflow(expected, header_bytes, &expected))
+        return file_error(err, path, "bad header: its dimensions imply more than 2^64 bytes of weights");
+    if (expected != size)
+        return file_error(err, path, "file is %zu bytes but its header (channels %d, %d layers, %d heads, vocab %d "
+                          "padded to %d, max_seq_len %d) implies %llu: truncated, or not this format", size, c->dim,
+                          c->n_layers, c->n_heads, c->vocab_size, padded_vocab, c->seq_len,
+                          (unsigned long long)expected);
+    w->layers = calloc((size_t)c->n_layers, sizeof(LayerWeights));
+    if (!w->layers)
+        return file_error(err, path, "out of memory");
+    Cursor cursor = {(const float *)((const unsigned char *)model->mapping + header_bytes), 0, false};
+    lay_out(&cursor, c, padded_vocab, w);
+    return 0;
+}
