@@ -29,10 +29,8 @@
 
 static int load_hyperparameters(const GgufFile *g, const char *path, Config *c, char err[ERROR_SIZE])
 {
-    const GgufTensor *embedding = gguf_find_tensor(g, "token_embd.weight");
-    if (!embedding || embedding->n_dims != 2 || embedding->dims[1] > INT32_MAX)
-        return file_error(err, path, "tensor token_embd.weight is missing or not a matrix");
-    c->vocab_size = (int)embedding->dims[1];
+    if (gguf_vocab_size(g, path, &c->vocab_size, err) != 0)
+        return -1;
     if (gguf_dimension(g, path, "gpt2.embedding_length", 0, &c->dim, err) ||
         gguf_dimension(g, path, "gpt2.feed_forward_length", 0, &c->hidden_dim, err) ||
         gguf_dimension(g, path, "gpt2.block_count", 0, &c->n_layers, err) ||
@@ -90,22 +88,9 @@ int gpt2_load_gguf(Model *model, const char *path, char err[ERROR_SIZE])
         gguf_vector(g, path, "output_norm.bias", c->dim, &w->output_norm_bias, err))
         return -1;
     /* Without output.weight the classifier is the token embedding (GPT-2's own files tie them). */
-    c->shared_classifier = gguf_find_tensor(g, "output.weight") == NULL;
-    if (c->shared_classifier)
-        w->output = w->token_embd;
-    else if (gguf_matrix(g, path, "output.weight", c->vocab_size, c->dim, &w->output, err))
+    if (gguf_classifier(g, path, c, w, err) != 0)
         return -1;
-    /* A block count the file cannot hold is refused before allocating for it. */
-    if ((uint64_t)c->n_layers * GPT2_TENSORS_PER_LAYER > g->n_tensors)
-        return file_error(err, path, "gpt2.block_count is %d but the file holds only %llu tensors", c->n_layers,
-                          (unsigned long long)g->n_tensors);
-    w->layers = calloc((size_t)c->n_layers, sizeof(LayerWeights));
-    if (!w->layers)
-        return file_error(err, path, "out of memory");
-    for (int l = 0; l < c->n_layers; l++)
-        if (load_layer(g, path, c, l, &w->layers[l], err) != 0)
-            return -1;
-    return 0;
+    return gguf_layers(g, path, c, w, GPT2_TENSORS_PER_LAYER, "gpt2.block_count", load_layer, err);
 }
 
 /* ---------------------------------------------------------------------------

@@ -22,10 +22,8 @@
 
 static int load_hyperparameters(const GgufFile *g, const char *path, Config *c, char err[ERROR_SIZE])
 {
-    const GgufTensor *embedding = gguf_find_tensor(g, "token_embd.weight");
-    if (!embedding || embedding->n_dims != 2 || embedding->dims[1] > INT32_MAX)
-        return file_error(err, path, "tensor token_embd.weight is missing or not a matrix");
-    c->vocab_size = (int)embedding->dims[1];
+    if (gguf_vocab_size(g, path, &c->vocab_size, err) != 0)
+        return -1;
     if (gguf_dimension(g, path, "llama.embedding_length", 0, &c->dim, err) ||
         gguf_dimension(g, path, "llama.feed_forward_length", 0, &c->hidden_dim, err) ||
         gguf_dimension(g, path, "llama.block_count", 0, &c->n_layers, err) ||
@@ -82,23 +80,9 @@ int llama_load_gguf(Model *model, const char *path, char err[ERROR_SIZE])
     if (gguf_matrix(g, path, "token_embd.weight", c->vocab_size, c->dim, &w->token_embd, err) ||
         gguf_vector(g, path, "output_norm.weight", c->dim, &w->output_norm, err))
         return -1;
-    /* Without output.weight the classifier is the token embedding. */
-    c->shared_classifier = gguf_find_tensor(g, "output.weight") == NULL;
-    if (c->shared_classifier)
-        w->output = w->token_embd;
-    else if (gguf_matrix(g, path, "output.weight", c->vocab_size, c->dim, &w->output, err))
+    if (gguf_classifier(g, path, c, w, err) != 0)
         return -1;
-    /* A block count the file cannot hold is refused before allocating for it. */
-    if ((uint64_t)c->n_layers * LLAMA_TENSORS_PER_LAYER > g->n_tensors)
-        return file_error(err, path, "llama.block_count is %d but the file holds only %llu tensors", c->n_layers,
-                    (unsigned long long)g->n_tensors);
-    w->layers = calloc((size_t)c->n_layers, sizeof(LayerWeights));
-    if (!w->layers)
-        return file_error(err, path, "out of memory");
-    for (int l = 0; l < c->n_layers; l++)
-        if (load_layer(g, path, c, l, &w->layers[l], err) != 0)
-            return -1;
-    return 0;
+    return gguf_layers(g, path, c, w, LLAMA_TENSORS_PER_LAYER, "llama.block_count", load_layer, err);
 }
 
 /* ---------------------------------------------------------------------------

@@ -26,4 +26,24 @@ int gguf_matrix(const GgufFile *g, const char *path, const char *name, int rows,
 int gguf_vector(const GgufFile *g, const char *path, const char *name, int n, const float **v,
                 char err[ERROR_SIZE]);
 
+/* The vocabulary size: the rows of token_embd.weight. Returns 0, or -1 with
+ * "path: why" in err. */
+int gguf_vocab_size(const GgufFile *g, const char *path, int *vocab_size, char err[ERROR_SIZE]);
+
+/* The classifier: output.weight (vocab_size, dim) when the file has one,
+ * else the token embedding (tied), which c->shared_classifier then says.
+ * Returns 0, or -1 with "path: why" in err. */
+int gguf_classifier(const GgufFile *g, const char *path, Config *c, Weights *w, char err[ERROR_SIZE]);
+
+/* Reads one block's tensors (blk.l.*) into lw. */
+typedef int (*GgufLayerLoader)(const GgufFile *g, const char *path, const Config *c, int l, LayerWeights *lw,
+                               char err[ERROR_SIZE]);
+
+/* Allocates w->layers and reads each with load_layer, after checking that
+ * the file holds tensors_per_layer tensors for each of c->n_layers (so that a
+ * huge block count is refused before allocating for it; block_count_key
+ * names it in the message). Returns 0, or -1 with "path: why" in err. */
+int gguf_layers(const GgufFile *g, const char *path, const Config *c, Weights *w, int tensors_per_layer,
+                const char *block_count_key, GgufLayerLoader load_layer, char err[ERROR_SIZE]);
+
 #endif
