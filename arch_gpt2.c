@@ -39,7 +39,7 @@ static int load_hyperparameters(const GgufFile *g, const char *path, Config *c, 
         return -1;
     c->n_kv_heads = c->n_heads;  /* every query head has its own keys and values */
     char why[ERROR_SIZE];
-    if (config_validate(c, why) != 0)
+    if (config_validate(c, false, why) != 0)
         return file_error(err, path, "bad metadata: %s", why);
     c->head_size = c->dim / c->n_heads;
     c->kv_dim = c->dim;

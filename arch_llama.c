@@ -32,7 +32,7 @@ static int load_hyperparameters(const GgufFile *g, const char *path, Config *c, 
         gguf_dimension(g, path, "llama.context_length", 0, &c->seq_len, err))
         return -1;
     char why[ERROR_SIZE];
-    if (config_validate(c, why) != 0)
+    if (config_validate(c, true, why) != 0)
         return file_error(err, path, "bad metadata: %s", why);
     c->head_size = c->dim / c->n_heads;
     c->kv_dim = c->n_kv_heads * c->head_size;

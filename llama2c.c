@@ -214,7 +214,7 @@ static int parse_header(const unsigned char *data, size_t size, const char *path
             c->vocab_size = -c->vocab_size;
     }
     char why[ERROR_SIZE];
-    if (config_validate(c, why) != 0)
+    if (config_validate(c, true, why) != 0)
         return file_error(err, path, "bad header: %s", why);
     if (h->weight_type == WEIGHT_Q8 &&
         (h->group_size <= 0 || h->group_size % 4 != 0 || c->dim % h->group_size != 0 ||

@@ -123,7 +123,7 @@ int llmc_load(Model *model, const char *path, char err[ERROR_SIZE])
         return file_error(err, path, "bad header: channels %d is too large", c->dim);
     c->hidden_dim = LLMC_FFN_MULTIPLE * c->dim;
     char why[ERROR_SIZE];
-    if (config_validate(c, why) != 0)
+    if (config_validate(c, false, why) != 0)
         return file_error(err, path, "bad header: %s", why);
     if (padded_vocab < c->vocab_size)
         return file_error(err, path, "bad header: padded_vocab_size %d is less than vocab_size %d", padded_vocab,

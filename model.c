@@ -43,7 +43,7 @@ int file_error(char err[ERROR_SIZE], const char *path, const char *fmt, ...)
     return -1;
 }
 
-int config_validate(const Config *c, char err[ERROR_SIZE])
+int config_validate(const Config *c, bool rotary, char err[ERROR_SIZE])
 {
     /* The caller prefixes the file name, so messages here start with the field. */
     const struct { const char *name; int value; } dims[] = {
@@ -59,7 +59,7 @@ int config_validate(const Config *c, char err[ERROR_SIZE])
     if (c->n_heads % c->n_kv_heads != 0)
         return snprintf(err, ERROR_SIZE, "n_heads %d is not divisible by n_kv_heads %d", c->n_heads,
                         c->n_kv_heads), -1;
-    if ((c->dim / c->n_heads) % 2 != 0)
+    if (rotary && (c->dim / c->n_heads) % 2 != 0)
         return snprintf(err, ERROR_SIZE, "head size %d is odd; rotary encoding rotates pairs",
                         c->dim / c->n_heads), -1;
     return 0;

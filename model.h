@@ -143,8 +143,9 @@ bool model_map_pages(const Model *model);
 /* The architecture called name (len bytes, a GGUF general.architecture), or NULL. */
 const Architecture *find_architecture(const char *name, size_t len);
 
-/* Checks a header's dimensions; shared by every format's loader. */
-int config_validate(const Config *c, char err[ERROR_SIZE]);
+/* Checks a header's dimensions; shared by every format's loader. A rotary
+ * model (RoPE rotates pairs of a head's values) needs an even head size. */
+int config_validate(const Config *c, bool rotary, char err[ERROR_SIZE]);
 
 int run_state_init(RunState *s, const Config *c, int max_batch, char err[ERROR_SIZE]);
 void run_state_free(RunState *s);

@@ -265,9 +265,10 @@ def check_config(c, path):
     for name in ["dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"]:
         if getattr(c, name) <= 0:
             raise ValueError(f"{path}: bad header, {name} = {getattr(c, name)}")
-    if c.dim % c.n_heads or c.n_heads % c.n_kv_heads or c.head_size % 2:
+    rotary = c.arch == "llama"  # RoPE rotates pairs of a head's values; GPT-2 has no rotation
+    if c.dim % c.n_heads or c.n_heads % c.n_kv_heads or (rotary and c.head_size % 2):
         raise ValueError(f"{path}: bad header, need dim % n_heads == 0, n_heads % n_kv_heads == 0 "
-                         f"and an even head size ({describe(c)})")
+                         f"and, with RoPE, an even head size ({describe(c)})")
 
 
 def describe(c):

@@ -144,6 +144,8 @@ compare_gpt2 "F32, C 64, 4 heads, 2 layers, tied classifier" "the cat sat" 90 ""
     --dim 64 --heads 4 --layers 2 --seq-len 96 --seed 1
 compare_gpt2 "F16, C 128, 8 heads, 3 layers, separate classifier, eps 1e-6" "the cat" 90 "" \
     --dim 128 --heads 8 --layers 3 --seq-len 128 --matrix-type f16 --separate-output --eps 1e-6 --seed 2
+compare_gpt2 "F32, odd head size 9 (no rotation, so no pairs needed)" "the cat" 40 "" \
+    --dim 36 --heads 4 --layers 2 --seq-len 48 --seed 8
 compare_gpt2 "F32, a prompt over two prompt batches" "$long_prompt" 310 "" \
     --dim 64 --heads 4 --layers 2 --seq-len 320 --seed 3
 compare_gpt2 "Q8_0 matrices (F16 classifier)" "the cat" 60 \
