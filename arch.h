@@ -28,5 +28,9 @@ float *llama_forward(const Model *model, RunState *s, const int *tokens, int T, 
 /* arch_gpt2.c */
 int gpt2_load_gguf(Model *model, const char *path, char err[ERROR_SIZE]);
 float *gpt2_forward(const Model *model, RunState *s, const int *tokens, int T, int pos, LogitRows wanted);
+/* GPT-2 files hold q, k and v as one matrix wqkv (dim + 2 kv_dim, dim) and
+ * one bias bqkv: lw->wq, wk, wv and bq, bk, bv become views of their rows,
+ * so that the three run as Llama's do. */
+void gpt2_split_qkv(LayerWeights *lw, const Matrix *wqkv, const float *bqkv, const Config *c);
 
 #endif

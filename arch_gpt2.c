@@ -43,7 +43,6 @@ static int load_hyperparameters(const GgufFile *g, const char *path, Config *c, 
         return file_error(err, path, "bad metadata: %s", why);
     c->head_size = c->dim / c->n_heads;
     c->kv_dim = c->dim;
-    c->fused_qkv = true;
     c->rope_theta = 0.0f;  /* positions come from position_embd */
     c->norm_eps = GPT2_NORM_EPS;
     if (gguf_get_f32(g, "gpt2.attention.layer_norm_epsilon", &c->norm_eps) == -2 || !(c->norm_eps >= 0) ||
@@ -57,11 +56,13 @@ static int load_layer(const GgufFile *g, const char *path, const Config *c, int 
 {
     char name[GGUF_MAX_NAME + 1];
     const int qkv_rows = c->dim + 2 * c->kv_dim;
+    Matrix wqkv;
+    const float *bqkv;
 #define LAYER_TENSOR(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, l), name)
     if (gguf_vector(g, path, LAYER_TENSOR("attn_norm.weight"), c->dim, &lw->attn_norm, err) ||
         gguf_vector(g, path, LAYER_TENSOR("attn_norm.bias"), c->dim, &lw->attn_norm_bias, err) ||
-        gguf_matrix(g, path, LAYER_TENSOR("attn_qkv.weight"), qkv_rows, c->dim, &lw->wqkv, err) ||
-        gguf_vector(g, path, LAYER_TENSOR("attn_qkv.bias"), qkv_rows, &lw->bqkv, err) ||
+        gguf_matrix(g, path, LAYER_TENSOR("attn_qkv.weight"), qkv_rows, c->dim, &wqkv, err) ||
+        gguf_vector(g, path, LAYER_TENSOR("attn_qkv.bias"), qkv_rows, &bqkv, err) ||
         gguf_matrix(g, path, LAYER_TENSOR("attn_output.weight"), c->dim, c->dim, &lw->wo, err) ||
         gguf_vector(g, path, LAYER_TENSOR("attn_output.bias"), c->dim, &lw->bo, err) ||
         gguf_vector(g, path, LAYER_TENSOR("ffn_norm.weight"), c->dim, &lw->ffn_norm, err) ||
@@ -72,7 +73,18 @@ static int load_layer(const GgufFile *g, const char *path, const Config *c, int 
         gguf_vector(g, path, LAYER_TENSOR("ffn_down.bias"), c->dim, &lw->b_down, err))
         return -1;
 #undef LAYER_TENSOR
+    gpt2_split_qkv(lw, &wqkv, bqkv, c);
     return 0;
+}
+
+void gpt2_split_qkv(LayerWeights *lw, const Matrix *wqkv, const float *bqkv, const Config *c)
+{
+    lw->wq = matrix_rows(wqkv, 0, c->dim);
+    lw->wk = matrix_rows(wqkv, c->dim, c->kv_dim);
+    lw->wv = matrix_rows(wqkv, c->dim + c->kv_dim, c->kv_dim);
+    lw->bq = bqkv;
+    lw->bk = bqkv + c->dim;
+    lw->bv = bqkv + c->dim + c->kv_dim;
 }
 
 int gpt2_load_gguf(Model *model, const char *path, char err[ERROR_SIZE])
@@ -100,28 +112,17 @@ int gpt2_load_gguf(Model *model, const char *path, char err[ERROR_SIZE])
  * reads it normalized and adds its output back. Blocks run on rows
  * [first, T) only: first is 0 except in the last layer (see gpt2_forward). */
 
-/* q (T, dim), k, v (T, kv_dim) = the three parts of each row of qkv
- * (T, dim + 2 kv_dim), which holds q, then k, then v. */
-static void split_qkv(float *q, float *k, float *v, const float *qkv, const Config *c, int T)
-{
-    const size_t row = (size_t)c->dim + 2 * (size_t)c->kv_dim;
-    for (int t = 0; t < T; t++) {
-        const float *from = qkv + (size_t)t * row;
-        memcpy(q + (size_t)t * c->dim, from, c->dim * sizeof(float));
-        memcpy(k + (size_t)t * c->kv_dim, from + c->dim, c->kv_dim * sizeof(float));
-        memcpy(v + (size_t)t * c->kv_dim, from + c->dim + c->kv_dim, c->kv_dim * sizeof(float));
-    }
-}
-
-/* x += wo @ attention(q, k, v) + bo, with q|k|v = wqkv @ layernorm(x) + bqkv.
+/* x += wo @ attention(q, k, v) + bo, with q, k, v = wq, wk, wv @ layernorm(x) + their biases.
  * Every row's key and value go to the cache; rows before first give nothing
  * else. No rotation: the positions are already in x. */
 static void attention_block(const Config *c, const LayerWeights *lw, RunState *s, int layer, int T, int pos,
                             int first)
 {
     layernorm_rows(s->xb, s->x, lw->attn_norm, lw->attn_norm_bias, T, c->dim, c->norm_eps);
-    linear(s->qkv, s->xb, &lw->wqkv, lw->bqkv, T, &s->matmul_scratch);
-    split_qkv(s->q, s->k, s->v, s->qkv, c, T);
+    float *const qkv[] = {s->q, s->k, s->v};
+    const Matrix *const wqkv[] = {&lw->wq, &lw->wk, &lw->wv};
+    const float *const bqkv[] = {lw->bq, lw->bk, lw->bv};
+    linear_shared_input(qkv, wqkv, bqkv, 3, s->xb, T, &s->matmul_scratch);
     kv_cache_write(s->key_cache, s->value_cache, s->k, s->v, c, layer, pos, T);
     if (first == T)
         return;

@@ -85,8 +85,8 @@ static void lay_out(Cursor *cur, const Config *c, int padded_vocab, Weights *w)
         LayerWeights *lw = &w->layers[l];
         lw->attn_norm = ln1w + l * C;
         lw->attn_norm_bias = ln1b + l * C;
-        lw->wqkv = (Matrix){WEIGHT_F32, 3 * c->dim, c->dim, qkvw + l * 3 * C * C, NULL, 0};
-        lw->bqkv = qkvb + l * 3 * C;
+        const Matrix wqkv = {WEIGHT_F32, 3 * c->dim, c->dim, qkvw + l * 3 * C * C, NULL, 0};
+        gpt2_split_qkv(lw, &wqkv, qkvb + l * 3 * C, c);
         lw->wo = (Matrix){WEIGHT_F32, c->dim, c->dim, attprojw + l * C * C, NULL, 0};
         lw->bo = attprojb + l * C;
         lw->ffn_norm = ln2w + l * C;
@@ -130,7 +130,6 @@ int llmc_load(Model *model, const char *path, char err[ERROR_SIZE])
                           c->vocab_size);
     c->head_size = c->dim / c->n_heads;
     c->kv_dim = c->dim;
-    c->fused_qkv = true;
     c->shared_classifier = true;
     c->rope_theta = 0.0f;
     c->norm_eps = LLMC_NORM_EPS;

@@ -232,8 +232,6 @@ int run_state_init(RunState *s, const Config *c, int max_batch, char err[ERROR_S
     s->q = alloc_floats(B, c->dim, 1);
     s->k = alloc_floats(B, c->kv_dim, 1);
     s->v = alloc_floats(B, c->kv_dim, 1);
-    if (c->fused_qkv)  /* only an architecture with one q|k|v matrix needs it */
-        s->qkv = alloc_floats(B, c->dim + 2 * (size_t)c->kv_dim, 1);
     /* Decoding's rows of weights, or a batch's scratch for each (head, block of queries). */
     const size_t blocks = (B + ATTENTION_BLOCK - 1) / ATTENTION_BLOCK;
     s->att = alloc_floats(blocks * c->n_heads, ATTENTION_SCRATCH(c->seq_len, c->head_size), 1);
@@ -248,7 +246,7 @@ int run_state_init(RunState *s, const Config *c, int max_batch, char err[ERROR_S
     s->matmul_scratch.scales = alloc_floats(B, widest, 1);  /* more than enough: one per group */
     s->matmul_scratch.values = (int8_t *)alloc_floats(B, widest, 1);
     s->matmul_scratch.panels = alloc_panels(B, widest);
-    if (!s->matmul_scratch.scales || !s->matmul_scratch.values || !s->matmul_scratch.panels || (c->fused_qkv && !s->qkv) || !s->x || !s->xb || !s->xb2 || !s->q || !s->k || !s->v || !s->att || !s->hb || !s->hb2 ||
+    if (!s->matmul_scratch.scales || !s->matmul_scratch.values || !s->matmul_scratch.panels || !s->x || !s->xb || !s->xb2 || !s->q || !s->k || !s->v || !s->att || !s->hb || !s->hb2 ||
         !s->logits || !s->key_cache || !s->value_cache || !s->rope_inv_freq || !s->rope_cos_sin) {
         double cache_mib = 2.0 * c->n_layers * c->seq_len * c->kv_dim * sizeof(float) / (1 << 20);
         snprintf(err, ERROR_SIZE, "out of memory for the run state (the KV cache alone is %.0f MiB: "
@@ -267,7 +265,7 @@ int run_state_init(RunState *s, const Config *c, int max_batch, char err[ERROR_S
 void run_state_free(RunState *s)
 {
     float *buffers[] = {s->x,      s->xb,     s->xb2,          s->q,           s->k,
-                        s->v,      s->qkv,    s->att,    s->hb,           s->hb2,         s->logits,
+                        s->v,      s->att,    s->hb,           s->hb2,         s->logits,
                         s->key_cache, s->value_cache, s->rope_inv_freq, s->rope_cos_sin,
                         s->matmul_scratch.scales, (float *)s->matmul_scratch.values, s->matmul_scratch.panels};
     for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++)

@@ -34,7 +34,6 @@ typedef struct {
     int head_size;    /* dim / n_heads */
     int kv_dim;       /* n_kv_heads * head_size */
     bool shared_classifier;  /* logits use the token embedding matrix */
-    bool fused_qkv;          /* q, k and v come from one matrix (GPT-2): the run state keeps a qkv buffer */
     float rope_theta;        /* base of the rotary frequencies; 0 without RoPE (GPT-2's learned positions) */
     float norm_eps;          /* the norm's epsilon: RMSNorm's, or GPT-2's LayerNorm's */
 } Config;
@@ -56,8 +55,8 @@ typedef struct {
     /* GPT-2's: LayerNorm shifts, one matrix for q, k and v, and biases.
      * w_gate is absent there: its feed-forward block is up, GELU, down. */
     const float *attn_norm_bias;  /* (dim) LayerNorm's shift before attention */
-    Matrix wqkv;                  /* (dim + 2 kv_dim, dim) the rows of q, then k, then v */
-    const float *bqkv;            /* (dim + 2 kv_dim) */
+    const float *bq, *bk, *bv;    /* (dim), (kv_dim), (kv_dim); wq, wk and wv are views of
+                                     the rows of one q|k|v matrix (gpt2_split_qkv) */
     const float *bo;              /* (dim) */
     const float *ffn_norm_bias;   /* (dim) */
     const float *b_up;            /* (hidden_dim) */
@@ -107,8 +106,6 @@ typedef struct {
     float *q;           /* (max_batch, dim) queries */
     float *k;           /* (max_batch, kv_dim) keys of the new tokens */
     float *v;           /* (max_batch, kv_dim) values of the new tokens */
-    float *qkv;         /* (max_batch, dim + 2 kv_dim) a fused q|k|v matmul's output; NULL unless
-                           config.fused_qkv */
     float *att;         /* (max_batch * n_heads, seq_len) attention weights; for a batch,
                            ATTENTION_SCRATCH(seq_len, head_size) per (block of queries, head) */
     float *hb;          /* (max_batch, hidden_dim) feed-forward gate */

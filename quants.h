@@ -85,6 +85,18 @@ static inline const void *matrix_row_data(const Matrix *W, int row)
     return (const unsigned char *)W->data + (size_t)row * matrix_row_bytes(W);
 }
 
+/* Rows [first, first + n) of W, as a matrix of their own (a view: nothing
+ * is copied). GPT-2's one q|k|v matrix is three such views. */
+static inline Matrix matrix_rows(const Matrix *W, int first, int n)
+{
+    Matrix rows = *W;
+    rows.rows = n;
+    rows.data = matrix_row_data(W, first);
+    if (W->scales)
+        rows.scales = W->scales + (size_t)first * (W->cols / W->group_size);
+    return rows;
+}
+
 /* Values per input scale for an int8 input: the type's block (a block
  * shares one scale), or llama2.c Q8's group size; 0 for a float input. */
 static inline int input_group_size(const Matrix *W)

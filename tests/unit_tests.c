@@ -18,6 +18,7 @@
 #include <omp.h>
 #endif
 
+#include "arch.h"
 #include "kernels.h"
 #include "layers.h"
 #include "llama2c.h"
@@ -623,7 +624,7 @@ static void random_gpt2_model(RandomModel *rm, int dim, int layers, int heads, i
     const int hidden = 4 * dim, qkv = 3 * dim;
     Config c = {.dim = dim, .hidden_dim = hidden, .n_layers = layers, .n_heads = heads, .n_kv_heads = heads,
                 .vocab_size = vocab, .seq_len = seq_len, .head_size = dim / heads, .kv_dim = dim,
-                .shared_classifier = true, .fused_qkv = true, .rope_theta = 0.0f, .norm_eps = 1e-5f};
+                .shared_classifier = true, .rope_theta = 0.0f, .norm_eps = 1e-5f};
     memset(rm, 0, sizeof *rm);
     rm->model.config = c;
     rm->model.arch = find_architecture("gpt2", strlen("gpt2"));
@@ -645,8 +646,10 @@ static void random_gpt2_model(RandomModel *rm, int dim, int layers, int heads, i
         lw->attn_norm_bias = p, p += dim;
         lw->ffn_norm = p, p += dim;
         lw->ffn_norm_bias = p, p += dim;
-        lw->wqkv = (Matrix){WEIGHT_F32, qkv, dim, p, NULL, 0}, p += (size_t)qkv * dim;
-        lw->bqkv = p, p += qkv;
+        const Matrix wqkv = {WEIGHT_F32, qkv, dim, p, NULL, 0};
+        p += (size_t)qkv * dim;
+        gpt2_split_qkv(lw, &wqkv, p, &rm->model.config);
+        p += qkv;
         lw->wo = (Matrix){WEIGHT_F32, dim, dim, p, NULL, 0}, p += (size_t)dim * dim;
         lw->bo = p, p += dim;
         lw->w_up = (Matrix){WEIGHT_F32, hidden, dim, p, NULL, 0}, p += (size_t)hidden * dim;

@@ -35,8 +35,7 @@ static double run_state_floats(const Config *c)
 {
     double B = MAX_BATCH;
     double widest = c->dim > c->hidden_dim ? c->dim : c->hidden_dim;
-    const double qkv = c->fused_qkv ? c->dim + 2.0 * c->kv_dim : 0.0;  /* GPT-2's q|k|v buffer */
-    return B * (4.0 * c->dim + 2.0 * c->kv_dim + qkv + (double)c->n_heads * c->seq_len +
+    return B * (4.0 * c->dim + 2.0 * c->kv_dim + (double)c->n_heads * c->seq_len +
                 2.0 * c->hidden_dim + c->vocab_size + c->head_size + 2.0 * widest) +
            2.0 * c->n_layers * (double)c->seq_len * c->kv_dim + c->head_size / 2;
 }
@@ -120,13 +119,12 @@ static void check_vector(const Model *m, const float *v, int n, const char *name
                name, layer);
 }
 
-/* GPT-2's tensors (Config.fused_qkv): position table, LayerNorm shifts, the
- * q|k|v matrix and every bias. */
+/* GPT-2's tensors (it has a position table): LayerNorm shifts, the views of
+ * the q|k|v matrix and every bias. */
 static void check_gpt2_layout(const Model *m)
 {
     const Config *c = &m->config;
     const Weights *w = &m->weights;
-    const int qkv_rows = c->dim + 2 * c->kv_dim;
     check_matrix(m, &w->position_embd, c->seq_len, c->dim, "position_embd", -1);
     check_vector(m, w->output_norm_bias, c->dim, "output_norm_bias", -1);
     for (int l = 0; l < c->n_layers; l++) {
@@ -135,8 +133,12 @@ static void check_gpt2_layout(const Model *m)
         check_vector(m, lw->attn_norm_bias, c->dim, "attn_norm_bias", l);
         check_vector(m, lw->ffn_norm, c->dim, "ffn_norm", l);
         check_vector(m, lw->ffn_norm_bias, c->dim, "ffn_norm_bias", l);
-        check_matrix(m, &lw->wqkv, qkv_rows, c->dim, "wqkv", l);
-        check_vector(m, lw->bqkv, qkv_rows, "bqkv", l);
+        check_matrix(m, &lw->wq, c->dim, c->dim, "wq", l);
+        check_matrix(m, &lw->wk, c->kv_dim, c->dim, "wk", l);
+        check_matrix(m, &lw->wv, c->kv_dim, c->dim, "wv", l);
+        check_vector(m, lw->bq, c->dim, "bq", l);
+        check_vector(m, lw->bk, c->kv_dim, "bk", l);
+        check_vector(m, lw->bv, c->kv_dim, "bv", l);
         check_matrix(m, &lw->wo, c->dim, c->dim, "wo", l);
         check_vector(m, lw->bo, c->dim, "bo", l);
         check_matrix(m, &lw->w_up, c->hidden_dim, c->dim, "w_up", l);
@@ -153,7 +155,8 @@ static void check_layout(const Model *m)
     FUZZ_CHECK(c->dim > 0 && c->hidden_dim > 0 && c->n_layers > 0 && c->n_heads > 0 &&
                    c->n_kv_heads > 0 && c->vocab_size > 0 && c->seq_len > 0,
                "accepted a non-positive dimension");
-    FUZZ_CHECK(c->head_size * c->n_heads == c->dim && c->head_size % 2 == 0 &&
+    const bool rotary = !w->position_embd.data;  /* Llama: RoPE rotates pairs */
+    FUZZ_CHECK(c->head_size * c->n_heads == c->dim && (!rotary || c->head_size % 2 == 0) &&
                    c->kv_dim == c->n_kv_heads * c->head_size && c->n_heads % c->n_kv_heads == 0,
                "inconsistent config: dim %d heads %d kv_heads %d head_size %d kv_dim %d", c->dim,
                c->n_heads, c->n_kv_heads, c->head_size, c->kv_dim);
@@ -162,7 +165,7 @@ static void check_layout(const Model *m)
     check_matrix(m, &w->output, c->vocab_size, c->dim, "output", -1);
     FUZZ_CHECK(float_aligned(w->output_norm) && in_file(m, w->output_norm, dim_bytes),
                "output norm outside the file");
-    if (c->fused_qkv) {
+    if (w->position_embd.data) {
         check_gpt2_layout(m);
         return;
     }
