@@ -121,7 +121,7 @@ int llmc_load(Model *model, const char *path, char err[ERROR_SIZE])
     const int padded_vocab = header_field(model->mapping, FIELD_PADDED_VOCAB_SIZE);
     if (c->dim > INT32_MAX / LLMC_FFN_MULTIPLE)
         return file_error(err, path, "bad header: channels %d is too large", c->dim);
-    c->hidden_dim = LLMC_FFN_MULTIPLE * c->dim;
+    c->hidden_dim = c->dim > 0 ? LLMC_FFN_MULTIPLE * c->dim : 0;  /* config_validate names a bad dim */
     char why[ERROR_SIZE];
     if (config_validate(c, false, why) != 0)
         return file_error(err, path, "bad header: %s", why);
