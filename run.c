@@ -64,7 +64,8 @@ static void usage(FILE *out)
             "  -p <float>  top-p (nucleus) in [0, 1]: 0 or 1 = off (default 0.9)\n"
             "  -k <int>    top-k: sample among the k most likely tokens, 0 = off (default 0)\n"
             "  -s <int>    random seed; 0 or none: the time, printed to stderr (default)\n"
-            "  -n <int>    positions to run, prompt included; 0 = the whole context (default 256)\n"
+            "  -n <int>    positions to run, prompt included (llama2.c's -n); 0 = the whole context\n"
+            "              (default: the prompt and 256 tokens after it, within the context)\n"
             "  -i <string> prompt (chat: the first user message; tokenize: the one text to tokenize)\n"
             "  -z <path>   tokenizer.bin, or a GGUF file's vocabulary (default: a GGUF checkpoint's own,\n"
             "              else tokenizer.bin beside the checkpoint)\n"
@@ -432,6 +433,7 @@ typedef struct {
     Inspector *inspector;       /* during an explained generation; else NULL */
     uint64_t time_seed;  /* the seed when it was the time (said on stderr as a run starts), else 0 */
     int reply_limit;     /* chat: tokens per answer at most (-n), 0 = until EOS or the context is full */
+    int tokens_after_prompt;  /* without -n: generate this many after the prompt (within the context) */
 } Engine;
 
 static double now_seconds(void)
@@ -525,6 +527,9 @@ static int *encode_prompt(Engine *e, const char *prompt, int *n_prompt, int *ste
         free(tokens);
         return NULL;
     }
+    /* The last position's token is printed but never run: n + k - 1 positions print k tokens. */
+    if (e->tokens_after_prompt > 0)
+        *steps = n <= seq_len - e->tokens_after_prompt ? n + e->tokens_after_prompt - 1 : seq_len;
     if (*steps < n) {
         fprintf(stderr, "run: note: -n %d is shorter than the prompt (%d tokens): running the prompt "
                 "and one more token\n", *steps, n);
@@ -561,8 +566,8 @@ static void stop_inspector(Engine *e)
 static void print_speed(int n_prompt, double prompt_seconds, int generated, double decode_seconds, bool paged,
                         double paging_seconds)
 {
-    fprintf(stderr, "prompt: %d tokens, %.1f tok/s; generated: %d tokens, ", n_prompt,
-            n_prompt / (prompt_seconds + 1e-9), generated);
+    fprintf(stderr, "prompt: %d token%s, %.1f tok/s; generated: %d token%s, ", n_prompt, n_prompt == 1 ? "" : "s",
+            n_prompt / (prompt_seconds + 1e-9), generated, generated == 1 ? "" : "s");
     if (generated > 1)
         fprintf(stderr, "%.1f tok/s", (generated - 1) / (decode_seconds + 1e-9));
     else
@@ -927,6 +932,8 @@ int main(int argc, char **argv)
     }
 
     int steps = o.steps;
+    if (!o.steps_given)
+        e.tokens_after_prompt = DEFAULT_STEPS;  /* counted once the prompt's length is known */
     if (steps > c->seq_len && o.steps_given)
         fprintf(stderr, "run: note: -n %d is past the context; running %d positions\n", steps, c->seq_len);
     if (steps == 0 || steps > c->seq_len)

@@ -52,6 +52,7 @@ else
     run_suite explain_tests "$EXPLAIN_TESTS"
 fi
 run_suite test_cli sh tests/test_cli.sh
+run_suite test_generate sh tests/test_generate.sh
 run_suite test_end_to_end sh tests/test_end_to_end.sh "$have_models"
 
 passed=$(grep -c '^ok ' "$log")
