@@ -72,14 +72,19 @@ MODELS = {
                  seq_len=1024),
     "1.1B": dict(dim=2048, hidden_dim=5632, n_layers=22, n_heads=32, n_kv_heads=4, vocab_size=32000,
                  seq_len=2048),
+    # GPT-2 (OpenAI's 124M): LayerNorm, learned positions, GELU, biases, the classifier tied.
+    "gpt2-124M": dict(arch="gpt2", dim=768, hidden_dim=3072, n_layers=12, n_heads=12, n_kv_heads=12,
+                      vocab_size=50257, seq_len=1024),
 }
-PUBLISHED = {"15M": "llama2.c's stories15M", "42M": "stories42M", "110M": "stories110M", "1.1B": "TinyLlama 1.1B"}
-DEFAULT_MODELS = ["15M", "42M", "110M"]
+PUBLISHED = {"15M": "llama2.c's stories15M", "42M": "stories42M", "110M": "stories110M", "1.1B": "TinyLlama 1.1B",
+             "gpt2-124M": "GPT-2 124M"}
+DEFAULT_MODELS = ["15M", "42M", "110M", "gpt2-124M"]
+GPT2_VOCAB = "ggml-vocab-gpt-2.gguf"  # GPT-2's own vocabulary, in MODELS_DIR
 LARGE_MODELS = ["1.1B"]
 LARGE_MIN_FREE_BYTES = 12 * 10**9
 BUSY_MARK = 0.10  # rows during which other processes used more of the CPUs than this are marked
 
-SUMMARY_RE = re.compile(r"prompt: (\d+) tokens, (\S+) tok/s; generated: (\d+) tokens, (\S+) tok/s")
+SUMMARY_RE = re.compile(r"prompt: (\d+) tokens?, (\S+) tok/s; generated: (\d+) tokens?, (\S+) tok/s")
 
 
 def log(msg):
@@ -179,6 +184,33 @@ def ensure_checkpoint(name, c, notes):
     return path
 
 
+def ensure_gpt2(name, c, notes):
+    """GPT-2's random checkpoints: (llm.c fp32 file, Q8_0 GGUF file, vocabulary), written by
+    scripts/write_gguf_gpt2.py on first use with GPT-2's own vocabulary (MODELS_DIR); None with a
+    note when that vocabulary is absent."""
+    vocab = models_dir() / GPT2_VOCAB
+    if not vocab.is_file():
+        notes.append(f"{name} skipped: it needs GPT-2's vocabulary, {vocab}, which is absent.")
+        log(notes[-1])
+        return None
+    llmc, gguf = BENCH_DIR / f"{name}.llmc.bin", BENCH_DIR / f"{name}.q8_0.gguf"
+    if llmc.is_file() and gguf.is_file():
+        return llmc, gguf, vocab
+    llmc.unlink(missing_ok=True)
+    log(f"writing {llmc.name} and {gguf.name} (random weights)")
+    cmd = [sys.executable, str(ROOT / "scripts" / "write_gguf_gpt2.py"), str(gguf), "--dim", str(c["dim"]),
+           "--hidden-dim", str(c["hidden_dim"]), "--layers", str(c["n_layers"]), "--heads", str(c["n_heads"]),
+           "--seq-len", str(c["seq_len"]), "--vocab-file", str(vocab), "--matrix-type", "q8_0", "--llmc", str(llmc)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        llmc.unlink(missing_ok=True)
+        gguf.unlink(missing_ok=True)
+        notes.append(f"{name} skipped: write_gguf_gpt2.py failed: {result.stderr.strip()[-200:]}")
+        log(notes[-1])
+        return None
+    return llmc, gguf, vocab
+
+
 def read_header(path):
     """(version, group_size or None) of a llama2.c checkpoint with a magic header; None if it has none."""
     with open(path, "rb") as f:
@@ -192,11 +224,16 @@ def read_header(path):
 
 def decode_bytes_per_token(c, bytes_per_weight):
     """Bytes of weights that decoding one token reads: every matrix (the classifier too) at
-    bytes_per_weight, plus the fp32 RMSNorm vectors and one fp32 embedding row."""
+    bytes_per_weight, plus the fp32 norm vectors (and GPT-2's biases and one position row) and
+    one fp32 embedding row."""
     dim, hidden, layers, vocab = c["dim"], c["hidden_dim"], c["n_layers"], c["vocab_size"]
     kv_dim = dim * c["n_kv_heads"] // c["n_heads"]
-    matrices = layers * (2 * dim * dim + 2 * kv_dim * dim + 3 * hidden * dim) + vocab * dim
-    vectors = 2 * layers * dim + dim
+    if c.get("arch") == "gpt2":  # q|k|v, output, up, down; LayerNorm weights and biases
+        matrices = layers * (2 * dim * dim + 2 * kv_dim * dim + 2 * hidden * dim) + vocab * dim
+        vectors = layers * (4 * dim + (dim + 2 * kv_dim) + dim + hidden + dim) + 2 * dim + dim
+    else:
+        matrices = layers * (2 * dim * dim + 2 * kv_dim * dim + 3 * hidden * dim) + vocab * dim
+        vectors = 2 * layers * dim + dim
     return matrices * bytes_per_weight + 4 * vectors + 4 * dim
 
 
@@ -227,15 +264,18 @@ def write_tokenizer(path, vocab_size=32000):
     os.replace(tmp, path)
 
 
+def models_dir():
+    return Path(os.environ.get("MODELS_DIR") or (ROOT.parent / "shared" / "models"))
+
+
 def find_tokenizer(notes):
-    models_dir = Path(os.environ.get("MODELS_DIR") or (ROOT.parent / "shared" / "models"))
-    tok = models_dir / "tokenizer.bin"
+    tok = models_dir() / "tokenizer.bin"
     if tok.is_file():
         return tok
     tok = BENCH_DIR / "tokenizer.bin"
     if not tok.is_file():
         write_tokenizer(tok)
-    notes.append(f"{models_dir}/tokenizer.bin is absent: used a generated 32000-token tokenizer.")
+    notes.append(f"{models_dir()}/tokenizer.bin is absent: used a generated 32000-token tokenizer.")
     log(notes[-1])
     return tok
 
@@ -685,33 +725,43 @@ def main():
 
     tok = find_tokenizer(notes)
     args.time_bin = rss_probe()
-    checkpoints = [(name, ensure_checkpoint(name, MODELS[name], notes)) for name in args.models]
-    checkpoints = [(name, path) for name, path in checkpoints if path]
-    # Benchmarked files: (label, path, config, bytes per matrix weight).
+    # Benchmarked files: (label, path, config, bytes per matrix weight, tokenizer).
     files = []
-    for name, path in checkpoints:
-        files.append((name, path, MODELS[name], 4.0))
+    for name in args.models:
+        c = MODELS[name]
+        if c.get("arch") == "gpt2":
+            g = ensure_gpt2(name, c, notes)
+            if g:  # GPT-2's own vocabulary for both: its prompt is 256 tokens too
+                files.append((f"{name} llm.c", g[0], c, 4.0, g[2]))
+                files.append((f"{name} Q8_0 GGUF", g[1], c, 34 / 32, g[2]))
+            continue
+        path = ensure_checkpoint(name, c, notes)
+        if not path:
+            continue
+        files.append((name, path, c, 4.0, tok))
         if not args.no_q8:
             q = quantize(engine, path, name, notes)
             if q:
-                files.append((f"{name} q8", q[0], MODELS[name], q[1]))
+                files.append((f"{name} q8", q[0], c, q[1], tok))
         if name in LARGE_MODELS:
-            g = ensure_gguf_q8_0(name, MODELS[name], notes)
+            g = ensure_gguf_q8_0(name, c, notes)
             if g:  # run with tokenizer.bin (same size) so the prompt is the same 256 tokens
-                files.append((f"{name} Q8_0 GGUF", g, MODELS[name], 34 / 32))
+                files.append((f"{name} Q8_0 GGUF", g, c, 34 / 32, tok))
     bw_meter = CpuMeter()
     bw_best, bw_median, bw_how = membw(args, args.threads, notes)
     bw_busy = bw_meter.others()
-    prompt_text = build_prompt(engine, tok, args.prompt_tokens)
+    prompt_texts = {}  # by tokenizer
 
     rows = []
-    for label, path, c, bpw in files:
+    for label, path, c, bpw, vocab in files:
+        if vocab not in prompt_texts:
+            prompt_texts[vocab] = build_prompt(engine, vocab, args.prompt_tokens)
         with open(path, "rb") as f:  # into the page cache, so that no run reads the disk
             while f.read(1 << 24):
                 pass
         for t in args.threads:
             try:
-                rows.append(measure_model(engine, tok, label, path, c, bpw, t, args, prompt_text, notes))
+                rows.append(measure_model(engine, vocab, label, path, c, bpw, t, args, prompt_texts[vocab], notes))
             except BenchError as e:
                 notes.append(str(e))
                 log(str(e))
