@@ -4,7 +4,8 @@
 # make fuzz       libFuzzer on the loaders and the tokenizer (FUZZ_SECONDS per target)
 # make bench      speed and memory on random checkpoints at the published shapes
 # make run        build, then generate with the default model (stories15M, downloaded on
-#                 first use); any other: make run MODEL=x.bin TOKENIZER=tok.bin PROMPT="..."
+#                 first use); any other: make run MODEL=x.gguf PROMPT="..." (a .bin takes
+#                 TOKENIZER=tok.bin, else the tokenizer.bin beside it or in MODELS_DIR)
 CC ?= cc
 # -march=native: the engine is built where it runs, so use every vector unit.
 CFLAGS ?= -O3 -march=native
@@ -22,7 +23,7 @@ LDLIBS = -lm
 PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 MODELS_DIR ?= ../shared/models
 MODEL ?= models/stories15M.bin
-TOKENIZER ?= models/tokenizer.bin
+TOKENIZER ?=
 PROMPT ?=
 export MODELS_DIR PYTHON
 

@@ -1,10 +1,13 @@
 #!/bin/sh
 # make run: generate with MODEL and TOKENIZER. The default, stories15M with the
 # Llama 2 tokenizer (as llama2.c users know it), is downloaded on first use.
-# Usage: scripts/run_default.sh MODEL TOKENIZER [PROMPT]
+# Usage: scripts/run_default.sh MODEL [TOKENIZER] [PROMPT]   (RUN: the engine, default ./run)
 set -u
+RUN=${RUN:-./run}
+DEFAULT_MODEL=models/stories15M.bin
+DEFAULT_TOKENIZER=models/tokenizer.bin
 model=$1
-tokenizer=$2
+tokenizer=${2:-}
 prompt=${3:-}
 MODEL_URL=https://huggingface.co/karpathy/tinyllamas/resolve/main/stories15M.bin
 TOKENIZER_URL=https://raw.githubusercontent.com/karpathy/llama2.c/master/tokenizer.bin
@@ -26,15 +29,35 @@ download() {  # download URL DEST
 run: could not download $(basename "$2") (no network here?).
      Fetch it on a machine that has a network and copy it to $2:
          $1
-     or run a model you have:  make run MODEL=path/to/model.bin TOKENIZER=path/to/tokenizer.bin
+     or run a model you have:  make run MODEL=path/to/model.gguf (or MODEL=x.bin TOKENIZER=tokenizer.bin)
 MSG
     return 1
 }
 
-if [ "$model" = models/stories15M.bin ]; then
+# The tokenizer: TOKENIZER when given; none for a GGUF file (it carries its vocabulary);
+# else tokenizer.bin beside the checkpoint, then $MODELS_DIR's, and for the default model
+# Llama 2's, downloaded.
+if [ -z "$tokenizer" ]; then
+    case $model in
+    *.gguf) ;;
+    *)
+        if [ -s "$(dirname "$model")/tokenizer.bin" ]; then
+            tokenizer=$(dirname "$model")/tokenizer.bin
+        elif [ -s "${MODELS_DIR:-../shared/models}/tokenizer.bin" ]; then
+            tokenizer=${MODELS_DIR:-../shared/models}/tokenizer.bin
+        elif [ "$model" = "$DEFAULT_MODEL" ]; then
+            tokenizer=$DEFAULT_TOKENIZER
+        fi
+        ;;
+    esac
+fi
+if [ "$model" = "$DEFAULT_MODEL" ]; then
     download "$MODEL_URL" "$model" || exit 1
 fi
-if [ "$tokenizer" = models/tokenizer.bin ]; then
+if [ "$tokenizer" = "$DEFAULT_TOKENIZER" ]; then
     download "$TOKENIZER_URL" "$tokenizer" || exit 1
 fi
-exec ./run "$model" -z "$tokenizer" -i "$prompt"
+if [ -n "$tokenizer" ]; then
+    exec "$RUN" "$model" -z "$tokenizer" -i "$prompt"
+fi
+exec "$RUN" "$model" -i "$prompt"

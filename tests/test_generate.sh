@@ -50,3 +50,26 @@ if [ "$status" -eq 0 ] && grep -q "^prompt: 1 token, .*generated: 2 tokens, " "$
 else
     not_ok "timing line plural" "status $status: $(cat "$SCRATCH/err")"
 fi
+
+# make run MODEL=...: a GGUF file runs with its own vocabulary, and a .bin without
+# TOKENIZER= takes MODELS_DIR's tokenizer.bin; neither tries to download anything.
+if [ -f "$MODELS_DIR/stories260K.f32.gguf" ]; then
+    run_captured env RUN="$RUN" sh scripts/run_default.sh "$MODELS_DIR/stories260K.f32.gguf" "" "Once"
+    if [ "$status" -eq 0 ] && [ -s "$SCRATCH/out" ] && ! grep -q download "$SCRATCH/err"; then
+        ok "make run MODEL=x.gguf generates with the file's own vocabulary"
+    else
+        not_ok "make run MODEL=x.gguf" "status $status: $(head -c 300 "$SCRATCH/err")"
+    fi
+    mkdir -p "$SCRATCH/models" "$SCRATCH/elsewhere"
+    cp "$MODELS_DIR/tok512.bin" "$SCRATCH/models/tokenizer.bin"
+    ln -s "$(cd "$MODELS_DIR" && pwd)/stories260K.bin" "$SCRATCH/elsewhere/stories260K.bin"
+    run_captured env RUN="$RUN" MODELS_DIR="$SCRATCH/models" sh scripts/run_default.sh \
+        "$SCRATCH/elsewhere/stories260K.bin" "" "Once"
+    if [ "$status" -eq 0 ] && [ -s "$SCRATCH/out" ] && ! grep -q download "$SCRATCH/err"; then
+        ok "make run MODEL=x.bin without TOKENIZER= takes MODELS_DIR's tokenizer.bin"
+    else
+        not_ok "make run MODEL=x.bin" "status $status: $(head -c 300 "$SCRATCH/err")"
+    fi
+elif [ "${CI:-}" = "true" ]; then
+    not_ok "make run MODEL=..." "$MODELS_DIR/stories260K.f32.gguf is missing"
+fi
