@@ -168,6 +168,16 @@ static void add_token(Buffer *b, const Tokenizer *tok, int prev, int id, const T
         return;
     }
     const char *special = special_name(tok, id);
+    char byte_name[sizeof "<0xFF>"];
+    /* A sentencepiece byte token that is not printable ASCII, by the vocabulary's
+     * own name: one byte of a character alone shows nothing readable. */
+    if (!special && tok->kind == TOKENIZER_SENTENCEPIECE && vocab_is_byte_token(&tok->vocab, id)) {
+        const unsigned char byte = tok->vocab.token_byte[id];
+        if (byte < 0x20 || byte >= 0x7f) {
+            snprintf(byte_name, sizeof byte_name, "<0x%02X>", byte);
+            special = byte_name;
+        }
+    }
     if (special) {
         TokenStyle bare = *style;
         bare.quote = 0, bare.max_chars = 0;
@@ -190,6 +200,11 @@ static void print_token(FILE *out, const Tokenizer *tok, int prev, int id, const
     add_token(&b, tok, prev, id, style);
     fputs(b.failed || !b.data ? "?" : b.data, out);
     free(b.data);
+}
+
+void explain_print_token(FILE *out, const Tokenizer *tok, int prev, int id)
+{
+    print_token(out, tok, prev, id, &STYLE_TEXT);
 }
 
 /* ---------------------------------------------------------------------------

@@ -94,11 +94,16 @@ typedef struct {
  * token goes to pos+1. Token text is double-quoted, with \" \\ and \xNN for
  * control bytes and bytes that are not valid UTF-8; the special tokens are
  * bare: <s>, </s>, <unk> (a byte-level BPE vocabulary's own spelling of
- * its markers, e.g. <|endoftext|>). A chosen token outside the candidates shows
+ * its markers, e.g. <|endoftext|>), and so are sentencepiece byte tokens
+ * other than printable ASCII (<0xE2>, <0x0A>). A chosen token outside the candidates shows
  * (p=?, not among the top K).
  * att may be NULL (no attention lines). */
 void explain_print_step(FILE *out, const Tokenizer *tok, const int *tokens, const StepView *step,
                         const AttentionView *att, int top_attended);
+
+/* One token as -m explain shows it (quoted text, bare special and byte
+ * tokens), as it reads after prev (-1 for none). */
+void explain_print_token(FILE *out, const Tokenizer *tok, int prev, int id);
 
 /* --attention-html: writes one self-contained XHTML page (inline SVG and
  * CSS, no script, nothing fetched) for the n tokens fed (prompt and

@@ -426,7 +426,8 @@ typedef struct {
     Sampler sampler;
     LogitsWriter logits_writer;
     TextStream text;
-    float *probs;  /* (vocab_size) scratch for --top */
+    float *probs;    /* (vocab_size) scratch for --top */
+    ProbIndex *top;  /* (vocab_size) --top's candidates, the best show_top first */
     int show_top;
     bool explain;               /* -m explain */
     const char *html_path;      /* --attention-html */
@@ -464,30 +465,36 @@ static float *process_prompt(Engine *e, const int *tokens, int n, int pos)
 }
 
 /* --top: the k most likely next tokens as the model predicts them (softmax
- * of the logits, no temperature), on stderr. */
-static void show_candidates(Engine *e, const float *logits, int pos)
+ * of the logits, no temperature), into e->top; e->probs keeps every
+ * token's probability. Before sampling, which may rescale the logits. */
+static void find_candidates(Engine *e, const float *logits)
+{
+    const int n = e->model.config.vocab_size;
+    memcpy(e->probs, logits, n * sizeof(float));
+    softmax(e->probs, n);
+    top_candidates(e->top, e->probs, n, e->show_top < n ? e->show_top : n);
+}
+
+/* --top, on stderr: "[pos] p "token" p "token" ...", the sampled token marked
+ * with a * after it, or named at the end when it is not among them. */
+static void show_candidates(const Engine *e, int pos, int chosen)
 {
     const int n = e->model.config.vocab_size;
     const int k = e->show_top < n ? e->show_top : n;
-    memcpy(e->probs, logits, n * sizeof(float));
-    softmax(e->probs, n);
-    top_candidates(e->sampler.candidates, e->probs, n, k);
-    const ProbIndex *top = e->sampler.candidates;
+    bool shown = false;
     fprintf(stderr, "[%d]", pos);
     for (int i = 0; i < k; i++) {
-        const ProbIndex *c = &top[i];
-        fprintf(stderr, " %6.4f ", c->prob);
-        size_t len;
-        const char *piece = tokenizer_decode(&e->tokenizer, -1, c->index, &len);
-        fputc('"', stderr);
-        for (size_t j = 0; j < len; j++) {
-            unsigned char b = (unsigned char)piece[j];
-            if (b < 0x20 || b == '"' || b == '\\' || b == 0x7f)
-                fprintf(stderr, "\\x%02x", b);
-            else
-                fputc(b, stderr);
+        fprintf(stderr, " %6.4f ", e->top[i].prob);
+        explain_print_token(stderr, &e->tokenizer, -1, e->top[i].index);
+        if (e->top[i].index == chosen) {
+            fputc('*', stderr);
+            shown = true;
         }
-        fputc('"', stderr);
+    }
+    if (!shown) {
+        fprintf(stderr, " | sampled ");
+        explain_print_token(stderr, &e->tokenizer, -1, chosen);
+        fprintf(stderr, "* %6.4f", e->probs[chosen]);
     }
     fputc('\n', stderr);
 }
@@ -502,10 +509,12 @@ static int next_token(Engine *e, float *logits, int pos)
         return -1;
     }
     if (e->show_top > 0)
-        show_candidates(e, logits, pos);
+        find_candidates(e, logits);
     if (e->inspector)
         inspector_candidates(e->inspector, logits, pos);
     int chosen = sample(&e->sampler, logits);
+    if (e->show_top > 0)
+        show_candidates(e, pos, chosen);
     if (e->inspector)
         inspector_choice(e->inspector, &e->tokenizer, chosen);
     return chosen;
@@ -945,7 +954,8 @@ int main(int argc, char **argv)
     }
     e.show_top = o.show_top;
     e.probs = malloc((size_t)c->vocab_size * sizeof(float));
-    if (!e.probs || sampler_init(&e.sampler, c->vocab_size, o.temperature, o.topp, o.topk, o.seed) != 0) {
+    e.top = malloc((size_t)c->vocab_size * sizeof(ProbIndex));
+    if (!e.probs || !e.top || sampler_init(&e.sampler, c->vocab_size, o.temperature, o.topp, o.topk, o.seed) != 0) {
         fprintf(stderr, "run: out of memory\n");
         status = EXIT_BAD_INPUT;
         goto done;
@@ -968,6 +978,7 @@ int main(int argc, char **argv)
 
 done:
     free(e.probs);
+    free(e.top);
     sampler_free(&e.sampler);
     run_state_free(&e.state);
     tokenizer_free(&e.tokenizer);

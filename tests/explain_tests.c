@@ -413,7 +413,7 @@ static void test_print_escaping(const Tokenizer *tok)
     const char *wanted[] = {
         "step 4: \"caf\xc3\xa9\" (p=",  "\" a<b>\" 0.5000", "\" R&D\"", "\" \\\"hi\\\"\"", "\" it's\"",
         "\"bad\\xff\"",                  "\"tab\\x09x\"",     "\"back\\\\slash\"", "\"\\xef\\xbf\\xbe\"",
-        "\"\\xc2\\x85\"",               "</s> 0.0100",      "\"\\x0a\" 0.0050", "<s>@0 ",
+        "\"\\xc2\\x85\"",               "</s> 0.0100",      "<0x0A> 0.0050", "<s>@0 ",
         "\"Lily\"@1",  /* no leading space right after BOS, as the text reads */
     };
     for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++)
@@ -496,7 +496,7 @@ static void test_html_escaping(const Tokenizer *tok)
     if (page) {
         const char *wanted[] = {
             "' a&lt;b&gt;'@2", "' R&amp;D'@3", "' &quot;hi&quot;'@4", "' it\\&#39;s'@5", "'bad\\xff'@6",
-            "'tab\\x09x'@7",   "' ]]&gt;'@8", "'\\xef\\xbf\\xbe'@9",  "'\\x0a'@10",     "&lt;/s&gt;@12",
+            "'tab\\x09x'@7",   "' ]]&gt;'@8", "'\\xef\\xbf\\xbe'@9",  "&lt;0x0A&gt;@10",     "&lt;/s&gt;@12",
             "&lt;s&gt;@0",     "'Once'@1",   /* the text's first word has no leading space */
             "\xc2\xb7R&amp;D",  /* axis labels: a space shows as a middle dot */
         };

@@ -73,3 +73,17 @@ if [ -f "$MODELS_DIR/stories260K.f32.gguf" ]; then
 elif [ "${CI:-}" = "true" ]; then
     not_ok "make run MODEL=..." "$MODELS_DIR/stories260K.f32.gguf is missing"
 fi
+
+# --top: every generated token's line marks the sampled one with a * (among the
+# candidates, or named after them); byte tokens show as <0xNN>, never a raw byte.
+run_captured $RUN "$M" -z "$T" -t 1 -k 3 -s 7 -n 40 --top 2 -i "ab"
+lines=$(grep -c '^\[[0-9]*\] ' "$SCRATCH/err")
+marked=$(grep '^\[[0-9]*\] ' "$SCRATCH/err" | awk -F'"\\*|>\\*' 'NF == 2' | wc -l)
+outside=$(grep -c ' | sampled ' "$SCRATCH/err")
+raw=$(grep '^\[' "$SCRATCH/err" | LC_ALL=C grep -c '[^ -~]')
+if [ "$status" -eq 0 ] && [ "$lines" -gt 10 ] && [ "$marked" -eq "$lines" ] && [ "$outside" -gt 0 ] &&
+    [ "$outside" -lt "$lines" ] && grep -q '<0x[0-9A-F][0-9A-F]>' "$SCRATCH/err" && [ "$raw" -eq 0 ]; then
+    ok "--top marks the sampled token in each of $lines lines ($outside outside the top 2), byte tokens as <0xNN>"
+else
+    not_ok "--top marking" "status $status, $lines lines, $marked marked, $outside outside, $raw raw: $(head -5 "$SCRATCH/err")"
+fi
