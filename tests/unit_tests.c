@@ -1055,7 +1055,7 @@ static void test_sampler(void)
     uint64_t rng = 7;
     for (int len = 1; len <= 1000; len += 37) {
         for (int i = 0; i < len; i++)
-            many[i] = -100.0f + 50.0f * random_f32(&rng);
+            many[i] = (len % 2 ? -100.0f : -25.0f) + 50.0f * random_f32(&rng);  /* all negative, or mixed */
         many[len / 3] = -INFINITY, many[len / 2] = NAN;
         int want = -1;
         for (int i = 0; i < len; i++)
@@ -1064,6 +1064,8 @@ static void test_sampler(void)
         want = want < 0 ? 0 : want;
         expect(argmax(many, len) == want, "argmax of %d logits: %d, not %d", len, argmax(many, len), want);
     }
+    float zeros[3] = {-1.0f, -0.0f, 0.0f};  /* -0 equals +0: the first wins */
+    expect(argmax(zeros, 3) == 1, "argmax of -1, -0, +0: %d, not 1", argmax(zeros, 3));
     float none_finite[3] = {NAN, -INFINITY, INFINITY};
     expect(argmax(none_finite, 3) == 0, "argmax with no finite logit: %d", argmax(none_finite, 3));
     ProbIndex c[4] = {{0, 0.25f}, {1, 0.25f}, {2, 0.25f}, {3, 0.25f}};
