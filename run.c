@@ -32,6 +32,8 @@
 /* Prompt tokens per forward pass: each weight is read from memory once per
  * batch (why 256: docs/performance.md, "Prompt batches"). */
 #define PROMPT_BATCH 256
+#define MAX_STOP_STRINGS 16
+#define MAX_STOP_STRINGS_TEXT "16"
 #define LOGITS_MAGIC "LOGT"
 #define LOGITS_VERSION 1
 
@@ -40,7 +42,8 @@ typedef struct {
     const char *tokenizer_path;
     const char *mode;           /* generate | chat | tokenize | explain */
     const char *prompt;
-    bool prompt_given;          /* -i was on the command line (tokenize then reads no stdin) */
+    bool prompt_given;          /* -i or -f was on the command line (tokenize then reads no stdin) */
+    const char *prompt_file;    /* -f FILE, or "-" from -i -: the prompt is read from there */
     const char *system_prompt;
     const char *logits_path;    /* --logits: every position's logits */
     const char *html_path;      /* --attention-html: the attention page */
@@ -51,6 +54,10 @@ typedef struct {
     bool steps_given;           /* -n was on the command line (else the default may shrink quietly) */
     bool seed_from_time;        /* no -s: the seed is the time, said on stderr */
     int show_top;               /* --top: print the N best candidates per token */
+    SamplerFilters filters;     /* --min-p, --repeat-penalty ... (off by default) */
+    const char *stops[MAX_STOP_STRINGS];  /* --stop, repeatable */
+    int n_stops;
+    bool pieces;                /* --pieces: -m tokenize prints each id with its text */
     uint64_t seed;
 } Options;
 
@@ -66,12 +73,25 @@ static void usage(FILE *out)
             "  -s <int>    random seed; 0 or none: the time, printed to stderr (default)\n"
             "  -n <int>    positions to run, prompt included (llama2.c's -n); 0 = the whole context\n"
             "              (default: the prompt and 256 tokens after it, within the context)\n"
-            "  -i <string> prompt (chat: the first user message; tokenize: the one text to tokenize)\n"
+            "  -i <string> prompt (chat: the first user message; tokenize: the one text to tokenize);\n"
+            "              -i - reads it from standard input\n"
+            "  -f <path>   the prompt from a file (one trailing newline dropped)\n"
             "  -z <path>   tokenizer.bin, or a GGUF file's vocabulary (default: a GGUF checkpoint's own,\n"
             "              else tokenizer.bin beside the checkpoint)\n"
             "  -m <string> mode: generate | chat | tokenize | explain (default generate)\n"
             "  -y <string> system prompt, for chat\n"
             "  --logits <path>  write every position's logits to a file (format in README.md)\n"
+            "  --min-p <float>  keep only tokens at least this fraction as likely as the best\n"
+            "                   (before the temperature, as llama.cpp; default 0 = off)\n"
+            "  --repeat-penalty <float>  the last tokens' logits divided by it (times it when\n"
+            "                   negative); default 1 = off\n"
+            "  --presence-penalty <float>, --frequency-penalty <float>  subtracted from the last\n"
+            "                   tokens' logits once, and once per occurrence; default 0 = off\n"
+            "  --repeat-last-n <int>  how many last tokens (prompt included) the penalties see\n"
+            "                   (default 64)\n"
+            "  --stop <string>  end the generation (in chat, the answer) when the text ends with this\n"
+            "                   string, which is not printed; repeatable, up to 16\n"
+            "  --pieces         with -m tokenize: each id with its text, as 9038:\"Once\"\n"
             "  --top <int>      print the most likely candidates for each generated token to stderr,\n"
             "                   the sampled one marked *\n"
             "  --attention-html <path>  write a page of every head's attention and every step's\n"
@@ -121,8 +141,9 @@ static bool parse_int(const char *s, long long min, long long max, long long *ou
 }
 
 /* The flags that take a value; --help and --version take none. */
-static const char *const VALUE_FLAGS[] = {"-t", "-p", "-k", "-s", "-n", "-i", "-z", "-m", "-y",
-                                          "--logits", "--top", "--attention-html"};
+static const char *const VALUE_FLAGS[] = {"-t", "-p", "-k", "-s", "-n", "-i", "-f", "-z", "-m", "-y",
+                                          "--logits", "--top", "--attention-html", "--min-p", "--repeat-penalty",
+                                          "--repeat-last-n", "--presence-penalty", "--frequency-penalty", "--stop"};
 
 static bool takes_value(const char *name)
 {
@@ -150,7 +171,8 @@ static int split_flag(int argc, char **argv, int *i, char name[ERROR_SIZE], cons
         name_len = ERROR_SIZE - 1;
     memcpy(name, arg, name_len);
     name[name_len] = '\0';
-    if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "--version") == 0) {
+    if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "--version") == 0 ||
+        strcmp(name, "--pieces") == 0) {
         *value = NULL;
         return equals ? usage_error("%s takes no value", name) : 0;
     }
@@ -173,14 +195,16 @@ static void note_unused_flags(const Options *o, bool sampling_given)
     const bool tokenize = strcmp(o->mode, "tokenize") == 0, chat = strcmp(o->mode, "chat") == 0;
     if (o->system_prompt && !chat)
         fprintf(stderr, "run: note: -y (system prompt) has no effect with -m %s; it is for -m chat\n", o->mode);
-    if (tokenize && (sampling_given || o->steps_given || o->logits_path))
-        fprintf(stderr, "run: note: sampling, -n and --logits have no effect with -m tokenize\n");
+    if (tokenize && (sampling_given || o->steps_given || o->logits_path || o->n_stops))
+        fprintf(stderr, "run: note: sampling, -n, --stop and --logits have no effect with -m tokenize\n");
+    if (o->pieces && !tokenize)
+        fprintf(stderr, "run: note: --pieces has no effect with -m %s; it is for -m tokenize\n", o->mode);
 }
 
 static int parse_options(int argc, char **argv, Options *o)
 {
     *o = (Options){.mode = "generate", .prompt = "", .temperature = DEFAULT_TEMPERATURE,
-                   .topp = DEFAULT_TOPP, .steps = DEFAULT_STEPS};
+                   .topp = DEFAULT_TOPP, .steps = DEFAULT_STEPS, .filters = SAMPLER_FILTERS_OFF};
     bool sampling_given = false;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -199,6 +223,8 @@ static int parse_options(int argc, char **argv, Options *o)
         if (strcmp(flag, "-h") == 0 || strcmp(flag, "--help") == 0) {
             usage(stdout);
             exit(0);
+        } else if (strcmp(flag, "--pieces") == 0) {
+            o->pieces = true;
         } else if (strcmp(flag, "--version") == 0) {
             printf("run %s\n", RUN_VERSION);
             exit(0);
@@ -225,13 +251,45 @@ static int parse_options(int argc, char **argv, Options *o)
                 return usage_error("-n (steps) must be an integer >= 0, not '%s'", value);
             o->steps = (int)n;
             o->steps_given = true;
+        } else if (strcmp(flag, "--min-p") == 0) {
+            if (!parse_float(value, &o->filters.min_p) || o->filters.min_p < 0 || o->filters.min_p > 1)
+                return usage_error("--min-p must be a number in [0, 1], not '%s'", value);
+            sampling_given = true;
+        } else if (strcmp(flag, "--repeat-penalty") == 0) {
+            if (!parse_float(value, &o->filters.repeat_penalty) || o->filters.repeat_penalty <= 0)
+                return usage_error("--repeat-penalty must be a number > 0 (1 = off), not '%s'", value);
+            sampling_given = true;
+        } else if (strcmp(flag, "--presence-penalty") == 0) {
+            if (!parse_float(value, &o->filters.presence_penalty))
+                return usage_error("--presence-penalty must be a number, not '%s'", value);
+            sampling_given = true;
+        } else if (strcmp(flag, "--frequency-penalty") == 0) {
+            if (!parse_float(value, &o->filters.frequency_penalty))
+                return usage_error("--frequency-penalty must be a number, not '%s'", value);
+            sampling_given = true;
+        } else if (strcmp(flag, "--repeat-last-n") == 0) {
+            if (!parse_int(value, 0, 1 << 20, &n))
+                return usage_error("--repeat-last-n must be an integer in [0, 1048576], not '%s'", value);
+            o->filters.repeat_last_n = (int)n;
+            sampling_given = true;
+        } else if (strcmp(flag, "--stop") == 0) {
+            if (!*value)
+                return usage_error("%s", "--stop needs a non-empty string");
+            if (o->n_stops == MAX_STOP_STRINGS)
+                return usage_error("at most %s --stop strings", MAX_STOP_STRINGS_TEXT);
+            o->stops[o->n_stops++] = value;
         } else if (strcmp(flag, "--top") == 0) {
             if (!parse_int(value, 0, INT_MAX, &n))
                 return usage_error("--top must be an integer >= 0, not '%s'", value);
             o->show_top = (int)n;
             sampling_given = true;
-        } else if (strcmp(flag, "-i") == 0) {
-            o->prompt = value;
+        } else if (strcmp(flag, "-i") == 0 || strcmp(flag, "-f") == 0) {
+            if (o->prompt_given)
+                return usage_error("%s", "one prompt only: -i TEXT, -i - (standard input) or -f FILE");
+            if (strcmp(flag, "-f") == 0 || strcmp(value, "-") == 0)
+                o->prompt_file = value;
+            else
+                o->prompt = value;
             o->prompt_given = true;
         } else if (strcmp(flag, "-z") == 0) {
             o->tokenizer_path = value;
@@ -252,6 +310,9 @@ static int parse_options(int argc, char **argv, Options *o)
         return usage_error("%s", "no checkpoint given");
     if (o->html_path && strcmp(o->mode, "generate") != 0 && strcmp(o->mode, "explain") != 0)
         return usage_error("%s", "--attention-html goes with -m generate or -m explain");
+    if (o->prompt_file && strcmp(o->prompt_file, "-") == 0 && strcmp(o->mode, "chat") == 0)
+        return usage_error("%s", "-i - reads the prompt from standard input, where chat reads its turns: "
+                           "use -f FILE for the first message");
     note_unused_flags(o, sampling_given);
     if (o->seed == 0) {
         o->seed = (uint64_t)time(NULL);
@@ -330,6 +391,71 @@ static void text_stream_finish(TextStream *ts)
         fputs(REPLACEMENT_CHARACTER, stdout);
     ts->n_pending = 0;
     fflush(stdout);
+}
+
+/* --stop: generated text passes through here on its way to the stream. A
+ * tail that could still become a stop string is held back until it cannot;
+ * when one completes, the text before it is printed and the rest dropped. */
+typedef struct {
+    const char *const *strings;
+    int count;
+    char *held;  /* bytes not printed yet */
+    size_t n_held, capacity;
+} StopStrings;
+
+/* Adds len bytes of generated text; prints (to ts, unless NULL) what can no
+ * longer be part of a stop string. Returns 1 when a stop string completed,
+ * -1 when out of memory, else 0. */
+static int stop_strings_add(StopStrings *st, TextStream *ts, const char *bytes, size_t len)
+{
+    if (st->count == 0) {
+        if (ts)
+            text_stream_write(ts, bytes, len);
+        return 0;
+    }
+    if (st->n_held + len > st->capacity) {
+        size_t capacity = 2 * (st->n_held + len);
+        char *bigger = realloc(st->held, capacity);
+        if (!bigger)
+            return -1;
+        st->held = bigger, st->capacity = capacity;
+    }
+    memcpy(st->held + st->n_held, bytes, len);
+    st->n_held += len;
+    size_t cut = SIZE_MAX;  /* where the earliest stop string starts */
+    for (int i = 0; i < st->count; i++) {
+        const char *found = memmem(st->held, st->n_held, st->strings[i], strlen(st->strings[i]));
+        if (found && (size_t)(found - st->held) < cut)
+            cut = (size_t)(found - st->held);
+    }
+    if (cut != SIZE_MAX) {
+        if (ts)
+            text_stream_write(ts, st->held, cut);
+        st->n_held = 0;
+        return 1;
+    }
+    size_t keep = 0;  /* the longest tail that begins a stop string */
+    for (int i = 0; i < st->count; i++) {
+        const size_t n = strlen(st->strings[i]);
+        for (size_t k = n - 1 < st->n_held ? n - 1 : st->n_held; k > keep; k--)
+            if (memcmp(st->held + st->n_held - k, st->strings[i], k) == 0) {
+                keep = k;
+                break;
+            }
+    }
+    if (ts)
+        text_stream_write(ts, st->held, st->n_held - keep);
+    memmove(st->held, st->held + st->n_held - keep, keep);
+    st->n_held = keep;
+    return 0;
+}
+
+/* The held-back tail, printed when generation ends without a stop string. */
+static void stop_strings_flush(StopStrings *st, TextStream *ts)
+{
+    if (ts)
+        text_stream_write(ts, st->held, st->n_held);
+    st->n_held = 0;
 }
 
 static void print_token(TextStream *ts, const Tokenizer *tok, int prev, int token)
@@ -436,6 +562,7 @@ typedef struct {
     uint64_t time_seed;  /* the seed when it was the time (said on stderr as a run starts), else 0 */
     int reply_limit;     /* chat: tokens per answer at most (-n), 0 = until EOS or the context is full */
     int tokens_after_prompt;  /* without -n: generate this many after the prompt (within the context) */
+    StopStrings stops;        /* --stop */
 } Engine;
 
 static double now_seconds(void)
@@ -443,6 +570,23 @@ static double now_seconds(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* A generated token's text, through the stop strings; returns as stop_strings_add. */
+static int emit_token(Engine *e, bool print, int prev, int token)
+{
+    size_t len;
+    const char *piece = tokenizer_decode(&e->tokenizer, prev, token, &len);
+    return stop_strings_add(&e->stops, print ? &e->text : NULL, piece, len);
+}
+
+/* Runs one token at pos; returns its logits. */
+static float *decode_step(Engine *e, int token, int pos)
+{
+    float *logits = forward(&e->model, &e->state, &token, 1, pos, LOGITS_LAST);
+    logits_write(&e->logits_writer, pos, token, logits);
+    sampler_accept(&e->sampler, token);
+    return logits;
 }
 
 /* Runs tokens[0..n) at positions pos.. in batches; returns the last token's logits. */
@@ -458,6 +602,8 @@ static float *process_prompt(Engine *e, const int *tokens, int n, int pos)
         for (int t = 0; all_logits && t < batch; t++)
             logits_write(&e->logits_writer, pos + done + t, tokens[done + t],
                          logits + (size_t)t * e->model.config.vocab_size);
+        for (int t = 0; t < batch; t++)
+            sampler_accept(&e->sampler, tokens[done + t]);
         done += batch;
     }
     if (all_logits)
@@ -628,20 +774,26 @@ static int generate(Engine *e, const char *prompt, int steps)
         }
         if (next == e->tokenizer.bos_id || next == e->tokenizer.eos_id)
             break;  /* the stories models emit BOS between stories */
-        if (stream_text)
-            print_token(&e->text, &e->tokenizer, token, next);
+        const int stopped = emit_token(e, stream_text, token, next);
         if (e->inspector)
             inspector_add_token(e->inspector, next);
         token = next;
         generated++;
+        if (stopped != 0) {
+            if (stopped < 0) {
+                fprintf(stderr, "\nrun: out of memory\n");
+                status = EXIT_BAD_INPUT;
+            }
+            break;  /* --stop: the text ends with one of the strings */
+        }
         if (++pos >= steps) {
             if (steps == c->seq_len)
                 fprintf(stderr, "\nrun: stopped at the end of the context (%d positions)\n", c->seq_len);
             break;
         }
-        logits = forward(&e->model, &e->state, &token, 1, pos, LOGITS_LAST);
-        logits_write(&e->logits_writer, pos, token, logits);
+        logits = decode_step(e, token, pos);
     }
+    stop_strings_flush(&e->stops, stream_text ? &e->text : NULL);
     if (!stream_text) {
         int n;
         const int *text = inspector_tokens(e->inspector, &n);
@@ -769,16 +921,21 @@ static int chat(Engine *e, const char *first_prompt, const char *system_prompt)
                 status = EXIT_BAD_INPUT;
             if (next < 0 || next == e->tokenizer.eos_id || next == e->tokenizer.bos_id)
                 break;
-            print_token(&e->text, &e->tokenizer, token, next);
+            const int stopped = emit_token(e, true, token, next);
             token = next;
+            if (stopped != 0) {
+                if (stopped < 0)
+                    status = EXIT_BAD_INPUT;
+                break;  /* --stop ends the answer */
+            }
             if (pos >= c->seq_len) {
                 context_full = true;
                 break;
             }
-            logits = forward(&e->model, &e->state, &token, 1, pos, LOGITS_LAST);
-            logits_write(&e->logits_writer, pos, token, logits);
+            logits = decode_step(e, token, pos);
             pos++;
         }
+        stop_strings_flush(&e->stops, &e->text);
         text_stream_finish(&e->text);
         printf("\n");
         fflush(stdout);
@@ -797,8 +954,9 @@ static int chat(Engine *e, const char *first_prompt, const char *system_prompt)
 /* ---------------------------------------------------------------------------
  * Tokenize: one line of ids per line of stdin, or for the text of -i */
 
-/* Prints the ids the model is fed for text as one line; -1 when out of memory. */
-static int print_ids(const Tokenizer *tok, const char *text, size_t len)
+/* Prints the ids the model is fed for text as one line, with pieces each
+ * as id:"text" (its text as it reads there); -1 when out of memory. */
+static int print_ids(const Tokenizer *tok, const char *text, size_t len, bool pieces)
 {
     int *tokens;
     int count = encode_text(tok, text, len, &tokens);
@@ -806,14 +964,19 @@ static int print_ids(const Tokenizer *tok, const char *text, size_t len)
         fprintf(stderr, "run: out of memory\n");
         return -1;
     }
-    for (int i = 0; i < count; i++)
+    for (int i = 0; i < count; i++) {
         printf(i ? " %d" : "%d", tokens[i]);
+        if (pieces) {
+            putchar(':');
+            explain_print_token(stdout, tok, i > 0 ? tokens[i - 1] : -1, tokens[i]);
+        }
+    }
     putchar('\n');
     free(tokens);
     return 0;
 }
 
-static int tokenize_lines(const Tokenizer *tok)
+static int tokenize_lines(const Tokenizer *tok, bool pieces)
 {
     char *line = NULL;
     size_t cap = 0;
@@ -821,7 +984,7 @@ static int tokenize_lines(const Tokenizer *tok)
     while ((n = getline(&line, &cap, stdin)) >= 0) {
         if (n > 0 && line[n - 1] == '\n')
             n--;
-        if (print_ids(tok, line, (size_t)n) != 0) {
+        if (print_ids(tok, line, (size_t)n, pieces) != 0) {
             free(line);
             return EXIT_BAD_INPUT;
         }
@@ -834,8 +997,8 @@ static int tokenize_lines(const Tokenizer *tok)
 static int tokenize(const Tokenizer *tok, const Options *o)
 {
     if (!o->prompt_given)
-        return tokenize_lines(tok);
-    if (print_ids(tok, o->prompt, strlen(o->prompt)) != 0)
+        return tokenize_lines(tok, o->pieces);
+    if (print_ids(tok, o->prompt, strlen(o->prompt), o->pieces) != 0)
         return EXIT_BAD_INPUT;
     return fflush(stdout) == 0 ? 0 : EXIT_BAD_INPUT;
 }
@@ -902,6 +1065,61 @@ static int quantize_command(int argc, char **argv)
     return 0;
 }
 
+/* -f FILE or -i -: the whole file or standard input, as text; one trailing
+ * newline is dropped (a file's last line ends with one), as llama.cpp's -f
+ * does. NULL after saying why. */
+static char *read_prompt(const char *path)
+{
+    const bool from_stdin = strcmp(path, "-") == 0;
+    const char *name = from_stdin ? "standard input" : path;
+    FILE *f = from_stdin ? stdin : fopen(path, "rb");
+    struct stat st;
+    if (!f) {
+        fprintf(stderr, "run: %s: cannot open the prompt file: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "run: %s: is a directory, not a prompt file\n", path);
+        fclose(f);
+        return NULL;
+    }
+    size_t len = 0, cap = 4096;
+    char *text = malloc(cap);
+    for (size_t got = 1; text && got > 0;) {
+        if (len + 1 == cap) {
+            char *bigger = cap < SIZE_MAX / 2 ? realloc(text, cap * 2) : NULL;
+            if (!bigger) {
+                free(text);
+                text = NULL;
+                break;
+            }
+            text = bigger, cap *= 2;
+        }
+        got = fread(text + len, 1, cap - 1 - len, f);
+        len += got;
+    }
+    const bool failed = ferror(f);
+    if (!from_stdin)
+        fclose(f);
+    if (!text || failed) {
+        fprintf(stderr, "run: %s: %s\n", name, text ? "cannot read the prompt" : "out of memory reading the prompt");
+        free(text);
+        return NULL;
+    }
+    if (memchr(text, '\0', len)) {
+        fprintf(stderr, "run: %s: holds a NUL byte at offset %zu: a prompt is text\n", name,
+                (size_t)((char *)memchr(text, '\0', len) - text));
+        free(text);
+        return NULL;
+    }
+    if (len > 0 && text[len - 1] == '\n')
+        len--;
+    text[len] = '\0';
+    return text;
+}
+
+static int run_with_options(Options *o);
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "quantize") == 0)
@@ -910,7 +1128,23 @@ int main(int argc, char **argv)
     int status = parse_options(argc, argv, &o);
     if (status != 0)
         return status;
+    char *prompt_text = NULL;
+    if (o.prompt_file) {
+        prompt_text = read_prompt(o.prompt_file);
+        if (!prompt_text)
+            return EXIT_BAD_INPUT;
+        o.prompt = prompt_text;
+    }
+    status = run_with_options(&o);
+    free(prompt_text);
+    return status;
+}
 
+/* Everything after the command line: load, then generate, chat or tokenize. */
+static int run_with_options(Options *options)
+{
+    const Options o = *options;
+    int status = 0;
     char err[ERROR_SIZE];
     Engine e;
     memset(&e, 0, sizeof e);
@@ -956,7 +1190,8 @@ int main(int argc, char **argv)
     e.show_top = o.show_top;
     e.probs = malloc((size_t)c->vocab_size * sizeof(float));
     e.top = malloc((size_t)c->vocab_size * sizeof(ProbIndex));
-    if (!e.probs || !e.top || sampler_init(&e.sampler, c->vocab_size, o.temperature, o.topp, o.topk, o.seed) != 0) {
+    if (!e.probs || !e.top || sampler_init(&e.sampler, c->vocab_size, o.temperature, o.topp, o.topk, o.seed) != 0 ||
+        sampler_set_filters(&e.sampler, o.filters) != 0) {
         fprintf(stderr, "run: out of memory\n");
         status = EXIT_BAD_INPUT;
         goto done;
@@ -970,6 +1205,7 @@ int main(int argc, char **argv)
     if (o.seed_from_time && o.temperature > 0)
         e.time_seed = o.seed;
     e.reply_limit = o.steps_given ? o.steps : 0;
+    e.stops = (StopStrings){.strings = options->stops, .count = o.n_stops};
     if (strcmp(o.mode, "chat") == 0)
         status = chat(&e, o.prompt, o.system_prompt);
     else
@@ -978,6 +1214,7 @@ int main(int argc, char **argv)
         status = EXIT_BAD_INPUT;
 
 done:
+    free(e.stops.held);
     free(e.probs);
     free(e.top);
     sampler_free(&e.sampler);

@@ -16,13 +16,72 @@ int sampler_init(Sampler *s, int vocab_size, float temperature, float topp, int 
     s->topk = topk;
     s->rng_state = seed;
     s->candidates = malloc((size_t)vocab_size * sizeof(ProbIndex));
+    s->filters = SAMPLER_FILTERS_OFF;
+    s->recent = s->counts = NULL;
+    s->n_recent = s->next_recent = 0;
     return s->candidates ? 0 : -1;
+}
+
+int sampler_set_filters(Sampler *s, SamplerFilters filters)
+{
+    s->filters = filters;
+    const bool penalized = filters.repeat_penalty != 1.0f || filters.presence_penalty != 0.0f ||
+                           filters.frequency_penalty != 0.0f;
+    if (!penalized || filters.repeat_last_n <= 0)
+        return 0;
+    s->recent = malloc((size_t)filters.repeat_last_n * sizeof(int));
+    s->counts = calloc((size_t)s->vocab_size, sizeof(int));
+    return s->recent && s->counts ? 0 : -1;
 }
 
 void sampler_free(Sampler *s)
 {
     free(s->candidates);
+    free(s->recent);
+    free(s->counts);
     s->candidates = NULL;
+    s->recent = s->counts = NULL;
+}
+
+void sampler_accept(Sampler *s, int token)
+{
+    if (!s->recent || token < 0 || token >= s->vocab_size)
+        return;
+    s->recent[s->next_recent] = token;
+    s->next_recent = (s->next_recent + 1) % s->filters.repeat_last_n;
+    if (s->n_recent < s->filters.repeat_last_n)
+        s->n_recent++;
+}
+
+void apply_penalties(float *logits, int n, const int *recent, int n_recent, int *counts, const SamplerFilters *f)
+{
+    for (int i = 0; i < n_recent; i++)
+        if (recent[i] >= 0 && recent[i] < n)
+            counts[recent[i]]++;
+    for (int i = 0; i < n_recent; i++) {
+        const int t = recent[i];
+        if (t < 0 || t >= n || counts[t] == 0)
+            continue;  /* outside the vocabulary, or already penalized */
+        logits[t] = logits[t] > 0.0f ? logits[t] / f->repeat_penalty : logits[t] * f->repeat_penalty;
+        logits[t] -= (float)counts[t] * f->frequency_penalty + f->presence_penalty;
+        counts[t] = 0;
+    }
+}
+
+void keep_min_p(float *probs, int n, float ratio)
+{
+    float best = 0.0f;
+    for (int i = 0; i < n; i++)
+        best = probs[i] > best ? probs[i] : best;
+    const float floor = ratio * best;
+    float kept = 0.0f;
+    for (int i = 0; i < n; i++) {
+        if (probs[i] < floor)
+            probs[i] = 0.0f;
+        kept += probs[i];
+    }
+    for (int i = 0; i < n; i++)
+        probs[i] /= kept;  /* kept >= best > 0: the best token always stays */
 }
 
 uint32_t random_u32(uint64_t *state)
@@ -191,6 +250,8 @@ bool all_finite(const float *x, int n)
 int sample(Sampler *s, float *logits)
 {
     const int n = s->vocab_size;
+    if (s->recent)
+        apply_penalties(logits, n, s->recent, s->n_recent, s->counts, &s->filters);
     /* NaN or infinite logits (corrupt weights) would poison every probability:
      * fall back to the largest finite logit rather than read garbage. */
     if (s->temperature == 0.0f || !all_finite(logits, n))
@@ -201,6 +262,11 @@ int sample(Sampler *s, float *logits)
     if (!all_finite(logits, n))
         return greedy;  /* a temperature so low that logits overflow: it is greedy */
     softmax(logits, n);
+    /* llama.cpp applies min-p to the logits before the temperature: a token
+     * within log(min_p) of the best logit stays. After the temperature that
+     * is a probability ratio of min_p^(1/T). */
+    if (s->filters.min_p > 0.0f)
+        keep_min_p(logits, n, powf(s->filters.min_p, 1.0f / s->temperature));
     float coin = random_f32(&s->rng_state);
     if (s->topk > 0 && s->topk < n)
         return sample_topk(s, logits, coin);

@@ -87,3 +87,103 @@ if [ "$status" -eq 0 ] && [ "$lines" -gt 10 ] && [ "$marked" -eq "$lines" ] && [
 else
     not_ok "--top marking" "status $status, $lines lines, $marked marked, $outside outside, $raw raw: $(head -5 "$SCRATCH/err")"
 fi
+
+# -f FILE and -i -: the same text as -i TEXT (one trailing newline dropped).
+printf 'ab ba\n' >"$SCRATCH/prompt.txt"
+$RUN "$M" -z "$T" -t 0 -n 30 -i "ab ba" >"$SCRATCH/from_i" 2>/dev/null
+$RUN "$M" -z "$T" -t 0 -n 30 -f "$SCRATCH/prompt.txt" >"$SCRATCH/from_f" 2>/dev/null
+printf 'ab ba' | $RUN "$M" -z "$T" -t 0 -n 30 -i - >"$SCRATCH/from_stdin" 2>/dev/null
+if [ -s "$SCRATCH/from_i" ] && cmp -s "$SCRATCH/from_i" "$SCRATCH/from_f" && cmp -s "$SCRATCH/from_i" "$SCRATCH/from_stdin"; then
+    ok "-f FILE and -i - give the text of -i TEXT"
+else
+    not_ok "-f / -i -" "$(head -c 80 "$SCRATCH/from_i") / $(head -c 80 "$SCRATCH/from_f") / $(head -c 80 "$SCRATCH/from_stdin")"
+fi
+expect_one_line() {  # NAME STATUS WORDS COMMAND...
+    name=$1 want=$2 words=$3
+    shift 3
+    run_captured "$@"
+    if [ "$status" -eq "$want" ] && [ ! -s "$SCRATCH/out" ] && [ "$(wc -l <"$SCRATCH/err")" -eq 1 ] &&
+        grep -q -- "$words" "$SCRATCH/err"; then
+        ok "$name"
+    else
+        not_ok "$name" "status $status: $(cat "$SCRATCH/err" "$SCRATCH/out" | head -c 300)"
+    fi
+}
+expect_one_line "-f of a missing file is one line" 1 "cannot open the prompt file" $RUN "$M" -z "$T" -f "$SCRATCH/none.txt"
+expect_one_line "-f of a directory is one line" 1 "is a directory" $RUN "$M" -z "$T" -f "$SCRATCH"
+printf 'a\000b' >"$SCRATCH/nul.txt"
+expect_one_line "-f of a file with a NUL byte is one line" 1 "NUL byte at offset 1" $RUN "$M" -z "$T" -f "$SCRATCH/nul.txt"
+expect_one_line "-i and -f together are refused" 2 "one prompt only" $RUN "$M" -z "$T" -i x -f "$SCRATCH/prompt.txt"
+expect_one_line "-i - in chat is refused" 2 "where chat reads its turns" $RUN "$M" -z "$T" -m chat -i -
+expect_one_line "--stop with an empty string is refused" 2 "non-empty" $RUN "$M" -z "$T" --stop ""
+expect_one_line "--min-p above 1 is refused" 2 "--min-p must be" $RUN "$M" -z "$T" --min-p 1.5
+expect_one_line "--repeat-penalty 0 is refused" 2 "--repeat-penalty must be" $RUN "$M" -z "$T" --repeat-penalty 0
+
+# --stop: the text is the unstopped text cut just before the first place a stop string
+# ends (the earliest), checked here against the full text by Python's str.find.
+$RUN "$M" -z "$T" -t 0 -n 200 -i "ab" >"$SCRATCH/full" 2>/dev/null
+stops=$("$PYTHON" - "$SCRATCH/full" <<'PY'
+import sys
+text = open(sys.argv[1], encoding="utf-8").read()[2:].rstrip("\n")  # after the echoed prompt
+# two stop strings from the middle of the text: a 3-byte one and a later 2-byte one
+a, b = text[40:43], text[90:92]
+print(a)
+print(b)
+PY
+)
+stop_a=$(echo "$stops" | sed -n 1p)
+stop_b=$(echo "$stops" | sed -n 2p)
+$RUN "$M" -z "$T" -t 0 -n 200 -i "ab" --stop "$stop_a" --stop "$stop_b" >"$SCRATCH/stopped" 2>/dev/null
+verdict=$("$PYTHON" - "$SCRATCH/full" "$SCRATCH/stopped" "$stop_a" "$stop_b" <<'PY'
+import sys
+full = open(sys.argv[1], encoding="utf-8").read().rstrip("\n")
+stopped = open(sys.argv[2], encoding="utf-8").read().rstrip("\n")
+cuts = [full.find(s, 2) for s in sys.argv[3:5]]
+cut = min(c for c in cuts if c >= 0)
+print("ok" if stopped == full[:cut] else f"got {stopped!r}, want {full[:cut]!r}")
+PY
+)
+if [ -n "$stop_a" ] && [ "$verdict" = ok ]; then
+    ok "--stop ends the text just before the earliest stop string, which is not printed"
+else
+    not_ok "--stop" "stops '$stop_a' '$stop_b': $verdict"
+fi
+
+# The samplers are off by default: their neutral values change nothing.
+$RUN "$M" -z "$T" -s 5 -n 60 -i "ab" >"$SCRATCH/plain" 2>/dev/null
+$RUN "$M" -z "$T" -s 5 -n 60 -i "ab" --min-p 0 --repeat-penalty 1 --presence-penalty 0 --frequency-penalty 0 \
+    --repeat-last-n 32 >"$SCRATCH/neutral" 2>/dev/null
+$RUN "$M" -z "$T" -t 0 -n 60 -i "ab" --repeat-penalty 1.5 --frequency-penalty 1 >"$SCRATCH/penalized" 2>/dev/null
+$RUN "$M" -z "$T" -t 0 -n 60 -i "ab" >"$SCRATCH/greedy" 2>/dev/null
+if [ -s "$SCRATCH/plain" ] && cmp -s "$SCRATCH/plain" "$SCRATCH/neutral" && ! cmp -s "$SCRATCH/greedy" "$SCRATCH/penalized"; then
+    ok "sampler flags at their neutral values change nothing; penalties change greedy text"
+else
+    not_ok "sampler flags" "neutral differs, or penalties changed nothing"
+fi
+
+# --pieces: the same ids as -m tokenize, each with its text; with sentencepiece the texts
+# put together are the input (after BOS).
+if [ -f "$MODELS_DIR/tokenizer.bin" ]; then
+    text="Once upon a time, héllo 日本"
+    ids=$($RUN -m tokenize -z "$MODELS_DIR/tokenizer.bin" -i "$text")
+    $RUN -m tokenize -z "$MODELS_DIR/tokenizer.bin" -i "$text" --pieces >"$SCRATCH/pieces"
+    verdict=$("$PYTHON" - "$SCRATCH/pieces" "$ids" "$text" <<'PY'
+import re, sys
+line = open(sys.argv[1], encoding="utf-8").read().rstrip("\n")
+items = re.findall(r'(\d+):("(?:[^"\\]|\\.)*"|<[^ ]*>)', line)
+ids = " ".join(i for i, _ in items)
+joined = "".join(p[1:-1] for _, p in items if p.startswith('"'))
+if ids != sys.argv[2]:
+    print(f"ids {ids} != {sys.argv[2]}")
+elif joined != sys.argv[3]:
+    print(f"pieces join to {joined!r}")
+else:
+    print("ok")
+PY
+)
+    if [ "$verdict" = ok ]; then
+        ok "-m tokenize --pieces: the ids of -m tokenize, each with its text"
+    else
+        not_ok "--pieces" "$verdict"
+    fi
+fi

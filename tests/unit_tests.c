@@ -1088,6 +1088,67 @@ static void test_sampler(void)
     report("sampler: greedy, temperature, top-k, top-p frequencies and seeds");
 }
 
+/* llama.cpp's penalties and min-p, on hand-made vectors; the expected values
+ * are worked out by hand from its documented formulas. */
+static void test_sampler_filters(void)
+{
+    SamplerFilters f = {0.0f, 2.0f, 0.25f, 0.5f, 64};
+    float logits[4] = {2.0f, -1.0f, 0.5f, 3.0f};
+    const int recent[5] = {0, 1, 0, 3, 99};  /* 99: outside the vocabulary, ignored */
+    int counts[4] = {0};
+    apply_penalties(logits, 4, recent, 5, counts, &f);
+    /* 0: seen twice, 2 / 2 - (2 * 0.5 + 0.25); 1: once, -1 * 2 - (0.5 + 0.25); 2: unseen; 3: 3 / 2 - 0.75 */
+    const float want[4] = {-0.25f, -2.75f, 0.5f, 0.75f};
+    for (int i = 0; i < 4; i++) {
+        expect(fabsf(logits[i] - want[i]) < 1e-6f, "penalized logit %d: %g, want %g", i, logits[i], want[i]);
+        expect(counts[i] == 0, "counts[%d] left at %d", i, counts[i]);
+    }
+
+    float probs[4] = {0.5f, 0.3f, 0.15f, 0.05f};
+    keep_min_p(probs, 4, 0.2f);  /* floor 0.1: the 0.05 goes, the rest share 0.95 */
+    const float kept[4] = {0.5f / 0.95f, 0.3f / 0.95f, 0.15f / 0.95f, 0.0f};
+    for (int i = 0; i < 4; i++)
+        expect(fabsf(probs[i] - kept[i]) < 1e-6f, "min-p prob %d: %g, want %g", i, probs[i], kept[i]);
+
+    /* Greedy sees the penalty: token 0 (logit 1.0, fed once) falls to 1 / 1.5 below token 1's 0.9. */
+    Sampler s;
+    sampler_init(&s, 2, 0.0f, 0.9f, 0, 1);
+    SamplerFilters repeat = SAMPLER_FILTERS_OFF;
+    repeat.repeat_penalty = 1.5f;
+    expect(sampler_set_filters(&s, repeat) == 0, "sampler_set_filters failed");
+    float two[2] = {1.0f, 0.9f};
+    expect(sample(&s, two) == 0, "no token fed yet: greedy is token 0");
+    sampler_accept(&s, 0);
+    float again[2] = {1.0f, 0.9f};
+    expect(sample(&s, again) == 1, "token 0 fed once with repeat penalty 1.5: greedy should be token 1");
+    sampler_free(&s);
+
+    /* The window: with repeat_last_n 2, after 0, 1, 1 token 0 is no longer recent. */
+    sampler_init(&s, 2, 0.0f, 0.9f, 0, 1);
+    repeat.repeat_last_n = 2;
+    sampler_set_filters(&s, repeat);
+    sampler_accept(&s, 0), sampler_accept(&s, 1), sampler_accept(&s, 1);
+    float window[2] = {1.0f, 0.9f};
+    expect(sample(&s, window) == 0, "token 0 left the 2-token window but was still penalized");
+    sampler_free(&s);
+
+    /* Min-p with sampling: at min_p 0.5 and temperature 1 only tokens at least half as likely as
+     * the best can come out; logits log(4), log(3), log(1): the third (a quarter) never does. */
+    sampler_init(&s, 3, 1.0f, 1.0f, 0, 11);
+    SamplerFilters minp = SAMPLER_FILTERS_OFF;
+    minp.min_p = 0.5f;
+    sampler_set_filters(&s, minp);
+    int seen[3] = {0};
+    for (int i = 0; i < 2000; i++) {
+        float l[3] = {logf(4.0f), logf(3.0f), logf(1.0f)};
+        seen[sample(&s, l)]++;
+    }
+    expect(seen[2] == 0 && seen[0] > 1000 && seen[1] > 700, "min-p 0.5 draws: %d %d %d (want ~1143 ~857 0)",
+           seen[0], seen[1], seen[2]);
+    sampler_free(&s);
+    report("sampler: repeat, presence and frequency penalties and min-p, as llama.cpp defines them");
+}
+
 /* ---------------------------------------------------------------------------
  * The tokenizer against sentencepiece's ids */
 
@@ -1604,6 +1665,7 @@ int main(int argc, char **argv)
     test_q8_model(scratch_dir);
     test_random_stream();
     test_sampler();
+    test_sampler_filters();
     test_model_errors();
     test_tokenizer_errors();
     test_gpt2_pretokenizer();

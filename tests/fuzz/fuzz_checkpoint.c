@@ -184,12 +184,19 @@ static void check_layout(const Model *m)
     }
 }
 
-/* Samples from a copy of the logits with the given settings; the id must be a token. */
+/* Samples from a copy of the logits with the given settings (and, with
+ * recent tokens, the penalties and min-p); the id must be a token. */
 static void check_sample(const float *logits, float *scratch, int vocab, float temperature, float topp,
-                         int topk, uint64_t seed)
+                         int topk, uint64_t seed, const int *recent, int n_recent)
 {
     Sampler sampler;
     FUZZ_CHECK(sampler_init(&sampler, vocab, temperature, topp, topk, seed) == 0, "sampler_init failed");
+    if (recent) {
+        SamplerFilters f = {0.05f, 1.3f, 0.5f, 0.25f, 4};
+        FUZZ_CHECK(sampler_set_filters(&sampler, f) == 0, "sampler_set_filters failed");
+        for (int i = 0; i < n_recent; i++)
+            sampler_accept(&sampler, recent[i]);
+    }
     memcpy(scratch, logits, (size_t)vocab * sizeof(float));
     int id = sample(&sampler, scratch);
     FUZZ_CHECK(id >= 0 && id < vocab, "sample (temperature %g, top-p %g, top-k %d) returned %d, vocab %d",
@@ -236,13 +243,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(scratch != NULL, "out of memory");
             uint64_t seed = (uint64_t)tokens[0] * 2654435761u + 1;
             int topk = c->vocab_size > 1 ? 1 + tokens[1] % (c->vocab_size - 1) : 0;
-            check_sample(logits, scratch, c->vocab_size, 0.0f, 0.0f, 0, seed);
-            check_sample(logits, scratch, c->vocab_size, 1.0f, 0.9f, 0, seed);
-            check_sample(logits, scratch, c->vocab_size, 0.8f, 0.0f, 0, seed);
-            check_sample(logits, scratch, c->vocab_size, 1.0f, 0.9f, topk, seed);
+            check_sample(logits, scratch, c->vocab_size, 0.0f, 0.0f, 0, seed, NULL, 0);
+            check_sample(logits, scratch, c->vocab_size, 1.0f, 0.9f, 0, seed, NULL, 0);
+            check_sample(logits, scratch, c->vocab_size, 0.8f, 0.0f, 0, seed, NULL, 0);
+            check_sample(logits, scratch, c->vocab_size, 1.0f, 0.9f, topk, seed, NULL, 0);
             /* A low temperature divides the logits: large finite ones overflow. */
-            check_sample(logits, scratch, c->vocab_size, 0.05f, 0.9f, 0, seed);
-            check_sample(logits, scratch, c->vocab_size, 0.05f, 0.0f, topk, seed);
+            check_sample(logits, scratch, c->vocab_size, 0.05f, 0.9f, 0, seed, NULL, 0);
+            check_sample(logits, scratch, c->vocab_size, 0.05f, 0.0f, topk, seed, NULL, 0);
+            check_sample(logits, scratch, c->vocab_size, 0.0f, 0.0f, 0, seed, tokens, MAX_BATCH);
+            check_sample(logits, scratch, c->vocab_size, 0.7f, 0.9f, topk, seed, tokens, MAX_BATCH);
             free(scratch);
             run_state_free(&state);
         }
