@@ -837,9 +837,9 @@ static char *render_turn(const char *system_prompt, const char *user)
 }
 
 /* Reads one line of user input into *line (without its newline); false at EOF. */
-static bool read_user_line(char **line, size_t *cap)
+static bool read_user_line(char **line, size_t *cap, const char *prompt)
 {
-    fprintf(stderr, "User: ");
+    fprintf(stderr, "%s", prompt);
     ssize_t n = getline(line, cap, stdin);
     if (n < 0) {
         fputc('\n', stderr);  /* end the prompt's line */
@@ -866,18 +866,157 @@ static int close_previous_answer(const Tokenizer *tok, int **tokens, int n)
     return n + 1;
 }
 
+/* One exchange of a conversation, kept so that the conversation can be
+ * re-rendered without its oldest turns when it outgrows the context. */
+typedef struct {
+    char *user;   /* the message as typed */
+    int *answer;  /* the tokens of the answer, as generated */
+    int n_answer, answer_capacity;
+} Turn;
+
+typedef struct {
+    Turn *turns;
+    int count, capacity;
+    int first_kept;  /* turns before this one have been dropped */
+} Conversation;
+
+static void conversation_free(Conversation *cv)
+{
+    for (int i = 0; i < cv->count; i++) {
+        free(cv->turns[i].user);
+        free(cv->turns[i].answer);
+    }
+    free(cv->turns);
+}
+
+/* Appends a turn for the message user; NULL when out of memory. */
+static Turn *conversation_add(Conversation *cv, const char *user)
+{
+    if (cv->count == cv->capacity) {
+        int capacity = cv->capacity ? 2 * cv->capacity : 8;
+        Turn *bigger = realloc(cv->turns, (size_t)capacity * sizeof(Turn));
+        if (!bigger)
+            return NULL;
+        cv->turns = bigger, cv->capacity = capacity;
+    }
+    Turn *t = &cv->turns[cv->count];
+    *t = (Turn){strdup(user), NULL, 0, 0};
+    if (!t->user)
+        return NULL;
+    cv->count++;
+    return t;
+}
+
+static bool turn_add_answer_token(Turn *t, int token)
+{
+    if (t->n_answer == t->answer_capacity) {
+        int capacity = t->answer_capacity ? 2 * t->answer_capacity : 64;
+        int *bigger = realloc(t->answer, (size_t)capacity * sizeof(int));
+        if (!bigger)
+            return false;
+        t->answer = bigger, t->answer_capacity = capacity;
+    }
+    t->answer[t->n_answer++] = token;
+    return true;
+}
+
+/* The tokens of turns [first, cv->count) in the template: the system prompt
+ * in the first of them, each answer closed before the next turn, the last
+ * turn's answer still to come. A malloc'ed array, its length in *n; NULL
+ * when out of memory. */
+static int *render_conversation(const Tokenizer *tok, const Conversation *cv, int first, const char *system_prompt,
+                                int *n)
+{
+    int *all = NULL;
+    *n = 0;
+    for (int i = first; i < cv->count; i++) {
+        char *text = render_turn(i == first ? system_prompt : NULL, cv->turns[i].user);
+        int *tokens = NULL;
+        int count = text ? encode_text(tok, text, strlen(text), &tokens) : -1;
+        free(text);
+        if (count >= 0 && i > first)
+            count = close_previous_answer(tok, &tokens, count);
+        const int answer = i + 1 < cv->count ? cv->turns[i].n_answer : 0;
+        int *grown = count >= 0 ? realloc(all, ((size_t)*n + count + answer) * sizeof(int)) : NULL;
+        if (!grown) {
+            free(tokens);
+            free(all);
+            return NULL;
+        }
+        all = grown;
+        memcpy(all + *n, tokens, (size_t)count * sizeof(int));
+        memcpy(all + *n + count, cv->turns[i].answer, (size_t)answer * sizeof(int));
+        *n += count + answer;
+        free(tokens);
+    }
+    return all;
+}
+
+/* The conversation from its first kept turn to the newest (which is to be
+ * answered), dropping the oldest turns while it does not leave half the
+ * context for the answer; the system prompt stays. Returns the tokens to
+ * feed from position 0, or NULL: out of memory (*n = -1) or the newest turn
+ * alone does not fit (*n its length). */
+static int *roll_conversation(const Tokenizer *tok, Conversation *cv, const char *system_prompt, int seq_len,
+                              int *n)
+{
+    for (int first = cv->first_kept; first < cv->count; first++) {
+        int *tokens = render_conversation(tok, cv, first, system_prompt, n);
+        if (!tokens) {
+            *n = -1;
+            return NULL;
+        }
+        const bool newest_alone = first == cv->count - 1;
+        if (*n <= seq_len / 2 || (newest_alone && *n < seq_len)) {
+            cv->first_kept = first;
+            return tokens;
+        }
+        free(tokens);
+    }
+    return NULL;
+}
+
+/* A line of chat input; a line ending with a backslash continues on the
+ * next (the backslash becomes a newline). False at end of input. */
+static bool read_user_message(char **message, size_t *cap)
+{
+    char *line = NULL;
+    size_t line_cap = 0, len = 0;
+    bool got = false;
+    for (bool more = true; more;) {
+        if (!read_user_line(&line, &line_cap, got ? "...   " : "User: "))
+            break;
+        size_t n = strlen(line);
+        more = n > 0 && line[n - 1] == '\\';
+        if (more)
+            line[n - 1] = '\n';
+        if (len + n + 1 > *cap) {
+            char *bigger = realloc(*message, len + n + 1);
+            if (!bigger)
+                break;
+            *message = bigger, *cap = len + n + 1;
+        }
+        memcpy(*message + len, line, n + 1);
+        len += n;
+        got = true;
+    }
+    free(line);
+    return got;
+}
+
 static int chat(Engine *e, const char *first_prompt, const char *system_prompt)
 {
     const Config *c = &e->model.config;
     char *line = NULL;
     size_t cap = 0;
     int pos = 0, status = 0;
+    Conversation cv = {0};
     model_map_pages(&e->model);  /* now, not in the middle of the first answer */
     say_time_seed(e);
     for (int turn = 0;; turn++) {
         const char *user = first_prompt;
         if (turn > 0 || !first_prompt || !*first_prompt) {
-            if (!read_user_line(&line, &cap))
+            if (!read_user_message(&line, &cap))
                 break;  /* EOF: the conversation is over */
             user = line;
         }
@@ -885,36 +1024,41 @@ static int chat(Engine *e, const char *first_prompt, const char *system_prompt)
             turn--;
             continue;
         }
-        char *text = render_turn(turn == 0 ? system_prompt : NULL, user);
+        Turn *current = conversation_add(&cv, user);
+        char *text = current ? render_turn(cv.count - 1 == cv.first_kept ? system_prompt : NULL, user) : NULL;
         int *tokens = NULL;
         int n = text ? encode_text(&e->tokenizer, text, strlen(text), &tokens) : -1;
         free(text);
         if (n >= 0 && pos > 0)
             n = close_previous_answer(&e->tokenizer, &tokens, n);
+        int start = pos;
+        if (n >= 0 && pos + n >= c->seq_len) {
+            /* Too long to go on: start again from position 0 with the newest turns. */
+            free(tokens);
+            const int dropped_before = cv.first_kept;
+            tokens = roll_conversation(&e->tokenizer, &cv, system_prompt, c->seq_len, &n);
+            if (!tokens && n >= 0) {
+                fprintf(stderr, "run: your message is %d tokens; the context holds %d\n", n, c->seq_len);
+                status = EXIT_BAD_INPUT;
+                break;
+            }
+            if (tokens && pos > 0)
+                fprintf(stderr, "run: note: the conversation outgrew the context of %d tokens: dropped the "
+                        "oldest %d turn%s and recomputed the rest (%d tokens)\n", c->seq_len,
+                        cv.first_kept - dropped_before, cv.first_kept - dropped_before == 1 ? "" : "s", n);
+            start = 0;
+        }
         if (n < 0) {
             fprintf(stderr, "run: out of memory\n");
             free(tokens);
             status = EXIT_BAD_INPUT;
             break;
         }
-        if (pos == 0 && n >= c->seq_len) {
-            fprintf(stderr, "run: your message is %d tokens; the model's context holds %d\n", n, c->seq_len);
-            free(tokens);
-            status = EXIT_BAD_INPUT;
-            break;
-        }
-        if (pos + n >= c->seq_len) {
-            fprintf(stderr, "run: the conversation has reached the model's context of %d tokens; "
-                    "ending the chat\n", c->seq_len);
-            free(tokens);
-            break;
-        }
-        float *logits = process_prompt(e, tokens, n, pos);
-        pos += n;
+        float *logits = process_prompt(e, tokens, n, start);
+        pos = start + n;
         int token = tokens[n - 1];
         free(tokens);
         fprintf(stderr, "Assistant: ");
-        bool context_full = false;
         for (int answered = 0; e->reply_limit == 0 || answered < e->reply_limit; answered++) {
             int next = next_token(e, logits, pos - 1);
             if (next < 0)
@@ -923,13 +1067,16 @@ static int chat(Engine *e, const char *first_prompt, const char *system_prompt)
                 break;
             const int stopped = emit_token(e, true, token, next);
             token = next;
-            if (stopped != 0) {
-                if (stopped < 0)
-                    status = EXIT_BAD_INPUT;
-                break;  /* --stop ends the answer */
+            if (stopped < 0 || !turn_add_answer_token(current, next)) {
+                fprintf(stderr, "\nrun: out of memory\n");
+                status = EXIT_BAD_INPUT;
+                break;
             }
+            if (stopped)
+                break;  /* --stop ends the answer */
             if (pos >= c->seq_len) {
-                context_full = true;
+                fprintf(stderr, "\nrun: note: the answer reached the end of the context (%d tokens); the next "
+                        "turn starts without the oldest ones", c->seq_len);
                 break;
             }
             logits = decode_step(e, token, pos);
@@ -941,12 +1088,8 @@ static int chat(Engine *e, const char *first_prompt, const char *system_prompt)
         fflush(stdout);
         if (status != 0)
             break;
-        if (context_full) {
-            fprintf(stderr, "run: the conversation has reached the model's context of %d tokens; "
-                    "ending the chat\n", c->seq_len);
-            break;
-        }
     }
+    conversation_free(&cv);
     free(line);
     return status;
 }

@@ -453,8 +453,9 @@ else
 fi
 yes 'tell me a story' | head -50 | $RUN "$M" -z "$T" -m chat -s 3 >"$SCRATCH/out" 2>"$SCRATCH/err"
 status=$?
-if [ "$status" -eq 0 ] && grep -q "reached the model's context of 48" "$SCRATCH/err"; then
-    ok "a chat that outgrows the context ends with a clear message"
+if [ "$status" -eq 0 ] && grep -q "outgrew the context of 48 tokens: dropped the oldest" "$SCRATCH/err" &&
+    [ "$(grep -o 'Assistant:' "$SCRATCH/err" | wc -l)" -eq 50 ]; then
+    ok "a chat that outgrows the context drops its oldest turns, says so, and answers every message"
 else
     not_ok "chat past the context" "status $status: $(tail -c 300 "$SCRATCH/err")"
 fi

@@ -187,3 +187,59 @@ PY
         not_ok "--pieces" "$verdict"
     fi
 fi
+
+# Chat past the context: the oldest turns are dropped, the system prompt kept, the rest
+# recomputed from position 0. In the --logits file (position, token fed) every restart at
+# position 0 feeds exactly the tokens of the system prompt and first message (all
+# messages are the same), and no segment passes the context.
+first_turn=$(printf '[INST] <<SYS>>\nbe brief\n<</SYS>>\n\ntell me a story [/INST]')
+n_first=$($RUN -m tokenize -z "$T" -i "$first_turn" | wc -w)
+first_ids=$($RUN -m tokenize -z "$T" -i "$first_turn")
+yes 'tell me a story' | head -30 | $RUN "$M" -z "$T" -m chat -s 3 -n 20 -y "be brief" \
+    --logits "$SCRATCH/roll.logits" >/dev/null 2>"$SCRATCH/err"
+status=$?
+verdict=$("$PYTHON" - "$SCRATCH/roll.logits" "$first_ids" <<'PY'
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+vocab = struct.unpack_from("<i", d, 8)[0]
+step = 8 + 4 * vocab
+fed = [struct.unpack_from("<ii", d, 16 + i * step) for i in range((len(d) - 16) // step)]
+segments, current = [], []
+for pos, token in fed:
+    if pos == 0 and current:
+        segments.append(current)
+        current = []
+    current.append(token)
+segments.append(current)
+want = [int(t) for t in sys.argv[2].split()]
+bad = [i for i, s in enumerate(segments) if s[:len(want)] != want or len(s) > 600]
+print("ok %d" % len(segments) if len(segments) > 1 and not bad else "segments %d, bad %s" % (len(segments), bad))
+PY
+)
+answers=$(grep -o 'Assistant:' "$SCRATCH/err" | wc -l)
+case $verdict in
+"ok "*) if [ "$status" -eq 0 ] && [ "$answers" -eq 30 ] && grep -q "dropped the oldest" "$SCRATCH/err"; then
+    ok "chat past the context: ${verdict#ok } runs from position 0, each starting with the system prompt and first message"
+else
+    not_ok "chat roll" "status $status, $answers answers: $(tail -c 300 "$SCRATCH/err")"
+fi ;;
+*) not_ok "chat roll" "$verdict" ;;
+esac
+
+# A line ending with a backslash continues the message on the next line.
+printf 'ab\\\nba\n' | $RUN "$M" -z "$T" -m chat -s 3 -n 3 --logits "$SCRATCH/multi.logits" >/dev/null 2>"$SCRATCH/err"
+status=$?
+want=$($RUN -m tokenize -z "$T" -i "$(printf '[INST] ab\nba [/INST]')")
+got=$("$PYTHON" - "$SCRATCH/multi.logits" "$(echo "$want" | wc -w)" <<'PY'
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+vocab = struct.unpack_from("<i", d, 8)[0]
+n = int(sys.argv[2])
+print(" ".join(str(struct.unpack_from("<ii", d, 16 + i * (8 + 4 * vocab))[1]) for i in range(n)))
+PY
+)
+if [ "$status" -eq 0 ] && [ "$got" = "$want" ] && [ "$(grep -o 'Assistant:' "$SCRATCH/err" | wc -l)" -eq 1 ]; then
+    ok "chat: a line ending with \\ continues the message (one turn, a newline in it)"
+else
+    not_ok "chat continuation" "status $status, fed '$got', want '$want'"
+fi
