@@ -9,6 +9,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -93,4 +94,70 @@ void for_each_unit(int n, int run, bool parallel, UnitFunction fn, void *context
             for (int unit = first; unit < end; unit++)
                 fn(context, unit);
     }
+}
+
+/* ---------------------------------------------------------------------------
+ * How many threads: fixed, or tried against one another while decoding */
+
+static void use_threads(int n)
+{
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+
+void thread_tuner_init(ThreadTuner *t, int requested)
+{
+    int most = 1;
+#ifdef _OPENMP
+    most = omp_get_max_threads();  /* OMP_NUM_THREADS, else every core */
+#endif
+    const char *env = getenv("OMP_NUM_THREADS");
+    *t = (ThreadTuner){{requested > 0 ? requested : most, 1}, 0, requested > 0 || (env && *env) || most == 1,
+                       {0, 0}, 0, 1, THREAD_PROBE_MIN_INTERVAL, false, {0, 0}};
+    use_threads(t->choices[0]);
+}
+
+int thread_tuner_threads(const ThreadTuner *t)
+{
+    return t->choices[t->probing ? 1 - t->current : t->current];
+}
+
+void thread_tuner_before_step(ThreadTuner *t)
+{
+    if (t->fixed)
+        return;
+    /* Probe once the current choice has a measurement to compare against. */
+    t->probing = t->steps >= t->next_probe && t->step_time[t->current] > 0;
+    use_threads(thread_tuner_threads(t));
+}
+
+void thread_tuner_after_step(ThreadTuner *t, double seconds)
+{
+    t->steps_on[t->probing ? 1 - t->current : t->current]++;
+    if (t->fixed)
+        return;
+    t->steps++;
+    if (t->probing) {
+        const int other = 1 - t->current;
+        t->step_time[other] = seconds;
+        const bool faster = seconds < THREAD_SWITCH_MARGIN * t->step_time[t->current];
+        if (faster)
+            t->current = other;
+        /* A probe that lost by a factor r cost about r - 1 steps: the next waits
+         * at least 8 (r - 1) steps, so probing costs at most an eighth or so. */
+        const double lost = faster ? 0 : 8.0 * (seconds / t->step_time[t->current] - 1.0);
+        int interval = faster ? THREAD_PROBE_MIN_INTERVAL : 2 * t->probe_interval;
+        if (interval < lost)
+            interval = lost < THREAD_PROBE_MAX_INTERVAL ? (int)lost : THREAD_PROBE_MAX_INTERVAL;
+        t->probe_interval = interval < THREAD_PROBE_MAX_INTERVAL ? interval : THREAD_PROBE_MAX_INTERVAL;
+        t->next_probe = t->steps + t->probe_interval;
+        t->probing = false;
+        return;
+    }
+    /* A moving average: the load changes, and the context grows. */
+    double *mean = &t->step_time[t->current];
+    *mean = *mean > 0 ? 0.75 * *mean + 0.25 * seconds : seconds;
 }
