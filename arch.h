@@ -25,6 +25,14 @@ struct Architecture {
 int llama_load_gguf(Model *model, const char *path, char err[ERROR_SIZE]);
 float *llama_forward(const Model *model, RunState *s, const int *tokens, int T, int pos, LogitRows wanted);
 
+/* arch_qwen2.c */
+int qwen2_load_gguf(Model *model, const char *path, char err[ERROR_SIZE]);
+float *qwen2_forward(const Model *model, RunState *s, const int *tokens, int T, int pos, LogitRows wanted);
+
+/* arch_qwen3.c */
+int qwen3_load_gguf(Model *model, const char *path, char err[ERROR_SIZE]);
+float *qwen3_forward(const Model *model, RunState *s, const int *tokens, int T, int pos, LogitRows wanted);
+
 /* arch_gpt2.c */
 int gpt2_load_gguf(Model *model, const char *path, char err[ERROR_SIZE]);
 float *gpt2_forward(const Model *model, RunState *s, const int *tokens, int T, int pos, LogitRows wanted);

@@ -41,9 +41,8 @@ static int load_hyperparameters(const GgufFile *g, const char *path, Config *c, 
     char why[ERROR_SIZE];
     if (config_validate(c, false, why) != 0)
         return file_error(err, path, "bad metadata: %s", why);
-    c->head_size = c->dim / c->n_heads;
-    c->kv_dim = c->dim;
     c->rope_theta = 0.0f;  /* positions come from position_embd */
+    c->rope_scaling_factor = 1.0f;
     c->norm_eps = GPT2_NORM_EPS;
     if (gguf_get_f32(g, "gpt2.attention.layer_norm_epsilon", &c->norm_eps) == -2 || !(c->norm_eps >= 0) ||
         !isfinite(c->norm_eps))

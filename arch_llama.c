@@ -1,6 +1,8 @@
-/* arch_llama.c - the Llama architecture (Llama 1 and 2, and llama2.c's
- * models): pre-norm blocks with RMSNorm, rotary positions, grouped-query
- * attention and a SwiGLU feed-forward block, no biases.
+/* arch_llama.c - the Llama architecture (Llama 1, 2 and 3.x, llama2.c's
+ * models, TinyLlama, SmolLM2): pre-norm blocks with RMSNorm, rotary
+ * positions, grouped-query attention and a SwiGLU feed-forward block, no
+ * biases. Llama 3.1 adds per-frequency RoPE divisors (rope_freqs); a file
+ * may give a head size of its own (llama.attention.key_length).
  *
  * Part 1 reads a GGUF file's llama.* hyperparameters and finds its tensors
  * by name; part 2 is the forward pass, built from layers.c's blocks. */
@@ -20,34 +22,23 @@
 /* ---------------------------------------------------------------------------
  * Part 1: loading a GGUF file */
 
-static int load_hyperparameters(const GgufFile *g, const char *path, Config *c, char err[ERROR_SIZE])
+/* Llama 3.1's long-context RoPE: rope_freqs.weight, one divisor per pair of
+ * a head's values (llama.cpp's converter computes them from the model's
+ * rope_scaling, type llama3: 1 for the fast pairs, the factor for the slow
+ * ones, a blend between). Optional: Llama 1 and 2, 3.0, SmolLM2 and
+ * TinyLlama have none. */
+static int load_rope_freqs(const GgufFile *g, const char *path, Config *c, char err[ERROR_SIZE])
 {
-    if (gguf_vocab_size(g, path, &c->vocab_size, err) != 0)
+    if (!gguf_find_tensor(g, "rope_freqs.weight"))
+        return 0;
+    const float *factors;
+    if (gguf_vector(g, path, "rope_freqs.weight", c->head_size / 2, &factors, err) != 0)
         return -1;
-    if (gguf_dimension(g, path, "llama.embedding_length", 0, &c->dim, err) ||
-        gguf_dimension(g, path, "llama.feed_forward_length", 0, &c->hidden_dim, err) ||
-        gguf_dimension(g, path, "llama.block_count", 0, &c->n_layers, err) ||
-        gguf_dimension(g, path, "llama.attention.head_count", 0, &c->n_heads, err) ||
-        gguf_dimension(g, path, "llama.attention.head_count_kv", c->n_heads, &c->n_kv_heads, err) ||
-        gguf_dimension(g, path, "llama.context_length", 0, &c->seq_len, err))
-        return -1;
-    char why[ERROR_SIZE];
-    if (config_validate(c, true, why) != 0)
-        return file_error(err, path, "bad metadata: %s", why);
-    c->head_size = c->dim / c->n_heads;
-    c->kv_dim = c->n_kv_heads * c->head_size;
-    int rope_dims = 0;
-    if (gguf_dimension(g, path, "llama.rope.dimension_count", c->head_size, &rope_dims, err))
-        return -1;
-    if (rope_dims != c->head_size)
-        return file_error(err, path, "llama.rope.dimension_count is %d; only rotating whole heads (%d) is supported",
-                    rope_dims, c->head_size);
-    c->rope_theta = LLAMA_ROPE_THETA;
-    c->norm_eps = LLAMA_NORM_EPS;
-    if (gguf_get_f32(g, "llama.rope.freq_base", &c->rope_theta) == -2 ||
-        gguf_get_f32(g, "llama.attention.layer_norm_rms_epsilon", &c->norm_eps) == -2 ||
-        !(c->rope_theta > 0) || !(c->norm_eps >= 0) || !isfinite(c->rope_theta) || !isfinite(c->norm_eps))
-        return file_error(err, path, "bad llama.rope.freq_base or llama.attention.layer_norm_rms_epsilon");
+    for (int i = 0; i < c->head_size / 2; i++)
+        if (!(factors[i] > 0) || !isfinite(factors[i]))
+            return file_error(err, path, "tensor rope_freqs.weight holds %g at %d; a frequency's divisor must be "
+                              "positive", factors[i], i);
+    c->rope_freq_factors = factors;
     return 0;
 }
 
@@ -57,10 +48,10 @@ static int load_layer(const GgufFile *g, const char *path, const Config *c, int 
     char name[GGUF_MAX_NAME + 1];
 #define LAYER_TENSOR(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, l), name)
     if (gguf_vector(g, path, LAYER_TENSOR("attn_norm.weight"), c->dim, &lw->attn_norm, err) ||
-        gguf_matrix(g, path, LAYER_TENSOR("attn_q.weight"), c->dim, c->dim, &lw->wq, err) ||
+        gguf_matrix(g, path, LAYER_TENSOR("attn_q.weight"), c->q_dim, c->dim, &lw->wq, err) ||
         gguf_matrix(g, path, LAYER_TENSOR("attn_k.weight"), c->kv_dim, c->dim, &lw->wk, err) ||
         gguf_matrix(g, path, LAYER_TENSOR("attn_v.weight"), c->kv_dim, c->dim, &lw->wv, err) ||
-        gguf_matrix(g, path, LAYER_TENSOR("attn_output.weight"), c->dim, c->dim, &lw->wo, err) ||
+        gguf_matrix(g, path, LAYER_TENSOR("attn_output.weight"), c->dim, c->q_dim, &lw->wo, err) ||
         gguf_vector(g, path, LAYER_TENSOR("ffn_norm.weight"), c->dim, &lw->ffn_norm, err) ||
         gguf_matrix(g, path, LAYER_TENSOR("ffn_gate.weight"), c->hidden_dim, c->dim, &lw->w_gate, err) ||
         gguf_matrix(g, path, LAYER_TENSOR("ffn_down.weight"), c->dim, c->hidden_dim, &lw->w_down, err) ||
@@ -74,12 +65,15 @@ int llama_load_gguf(Model *model, const char *path, char err[ERROR_SIZE])
 {
     const GgufFile *g = model->gguf;
     Config *c = &model->config;
-    if (load_hyperparameters(g, path, c, err) != 0)
+    /* llama.* keys; RoPE rotates adjacent pairs, the order llama.cpp's
+     * converter permutes q and k rows into. */
+    if (gguf_rotary_hyperparameters(g, path, "llama", c, err) != 0 || load_rope_freqs(g, path, c, err) != 0)
         return -1;
     Weights *w = &model->weights;
     if (gguf_matrix(g, path, "token_embd.weight", c->vocab_size, c->dim, &w->token_embd, err) ||
         gguf_vector(g, path, "output_norm.weight", c->dim, &w->output_norm, err))
         return -1;
+    /* Without output.weight the classifier is the token embedding (Llama 3.2, SmolLM2). */
     if (gguf_classifier(g, path, c, w, err) != 0)
         return -1;
     return gguf_layers(g, path, c, w, LLAMA_TENSORS_PER_LAYER, "llama.block_count", load_layer, err);
@@ -98,7 +92,8 @@ static void attention_block(const Config *c, const LayerWeights *lw, RunState *s
                             int first)
 {
     rmsnorm_rows(s->xb, s->x, lw->attn_norm, T, c->dim, c->norm_eps);
-    const size_t rows_before = (size_t)first * c->dim;
+    /* Rows before first, in the stream (dim wide) and in q and attention's output (q_dim wide). */
+    const size_t rows_before = (size_t)first * c->dim, q_rows_before = (size_t)first * c->q_dim;
     if (first == 0) {
         float *const qkv[] = {s->q, s->k, s->v};
         const Matrix *const wqkv[] = {&lw->wq, &lw->wk, &lw->wv};
@@ -108,14 +103,14 @@ static void attention_block(const Config *c, const LayerWeights *lw, RunState *s
         const Matrix *const wkv[] = {&lw->wk, &lw->wv};
         linear_shared_input(kv, wkv, NULL, 2, s->xb, T, &s->matmul_scratch);
         if (first < T)
-            linear(s->q + rows_before, s->xb + rows_before, &lw->wq, NULL, T - first, &s->matmul_scratch);
+            linear(s->q + q_rows_before, s->xb + rows_before, &lw->wq, NULL, T - first, &s->matmul_scratch);
     }
     rope_rotate_qk(s->q, s->k, s->rope_cos_sin, c, T, first);
     kv_cache_write(s->key_cache, s->value_cache, s->k, s->v, c, layer, pos, T);
     if (first == T)
         return;
     attend(s->xb, s->q, s->key_cache, s->value_cache, s->att, s->observer, c, layer, T, pos, first);
-    linear(s->xb2 + rows_before, s->xb + rows_before, &lw->wo, NULL, T - first, &s->matmul_scratch);
+    linear(s->xb2 + rows_before, s->xb + q_rows_before, &lw->wo, NULL, T - first, &s->matmul_scratch);
     residual_add(s->x + rows_before, s->xb2 + rows_before, T - first, c->dim);
 }
 

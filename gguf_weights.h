@@ -16,6 +16,20 @@
 int gguf_dimension(const GgufFile *g, const char *path, const char *key, int fallback, int *out,
                    char err[ERROR_SIZE]);
 
+/* The hyperparameters that Llama and the architectures built like it
+ * (qwen2, qwen3) write under their own name arch ("qwen3.embedding_length"
+ * ...), into c, checked: the dimensions and head counts; the head size
+ * (attention.key_length, else dim / n_heads; attention.value_length, when
+ * given, must be the same); RMSNorm's epsilon (default 1e-5); RoPE's base
+ * (rope.freq_base, default 10000), the rotated dimensions
+ * (rope.dimension_count: the whole head) and its scaling (rope.scaling.type
+ * none or linear, whose rope.scaling.factor divides the positions; YaRN and
+ * the others are refused by name). The caller sets what is the
+ * architecture's own: c->rope_style, c->rope_freq_factors. Returns 0, or -1
+ * with "path: why" in err. */
+int gguf_rotary_hyperparameters(const GgufFile *g, const char *path, const char *arch, Config *c,
+                                char err[ERROR_SIZE]);
+
 /* The tensor called name, which must be a (rows, cols) matrix of a type the
  * kernels run. Returns 0, or -1 with "path: why" in err. */
 int gguf_matrix(const GgufFile *g, const char *path, const char *name, int rows, int cols, Matrix *m,

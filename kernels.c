@@ -141,6 +141,20 @@ void rope_rotate(float *x, const float *cos_sin, int n_heads, int head_size)
     }
 }
 
+void rope_rotate_neox(float *x, const float *cos_sin, int n_heads, int head_size)
+{
+    const int half = head_size / 2;
+    for (int h = 0; h < n_heads; h++) {
+        float *head = x + (size_t)h * head_size;
+        for (int i = 0; i < half; i++) {
+            float c = cos_sin[2 * i], s = cos_sin[2 * i + 1];
+            float x0 = head[i], x1 = head[i + half];
+            head[i] = x0 * c - x1 * s;
+            head[i + half] = x0 * s + x1 * c;
+        }
+    }
+}
+
 /* silu(h) * g for n values, vectorized. */
 static void swiglu_span(float *h, const float *g, int n)
 {

@@ -118,6 +118,9 @@ void add_in_place(float *x, const float *y, int n);
  * once per position by rope_angles and shared by every head. */
 void rope_angles(float *cos_sin, const float *inv_freq, int head_size, int pos);
 void rope_rotate(float *x, const float *cos_sin, int n_heads, int head_size);
+/* The same rotations with GPT-NeoX's pairing (Qwen's): pair i of a head is
+ * (x[i], x[i + head_size / 2]), the two halves of the head side by side. */
+void rope_rotate_neox(float *x, const float *cos_sin, int n_heads, int head_size);
 
 /* h (n) = silu(h) * g: the gate of the SwiGLU feed-forward block. */
 void swiglu(float *h, const float *g, int n);

@@ -76,6 +76,21 @@ void linear_shared_input(float *const outs[], const Matrix *const Ws[], const fl
             add_bias(outs[i], biases[i], T, Ws[i]->rows);
 }
 
+void rope_frequencies(float *inv_freq, const Config *c)
+{
+    /* Pair i of every head turns at frequency theta^(-2i / head_size): fast
+     * for the first pairs, slow for the last, so positions stay tellable apart
+     * at every distance. Llama 3.1 slows the slow pairs further (its
+     * rope_freqs, as llama.cpp applies them: theta_i / factor_i), and linear
+     * scaling slows them all (position / factor). */
+    for (int i = 0; i < c->head_size / 2; i++) {
+        float f = 1.0f / powf(c->rope_theta, (2 * i) / (float)c->head_size);
+        if (c->rope_freq_factors)
+            f /= c->rope_freq_factors[i];
+        inv_freq[i] = f / c->rope_scaling_factor;
+    }
+}
+
 void rope_positions(float *cos_sin, const float *inv_freq, int head_size, int pos, int T)
 {
     for (int t = 0; t < T; t++)
@@ -86,14 +101,24 @@ void rope_rotate_qk(float *q, float *k, const float *cos_sin, const Config *c, i
 {
     /* Rotating q and k by their positions makes q.k depend on the distance
      * between the two tokens: that is all the model knows of order. Each
-     * token's rotation is its own: the threads share the tokens. */
-#pragma omp parallel for schedule(static) if ((size_t)T * c->dim >= PARALLEL_MIN_WORK)
+     * token's rotation is its own: the threads share the tokens. The two
+     * styles differ only in which two values of a head form pair i. */
+    void (*rotate)(float *, const float *, int, int) =
+        c->rope_style == ROPE_NEOX_HALVES ? rope_rotate_neox : rope_rotate;
+#pragma omp parallel for schedule(static) if ((size_t)T * c->q_dim >= PARALLEL_MIN_WORK)
     for (int t = 0; t < T; t++) {
         const float *angles = cos_sin + (size_t)t * c->head_size;
         if (t >= first)
-            rope_rotate(q + (size_t)t * c->dim, angles, c->n_heads, c->head_size);
-        rope_rotate(k + (size_t)t * c->kv_dim, angles, c->n_kv_heads, c->head_size);
+            rotate(q + (size_t)t * c->q_dim, angles, c->n_heads, c->head_size);
+        rotate(k + (size_t)t * c->kv_dim, angles, c->n_kv_heads, c->head_size);
     }
+}
+
+void rmsnorm_heads(float *x, const float *weight, int T, int n_heads, int head_size, float eps)
+{
+    /* A row's heads lie back to back, so the heads of T rows are T * n_heads
+     * rows of head_size: RMSNorm of each, in place (rmsnorm allows it). */
+    rmsnorm_rows(x, x, weight, T * n_heads, head_size, eps);
 }
 
 /* Where the key or value of one kv head at one position is kept in a cache
@@ -133,8 +158,8 @@ static void attend_blocks(float *out, const float *q, const float *key_cache, co
             const int n_queries = T - t0 < ATTENTION_BLOCK ? T - t0 : ATTENTION_BLOCK;
             float *scratch = att + ((size_t)b * c->n_heads + h) * ATTENTION_SCRATCH(c->seq_len, c->head_size);
             const size_t kv = cache_offset(c, layer, h / heads_per_kv, 0);
-            attention_query_block(out + (size_t)t0 * c->dim + (size_t)h * c->head_size, c->dim,
-                                  q + (size_t)t0 * c->dim + (size_t)h * c->head_size, c->dim, n_queries, pos + t0,
+            attention_query_block(out + (size_t)t0 * c->q_dim + (size_t)h * c->head_size, c->q_dim,
+                                  q + (size_t)t0 * c->q_dim + (size_t)h * c->head_size, c->q_dim, n_queries, pos + t0,
                                   key_cache + kv, value_cache + kv, c->head_size, c->head_size, inv_sqrt_head,
                                   scratch);
         }
@@ -155,14 +180,14 @@ static void attend_one_by_one(float *out, const float *q, const float *key_cache
             const int n_visible = pos + t + 1;  /* causal: no peeking ahead */
             float *row = att + ((size_t)t * c->n_heads + h) * c->seq_len;
             const size_t kv = cache_offset(c, layer, h / heads_per_kv, 0);
-            attention_scores(row, q + (size_t)t * c->dim + (size_t)h * c->head_size, key_cache + kv, c->head_size,
+            attention_scores(row, q + (size_t)t * c->q_dim + (size_t)h * c->head_size, key_cache + kv, c->head_size,
                              n_visible, c->head_size, inv_sqrt_head);
             softmax(row, n_visible);
             /* From this thread: each (layer, h, pos + t) is one call, so
              * no two threads ever hand over the same row. */
             if (observer)
                 observer->row(observer->context, layer, h, pos + t, row, n_visible);
-            attention_weighted_sum(out + (size_t)t * c->dim + (size_t)h * c->head_size, row, value_cache + kv,
+            attention_weighted_sum(out + (size_t)t * c->q_dim + (size_t)h * c->head_size, row, value_cache + kv,
                                    c->head_size, n_visible, c->head_size);
         }
     }

@@ -37,12 +37,23 @@ void linear(float *out, const float *in, const Matrix *W, const float *bias, int
 void linear_shared_input(float *const outs[], const Matrix *const Ws[], const float *const biases[], int n,
                          const float *in, int T, MatmulScratch *scratch);
 
-/* Rotary position embedding (RoPE). rope_positions: cos_sin (T, head_size)
- * holds each pair's cos and sin for positions pos .. pos + T - 1.
- * rope_rotate_qk: rotates rows [first, T) of q (T, n_heads * head_size) and
- * every row of k (T, n_kv_heads * head_size), each by its position. */
+/* Rotary position embedding (RoPE). rope_frequencies: inv_freq (head_size / 2)
+ * = the angle per position of each pair of a head's values,
+ * theta^(-2i / head_size), divided by the file's per-pair factors
+ * (c->rope_freq_factors: Llama 3.1's long-context scaling) and by the linear
+ * scaling factor (c->rope_scaling_factor, which divides the positions).
+ * rope_positions: cos_sin (T, head_size) holds each pair's cos and sin for
+ * positions pos .. pos + T - 1. rope_rotate_qk: rotates rows [first, T) of
+ * q (T, q_dim) and every row of k (T, kv_dim), each by its position, pairing
+ * a head's values as c->rope_style says (rope_rotate or rope_rotate_neox). */
+void rope_frequencies(float *inv_freq, const Config *c);
 void rope_positions(float *cos_sin, const float *inv_freq, int head_size, int pos, int T);
 void rope_rotate_qk(float *q, float *k, const float *cos_sin, const Config *c, int T, int first);
+
+/* Qwen3's q/k norm: each head_size-wide head of x (T, n_heads * head_size),
+ * in place, over its root mean square, times weight (head_size): RMSNorm per
+ * head instead of per token. */
+void rmsnorm_heads(float *x, const float *weight, int T, int n_heads, int head_size, float eps);
 
 /* Keeps the keys and values of T tokens at positions pos .. pos + T - 1, so
  * that later tokens can attend to them: k, v (T, kv_dim) into layer's part
@@ -50,10 +61,10 @@ void rope_rotate_qk(float *q, float *k, const float *cos_sin, const Config *c, i
 void kv_cache_write(float *key_cache, float *value_cache, const float *k, const float *v, const Config *c,
                     int layer, int pos, int T);
 
-/* Multi-head attention of rows [first, T) of q (T, dim), query t at position
+/* Multi-head attention of rows [first, T) of q (T, q_dim), query t at position
  * pos + t, over layer's cached keys and values at positions 0 .. pos + t
  * (causal): scores q.k / sqrt(head_size), softmax, then the values' sum
- * weighted by them, into rows [first, T) of out (T, dim). With grouped-query
+ * weighted by them, into rows [first, T) of out (T, q_dim). With grouped-query
  * attention n_heads / n_kv_heads query heads share one key/value head.
  * att: the run state's scratch. An observer (NULL: none) is handed every
  * row of weights. */

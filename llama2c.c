@@ -221,9 +221,9 @@ static int parse_header(const unsigned char *data, size_t size, const char *path
          c->hidden_dim % h->group_size != 0))
         return file_error(err, path, "bad header: group size %d must be a positive multiple of 4 dividing dim "
                     "%d and hidden_dim %d", h->group_size, c->dim, c->hidden_dim);
-    c->head_size = c->dim / c->n_heads;
-    c->kv_dim = c->n_kv_heads * c->head_size;
     c->rope_theta = LLAMA_ROPE_THETA;
+    c->rope_style = ROPE_ADJACENT_PAIRS;
+    c->rope_scaling_factor = 1.0f;
     c->norm_eps = LLAMA_NORM_EPS;
     return 0;
 }
@@ -323,6 +323,17 @@ int model_save_q8(const Model *model, const char *model_path, const char *path, 
     if (model->arch != find_architecture("llama", strlen("llama")))
         return file_error(err, model_path, "cannot quantize a %s model: llama2.c's int8 format holds only Llama models",
                           model->arch ? model->arch->name : "unknown");
+    /* Nor its hyperparameters past the seven numbers: a GGUF Llama's own
+     * head size, RoPE or epsilon would silently become llama2.c's. */
+    const char *lost = c->q_dim != c->dim                  ? "head size of its own (key_length)"
+                       : c->rope_freq_factors               ? "RoPE frequency factors (rope_freqs)"
+                       : c->rope_scaling_factor != 1.0f     ? "RoPE scaling"
+                       : c->rope_theta != LLAMA_ROPE_THETA  ? "RoPE base (not 10000)"
+                       : c->norm_eps != LLAMA_NORM_EPS      ? "RMSNorm epsilon (not 1e-5)"
+                                                            : NULL;
+    if (lost)
+        return file_error(err, model_path, "cannot quantize this model: llama2.c's int8 format has no place for its %s",
+                          lost);
     if (!all_float32(model))
         return file_error(err, model_path, "the model to quantize must have float32 weights");
     if (group_size <= 0)

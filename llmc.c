@@ -128,10 +128,9 @@ int llmc_load(Model *model, const char *path, char err[ERROR_SIZE])
     if (padded_vocab < c->vocab_size)
         return file_error(err, path, "bad header: padded_vocab_size %d is less than vocab_size %d", padded_vocab,
                           c->vocab_size);
-    c->head_size = c->dim / c->n_heads;
-    c->kv_dim = c->dim;
     c->shared_classifier = true;
     c->rope_theta = 0.0f;
+    c->rope_scaling_factor = 1.0f;
     c->norm_eps = LLMC_NORM_EPS;
 
     /* Count first, compare with the file, then hand out pointers. */

@@ -8,6 +8,7 @@
 #include "model.h"
 
 #include "arch.h"
+#include "layers.h"
 #include "llama2c.h"
 #include "llmc.h"
 
@@ -43,7 +44,7 @@ int file_error(char err[ERROR_SIZE], const char *path, const char *fmt, ...)
     return -1;
 }
 
-int config_validate(const Config *c, bool rotary, char err[ERROR_SIZE])
+int config_validate(Config *c, bool rotary, char err[ERROR_SIZE])
 {
     /* The caller prefixes the file name, so messages here start with the field. */
     const struct { const char *name; int value; } dims[] = {
@@ -54,14 +55,21 @@ int config_validate(const Config *c, bool rotary, char err[ERROR_SIZE])
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
         if (dims[i].value <= 0)
             return snprintf(err, ERROR_SIZE, "%s is %d, must be positive", dims[i].name, dims[i].value), -1;
-    if (c->dim % c->n_heads != 0)
+    if (c->head_size < 0)
+        return snprintf(err, ERROR_SIZE, "head size %d must be positive", c->head_size), -1;
+    if (c->head_size == 0 && c->dim % c->n_heads != 0)
         return snprintf(err, ERROR_SIZE, "dim %d is not divisible by n_heads %d", c->dim, c->n_heads), -1;
     if (c->n_heads % c->n_kv_heads != 0)
         return snprintf(err, ERROR_SIZE, "n_heads %d is not divisible by n_kv_heads %d", c->n_heads,
                         c->n_kv_heads), -1;
-    if (rotary && (c->dim / c->n_heads) % 2 != 0)
-        return snprintf(err, ERROR_SIZE, "head size %d is odd; rotary encoding rotates pairs",
-                        c->dim / c->n_heads), -1;
+    const int head_size = c->head_size > 0 ? c->head_size : c->dim / c->n_heads;
+    if (rotary && head_size % 2 != 0)
+        return snprintf(err, ERROR_SIZE, "head size %d is odd; rotary encoding rotates pairs", head_size), -1;
+    if ((int64_t)c->n_heads * head_size > INT32_MAX)
+        return snprintf(err, ERROR_SIZE, "%d heads of %d values are too many", c->n_heads, head_size), -1;
+    c->head_size = head_size;
+    c->q_dim = c->n_heads * head_size;
+    c->kv_dim = c->n_kv_heads * head_size;
     return 0;
 }
 
@@ -70,6 +78,8 @@ int config_validate(const Config *c, bool rotary, char err[ERROR_SIZE])
 
 static const Architecture ARCHITECTURES[] = {
     {"llama", llama_load_gguf, llama_forward},
+    {"qwen2", qwen2_load_gguf, qwen2_forward},
+    {"qwen3", qwen3_load_gguf, qwen3_forward},
     {"gpt2", gpt2_load_gguf, gpt2_forward},
 };
 #define N_ARCHITECTURES (sizeof ARCHITECTURES / sizeof ARCHITECTURES[0])
@@ -83,7 +93,7 @@ const Architecture *find_architecture(const char *name, size_t len)
     return NULL;
 }
 
-/* "llama, gpt2": the names of the table's rows, for a message. */
+/* "llama, qwen2, qwen3, gpt2": the names of the table's rows, for a message. */
 static void list_architectures(char *out, size_t size)
 {
     size_t n = 0;
@@ -227,9 +237,10 @@ int run_state_init(RunState *s, const Config *c, int max_batch, char err[ERROR_S
     s->max_batch = max_batch;
     size_t B = (size_t)max_batch;
     s->x = alloc_floats(B, c->dim, 1);
-    s->xb = alloc_floats(B, c->dim, 1);
+    const int block_io = c->q_dim > c->dim ? c->q_dim : c->dim;  /* a block's input, or attention's output */
+    s->xb = alloc_floats(B, block_io, 1);
     s->xb2 = alloc_floats(B, c->dim, 1);
-    s->q = alloc_floats(B, c->dim, 1);
+    s->q = alloc_floats(B, c->q_dim, 1);
     s->k = alloc_floats(B, c->kv_dim, 1);
     s->v = alloc_floats(B, c->kv_dim, 1);
     /* Decoding's rows of weights, or a batch's scratch for each (head, block of queries). */
@@ -242,7 +253,7 @@ int run_state_init(RunState *s, const Config *c, int max_batch, char err[ERROR_S
     s->value_cache = alloc_floats(c->n_layers, c->seq_len, c->kv_dim);
     s->rope_inv_freq = alloc_floats(c->head_size / 2, 1, 1);
     s->rope_cos_sin = alloc_floats(B, c->head_size, 1);
-    const int widest = c->hidden_dim > c->dim ? c->hidden_dim : c->dim;
+    const int widest = c->hidden_dim > block_io ? c->hidden_dim : block_io;  /* a matmul's input */
     s->matmul_scratch.scales = alloc_floats(B, widest, 1);  /* more than enough: one per group */
     s->matmul_scratch.values = (int8_t *)alloc_floats(B, widest, 1);
     s->matmul_scratch.panels = alloc_panels(B, widest);
@@ -254,11 +265,8 @@ int run_state_init(RunState *s, const Config *c, int max_batch, char err[ERROR_S
         run_state_free(s);
         return -1;
     }
-    /* Pair i of every head turns at frequency theta^(-2i / head_size): fast
-     * for the first pairs, slow for the last, so positions stay tellable apart
-     * at every distance. */
-    for (int i = 0; c->rope_theta > 0 && i < c->head_size / 2; i++)
-        s->rope_inv_freq[i] = 1.0f / powf(c->rope_theta, (2 * i) / (float)c->head_size);
+    if (c->rope_theta > 0)
+        rope_frequencies(s->rope_inv_freq, c);
     return 0;
 }
 

@@ -22,6 +22,12 @@
 #define TOKEN_BOS 1
 #define TOKEN_EOS 2
 
+/* Which values of a head RoPE rotates together (llama.cpp's rope types). */
+typedef enum {
+    ROPE_ADJACENT_PAIRS = 0,  /* (x[2i], x[2i + 1]): Llama, as llama.cpp's converter stores it (NORM) */
+    ROPE_NEOX_HALVES,         /* (x[i], x[i + head_size / 2]): the two halves, GPT-NeoX's and Qwen's (NEOX) */
+} RopeStyle;
+
 /* The model's shape and hyperparameters. */
 typedef struct {
     int dim;          /* width of the residual stream */
@@ -31,10 +37,16 @@ typedef struct {
     int n_kv_heads;   /* key/value heads; < n_heads means grouped-query attention */
     int vocab_size;
     int seq_len;      /* the context: positions the KV cache holds */
-    int head_size;    /* dim / n_heads */
+    int head_size;    /* dim / n_heads, unless the file gives its own (GGUF attention.key_length) */
+    int q_dim;        /* n_heads * head_size: the width of the queries and of attention's output;
+                         dim unless the head size is the file's own (Qwen3: 16 x 128 = 2048, dim 1024) */
     int kv_dim;       /* n_kv_heads * head_size */
     bool shared_classifier;  /* logits use the token embedding matrix */
     float rope_theta;        /* base of the rotary frequencies; 0 without RoPE (GPT-2's learned positions) */
+    RopeStyle rope_style;    /* which values RoPE rotates together */
+    float rope_scaling_factor;       /* linear RoPE scaling: positions are divided by it; 1 = none */
+    const float *rope_freq_factors;  /* (head_size / 2) or NULL: pair i's frequency is divided by
+                                        rope_freq_factors[i] (Llama 3.1's rope_freqs, in the file) */
     float norm_eps;          /* the norm's epsilon: RMSNorm's, or GPT-2's LayerNorm's */
 } Config;
 
@@ -44,10 +56,10 @@ typedef struct {
  * means the tensor is absent. */
 typedef struct {
     const float *attn_norm;  /* (dim) RMSNorm weights before attention */
-    Matrix wq;               /* (dim, dim) queries */
+    Matrix wq;               /* (q_dim, dim) queries */
     Matrix wk;               /* (kv_dim, dim) keys */
     Matrix wv;               /* (kv_dim, dim) values */
-    Matrix wo;               /* (dim, dim) attention output */
+    Matrix wo;               /* (dim, q_dim) attention output */
     const float *ffn_norm;   /* (dim) RMSNorm weights before the feed-forward block */
     Matrix w_gate;           /* (hidden_dim, dim) */
     Matrix w_up;             /* (hidden_dim, dim) */
@@ -55,12 +67,16 @@ typedef struct {
     /* GPT-2's: LayerNorm shifts, one matrix for q, k and v, and biases.
      * w_gate is absent there: its feed-forward block is up, GELU, down. */
     const float *attn_norm_bias;  /* (dim) LayerNorm's shift before attention */
-    const float *bq, *bk, *bv;    /* (dim), (kv_dim), (kv_dim); wq, wk and wv are views of
-                                     the rows of one q|k|v matrix (gpt2_split_qkv) */
+    const float *bq, *bk, *bv;    /* (q_dim), (kv_dim), (kv_dim): GPT-2's, where wq, wk and wv
+                                     are views of the rows of one q|k|v matrix (gpt2_split_qkv),
+                                     and Qwen2's */
     const float *bo;              /* (dim) */
     const float *ffn_norm_bias;   /* (dim) */
     const float *b_up;            /* (hidden_dim) */
     const float *b_down;          /* (dim) */
+    /* Qwen3's: RMSNorm weights over each head of q and of k, before RoPE. */
+    const float *attn_q_norm;     /* (head_size) */
+    const float *attn_k_norm;     /* (head_size) */
 } LayerWeights;
 
 /* The whole model's tensors; optional ones (GPT-2's position embedding, say)
@@ -101,9 +117,10 @@ typedef struct {
 typedef struct {
     int max_batch;
     float *x;           /* (max_batch, dim) the residual stream */
-    float *xb;          /* (max_batch, dim) normalized input of a block */
+    float *xb;          /* (max_batch, max(dim, q_dim)): normalized input of a block (dim),
+                           then attention's output (q_dim) */
     float *xb2;         /* (max_batch, dim) output of a block */
-    float *q;           /* (max_batch, dim) queries */
+    float *q;           /* (max_batch, q_dim) queries */
     float *k;           /* (max_batch, kv_dim) keys of the new tokens */
     float *v;           /* (max_batch, kv_dim) values of the new tokens */
     float *att;         /* (max_batch * n_heads, seq_len) attention weights; for a batch,
@@ -115,7 +132,7 @@ typedef struct {
     float *value_cache; /* (n_layers, n_kv_heads, seq_len, head_size) */
     float *rope_inv_freq;  /* (head_size / 2) */
     float *rope_cos_sin;   /* (max_batch, head_size) */
-    MatmulScratch matmul_scratch; /* (max_batch, max(dim, hidden_dim)): a matmul input, rearranged */
+    MatmulScratch matmul_scratch; /* (max_batch, max(dim, q_dim, hidden_dim)): a matmul input, rearranged */
     /* NULL, but for -m explain and --attention-html (the caller's): with
      * one, attention runs query by query and every layer runs every row. */
     const AttentionObserver *observer;
@@ -140,9 +157,11 @@ bool model_map_pages(const Model *model);
 /* The architecture called name (len bytes, a GGUF general.architecture), or NULL. */
 const Architecture *find_architecture(const char *name, size_t len);
 
-/* Checks a header's dimensions; shared by every format's loader. A rotary
+/* Checks a header's dimensions and sets the heads' from them; shared by every
+ * format's loader. head_size is the file's own when it gives one (> 0), else
+ * dim / n_heads (dim must then divide); q_dim and kv_dim follow. A rotary
  * model (RoPE rotates pairs of a head's values) needs an even head size. */
-int config_validate(const Config *c, bool rotary, char err[ERROR_SIZE]);
+int config_validate(Config *c, bool rotary, char err[ERROR_SIZE]);
 
 int run_state_init(RunState *s, const Config *c, int max_batch, char err[ERROR_SIZE]);
 void run_state_free(RunState *s);

@@ -134,6 +134,14 @@ if [ -f scripts/write_gguf.py ]; then
         --matrix-type f16 --separate-output --gguf-version 2
     write_gguf_seed gguf_q8_0 --dim 32 --hidden-dim 32 --layers 1 --heads 2 --kv-heads 1 --vocab 16 --seq-len 4 \
         --matrix-type q8_0
+    # The Llama family's newer members: Llama 3's rope_freqs and linear RoPE scaling, Qwen2's
+    # biases, Qwen3's q/k norms with a head size of its own (q wider than dim).
+    write_gguf_seed gguf_llama3 --dim 8 --hidden-dim 8 --layers 1 --heads 2 --kv-heads 1 --vocab 16 --seq-len 4 \
+        --rope-freq-base 500000 --llama3-rope 8:1:4:16 --rope-scaling linear:2
+    write_gguf_seed gguf_qwen2 --arch qwen2 --dim 8 --hidden-dim 8 --layers 1 --heads 2 --kv-heads 1 --vocab 16 \
+        --seq-len 4 --separate-output
+    write_gguf_seed gguf_qwen3 --arch qwen3 --dim 8 --hidden-dim 8 --layers 1 --heads 2 --kv-heads 1 --head-size 6 \
+        --vocab 16 --seq-len 4
 fi
 # GPT-2: a small GGUF file and the same weights as an llm.c checkpoint.
 if [ -f scripts/write_gguf_gpt2.py ]; then

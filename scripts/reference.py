@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Reference implementation of llama2.c's Llama-2 inference, and of GPT-2's, in plain numpy.
+"""Reference implementation of llama2.c's Llama-2 inference, of Llama 3.x, Qwen2 and Qwen3, and of
+GPT-2's, in plain numpy.
 
     reference.py CHECKPOINT TOKENIZER [--prompt TEXT] [--steps N] [--logits OUT] [--tokens "1 2 3"]
 
@@ -14,6 +15,26 @@ bias), one q|k|v matrix whose output splits into q, k and v in that order, a bia
 GELU in its tanh form; a final LayerNorm and the classifier tied to the token embedding (unless
 the file has an output.weight). Its vocabulary is byte-level BPE: GPT-2's regex split, its byte
 map, then merges by rank.
+
+Llama 3.x, Qwen2/2.5 and Qwen3 (GGUF general.architecture llama, qwen2, qwen3) are written from
+Hugging Face transformers' modeling_llama.py, modeling_qwen2.py and modeling_qwen3.py, read with
+llama.cpp's conversion and graphs for how a GGUF file holds them:
+  - every one is Llama's decoder: x += o_proj(attention(rope(q), rope(k), v)) on RMSNorm(x), then
+    x += down_proj(silu(gate_proj(h)) * up_proj(h)) on RMSNorm(x); a final RMSNorm and lm_head
+    (tied to the embedding when the file has no output.weight); grouped-query attention.
+  - the head size is the config's head_dim when the file gives one (ARCH.attention.key_length), so
+    q_proj has n_heads * head_dim rows, which need not be dim (Qwen3-0.6B: 16 x 128 for 1024).
+  - RoPE: HF rotates the two halves of each head (rotate_half). llama.cpp's converter permutes the
+    rows of Llama's q_proj and k_proj so that the same rotation pairs adjacent values (2i, 2i+1),
+    as Meta's original code does: a llama GGUF is rotated pair by pair. Qwen's rows are not
+    permuted: a qwen2 or qwen3 GGUF is rotated by halves.
+  - Llama 3.1's rope_scaling (rope_type llama3) is stored as rope_freqs.weight, one divisor per
+    pair: the angle of pair i is pos * theta^(-2i/d) / divisor_i (llama.cpp's freq_factors; HF's
+    _compute_llama3_parameters divides inv_freq by the same numbers). Linear scaling
+    (ARCH.rope.scaling.type linear, .factor f, HF's 'linear' rope type) divides the positions by f.
+  - Qwen2: q_proj, k_proj and v_proj have biases (o_proj has none).
+  - Qwen3: no biases; q_norm and k_norm, RMSNorms over head_dim with the model's epsilon, apply to
+    each head of q and of k after the projection and before RoPE.
 
 Precision: activations are kept as float32 between the steps of the forward pass, as a C engine
 keeps them. Each step (matmul, rmsnorm, rope, attention, ffn) computes in float64 and rounds its
@@ -53,15 +74,23 @@ class Config:
     shared_classifier: bool
     rope_theta: float = 10000.0    # llama2.c's; GGUF files may say otherwise
     norm_eps: float = 1e-5         # RMSNorm's, or GPT-2's LayerNorm's
-    arch: str = "llama"            # or "gpt2"
+    arch: str = "llama"            # or "qwen2", "qwen3", "gpt2"
+    head_dim: int = 0              # the file's own head size (attention.key_length); 0: dim // n_heads
+    rope_halves: bool = False      # RoPE pairs (i, i + d/2), HF's rotate_half (qwen); else (2i, 2i+1)
+    rope_scaling: float = 1.0      # linear RoPE scaling: positions are divided by it
+    rope_divisors: object = None   # (head_size / 2) Llama 3.1's rope_freqs: pair i's angle / divisor
 
     @property
     def head_size(self):
-        return self.dim // self.n_heads
+        return self.head_dim or self.dim // self.n_heads
+
+    @property
+    def q_dim(self):
+        return self.n_heads * self.head_size
 
     @property
     def kv_dim(self):
-        return self.dim * self.n_kv_heads // self.n_heads
+        return self.n_kv_heads * self.head_size
 
 
 def load_checkpoint(path):
@@ -143,27 +172,47 @@ def load_checkpoint(path):
 
 
 def load_gguf_checkpoint(path):
-    """A llama GGUF file, read by scripts/gguf.py (F16 and Q8_0 dequantized to float32).
-    llama.cpp's converter keeps llama2.c's row order, so the tensors map one to one."""
+    """A llama, qwen2, qwen3 or gpt2 GGUF file, read by scripts/gguf.py (F16 and Q8_0 dequantized to
+    float32). llama.cpp's converter keeps llama2.c's row order for llama, so the tensors map one to
+    one (see the module's docstring for the others)."""
     import gguf
     meta, t = gguf.read_gguf(path)
-    if meta.get("general.architecture") == "gpt2":
+    arch = meta.get("general.architecture")
+    if arch == "gpt2":
         return gpt2_weights(meta, t, path)
-    if meta.get("general.architecture") != "llama":
-        raise ValueError(f"{path}: architecture {meta.get('general.architecture')!r} is not llama")
-    n_heads = meta["llama.attention.head_count"]
-    c = Config(meta["llama.embedding_length"], meta["llama.feed_forward_length"], meta["llama.block_count"],
-               n_heads, meta.get("llama.attention.head_count_kv", n_heads), t["token_embd.weight"].shape[0],
-               meta["llama.context_length"], "output.weight" not in t,
-               float(meta.get("llama.rope.freq_base", 10000.0)),
-               float(meta.get("llama.attention.layer_norm_rms_epsilon", 1e-5)))
+    if arch not in ("llama", "qwen2", "qwen3"):
+        raise ValueError(f"{path}: architecture {arch!r} is not llama, qwen2, qwen3 or gpt2")
+    n_heads = meta[f"{arch}.attention.head_count"]
+    c = Config(meta[f"{arch}.embedding_length"], meta[f"{arch}.feed_forward_length"], meta[f"{arch}.block_count"],
+               n_heads, meta.get(f"{arch}.attention.head_count_kv", n_heads), t["token_embd.weight"].shape[0],
+               meta[f"{arch}.context_length"], "output.weight" not in t,
+               float(meta.get(f"{arch}.rope.freq_base", 10000.0)),
+               float(meta.get(f"{arch}.attention.layer_norm_rms_epsilon", 1e-5)), arch,
+               head_dim=int(meta.get(f"{arch}.attention.key_length", 0)), rope_halves=arch != "llama")
+    if meta.get(f"{arch}.attention.value_length", c.head_size) != c.head_size:
+        raise ValueError(f"{path}: value_length differs from key_length")
+    if meta.get(f"{arch}.rope.dimension_count", c.head_size) != c.head_size:
+        raise ValueError(f"{path}: RoPE rotates part of a head only")
+    scaling = meta.get(f"{arch}.rope.scaling.type", "linear")   # llama.cpp's default
+    factor = float(meta.get(f"{arch}.rope.scaling.factor", meta.get(f"{arch}.rope.scale_linear", 0.0)))
+    if scaling not in ("none", "linear"):
+        raise ValueError(f"{path}: RoPE scaling {scaling!r} is not written here")
+    if scaling == "linear" and factor != 0:
+        c.rope_scaling = factor
+    if arch == "llama" and "rope_freqs.weight" in t:
+        c.rope_divisors = t["rope_freqs.weight"].astype(np.float64)
     check_config(c, path)
     layers = range(c.n_layers)
-    stack = lambda name: np.stack([t[f"blk.{l}.{name}.weight"] for l in layers])
-    w = {"rms_att": stack("attn_norm"), "rms_ffn": stack("ffn_norm"), "rms_final": t["output_norm.weight"],
-         "token_embedding": t["token_embd.weight"], "wq": stack("attn_q"), "wk": stack("attn_k"),
-         "wv": stack("attn_v"), "wo": stack("attn_output"), "w1": stack("ffn_gate"), "w2": stack("ffn_down"),
-         "w3": stack("ffn_up")}
+    stack = lambda name: np.stack([t[f"blk.{l}.{name}"] for l in layers])  # noqa: E731
+    w = {"rms_att": stack("attn_norm.weight"), "rms_ffn": stack("ffn_norm.weight"),
+         "rms_final": t["output_norm.weight"], "token_embedding": t["token_embd.weight"],
+         "wq": stack("attn_q.weight"), "wk": stack("attn_k.weight"), "wv": stack("attn_v.weight"),
+         "wo": stack("attn_output.weight"), "w1": stack("ffn_gate.weight"), "w2": stack("ffn_down.weight"),
+         "w3": stack("ffn_up.weight")}
+    if arch == "qwen2":
+        w.update(bq=stack("attn_q.bias"), bk=stack("attn_k.bias"), bv=stack("attn_v.bias"))
+    if arch == "qwen3":
+        w.update(q_norm=stack("attn_q_norm.weight"), k_norm=stack("attn_k_norm.weight"))
     w["wcls"] = w["token_embedding"] if c.shared_classifier else t["output.weight"]
     return c, w
 
@@ -265,10 +314,10 @@ def check_config(c, path):
     for name in ["dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"]:
         if getattr(c, name) <= 0:
             raise ValueError(f"{path}: bad header, {name} = {getattr(c, name)}")
-    rotary = c.arch == "llama"  # RoPE rotates pairs of a head's values; GPT-2 has no rotation
-    if c.dim % c.n_heads or c.n_heads % c.n_kv_heads or (rotary and c.head_size % 2):
-        raise ValueError(f"{path}: bad header, need dim % n_heads == 0, n_heads % n_kv_heads == 0 "
-                         f"and, with RoPE, an even head size ({describe(c)})")
+    rotary = c.arch != "gpt2"  # RoPE rotates pairs of a head's values; GPT-2 has no rotation
+    if (not c.head_dim and c.dim % c.n_heads) or c.n_heads % c.n_kv_heads or (rotary and c.head_size % 2):
+        raise ValueError(f"{path}: bad header, need dim % n_heads == 0 (without a head size of its own), "
+                         f"n_heads % n_kv_heads == 0 and, with RoPE, an even head size ({describe(c)})")
 
 
 def describe(c):
@@ -290,14 +339,52 @@ def rmsnorm(x, weight, eps=1e-5):
     return (x * weight / np.sqrt(np.mean(x * x) + eps)).astype(np.float32)
 
 
-def rope(x, pos, head_size, theta=10000.0):
-    """Rotate each pair (x[2i], x[2i+1]) of every head by the angle pos * theta^(-2i/head_size)."""
+def rope_angles(c, pos):
+    """The angle of each pair i of a head at position pos: (pos / linear scaling) * theta^(-2i/d),
+    over Llama 3.1's divisor of pair i when the file has rope_freqs."""
+    inv_freq = c.rope_theta ** (-np.arange(0, c.head_size, 2) / c.head_size)
+    if c.rope_divisors is not None:
+        inv_freq = inv_freq / c.rope_divisors
+    return (pos / c.rope_scaling) * inv_freq
+
+
+def rope(x, pos, head_size, theta=10000.0, angle=None):
+    """Rotate each pair (x[2i], x[2i+1]) of every head by the angle pos * theta^(-2i/head_size)
+    (or by angle[i], when given)."""
     pairs = x.astype(np.float64).reshape(-1, head_size // 2, 2)       # (heads, head_size/2, 2)
-    angle = pos * theta ** (-np.arange(0, head_size, 2) / head_size)
+    if angle is None:
+        angle = pos * theta ** (-np.arange(0, head_size, 2) / head_size)
     cos, sin = np.cos(angle), np.sin(angle)
     x0, x1 = pairs[..., 0], pairs[..., 1]
     rotated = np.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], axis=-1)
     return rotated.reshape(-1).astype(np.float32)
+
+
+def rotate_half(x):
+    """HF's rotate_half on each head (rows of x): (x1, x2) -> (-x2, x1)."""
+    x1, x2 = np.split(x, 2, axis=-1)
+    return np.concatenate([-x2, x1], axis=-1)
+
+
+def rope_by_halves(x, head_size, angle):
+    """HF's apply_rotary_pos_emb: x * cos + rotate_half(x) * sin on every head, where cos and sin
+    hold angle twice over (emb = cat(freqs, freqs)): value i turns with value i + head_size/2."""
+    heads = x.astype(np.float64).reshape(-1, head_size)
+    emb = np.concatenate([angle, angle])
+    return (heads * np.cos(emb) + rotate_half(heads) * np.sin(emb)).reshape(-1).astype(np.float32)
+
+
+def rope_qk(c, x, pos):
+    """RoPE of q or k at pos, as the architecture pairs a head's values."""
+    angle = rope_angles(c, pos)
+    if c.rope_halves:
+        return rope_by_halves(x, c.head_size, angle)
+    return rope(x, pos, c.head_size, angle=angle)
+
+
+def rmsnorm_heads(x, weight, head_size, eps):
+    """Qwen3's q_norm / k_norm: RMSNorm over each head of x (head_size values) with weight."""
+    return np.concatenate([rmsnorm(h, weight, eps) for h in x.reshape(-1, head_size)])
 
 
 def softmax(x):
@@ -381,9 +468,16 @@ def forward(c, w, cache, token, pos):
     x = np.array(w["token_embedding"][token], dtype=np.float32)
     for l in range(c.n_layers):
         xb = rmsnorm(x, w["rms_att"][l], c.norm_eps)
-        q = rope(matmul(w["wq"][l], xb), pos, c.head_size, c.rope_theta)
-        key_cache[l, pos] = rope(matmul(w["wk"][l], xb), pos, c.head_size, c.rope_theta)
-        value_cache[l, pos] = matmul(w["wv"][l], xb)
+        if c.arch == "qwen2":  # q, k and v projections with biases
+            q, k, v = (affine(w[m][l], w[b][l], xb) for m, b in (("wq", "bq"), ("wk", "bk"), ("wv", "bv")))
+        else:
+            q, k, v = (matmul(w[m][l], xb) for m in ("wq", "wk", "wv"))
+        if c.arch == "qwen3":  # each head of q and of k normalized before RoPE
+            q = rmsnorm_heads(q, w["q_norm"][l], c.head_size, c.norm_eps)
+            k = rmsnorm_heads(k, w["k_norm"][l], c.head_size, c.norm_eps)
+        q = rope_qk(c, q, pos)
+        key_cache[l, pos] = rope_qk(c, k, pos)
+        value_cache[l, pos] = v
         att = attention(q, key_cache[l, :pos + 1], value_cache[l, :pos + 1], c.n_heads, c.n_kv_heads)
         x = x + matmul(w["wo"][l], att)
         x = x + ffn(rmsnorm(x, w["rms_ffn"][l], c.norm_eps), w["w1"][l], w["w2"][l], w["w3"][l])

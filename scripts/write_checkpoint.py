@@ -43,31 +43,37 @@ V1_MAGIC = 0x616B3432
 V1_HEADER_SIZE = 256
 
 
+def head_size(config):
+    """config['head_size'] when given (a GGUF file may say; llama2.c's formats cannot), else dim / n_heads."""
+    return config.get("head_size") or config["dim"] // config["n_heads"]
+
+
 def validate_config(config):
     """Raise ValueError if the hyperparameters cannot describe a valid model."""
     for key in CONFIG_KEYS:
         if config[key] <= 0:
             raise ValueError(f"{key} must be positive, got {config[key]}")
-    if config["dim"] % config["n_heads"] != 0:
+    if not config.get("head_size") and config["dim"] % config["n_heads"] != 0:
         raise ValueError(f"dim ({config['dim']}) must be divisible by n_heads ({config['n_heads']})")
     if config["n_heads"] % config["n_kv_heads"] != 0:
         raise ValueError(f"n_heads ({config['n_heads']}) must be divisible by n_kv_heads ({config['n_kv_heads']})")
-    if (config["dim"] // config["n_heads"]) % 2 != 0:
-        raise ValueError(f"head size (dim / n_heads = {config['dim'] // config['n_heads']}) must be even for RoPE")
+    if head_size(config) % 2 != 0:
+        raise ValueError(f"head size ({head_size(config)}) must be even for RoPE")
 
 
 def weight_shapes(config):
-    """Shape of every weight array, by name (wcls only if the classifier is separate)."""
+    """Shape of every weight array, by name (wcls only if the classifier is separate). q is
+    n_heads * head_size wide: dim unless config['head_size'] says otherwise."""
     dim, hidden, layers = config["dim"], config["hidden_dim"], config["n_layers"]
-    kv_dim = dim * config["n_kv_heads"] // config["n_heads"]
+    q_dim, kv_dim = config["n_heads"] * head_size(config), config["n_kv_heads"] * head_size(config)
     vocab = config["vocab_size"]
     shapes = {
         "token_embedding": (vocab, dim),
         "rms_att": (layers, dim),
-        "wq": (layers, dim, dim),
+        "wq": (layers, q_dim, dim),
         "wk": (layers, kv_dim, dim),
         "wv": (layers, kv_dim, dim),
-        "wo": (layers, dim, dim),
+        "wo": (layers, dim, q_dim),
         "rms_ffn": (layers, dim),
         "w1": (layers, hidden, dim),
         "w2": (layers, dim, hidden),
@@ -105,6 +111,8 @@ def rope_tables(config):
 def write_checkpoint(path, fmt, config, weights):
     """Write weights (dict name -> array, see weight_shapes) in format 'legacy' or 'v1'."""
     validate_config(config)
+    if head_size(config) * config["n_heads"] != config["dim"]:
+        raise ValueError("llama2.c's formats hold only models whose heads make dim (no head size of their own)")
     shapes = weight_shapes(config)
     for name, shape in shapes.items():
         if weights[name].shape != shape:

@@ -1,14 +1,35 @@
 #!/usr/bin/python3
-"""Write a small GGUF v3 llama model with random weights and an embedded vocabulary, for tests.
+"""Write a small GGUF v3 model of the Llama family (llama, qwen2, qwen3) with random weights and an
+embedded vocabulary, for tests.
 
     write_gguf.py OUT.gguf --dim 64 --hidden-dim 172 --layers 2 --heads 8 --kv-heads 4
         --vocab 512 --seq-len 128 [--seed 0]
+        [--arch llama|qwen2|qwen3]        the architecture (default llama), see below
+        [--head-size N]                   a head size of the file's own (ARCH.attention.key_length and
+                                          value_length): q is heads * N wide, which need not be dim
         [--matrix-type f32|f16|q8_0]      every matrix (default f32); then per group, overriding it:
         [--attention-type T] [--ffn-type T] [--embedding-type T] [--output-type T]
         [--separate-output]               a classifier output.weight of its own (else none: tied)
         [--rope-freq-base 10000 | --no-rope-freq-base] [--rms-eps 1e-5]
+        [--llama3-rope FACTOR:LOW:HIGH:ORIGINAL]   a rope_freqs.weight as llama.cpp's converter writes
+                                          it for Llama 3.1's rope_scaling (e.g. 8:1:4:8192)
+        [--rope-freqs V,V,...]            a rope_freqs.weight of these values (head_size / 2 of them)
+        [--rope-scaling TYPE[:FACTOR]]    ARCH.rope.scaling.type (and .factor), e.g. linear:4
         [--alignment N] [--gguf-version 2|3]
         [--checkpoint OUT.bin] [--tokenizer TOK.bin]
+        [--omit TENSOR]... [--cut TENSOR=N]... [--set-u32 KEY=N]... [--set-string KEY=VALUE]...
+                                          (broken files, for the error tests)
+
+The architectures, as llama.cpp reads them (keys under the architecture's name, ARCH.*):
+  - llama: the layout below; RoPE rotates adjacent pairs. Llama 3.x, SmolLM2 and TinyLlama are
+    such files (GQA, tied or separate output, RoPE base 500000 and rope_freqs for Llama 3.1+).
+  - qwen2: llama's tensors plus blk.N.attn_q.bias, attn_k.bias, attn_v.bias (F32); RoPE rotates
+    the two halves of each head (NeoX), so q and k rows are as Hugging Face has them.
+  - qwen3: llama's tensors plus blk.N.attn_q_norm.weight and attn_k_norm.weight (head_size values,
+    F32): RMSNorm over each head of q and of k before RoPE; NeoX RoPE; no biases. Usually with
+    --head-size (Qwen3-0.6B: 16 heads of 128 for dim 1024).
+The llama weights come from write_checkpoint.random_weights (so a llama file of a seed is the same
+as before these options); the biases and q/k norms from a second random stream of the seed.
 
 --checkpoint and --tokenizer also write (to new files; they refuse to overwrite) the same model
 as a llama2.c legacy checkpoint and tokenizer.bin (scripts/write_checkpoint.py's formats): the checkpoint holds exactly the values the
@@ -194,12 +215,64 @@ def llama_vocabulary(vocab_size, seed=0):
     return tokens, scores, types
 
 
-def layer_tensors(config, weights, l):
+ARCHITECTURES = ("llama", "qwen2", "qwen3")
+BIAS_STD, NORM_STD = 0.5, 0.1  # qwen2's q, k, v biases; qwen3's q and k norm weights (1 + normal * NORM_STD)
+
+
+def architecture_weights(config, arch, seed):
+    """The tensors an architecture adds to llama's, from their own random stream (so that the llama
+    weights of a seed stay the same): qwen2's bq, bk, bv (layers, width); qwen3's q_norm, k_norm
+    (layers, head_size)."""
+    rng = np.random.default_rng([seed, 1])
+    layers, hs = config["n_layers"], write_checkpoint.head_size(config)
+    q_dim, kv_dim = config["n_heads"] * hs, config["n_kv_heads"] * hs
+    normal = lambda std, *shape: (rng.standard_normal(shape) * std).astype(np.float32)  # noqa: E731
+    if arch == "qwen2":
+        return {"bq": normal(BIAS_STD, layers, q_dim), "bk": normal(BIAS_STD, layers, kv_dim),
+                "bv": normal(BIAS_STD, layers, kv_dim)}
+    if arch == "qwen3":
+        return {"q_norm": 1 + normal(NORM_STD, layers, hs), "k_norm": 1 + normal(NORM_STD, layers, hs)}
+    return {}
+
+
+def llama3_rope_factors(head_size, base, factor, low_freq_factor, high_freq_factor, original_context):
+    """rope_freqs.weight (head_size / 2 float32) as llama.cpp's converter derives it from a Llama 3.1
+    config's rope_scaling (rope_type llama3): pair i turns at base^(-2i / head_size) (in float32, as
+    torch computes it there), so its wavelength is 2 pi over that. Pairs whose wavelength is shorter
+    than original_context / high_freq_factor keep their frequency (divisor 1); longer than
+    original_context / low_freq_factor, it is divided by factor; between, the divisor blends the two:
+    1 / ((1 - s) / factor + s), s = (original_context / wavelength - low) / (high - low).
+    llama.cpp then divides each pair's angle by its divisor (ggml_rope_ext's freq_factors)."""
+    exponents = np.arange(0, head_size, 2, dtype=np.float32) / np.float32(head_size)
+    freqs = (np.float32(1) / np.float32(base) ** exponents).astype(np.float32)
+    divisors = []
+    for freq in freqs.astype(np.float64):
+        wavelength = 2 * np.pi / freq
+        if wavelength < original_context / high_freq_factor:
+            divisors.append(1.0)
+        elif wavelength > original_context / low_freq_factor:
+            divisors.append(factor)
+        else:
+            smooth = (original_context / wavelength - low_freq_factor) / (high_freq_factor - low_freq_factor)
+            divisors.append(1 / ((1 - smooth) / factor + smooth))
+    return np.array(divisors, dtype=np.float32)
+
+
+def layer_tensors(config, weights, l, arch="llama"):
     """(GGUF name, group, array) of layer l, in the converter's order."""
+    added = []
+    if arch == "qwen2":
+        added = [(f"blk.{l}.attn_q.bias", "norm", weights["bq"][l]),
+                 (f"blk.{l}.attn_k.bias", "norm", weights["bk"][l]),
+                 (f"blk.{l}.attn_v.bias", "norm", weights["bv"][l])]
+    elif arch == "qwen3":
+        added = [(f"blk.{l}.attn_q_norm.weight", "norm", weights["q_norm"][l]),
+                 (f"blk.{l}.attn_k_norm.weight", "norm", weights["k_norm"][l])]
     return [
         (f"blk.{l}.attn_q.weight", "attention", weights["wq"][l]),  # rows as in llama2.c: no permute
         (f"blk.{l}.attn_k.weight", "attention", weights["wk"][l]),
         (f"blk.{l}.attn_v.weight", "attention", weights["wv"][l]),
+        *added,
         (f"blk.{l}.attn_output.weight", "attention", weights["wo"][l]),
         (f"blk.{l}.attn_norm.weight", "norm", weights["rms_att"][l]),
         (f"blk.{l}.ffn_gate.weight", "ffn", weights["w1"][l]),
@@ -210,19 +283,27 @@ def layer_tensors(config, weights, l):
 
 
 def llama_gguf(config, weights, types, rope_freq_base=10000.0, rms_eps=1e-5, seed=0,
-               name="random llama"):
+               name="random llama", arch="llama", rope_factors=None, rope_scaling=None):
     """(metadata, tensors) for write_gguf. types: dict group -> ggml type, for the groups
-    'attention', 'ffn', 'embedding', 'output' (norms are always F32). weights as
-    write_checkpoint.random_weights gives them; 'wcls' present means a separate output.weight.
-    rope_freq_base None leaves llama.rope.freq_base out (readers assume 10000)."""
+    'attention', 'ffn', 'embedding', 'output' (norms and biases are always F32). weights as
+    write_checkpoint.random_weights gives them, plus architecture_weights' for qwen2 and qwen3;
+    'wcls' present means a separate output.weight. rope_freq_base None leaves ARCH.rope.freq_base
+    out (readers assume 10000). config['head_size'], when given, is written as the key and value
+    length. rope_factors: a rope_freqs.weight (llama3_rope_factors). rope_scaling: (type, factor
+    or None) for ARCH.rope.scaling.*."""
     write_checkpoint.validate_config(config)
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"architecture {arch!r} is not one of {', '.join(ARCHITECTURES)}")
     dim, heads = config["dim"], config["n_heads"]
+    head_size = write_checkpoint.head_size(config)
     tensors = [("token_embd.weight", "embedding", weights["token_embedding"]),
                ("output_norm.weight", "norm", weights["rms_final"])]
     if "wcls" in weights:
         tensors.append(("output.weight", "output", weights["wcls"]))
+    if rope_factors is not None:
+        tensors.append(("rope_freqs.weight", "norm", rope_factors))
     for l in range(config["n_layers"]):
-        tensors.extend(layer_tensors(config, weights, l))
+        tensors.extend(layer_tensors(config, weights, l, arch))
     typed = []
     for tname, group, array in tensors:
         ggml_type = GGML_F32 if group == "norm" else types[group]
@@ -235,20 +316,27 @@ def llama_gguf(config, weights, types, rope_freq_base=10000.0, rms_eps=1e-5, see
     matrix_types = [t for _, t, a in typed if a.ndim == 2]
     main_type = max(set(matrix_types), key=matrix_types.count)
     metadata = [
-        ("general.architecture", STRING, "llama"),
+        ("general.architecture", STRING, arch),
         ("general.name", STRING, name),
         ("general.file_type", UINT32, FILE_TYPE[main_type]),
-        ("llama.context_length", UINT32, config["seq_len"]),
-        ("llama.embedding_length", UINT32, dim),
-        ("llama.feed_forward_length", UINT32, config["hidden_dim"]),
-        ("llama.attention.head_count", UINT32, heads),
-        ("llama.attention.head_count_kv", UINT32, config["n_kv_heads"]),
-        ("llama.block_count", UINT32, config["n_layers"]),
-        ("llama.rope.dimension_count", UINT32, dim // heads),
-        ("llama.attention.layer_norm_rms_epsilon", FLOAT32, rms_eps),
+        (f"{arch}.context_length", UINT32, config["seq_len"]),
+        (f"{arch}.embedding_length", UINT32, dim),
+        (f"{arch}.feed_forward_length", UINT32, config["hidden_dim"]),
+        (f"{arch}.attention.head_count", UINT32, heads),
+        (f"{arch}.attention.head_count_kv", UINT32, config["n_kv_heads"]),
+        (f"{arch}.block_count", UINT32, config["n_layers"]),
+        (f"{arch}.rope.dimension_count", UINT32, head_size),
+        (f"{arch}.attention.layer_norm_rms_epsilon", FLOAT32, rms_eps),
     ]
+    if config.get("head_size"):
+        metadata += [(f"{arch}.attention.key_length", UINT32, head_size),
+                     (f"{arch}.attention.value_length", UINT32, head_size)]
     if rope_freq_base is not None:
-        metadata.append(("llama.rope.freq_base", FLOAT32, rope_freq_base))
+        metadata.append((f"{arch}.rope.freq_base", FLOAT32, rope_freq_base))
+    if rope_scaling is not None:
+        metadata.append((f"{arch}.rope.scaling.type", STRING, rope_scaling[0]))
+        if rope_scaling[1] is not None:
+            metadata.append((f"{arch}.rope.scaling.factor", FLOAT32, rope_scaling[1]))
     if GGML_Q8_0 in (t for _, t, _ in typed):
         metadata.append(("general.quantization_version", UINT32, 2))  # the spec requires it then
     metadata += [
@@ -295,6 +383,19 @@ def main():
     ap.add_argument("--set-string", action="append", default=[], metavar="KEY=VALUE",
                     help="override a string in the metadata, e.g. general.architecture=gemma (for tests "
                          "of files the engine must refuse)")
+    ap.add_argument("--arch", choices=ARCHITECTURES, default="llama")
+    ap.add_argument("--head-size", type=int, help="a head size of the file's own (key_length): q is "
+                    "heads * N wide")
+    ap.add_argument("--llama3-rope", metavar="FACTOR:LOW:HIGH:ORIGINAL",
+                    help="write rope_freqs.weight as llama.cpp's converter does for Llama 3.1's rope_scaling "
+                         "(Llama 3.1: 8:1:4:8192)")
+    ap.add_argument("--rope-freqs", metavar="V,V,...", help="write rope_freqs.weight with exactly these values")
+    ap.add_argument("--rope-scaling", metavar="TYPE[:FACTOR]", help="ARCH.rope.scaling.type and .factor")
+    ap.add_argument("--omit", action="append", default=[], metavar="TENSOR", help="leave this tensor out")
+    ap.add_argument("--cut", action="append", default=[], metavar="TENSOR=N",
+                    help="keep only the first N rows (values, for a vector) of this tensor")
+    ap.add_argument("--set-u32", action="append", default=[], metavar="KEY=N",
+                    help="set an integer in the metadata (added when absent)")
     ap.add_argument("--checkpoint", metavar="PATH",
                     help="also write the same model as a llama2.c legacy checkpoint (a new file)")
     ap.add_argument("--tokenizer", metavar="PATH",
@@ -307,21 +408,44 @@ def main():
     config = {"dim": args.dim, "hidden_dim": args.hidden_dim, "n_layers": args.layers,
               "n_heads": args.heads, "n_kv_heads": args.kv_heads, "vocab_size": args.vocab,
               "seq_len": args.seq_len, "shared_classifier": not args.separate_output}
+    if args.head_size:
+        config["head_size"] = args.head_size
     types = {g: TYPE_BY_NAME[getattr(args, f"{g}_type") or args.matrix_type]
              for g in ["attention", "ffn", "embedding", "output"]}
     if args.alignment < 8 or args.alignment & (args.alignment - 1):
         ap.error(f"--alignment {args.alignment}: must be a power of two and a multiple of 8")
+    if args.checkpoint and (args.arch != "llama" or args.head_size or args.llama3_rope or args.rope_freqs
+                            or args.rope_scaling):
+        ap.error("--checkpoint: llama2.c's formats hold only plain llama models (no --arch, --head-size, "
+                 "--llama3-rope or --rope-scaling)")
+    rope_freq_base = None if args.no_rope_freq_base else args.rope_freq_base
     try:
         write_checkpoint.validate_config(config)
         weights = write_checkpoint.random_weights(config, args.seed)
-        metadata, tensors = llama_gguf(config, weights, types,
-                                       None if args.no_rope_freq_base else args.rope_freq_base,
-                                       args.rms_eps, args.seed)
+        weights.update(architecture_weights(config, args.arch, args.seed))
+        rope_factors = None
+        if args.rope_freqs:
+            rope_factors = np.array([float(v) for v in args.rope_freqs.split(",")], dtype=np.float32)
+        if args.llama3_rope:
+            factor, low, high, original = (float(x) for x in args.llama3_rope.split(":"))
+            rope_factors = llama3_rope_factors(write_checkpoint.head_size(config), rope_freq_base or 10000.0,
+                                               factor, low, high, original)
+        rope_scaling = None
+        if args.rope_scaling:
+            kind, _, factor = args.rope_scaling.partition(":")
+            rope_scaling = (kind, float(factor) if factor else None)
+        metadata, tensors = llama_gguf(config, weights, types, rope_freq_base, args.rms_eps, args.seed,
+                                       f"random {args.arch}", args.arch, rope_factors, rope_scaling)
     except ValueError as e:
         ap.error(str(e))
     for setting in args.set_string:
         key, _, value = setting.partition("=")
         metadata = [(k, t, value if k == key else v) for k, t, v in metadata]
+    for setting in args.set_u32:
+        key, _, value = setting.partition("=")
+        metadata = [m for m in metadata if m[0] != key] + [(key, UINT32, int(value))]
+    cuts = dict((name, int(n)) for name, _, n in (c.partition("=") for c in args.cut))
+    tensors = [(n, t, a[:cuts[n]] if n in cuts else a) for n, t, a in tensors if n not in args.omit]
     write_gguf(args.out, metadata, tensors, args.alignment, args.gguf_version)
     if args.checkpoint:
         write_checkpoint.write_checkpoint(args.checkpoint, "legacy", config,

@@ -181,6 +181,59 @@ gpt2_gguf gpt2_short
 expect_failure "GPT-2: a prompt longer than the position table is an error" 1 \
     "longer than the model's context of 16" $RUN "$SCRATCH/gpt2_short.gguf" -i "$long_prompt"
 
+# Llama 3, Qwen2 and Qwen3 files it must refuse, each by the key or tensor at
+# fault: a missing q/k norm or bias, a rope_freqs of the wrong length, a head
+# size (key_length) the tensors do not have, an odd one, a value length
+# apart from it, no key_length where dim does not divide, a RoPE scaling it
+# does not run.
+gguf qwen3_no_q_norm --arch qwen3 --head-size 16 --omit blk.0.attn_q_norm.weight
+expect_failure "Qwen3 GGUF without attn_q_norm names it" 1 \
+    "qwen3_no_q_norm.gguf: tensor blk.0.attn_q_norm.weight is missing" $RUN "$SCRATCH/qwen3_no_q_norm.gguf"
+gguf qwen3_short_k_norm --arch qwen3 --head-size 16 --cut blk.0.attn_k_norm.weight=8
+expect_failure "Qwen3 GGUF with a k norm of the wrong length names it" 1 \
+    "tensor blk.0.attn_k_norm.weight must be 16 float32 values (it is type F32, 8 values)" \
+    $RUN "$SCRATCH/qwen3_short_k_norm.gguf"
+gguf qwen2_no_bias --arch qwen2 --omit blk.0.attn_k.bias
+expect_failure "Qwen2 GGUF without a k bias names it" 1 "qwen2_no_bias.gguf: tensor blk.0.attn_k.bias is missing" \
+    $RUN "$SCRATCH/qwen2_no_bias.gguf"
+gguf llama3_short_freqs --rope-freq-base 500000 --llama3-rope 8:1:4:8192 --cut rope_freqs.weight=3
+expect_failure "Llama 3 GGUF with a rope_freqs of the wrong length names it" 1 \
+    "tensor rope_freqs.weight must be 4 float32 values (it is type F32, 3 values)" \
+    $RUN "$SCRATCH/llama3_short_freqs.gguf"
+gguf llama3_zero_freq --rope-freqs 1,2,4,0
+expect_failure "Llama 3 GGUF with a rope_freqs divisor of 0 names it" 1 \
+    "tensor rope_freqs.weight holds 0 at 3; a frequency's divisor must be positive" \
+    $RUN "$SCRATCH/llama3_zero_freq.gguf"
+gguf qwen3_bad_key_length --arch qwen3 --head-size 16 --set-u32 qwen3.attention.key_length=12 \
+    --set-u32 qwen3.attention.value_length=12 --set-u32 qwen3.rope.dimension_count=12
+expect_failure "Qwen3 GGUF whose key_length the tensors do not have names the tensor" 1 \
+    "tensor blk.0.attn_q.weight has shape \[32, 64\], expected \[32, 48\] from the metadata" \
+    $RUN "$SCRATCH/qwen3_bad_key_length.gguf"
+gguf qwen3_odd_key_length --arch qwen3 --head-size 16 --set-u32 qwen3.attention.key_length=7 \
+    --set-u32 qwen3.attention.value_length=7
+expect_failure "Qwen3 GGUF with an odd key_length is refused" 1 "bad metadata: head size 7 is odd" \
+    $RUN "$SCRATCH/qwen3_odd_key_length.gguf"
+gguf qwen3_value_length --arch qwen3 --head-size 16 --set-u32 qwen3.attention.value_length=8
+expect_failure "Qwen3 GGUF whose value_length differs from key_length names it" 1 \
+    "qwen3.attention.value_length is 8 but the head size (key length) is 16" $RUN "$SCRATCH/qwen3_value_length.gguf"
+gguf qwen2_indivisible --arch qwen2 --set-u32 qwen2.attention.head_count=6 --set-u32 qwen2.attention.head_count_kv=3
+expect_failure "GGUF without key_length whose dim does not divide by its heads is refused" 1 \
+    "bad metadata: dim 32 is not divisible by n_heads 6" $RUN "$SCRATCH/qwen2_indivisible.gguf"
+gguf llama3_freqs --rope-freq-base 500000 --llama3-rope 8:1:4:8192
+expect_failure "quantizing a Llama 3 GGUF is refused: llama2.c's format has no place for its rope_freqs" 1 \
+    "cannot quantize this model: llama2.c's int8 format has no place for its RoPE frequency factors" \
+    $RUN quantize "$SCRATCH/llama3_freqs.gguf" "$SCRATCH/llama3_q8.bin"
+gguf qwen3_quantize --arch qwen3 --head-size 16
+expect_failure "quantizing a Qwen3 GGUF is refused" 1 "cannot quantize a qwen3 model" \
+    $RUN quantize "$SCRATCH/qwen3_quantize.gguf" "$SCRATCH/qwen3_q8.bin"
+gguf llama_partial_rope --set-u32 llama.rope.dimension_count=4
+expect_failure "GGUF rotating part of each head only is refused by name" 1 \
+    "llama.rope.dimension_count is 4; only rotating whole heads (8) is supported" \
+    $RUN "$SCRATCH/llama_partial_rope.gguf"
+gguf llama_yarn --rope-scaling yarn:4
+expect_failure "GGUF with YaRN RoPE scaling is refused by name" 1 \
+    "llama.rope.scaling.type 'yarn' is not supported (only none and linear)" $RUN "$SCRATCH/llama_yarn.gguf"
+
 # llm.c checkpoints it must refuse: bf16 (version 5) by name, a truncated
 # file, a header dimension of 0.
 "$PYTHON" scripts/write_gguf_gpt2.py "$SCRATCH/llmc_vocab.gguf" --dim 32 --heads 4 --layers 1 --seq-len 16 \
@@ -496,6 +549,23 @@ elif command -v valgrind >/dev/null 2>&1; then
     else
         not_ok "valgrind memcheck" "exit $s1/$s2/$s3: $(grep '==' "$SCRATCH/vg" "$SCRATCH/vg2" "$SCRATCH/vg3" | head -5)"
     fi
+    # The newer architectures' buffers: Qwen3's q wider than its stream, Qwen2's biases, Llama 3's rope_freqs.
+    "$PYTHON" scripts/write_gguf.py "$SCRATCH/vg_qwen3.gguf" --arch qwen3 --head-size 16 --dim 32 --hidden-dim 64 \
+        --heads 4 --kv-heads 2 --vocab 300 --seq-len 64 >/dev/null
+    "$PYTHON" scripts/write_gguf.py "$SCRATCH/vg_qwen2.gguf" --arch qwen2 --dim 32 --hidden-dim 64 \
+        --heads 4 --kv-heads 2 --vocab 300 --seq-len 64 --separate-output >/dev/null
+    "$PYTHON" scripts/write_gguf.py "$SCRATCH/vg_llama3.gguf" --rope-freq-base 500000 --llama3-rope 8:1:4:64 \
+        --dim 32 --hidden-dim 64 --heads 4 --kv-heads 2 --vocab 300 --seq-len 64 >/dev/null
+    statuses=""
+    for f in vg_qwen3 vg_qwen2 vg_llama3; do
+        $memcheck $MEMCHECK_RUN "$SCRATCH/$f.gguf" -s 1 -n 40 -i "the quick brown fox" >/dev/null 2>"$SCRATCH/$f.vg"
+        statuses="$statuses$?"
+    done
+    if [ "$statuses" = 000 ]; then
+        ok "valgrind memcheck: Qwen3 (q wider than dim), Qwen2 and Llama 3 (rope_freqs) generations run clean"
+    else
+        not_ok "valgrind memcheck, newer architectures" "exit $statuses: $(grep -h '==' "$SCRATCH"/vg_*.vg | head -5)"
+    fi
 elif [ "${CI:-}" = "true" ]; then
     not_ok "valgrind memcheck" "valgrind is not installed"
 else
@@ -537,6 +607,24 @@ if [ "$status" -eq 0 ] && [ "$steps" -gt 0 ] && [ "$head_lines" -eq $((steps * 2
 else
     not_ok "GPT-2 -m explain" "status $status, $steps steps, $head_lines head lines; $(head -c 200 "$SCRATCH/err")$(grep -v '^ok' "$SCRATCH/check" | head -3)"
 fi
+# And on Llama 3, Qwen2 and Qwen3 (q wider than the stream): the same observer.
+for arch_options in "llama --rope-freq-base 500000 --llama3-rope 8:1:4:64" "qwen2" "qwen3 --head-size 16"; do
+    # shellcheck disable=SC2086  # options are words
+    "$PYTHON" scripts/write_gguf.py "$SCRATCH/family_explain.gguf" --arch $arch_options --dim 32 --hidden-dim 64 \
+        --heads 4 --kv-heads 2 --layers 2 --vocab 300 --seq-len 48 >/dev/null
+    run_captured $RUN "$SCRATCH/family_explain.gguf" -t 0 -n 20 -i "the cat" -m explain \
+        --attention-html "$SCRATCH/family_att.html"
+    steps=$(grep -c '^step ' "$SCRATCH/out")
+    head_lines=$(grep -c '^  *L[0-9]* H[0-9]*:' "$SCRATCH/out")
+    n_tokens=$(($($RUN -m tokenize -z "$SCRATCH/family_explain.gguf" -i "the cat" | wc -w) + steps - 1))
+    if [ "$status" -eq 0 ] && [ "$steps" -gt 0 ] && [ "$head_lines" -eq $((steps * 2 * 4)) ] &&
+        "$PYTHON" scripts/check_attention_html.py "$SCRATCH/family_att.html" --layers 2 --heads 4 \
+            --tokens "$n_tokens" --steps "$steps" >"$SCRATCH/check" 2>&1; then
+        ok "${arch_options%% *}: -m explain shows every layer and head at every step ($steps steps), --attention-html checks"
+    else
+        not_ok "${arch_options%% *} -m explain" "status $status, $steps steps, $head_lines head lines; $(head -c 200 "$SCRATCH/err")$(grep -v '^ok' "$SCRATCH/check" | head -3)"
+    fi
+done
 expect_failure "--attention-html with chat is a usage error" 2 "goes with -m generate" \
     $RUN "$M" -z "$T" -m chat --attention-html "$SCRATCH/x.html"
 expect_failure "an unwritable attention page is one clear line" 1 "/nonexistent/x.html" \

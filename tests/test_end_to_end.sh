@@ -118,6 +118,101 @@ else
     not_ok "GGUF twin" "$(head -c 80 "$SCRATCH/twin1") / $(head -c 80 "$SCRATCH/twin2")"
 fi
 
+# The Llama family's newer members (scripts/write_gguf.py --arch, random
+# weights, the sentencepiece vocabulary write_gguf.py embeds): Llama 3.x's
+# RoPE (base 500000, rope_freqs divisors, linear scaling), tied output, head
+# counts of SmolLM2 and TinyLlama; Qwen2's biases and NeoX RoPE; Qwen3's q/k
+# norms and head size of its own (q wider or narrower than dim). F32 and F16
+# within 1e-5 of reference.py, Q8_0 within a few percent, prompts over two
+# batches. compare_gguf NAME PROMPT STEPS "COMPARE OPTIONS" [write_gguf.py options]
+compare_gguf() {
+    name=$1
+    prompt=$2
+    steps=$3
+    options=$4
+    shift 4
+    if ! "$PYTHON" scripts/write_gguf.py "$SCRATCH/family.gguf" "$@" >"$SCRATCH/compare" 2>&1; then
+        not_ok "$name: writing the file" "$(tail -3 "$SCRATCH/compare")"
+        return
+    fi
+    # shellcheck disable=SC2086  # options are words
+    if "$PYTHON" scripts/compare.py --engine "$RUN" "$SCRATCH/family.gguf" "$SCRATCH/family.gguf" \
+        --prompt "$prompt" --steps "$steps" --quiet $options >"$SCRATCH/compare" 2>&1; then
+        ok "$name: matches reference.py ($(tail -1 "$SCRATCH/compare"))"
+    else
+        not_ok "$name against reference.py" "$(tail -5 "$SCRATCH/compare")"
+    fi
+}
+q8_tolerance="--tolerance 1e-1 --overall-tolerance 5e-2 --greedy-tokens 0"
+compare_gguf "Llama 3.2 shape: tied output, RoPE base 500000, rope_freqs (8:1:4, original context 64), GQA 8/2" \
+    "hello" 60 "" --dim 64 --hidden-dim 128 --heads 8 --kv-heads 2 --vocab 400 --rope-freq-base 500000 \
+    --llama3-rope 8:1:4:64 --rms-eps 1e-5 --seed 21
+compare_gguf "Llama 3.1 shape: F16, separate output, rope_freqs as converted (8:1:4:8192), head size 32" \
+    "hello" 60 "" --dim 128 --hidden-dim 256 --heads 4 --kv-heads 2 --vocab 400 --rope-freq-base 500000 \
+    --llama3-rope 8:1:4:8192 --matrix-type f16 --separate-output --seed 22
+compare_gguf "Llama, linear RoPE scaling (llama.rope.scaling factor 4)" "abc" 60 "" \
+    --dim 64 --hidden-dim 128 --heads 4 --kv-heads 4 --vocab 300 --rope-scaling linear:4 --seed 23
+compare_gguf "SmolLM2-135M's heads: 9 of 64 (dim 576), 3 kv heads, tied, RoPE base 100000" "abc" 60 "" \
+    --dim 576 --hidden-dim 1536 --heads 9 --kv-heads 3 --layers 2 --vocab 300 --rope-freq-base 100000 --seed 24
+compare_gguf "TinyLlama's heads: 32 of 64 (dim 2048), 4 kv heads, separate output" "abc" 40 "" \
+    --dim 2048 --hidden-dim 1024 --heads 32 --kv-heads 4 --layers 1 --vocab 300 --separate-output --seed 25
+compare_gguf "9 heads, 3 kv heads of 8, three layers" "abc" 80 "" \
+    --dim 72 --hidden-dim 192 --heads 9 --kv-heads 3 --layers 3 --vocab 300 --seed 28
+compare_gguf "Llama with a head size of its own (llama.attention.key_length 16: 4 heads for dim 48)" "abc" 60 "" \
+    --dim 48 --hidden-dim 96 --heads 4 --kv-heads 2 --head-size 16 --vocab 300 --seed 26
+compare_gguf "Llama 3, a prompt over two prompt batches" "$long_prompt" 310 "" \
+    --dim 64 --hidden-dim 96 --heads 4 --kv-heads 2 --vocab 300 --seq-len 320 --rope-freq-base 500000 \
+    --llama3-rope 8:1:4:64 --seed 27
+compare_gguf "Qwen2: q/k/v biases, NeoX RoPE, tied, GQA 8/2, base 1e6, eps 1e-6" "hello" 60 "" \
+    --arch qwen2 --dim 64 --hidden-dim 128 --heads 8 --kv-heads 2 --vocab 400 --rope-freq-base 1000000 \
+    --rms-eps 1e-6 --seed 31
+compare_gguf "Qwen2: F16, separate output, 6 heads, 2 kv heads" "abc" 60 "" \
+    --arch qwen2 --dim 96 --hidden-dim 160 --heads 6 --kv-heads 2 --layers 3 --vocab 300 --matrix-type f16 \
+    --separate-output --seed 32
+compare_gguf "Qwen2: a prompt over two prompt batches" "$long_prompt" 310 "" \
+    --arch qwen2 --dim 64 --hidden-dim 96 --heads 4 --kv-heads 2 --vocab 300 --seq-len 320 --seed 33
+compare_gguf "Qwen2: Q8_0 matrices, within a few percent" "abc" 60 "$q8_tolerance" \
+    --arch qwen2 --dim 64 --hidden-dim 128 --heads 4 --kv-heads 2 --vocab 300 --matrix-type q8_0 --seed 34
+compare_gguf "Qwen3: q/k norms, NeoX RoPE, 8 heads of 16 = 128 wide for dim 64, tied, eps 1e-6" "hello" 60 "" \
+    --arch qwen3 --dim 64 --hidden-dim 128 --heads 8 --kv-heads 2 --head-size 16 --vocab 400 \
+    --rope-freq-base 1000000 --rms-eps 1e-6 --seed 41
+compare_gguf "Qwen3-0.6B's heads: 16 of 128 (q 2048 wide) for dim 1024, 8 kv heads" "abc" 40 "" \
+    --arch qwen3 --dim 1024 --hidden-dim 1024 --heads 16 --kv-heads 8 --head-size 128 --layers 1 --vocab 300 \
+    --rope-freq-base 1000000 --rms-eps 1e-6 --seed 46
+compare_gguf "Qwen3: q narrower than dim (4 heads of 8 for dim 64), separate output, F16" "abc" 60 "" \
+    --arch qwen3 --dim 64 --hidden-dim 128 --heads 4 --kv-heads 1 --head-size 8 --vocab 300 --matrix-type f16 \
+    --separate-output --seed 42
+compare_gguf "Qwen3: head size dim / heads (no key_length)" "abc" 60 "" \
+    --arch qwen3 --dim 64 --hidden-dim 128 --heads 4 --kv-heads 2 --vocab 300 --seed 43
+compare_gguf "Qwen3: a prompt over two prompt batches, q wider than dim" "$long_prompt" 310 "" \
+    --arch qwen3 --dim 48 --hidden-dim 96 --heads 4 --kv-heads 2 --head-size 16 --vocab 300 --seq-len 320 --seed 44
+compare_gguf "Qwen3: Q8_0 matrices, q wider than dim, within a few percent" "abc" 60 "$q8_tolerance" \
+    --arch qwen3 --dim 64 --hidden-dim 128 --heads 4 --kv-heads 2 --head-size 32 --vocab 300 --matrix-type q8_0 \
+    --seed 45
+
+# Qwen3 and Qwen2 share rows among the threads as Llama does: any thread
+# count, the same bits (models wide enough for every block to run in
+# parallel, Qwen3's q wider than its stream).
+for arch in qwen2 qwen3; do
+    "$PYTHON" scripts/write_gguf.py "$SCRATCH/${arch}_threads.gguf" --arch "$arch" --dim 192 --hidden-dim 512 \
+        --heads 6 --kv-heads 2 --head-size 48 --vocab 400 --seq-len 320 --seed 7 >/dev/null
+    threads_differ=""
+    for n in 1 2 3; do
+        OMP_NUM_THREADS=$n $RUN "$SCRATCH/${arch}_threads.gguf" -t 0 -n 310 -i "$long_prompt" \
+            --logits "$SCRATCH/${arch}_threads$n.logits" >"$SCRATCH/${arch}_threads$n.out" 2>"$SCRATCH/err" ||
+            threads_differ="$threads_differ $n threads failed: $(tail -1 "$SCRATCH/err");"
+        if [ "$n" != 1 ] && ! { cmp -s "$SCRATCH/${arch}_threads1.logits" "$SCRATCH/${arch}_threads$n.logits" &&
+            cmp -s "$SCRATCH/${arch}_threads1.out" "$SCRATCH/${arch}_threads$n.out"; }; then
+            threads_differ="$threads_differ $n threads differ from 1;"
+        fi
+    done
+    if [ -z "$threads_differ" ] && [ -s "$SCRATCH/${arch}_threads1.logits" ]; then
+        ok "$arch: 1, 2 and 3 threads give bit-identical logits and text (a prompt over two batches)"
+    else
+        not_ok "$arch threads give identical results" "${threads_differ:-no logits written}"
+    fi
+done
+
 # GPT-2 (scripts/write_gguf_gpt2.py: random weights, write_bpe_vocab.py's small
 # byte-level vocabulary): several shapes, F32, F16 and Q8_0, the tied and the
 # separate classifier, a prompt over two batches. Q8_0 as for Llama above.

@@ -408,6 +408,78 @@ static void test_rope(void)
     report("rope rotates pairs by pos * theta^(-2i/d)");
 }
 
+/* NeoX's pairing (Qwen): value i of a head turns with value i + head_size / 2,
+ * by pair i's angle; and on a whole batch, rope_rotate_qk follows the
+ * config's style, q rows q_dim wide (not dim) and k rows kv_dim wide. */
+static void test_rope_neox(void)
+{
+    const int head_size = 16, n_heads = 3, n_kv_heads = 1, pos = 29, half = head_size / 2;
+    float inv_freq[8], cos_sin[16];
+    for (int i = 0; i < half; i++)
+        inv_freq[i] = 1.0f / powf(10000.0f, 2.0f * i / head_size);
+    float *x = random_floats(n_heads * head_size);
+    double want[48];
+    for (int h = 0; h < n_heads; h++)
+        for (int i = 0; i < half; i++) {
+            double angle = pos * pow(10000.0, -2.0 * i / head_size);
+            double a = x[h * head_size + i], b = x[h * head_size + i + half];
+            want[h * head_size + i] = a * cos(angle) - b * sin(angle);
+            want[h * head_size + i + half] = a * sin(angle) + b * cos(angle);
+        }
+    float *q = malloc(sizeof(float) * n_heads * head_size), *k = malloc(sizeof(float) * n_kv_heads * head_size);
+    memcpy(q, x, sizeof(float) * n_heads * head_size);
+    memcpy(k, x, sizeof(float) * n_kv_heads * head_size);
+    rope_angles(cos_sin, inv_freq, head_size, pos);
+    rope_rotate_neox(x, cos_sin, n_heads, head_size);
+    expect(max_relative_error(x, want, n_heads * head_size) < 1e-5, "neox rope differs from cos/sin of the halves");
+    /* The same through the batch block, q 48 wide for a dim of 32. */
+    Config c = {.dim = 32, .n_heads = n_heads, .n_kv_heads = n_kv_heads, .head_size = head_size,
+                .q_dim = n_heads * head_size, .kv_dim = n_kv_heads * head_size, .rope_style = ROPE_NEOX_HALVES};
+    rope_rotate_qk(q, k, cos_sin, &c, 1, 0);
+    expect(memcmp(q, x, sizeof(float) * n_heads * head_size) == 0, "rope_rotate_qk (NeoX) rotates q otherwise");
+    expect(memcmp(k, x, sizeof(float) * n_kv_heads * head_size) == 0, "rope_rotate_qk (NeoX) rotates k otherwise");
+    free(x), free(q), free(k);
+    report("rope_rotate_neox rotates each head's halves together; rope_rotate_qk follows rope_style");
+}
+
+/* rope_frequencies: theta^(-2i/d), divided by Llama 3.1's per-pair factors
+ * and by the linear scaling factor; rmsnorm_heads: RMSNorm of each head. */
+static void test_rope_frequencies_and_head_norm(void)
+{
+    const int head_size = 8;
+    const float factors[4] = {1.0f, 1.5f, 4.0f, 8.0f};
+    Config c = {.head_size = head_size, .rope_theta = 500000.0f, .rope_scaling_factor = 1.0f};
+    float inv_freq[4];
+    rope_frequencies(inv_freq, &c);
+    for (int i = 0; i < head_size / 2; i++)
+        expect(fabs(inv_freq[i] - pow(500000.0, -2.0 * i / head_size)) <= 1e-6 * pow(500000.0, -2.0 * i / head_size),
+               "plain frequency %d is %g", i, inv_freq[i]);
+    c.rope_freq_factors = factors;
+    c.rope_scaling_factor = 4.0f;
+    rope_frequencies(inv_freq, &c);
+    for (int i = 0; i < head_size / 2; i++) {
+        double want = pow(500000.0, -2.0 * i / head_size) / factors[i] / 4.0;
+        expect(fabs(inv_freq[i] - want) <= 1e-6 * want, "scaled frequency %d is %g, want %g", i, inv_freq[i], want);
+    }
+    const int T = 3, n_heads = 2;
+    float *x = random_floats(T * n_heads * head_size), weight[8];
+    for (int i = 0; i < head_size; i++)
+        weight[i] = 0.5f + 0.1f * i;
+    double want[48];
+    for (int r = 0; r < T * n_heads; r++) {
+        double ss = 0;
+        for (int i = 0; i < head_size; i++)
+            ss += (double)x[r * head_size + i] * x[r * head_size + i];
+        const double scale = 1.0 / sqrt(ss / head_size + 1e-6);
+        for (int i = 0; i < head_size; i++)
+            want[r * head_size + i] = x[r * head_size + i] * scale * weight[i];
+    }
+    rmsnorm_heads(x, weight, T, n_heads, head_size, 1e-6f);
+    expect(max_relative_error(x, want, (size_t)T * n_heads * head_size) < 1e-5, "rmsnorm_heads differs");
+    free(x);
+    report("rope_frequencies divides by rope_freqs and the linear factor; rmsnorm_heads normalizes each head");
+}
+
 /* fast_exp against the double-precision exp over the whole range it
  * computes, and its edges: NaN stays NaN, far below -87 is tiny, never
  * negative. */
@@ -550,8 +622,8 @@ static void random_model(RandomModel *rm, int dim, int hidden, int layers, int h
 {
     Config c = {.dim = dim, .hidden_dim = hidden, .n_layers = layers, .n_heads = heads,
                 .n_kv_heads = kv_heads, .vocab_size = vocab, .seq_len = seq_len, .head_size = dim / heads,
-                .kv_dim = kv_heads * (dim / heads), .shared_classifier = true,
-                .rope_theta = 10000.0f, .norm_eps = 1e-5f};
+                .q_dim = dim, .kv_dim = kv_heads * (dim / heads), .shared_classifier = true,
+                .rope_theta = 10000.0f, .rope_scaling_factor = 1.0f, .norm_eps = 1e-5f};
     memset(rm, 0, sizeof *rm);
     rm->model.config = c;
     rm->model.arch = find_architecture("llama", strlen("llama"));
@@ -624,8 +696,8 @@ static void random_gpt2_model(RandomModel *rm, int dim, int layers, int heads, i
 {
     const int hidden = 4 * dim, qkv = 3 * dim;
     Config c = {.dim = dim, .hidden_dim = hidden, .n_layers = layers, .n_heads = heads, .n_kv_heads = heads,
-                .vocab_size = vocab, .seq_len = seq_len, .head_size = dim / heads, .kv_dim = dim,
-                .shared_classifier = true, .rope_theta = 0.0f, .norm_eps = 1e-5f};
+                .vocab_size = vocab, .seq_len = seq_len, .head_size = dim / heads, .q_dim = dim, .kv_dim = dim,
+                .shared_classifier = true, .rope_theta = 0.0f, .rope_scaling_factor = 1.0f, .norm_eps = 1e-5f};
     memset(rm, 0, sizeof *rm);
     rm->model.config = c;
     rm->model.arch = find_architecture("gpt2", strlen("gpt2"));
@@ -1693,6 +1765,8 @@ int main(int argc, char **argv)
     test_fast_exp();
     test_softmax();
     test_rope();
+    test_rope_neox();
+    test_rope_frequencies_and_head_norm();
     test_swiglu();
     test_linear_bias();
     test_layernorm_rows();

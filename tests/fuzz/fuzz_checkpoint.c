@@ -8,6 +8,7 @@
  * token, and the sampler (greedy, top-p, top-k, also at a low temperature)
  * on the logits, whose ids must be in the vocabulary. Everything is freed,
  * so LeakSanitizer sees any leak. */
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -34,8 +35,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static double run_state_floats(const Config *c)
 {
     double B = MAX_BATCH;
-    double widest = c->dim > c->hidden_dim ? c->dim : c->hidden_dim;
-    return B * (4.0 * c->dim + 2.0 * c->kv_dim + (double)c->n_heads * c->seq_len +
+    double block_io = c->q_dim > c->dim ? c->q_dim : c->dim;
+    double widest = block_io > c->hidden_dim ? block_io : c->hidden_dim;
+    return B * (3.0 * c->dim + block_io + c->q_dim + 2.0 * c->kv_dim + (double)c->n_heads * c->seq_len +
                 2.0 * c->hidden_dim + c->vocab_size + c->head_size + 2.0 * widest) +
            2.0 * c->n_layers * (double)c->seq_len * c->kv_dim + c->head_size / 2;
 }
@@ -155,11 +157,21 @@ static void check_layout(const Model *m)
     FUZZ_CHECK(c->dim > 0 && c->hidden_dim > 0 && c->n_layers > 0 && c->n_heads > 0 &&
                    c->n_kv_heads > 0 && c->vocab_size > 0 && c->seq_len > 0,
                "accepted a non-positive dimension");
-    const bool rotary = !w->position_embd.data;  /* Llama: RoPE rotates pairs */
-    FUZZ_CHECK(c->head_size * c->n_heads == c->dim && (!rotary || c->head_size % 2 == 0) &&
-                   c->kv_dim == c->n_kv_heads * c->head_size && c->n_heads % c->n_kv_heads == 0,
-               "inconsistent config: dim %d heads %d kv_heads %d head_size %d kv_dim %d", c->dim,
-               c->n_heads, c->n_kv_heads, c->head_size, c->kv_dim);
+    const bool rotary = !w->position_embd.data;  /* Llama, Qwen: RoPE rotates pairs */
+    /* q_dim is dim unless a GGUF file gives its own head size (Qwen3's). */
+    FUZZ_CHECK(c->head_size > 0 && c->head_size * c->n_heads == c->q_dim && (!rotary || c->head_size % 2 == 0) &&
+                   (c->q_dim == c->dim || m->gguf) && c->kv_dim == c->n_kv_heads * c->head_size &&
+                   c->n_heads % c->n_kv_heads == 0,
+               "inconsistent config: dim %d heads %d kv_heads %d head_size %d q_dim %d kv_dim %d", c->dim,
+               c->n_heads, c->n_kv_heads, c->head_size, c->q_dim, c->kv_dim);
+    FUZZ_CHECK(!rotary || (c->rope_theta > 0 && c->rope_scaling_factor > 0 && isfinite(c->rope_scaling_factor)),
+               "RoPE base %g, scaling factor %g", c->rope_theta, c->rope_scaling_factor);
+    if (c->rope_freq_factors) {
+        check_vector(m, c->rope_freq_factors, c->head_size / 2, "rope_freqs", -1);
+        for (int i = 0; i < c->head_size / 2; i++)
+            FUZZ_CHECK(c->rope_freq_factors[i] > 0 && isfinite(c->rope_freq_factors[i]),
+                       "rope_freqs[%d] is %g", i, c->rope_freq_factors[i]);
+    }
     const double dim_bytes = (double)c->dim * sizeof(float);
     check_matrix(m, &w->token_embd, c->vocab_size, c->dim, "token_embd", -1);
     check_matrix(m, &w->output, c->vocab_size, c->dim, "output", -1);
@@ -174,10 +186,22 @@ static void check_layout(const Model *m)
         FUZZ_CHECK(float_aligned(lw->attn_norm) && in_file(m, lw->attn_norm, dim_bytes) &&
                        float_aligned(lw->ffn_norm) && in_file(m, lw->ffn_norm, dim_bytes),
                    "layer %d norms outside the file", l);
-        check_matrix(m, &lw->wq, c->dim, c->dim, "wq", l);
+        check_matrix(m, &lw->wq, c->q_dim, c->dim, "wq", l);
         check_matrix(m, &lw->wk, c->kv_dim, c->dim, "wk", l);
         check_matrix(m, &lw->wv, c->kv_dim, c->dim, "wv", l);
-        check_matrix(m, &lw->wo, c->dim, c->dim, "wo", l);
+        check_matrix(m, &lw->wo, c->dim, c->q_dim, "wo", l);
+        /* Qwen2's biases, Qwen3's q and k norms: both or none of each. */
+        FUZZ_CHECK(!lw->bq == !lw->bk && !lw->bk == !lw->bv && !lw->attn_q_norm == !lw->attn_k_norm,
+                   "layer %d has some of q, k, v's biases or norms only", l);
+        if (lw->bq) {
+            check_vector(m, lw->bq, c->q_dim, "bq", l);
+            check_vector(m, lw->bk, c->kv_dim, "bk", l);
+            check_vector(m, lw->bv, c->kv_dim, "bv", l);
+        }
+        if (lw->attn_q_norm) {
+            check_vector(m, lw->attn_q_norm, c->head_size, "attn_q_norm", l);
+            check_vector(m, lw->attn_k_norm, c->head_size, "attn_k_norm", l);
+        }
         check_matrix(m, &lw->w_gate, c->hidden_dim, c->dim, "w_gate", l);
         check_matrix(m, &lw->w_down, c->dim, c->hidden_dim, "w_down", l);
         check_matrix(m, &lw->w_up, c->hidden_dim, c->dim, "w_up", l);
