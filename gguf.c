@@ -517,9 +517,13 @@ static int parse(Cursor *c, GgufFile *g)
     g->kvs = calloc(g->n_kv ? g->n_kv : 1, sizeof *g->kvs);
     if (!g->kvs)
         return fail(c, "out of memory for %llu metadata entries", (unsigned long long)g->n_kv);
-    for (uint64_t i = 0; i < g->n_kv; i++)
+    for (uint64_t i = 0; i < g->n_kv; i++) {
+        const size_t start = c->pos;
         if (read_kv(c, &g->kvs[i], i) != 0)
             return -1;
+        g->kvs[i].raw = c->data + start;
+        g->kvs[i].raw_size = c->pos - start;
+    }
     if (check_unique(c, &g->kvs[0].key, sizeof g->kvs[0], g->n_kv, "metadata key") != 0 ||
         read_alignment(c, g) != 0)
         return -1;

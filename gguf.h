@@ -91,6 +91,8 @@ typedef struct {
         GgufString str;  /* STRING */
         GgufArray arr;   /* ARRAY */
     } value;
+    const unsigned char *raw;  /* the whole entry as the file holds it (key, type, value): */
+    uint64_t raw_size;         /* what a writer copies to keep the value exactly */
 } GgufKV;
 
 typedef struct {

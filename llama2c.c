@@ -7,14 +7,12 @@
 #include "llama2c.h"
 
 #include "arch.h"
+#include "save_file.h"
 
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 typedef enum { FORMAT_LEGACY, FORMAT_VERSION1, FORMAT_VERSION2 } CheckpointFormat;
 
@@ -267,16 +265,24 @@ int llama2c_load(Model *model, const char *path, char err[ERROR_SIZE])
 /* ---------------------------------------------------------------------------
  * Writing version 2 */
 
-static bool all_float32(const Model *model)
+/* The name of the first matrix type that is not float32 ("F16", "Q8_0", ...), or NULL. */
+static const char *first_non_float32(const Model *model)
 {
     const Weights *w = &model->weights;
-    if (w->token_embd.type != WEIGHT_F32 || w->output.type != WEIGHT_F32)
-        return false;
+    if (w->token_embd.type != WEIGHT_F32)
+        return weight_types[w->token_embd.type].name;
+    if (w->output.type != WEIGHT_F32)
+        return weight_types[w->output.type].name;
     for (int l = 0; l < model->config.n_layers; l++)
         for (LayerMatrix which = 0; which < LAYER_MATRICES; which++)
             if (layer_matrix(&w->layers[l], which)->type != WEIGHT_F32)
-                return false;
-    return true;
+                return weight_types[layer_matrix(&w->layers[l], which)->type].name;
+    return NULL;
+}
+
+static bool all_float32(const Model *model)
+{
+    return first_non_float32(model) == NULL;
 }
 
 /* Quantizes one float32 matrix and appends its int8 values, then its scales. */
@@ -315,27 +321,39 @@ static bool write_q8_checkpoint(FILE *f, const Model *model, int group_size, int
     return ok;
 }
 
-int model_save_q8(const Model *model, const char *model_path, const char *path, int group_size,
-                  char err[ERROR_SIZE])
+int llama2c_q8_can_hold(const Model *model, const char *model_path, char err[ERROR_SIZE])
 {
     const Config *c = &model->config;
     /* The format's layout is Llama's: another architecture's tensors have no place in it. */
     if (model->arch != find_architecture("llama", strlen("llama")))
-        return file_error(err, model_path, "cannot quantize a %s model: llama2.c's int8 format holds only Llama models",
-                          model->arch ? model->arch->name : "unknown");
-    /* Nor its hyperparameters past the seven numbers: a GGUF Llama's own
-     * head size, RoPE or epsilon would silently become llama2.c's. */
-    const char *lost = c->q_dim != c->dim                  ? "head size of its own (key_length)"
-                       : c->rope_freq_factors               ? "RoPE frequency factors (rope_freqs)"
-                       : c->rope_scaling_factor != 1.0f     ? "RoPE scaling"
-                       : c->rope_theta != LLAMA_ROPE_THETA  ? "RoPE base (not 10000)"
-                       : c->norm_eps != LLAMA_NORM_EPS      ? "RMSNorm epsilon (not 1e-5)"
-                                                            : NULL;
+        return file_error(err, model_path, "cannot quantize a %s model to a .bin: llama2.c's int8 format holds only "
+                          "Llama models", model->arch ? model->arch->name : "unknown");
+    /* Its header has no field for these: a reader takes Llama 2's values. */
+    if (c->rope_theta != LLAMA_ROPE_THETA)
+        return file_error(err, model_path, "RoPE base %g would be lost: llama2.c's int8 format always means %g",
+                          c->rope_theta, LLAMA_ROPE_THETA);
+    if (c->norm_eps != LLAMA_NORM_EPS)
+        return file_error(err, model_path, "RMS epsilon %g would be lost: llama2.c's int8 format always means %g",
+                          c->norm_eps, LLAMA_NORM_EPS);
+    /* Nor past the seven numbers: a GGUF Llama's own head size or RoPE frequencies. */
+    const char *lost = c->q_dim != c->dim              ? "head size of its own (key_length)"
+                       : c->rope_freq_factors           ? "RoPE frequency factors (rope_freqs)"
+                       : c->rope_scaling_factor != 1.0f ? "RoPE scaling"
+                                                        : NULL;
     if (lost)
-        return file_error(err, model_path, "cannot quantize this model: llama2.c's int8 format has no place for its %s",
-                          lost);
+        return file_error(err, model_path, "its %s would be lost: llama2.c's int8 format has no place for it", lost);
     if (!all_float32(model))
-        return file_error(err, model_path, "the model to quantize must have float32 weights");
+        return file_error(err, model_path, "the model to quantize must have float32 weights to write llama2.c's "
+                          "int8 format (it has %s matrices)", first_non_float32(model));
+    return 0;
+}
+
+int model_save_q8(const Model *model, const char *model_path, const char *path, int group_size,
+                  char err[ERROR_SIZE])
+{
+    const Config *c = &model->config;
+    if (llama2c_q8_can_hold(model, model_path, err) != 0)
+        return -1;
     if (group_size <= 0)
         return file_error(err, model_path, "no group size (a multiple of 4) divides both dim %d and hidden_dim %d",
                     c->dim, c->hidden_dim);
@@ -345,43 +363,16 @@ int model_save_q8(const Model *model, const char *model_path, const char *path, 
         largest = layer_largest;
     int8_t *q = malloc(largest);
     float *scales = malloc(largest / group_size * sizeof(float));
-    /* A temporary file beside path (so that rename stays within one file system). */
-    const char suffix[] = ".tmp-XXXXXX";
-    char *temp = malloc(strlen(path) + sizeof suffix);
-    if (!q || !scales || !temp) {
-        free(q), free(scales), free(temp);
+    SaveFile out;
+    if (!q || !scales) {
+        free(q), free(scales);
         return file_error(err, path, "cannot write: out of memory");
     }
-    strcpy(temp, path);
-    strcat(temp, suffix);
-    int fd = mkstemp(temp);
-    if (fd >= 0) {  /* mkstemp's file is private (0600): give it the permissions a new file gets */
-        const mode_t mask = umask(0);
-        umask(mask);
-        fchmod(fd, 0666 & ~mask);
+    if (save_begin(&out, path, err) != 0) {
+        free(q), free(scales);
+        return -1;
     }
-    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
-    if (!f) {
-        int why = errno;
-        if (fd >= 0) {
-            close(fd);
-            unlink(temp);
-        }
-        free(q), free(scales), free(temp);
-        return file_error(err, path, "cannot write: %s", strerror(why));
-    }
-    bool ok = write_q8_checkpoint(f, model, group_size, q, scales);
-    ok = fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
-    int why = errno;
-    ok = (fclose(f) == 0) && ok;
-    if (ok && rename(temp, path) != 0) {
-        why = errno;
-        ok = false;
-    }
-    if (!ok)
-        unlink(temp);
-    free(q), free(scales), free(temp);
-    if (!ok)
-        return file_error(err, path, "writing failed: %s", strerror(why));
-    return 0;
+    bool ok = write_q8_checkpoint(out.f, model, group_size, q, scales);
+    free(q), free(scales);
+    return save_end(&out, ok, err);
 }

@@ -17,12 +17,20 @@
  * "path: why" in err; the caller frees the model either way. */
 int llama2c_load(Model *model, const char *path, char err[ERROR_SIZE]);
 
-/* Writes model (a Llama model, float32 matrices, read from model_path, which names it in
- * messages) as a llama2.c version 2 file at path: every matrix int8 with one
- * scale per group of group_size values, norms in float32. The file is
- * written under a temporary name beside path and renamed to path only when
- * complete, so a failure leaves path as it was. Returns 0, or -1 with a
- * message in err. */
+/* Whether llama2.c's version 2 file can hold the model as it is: 0, or -1
+ * with "model_path: what would be lost" in err. It holds only a Llama model
+ * with float32 matrices (quantizing them is what it is for), and its header
+ * has no field for a RoPE base or an RMS epsilon other than Llama 2's
+ * (LLAMA_ROPE_THETA, LLAMA_NORM_EPS). A GGUF model's vocabulary is lost
+ * too, which this does not refuse: the caller says so. */
+int llama2c_q8_can_hold(const Model *model, const char *model_path, char err[ERROR_SIZE]);
+
+/* Writes model (read from model_path, which names it in messages) as a
+ * llama2.c version 2 file at path: every matrix int8 with one scale per group
+ * of group_size values, norms in float32. Refuses what llama2c_q8_can_hold
+ * refuses. The file is written under a temporary name beside path and renamed
+ * to path only when complete (save_file.h), so a failure leaves path as it
+ * was. Returns 0, or -1 with a message in err. */
 int model_save_q8(const Model *model, const char *model_path, const char *path, int group_size,
                   char err[ERROR_SIZE]);
 

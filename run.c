@@ -12,10 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <sys/stat.h>
 
 #include "explain.h"
+#include "gguf_write.h"
 #include "llama2c.h"
 #include "model.h"
 #include "sampler.h"
@@ -110,7 +112,8 @@ static void usage(FILE *out)
             "Mode explain generates, printing for each token the candidates it was chosen from and, for\n"
             "every layer and head, the earlier tokens attended to most.\n"
             "Checkpoints: llama2.c's legacy, version 1 (fp32) and version 2 (int8) files, and llama GGUF\n"
-            "files (F32, F16, Q8_0). ./run quantize IN.bin OUT.bin writes an int8 (version 2) copy.\n");
+            "files (F32, F16, Q8_0). ./run quantize IN OUT.gguf writes a copy with Q8_0 matrices (any\n"
+            "checkpoint; metadata and vocabulary kept); ./run quantize IN OUT.bin llama2.c's int8 (version 2).\n");
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -1198,7 +1201,10 @@ static int load_tokenizer(Tokenizer *tok, const Options *o, const Model *model)
     return rc;
 }
 
-/* ./run quantize IN.bin OUT.bin: float32 checkpoint -> int8 (llama2.c version 2). */
+/* ./run quantize IN OUT: a GGUF file with Q8_0 matrices when OUT ends in
+ * .gguf, else llama2.c's int8 (version 2) file, which holds less: it refuses
+ * what it cannot keep rather than change the model without a word. */
+
 /* Whether path b names the file at path a (the same file through another
  * name, a hard link or a symbolic link counts). */
 static bool same_file(const char *a, const char *b)
@@ -1207,14 +1213,81 @@ static bool same_file(const char *a, const char *b)
     return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+static bool ends_with_gguf(const char *path)
+{
+    const size_t n = strlen(path);
+    return n >= 5 && strcasecmp(path + n - 5, ".gguf") == 0;
+}
+
+/* OUT with its extension (if any) replaced by .gguf, for a suggestion; or by
+ * .q8_0.gguf when that would name the input. */
+static void gguf_name(char *name, size_t size, const char *out, const char *in)
+{
+    const char *base = strrchr(out, '/');
+    base = base ? base + 1 : out;
+    const char *dot = strrchr(base, '.');
+    const int keep = dot && dot != base ? (int)(dot - out) : (int)strlen(out);
+    snprintf(name, size, "%.*s.gguf", keep, out);
+    if (strcmp(name, in) == 0 || same_file(name, in))
+        snprintf(name, size, "%.*s.q8_0.gguf", keep, out);
+}
+
+static int quantize_to_gguf(const Model *model, const char *in, const char *out)
+{
+    char err[ERROR_SIZE];
+    GgufSaveSummary s;
+    if (model_save_gguf(model, in, out, &s, err) != 0) {
+        fprintf(stderr, "run: %s\n", err);
+        return EXIT_BAD_INPUT;
+    }
+    fprintf(stderr, "run: wrote %s (GGUF: %d matrices quantized to Q8_0", out, s.quantized + s.requantized);
+    if (s.copied)
+        fprintf(stderr, ", %d already quantized copied as they were", s.copied);
+    if (s.kept)
+        fprintf(stderr, ", %d left unquantized", s.kept);
+    fprintf(stderr, ", %d other tensors as they were; %llu metadata entries%s)\n", s.others,
+            (unsigned long long)s.n_kv, s.from_gguf ? ": the input's, general.file_type now Q8_0" : "");
+    if (s.requantized)
+        fprintf(stderr, "run: note: %d int8 matrices of %s were rounded again, to Q8_0's blocks of %d: their values "
+                "differ slightly from the input's\n", s.requantized, in, Q8_0_BLOCK);
+    if (s.kept)
+        fprintf(stderr, "run: note: %d matrices whose rows are not whole Q8_0 blocks of %d values (the first: %s) "
+                "are kept as %s\n", s.kept, Q8_0_BLOCK, s.kept_name, s.kept_type);
+    if (!s.vocabulary)
+        fprintf(stderr, "run: note: %s holds no vocabulary (%s has none): run it with -z TOKENIZER\n", out, in);
+    return 0;
+}
+
+static int quantize_to_bin(const Model *model, const char *in, const char *out)
+{
+    char err[ERROR_SIZE];
+    if (llama2c_q8_can_hold(model, in, err) != 0) {
+        char suggestion[PATH_MAX + 8];
+        gguf_name(suggestion, sizeof suggestion, out, in);
+        fprintf(stderr, "run: %s; write a .gguf instead: ./run quantize %s %s\n", err, in, suggestion);
+        return EXIT_BAD_INPUT;
+    }
+    int group_size = q8_group_size(&model->config, Q8_GROUP_SIZE);
+    if (model_save_q8(model, in, out, group_size, err) != 0) {
+        fprintf(stderr, "run: %s\n", err);
+        return EXIT_BAD_INPUT;
+    }
+    fprintf(stderr, "run: wrote %s (int8, groups of %d)\n", out, group_size);
+    if (model->gguf && gguf_find_kv(model->gguf, "tokenizer.ggml.tokens"))
+        fprintf(stderr, "run: note: the vocabulary of %s is not carried into %s (llama2.c's format has none): run it "
+                "with -z %s\n", in, out, in);
+    return 0;
+}
+
 static int quantize_command(int argc, char **argv)
 {
     if (argc != 4)
-        return usage_error("%s", "usage: ./run quantize IN.bin OUT.bin");
+        return usage_error("%s", "usage: ./run quantize IN OUT.gguf (Q8_0 GGUF) | ./run quantize IN OUT.bin "
+                           "(llama2.c int8)");
     const char *in = argv[2], *out = argv[3];
     /* The input is mapped while the output is written: writing over it would destroy it. */
     if (same_file(in, out)) {
-        fprintf(stderr, "run: %s is the input file %s: give the int8 copy another name\n", out, in);
+        fprintf(stderr, "run: %s is the input file %s: give the quantized copy another name\n", out, in);
         return EXIT_USAGE;
     }
     Model model;
@@ -1223,15 +1296,9 @@ static int quantize_command(int argc, char **argv)
         fprintf(stderr, "run: %s\n", err);
         return EXIT_BAD_INPUT;
     }
-    int group_size = q8_group_size(&model.config, Q8_GROUP_SIZE);
-    int rc = model_save_q8(&model, in, out, group_size, err);
+    int status = ends_with_gguf(out) ? quantize_to_gguf(&model, in, out) : quantize_to_bin(&model, in, out);
     model_free(&model);
-    if (rc != 0) {
-        fprintf(stderr, "run: %s\n", err);
-        return EXIT_BAD_INPUT;
-    }
-    fprintf(stderr, "run: wrote %s (int8, groups of %d)\n", out, group_size);
-    return 0;
+    return status;
 }
 
 /* -f FILE or -i -: the whole file or standard input, as text; one trailing

@@ -159,6 +159,16 @@ if $CLANG -O1 -D_GNU_SOURCE -I. -o "$BUILD/run" run.c $ENGINE_SOURCES -lm >"$BUI
         [ -f "$f" ] || continue
         "$BUILD/run" quantize "$f" "${f%.bin}.q8" </dev/null >/dev/null 2>&1 || rm -f "${f%.bin}.q8"
     done
+    # And a GGUF file as the engine writes it (./run quantize IN OUT.gguf: Q8_0 matrices, the
+    # input's metadata and vocabulary copied).
+    if "$PYTHON" scripts/write_gguf.py "$BUILD/wide_f32.gguf" --dim 32 --hidden-dim 32 --layers 1 --heads 2 \
+        --kv-heads 1 --vocab 16 --seq-len 4 >>"$BUILD/seeds.log" 2>&1 &&
+        "$BUILD/run" quantize "$BUILD/wide_f32.gguf" "$SEEDS/checkpoint/quantized_q8_0.gguf" </dev/null \
+            >>"$BUILD/seeds.log" 2>&1; then
+        cp "$SEEDS/checkpoint/quantized_q8_0.gguf" "$SEEDS/tokenizer_load/"
+    else
+        seed_failed=yes
+    fi
 fi
 if [ "$seed_failed" = yes ]; then
     echo "# $PYTHON scripts/write_checkpoint.py or write_gguf.py failed (numpy missing?): fewer seeds"

@@ -54,6 +54,7 @@ fi
 run_suite test_cli sh tests/test_cli.sh
 run_suite test_generate sh tests/test_generate.sh
 run_suite test_end_to_end sh tests/test_end_to_end.sh "$have_models"
+run_suite test_quantize sh tests/test_quantize.sh "$have_models"
 
 passed=$(grep -c '^ok ' "$log")
 failed=$(grep -c '^not ok ' "$log")

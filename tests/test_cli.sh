@@ -220,9 +220,13 @@ gguf qwen2_indivisible --arch qwen2 --set-u32 qwen2.attention.head_count=6 --set
 expect_failure "GGUF without key_length whose dim does not divide by its heads is refused" 1 \
     "bad metadata: dim 32 is not divisible by n_heads 6" $RUN "$SCRATCH/qwen2_indivisible.gguf"
 gguf llama3_freqs --rope-freq-base 500000 --llama3-rope 8:1:4:8192
-expect_failure "quantizing a Llama 3 GGUF is refused: llama2.c's format has no place for its rope_freqs" 1 \
-    "cannot quantize this model: llama2.c's int8 format has no place for its RoPE frequency factors" \
+expect_failure "quantizing a Llama 3 GGUF to a .bin is refused: its RoPE base would be lost" 1 \
+    "RoPE base 500000 would be lost: llama2.c's int8 format always means 10000" \
     $RUN quantize "$SCRATCH/llama3_freqs.gguf" "$SCRATCH/llama3_q8.bin"
+gguf llama3_freqs_base10k --llama3-rope 8:1:4:8192
+expect_failure "quantizing a GGUF with rope_freqs to a .bin is refused: llama2.c's format has no place for them" 1 \
+    "its RoPE frequency factors (rope_freqs) would be lost: llama2.c's int8 format has no place for it" \
+    $RUN quantize "$SCRATCH/llama3_freqs_base10k.gguf" "$SCRATCH/llama3_q8.bin"
 gguf qwen3_quantize --arch qwen3 --head-size 16
 expect_failure "quantizing a Qwen3 GGUF is refused" 1 "cannot quantize a qwen3 model" \
     $RUN quantize "$SCRATCH/qwen3_quantize.gguf" "$SCRATCH/qwen3_q8.bin"

@@ -19,6 +19,7 @@
 #endif
 
 #include "arch.h"
+#include "gguf_write.h"
 #include "kernels.h"
 #include "layers.h"
 #include "llama2c.h"
@@ -1053,6 +1054,239 @@ static void test_q8_model(const char *dir)
 }
 
 /* ---------------------------------------------------------------------------
+ * ./run quantize's GGUF writer: fp16, Q8_0 as ggml makes it, the file */
+
+/* ggml's own fp32 -> fp16 (ggml-impl.h's ggml_compute_fp32_to_fp16, from
+ * the FP16 library), copied as the standard to match. */
+static uint16_t ggml_fp32_to_fp16(float f)
+{
+    const float scale_to_inf = 0x1.0p+112f, scale_to_zero = 0x1.0p-110f;
+    float base = (fabsf(f) * scale_to_inf) * scale_to_zero;
+    uint32_t w;
+    memcpy(&w, &f, sizeof w);
+    const uint32_t shl1_w = w + w, sign = w & 0x80000000u;
+    uint32_t bias = shl1_w & 0xff000000u;
+    if (bias < 0x71000000u)
+        bias = 0x71000000u;
+    const uint32_t bias_bits = (bias >> 1) + 0x07800000u;
+    float bias_f;
+    memcpy(&bias_f, &bias_bits, sizeof bias_f);
+    base = bias_f + base;
+    uint32_t bits;
+    memcpy(&bits, &base, sizeof bits);
+    const uint32_t exp_bits = (bits >> 13) & 0x00007c00u, mantissa_bits = bits & 0x00000fffu;
+    return (uint16_t)((sign >> 16) | (shl1_w > 0xff000000u ? 0x7e00u : exp_bits + mantissa_bits));
+}
+
+static bool half_is_nan(uint16_t h)
+{
+    return (h & 0x7c00) == 0x7c00 && (h & 0x3ff) != 0;
+}
+
+static void test_fp32_to_fp16(void)
+{
+    /* Every half comes back as itself; NaNs stay NaNs. */
+    for (uint32_t h = 0; h < 0x10000; h++) {
+        uint16_t back = fp32_to_fp16(fp16_to_fp32((uint16_t)h));
+        if (half_is_nan((uint16_t)h))
+            expect(half_is_nan(back), "NaN 0x%04x came back as 0x%04x", h, back);
+        else
+            expect(back == h, "half 0x%04x came back as 0x%04x", h, back);
+    }
+    /* Halfway between two neighbours: the even one; a float ulp either side: the nearer. */
+    for (uint32_t h = 0; h < 0x7bff; h++) {
+        const float lo = fp16_to_fp32((uint16_t)h), hi = fp16_to_fp32((uint16_t)(h + 1));
+        const float mid = (float)(((double)lo + hi) / 2);  /* exact: one bit more than a half */
+        const uint16_t even = (uint16_t)(h % 2 == 0 ? h : h + 1);
+        expect(fp32_to_fp16(mid) == even, "midpoint of 0x%04x and 0x%04x gave 0x%04x", h, h + 1,
+               fp32_to_fp16(mid));
+        expect(fp32_to_fp16(-mid) == (even | 0x8000), "-midpoint of 0x%04x", h);
+        expect(fp32_to_fp16(nextafterf(mid, 0.0f)) == h && fp32_to_fp16(nextafterf(mid, INFINITY)) == h + 1,
+               "just below or above the midpoint of 0x%04x", h);
+    }
+    expect(fp32_to_fp16(65519.996f) == 0x7bff && fp32_to_fp16(65520.0f) == 0x7c00 &&
+               fp32_to_fp16(-1e30f) == 0xfc00 && fp32_to_fp16(INFINITY) == 0x7c00,
+           "overflow to infinity");
+    expect(fp32_to_fp16(0x1.0p-25f) == 0 && fp32_to_fp16(0x1.0p-25f * 1.0000001f) == 1 &&
+               fp32_to_fp16(-0.0f) == 0x8000,
+           "the smallest values");
+    /* ggml's conversion, on random bit patterns of every exponent. */
+    uint64_t state = 7;
+    for (int i = 0; i < 2000000; i++) {
+        uint32_t bits = random_u32(&state);
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        uint16_t ours = fp32_to_fp16(f), ggml = ggml_fp32_to_fp16(f);
+        if (isnan(f))
+            expect(half_is_nan(ours), "NaN bits 0x%08x gave 0x%04x", bits, ours);
+        else
+            expect(ours == ggml, "0x%08x (%g): 0x%04x, ggml's 0x%04x", bits, f, ours, ggml);
+    }
+    report("fp32_to_fp16: every half back to itself, ties to even, equal to ggml's on 2M random floats");
+}
+
+/* ggml's quantize_row_q8_0_ref, as written there, with its fp16 conversion. */
+static void ggml_quantize_row_q8_0(unsigned char *out, const float *x, int n)
+{
+    for (int i = 0; i < n / 32; i++) {
+        float amax = 0.0f;
+        for (int j = 0; j < 32; j++) {
+            const float v = x[i * 32 + j];
+            amax = amax > fabsf(v) ? amax : fabsf(v);
+        }
+        const float d = amax / ((1 << 7) - 1);
+        const float id = d ? 1.0f / d : 0.0f;
+        const uint16_t h = ggml_fp32_to_fp16(d);
+        unsigned char *block = out + i * 34;
+        memcpy(block, &h, 2);
+        for (int j = 0; j < 32; ++j)
+            block[2 + j] = (unsigned char)(int8_t)roundf(x[i * 32 + j] * id);
+    }
+}
+
+static void test_quantize_row_q8_0(void)
+{
+    enum { N = 32 * 64 };
+    float *x = malloc(N * sizeof(float));
+    unsigned char ours[N / 32 * 34], ggml[N / 32 * 34];
+    for (int trial = 0; trial < 50; trial++) {
+        const float scale = powf(10.0f, (float)(trial % 10) - 6.0f);  /* 1e-6 .. 1e3 */
+        for (int i = 0; i < N; i++)
+            x[i] = random_uniform() * scale;
+        for (int i = 0; i < 32; i++)  /* an all-zero block, and a block of halves */
+            x[64 + i] = 0.0f, x[128 + i] = (i - 16) * 0.5f * scale;
+        quantize_row_q8_0(ours, x, N);
+        ggml_quantize_row_q8_0(ggml, x, N);
+        expect(memcmp(ours, ggml, sizeof ours) == 0, "trial %d (scale %g) differs from ggml's", trial, scale);
+    }
+    /* A block's values come back within half a step of d, plus what rounding d
+     * to fp16 moves the largest q (127 * d * 2^-11). */
+    Matrix m = {WEIGHT_Q8_0, 1, N, ours, NULL, 0};
+    float *back = malloc(N * sizeof(float));
+    matrix_row(back, &m, 0);
+    for (int b = 0; b < N / 32; b++) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++)
+            amax = fmaxf(amax, fabsf(x[b * 32 + j]));
+        for (int j = 0; j < 32; j++)
+            expect(fabsf(back[b * 32 + j] - x[b * 32 + j]) <= amax / 127 * (0.5f + 127.0f / 2048) + 1e-12f,
+                   "value %d off by %g", b * 32 + j, back[b * 32 + j] - x[b * 32 + j]);
+    }
+    /* Corrupt values stay defined: NaN gives 0, infinity the largest q. */
+    x[0] = NAN, x[1] = INFINITY;
+    quantize_row_q8_0(ours, x, 32);
+    expect((int8_t)ours[2] == 0, "NaN quantized to %d", (int8_t)ours[2]);
+    free(x), free(back);
+    report("quantize_row_q8_0: byte for byte ggml's quantize_row_q8_0_ref, values within a half step");
+}
+
+/* The writer's file, read back by gguf_parse: every kind of entry and tensor. */
+static void test_gguf_writer(const char *dir)
+{
+    char path[256], err[ERROR_SIZE];
+    snprintf(path, sizeof path, "%s/written.gguf", dir);
+    float floats[3 * 64], vector[5] = {1, 2, 3, 4, 5};
+    for (int i = 0; i < 3 * 64; i++)
+        floats[i] = random_uniform();
+    uint16_t halves[2 * 32];
+    for (int i = 0; i < 2 * 32; i++)
+        halves[i] = fp32_to_fp16(random_uniform());
+    const Matrix f32 = {WEIGHT_F32, 3, 64, floats, NULL, 0}, f16 = {WEIGHT_F16, 2, 32, halves, NULL, 0};
+
+    for (int alignment = 32; alignment <= 64; alignment += 32) {
+        GgufWriter w;
+        gguf_writer_init(&w);
+        gguf_writer_kv_string(&w, "general.architecture", "llama");
+        if (alignment != 32) {
+            gguf_writer_kv_u32(&w, "general.alignment", (uint32_t)alignment);
+            w.alignment = (uint64_t)alignment;
+        }
+        gguf_writer_kv_f32(&w, "x.eps", 1e-6f);
+        const unsigned char raw[] = {5, 0, 0, 0, 0, 0, 0, 0, 'x', '.', 'r', 'a', 'w', GGUF_TYPE_INT8, 0, 0, 0, 0xfe};
+        gguf_writer_kv_raw(&w, raw, sizeof raw);
+        const uint64_t vdims[1] = {5}, mdims[2] = {64, 3}, hdims[2] = {32, 2}, cube[3] = {32, 1, 2};
+        gguf_writer_tensor_bytes(&w, "v", 1, vdims, GGML_TYPE_F32, vector, sizeof vector);
+        gguf_writer_tensor_rows(&w, "q", 2, mdims, &f32, GGUF_FROM_Q8_0);
+        gguf_writer_tensor_rows(&w, "f", 2, mdims, &f32, GGUF_FROM_F32);
+        gguf_writer_tensor_rows(&w, "h", 3, cube, &f16, GGUF_FROM_Q8_0);
+        gguf_writer_tensor_bytes(&w, "h16", 2, hdims, GGML_TYPE_F16, halves, sizeof halves);
+        expect(gguf_writer_save(&w, path, err) == 0, "save: %s", err);
+        gguf_writer_free(&w);
+
+        FILE *f = fopen(path, "rb");
+        static unsigned char data[1 << 16];
+        size_t size = f ? fread(data, 1, sizeof data, f) : 0;
+        if (f)
+            fclose(f);
+        GgufFile g;
+        if (gguf_parse(&g, data, size, path, err) != 0) {
+            expect(false, "parse: %s", err);
+            continue;
+        }
+        GgufString arch;
+        float eps = 0;
+        const GgufKV *r = gguf_find_kv(&g, "x.raw");
+        expect(g.version == 3 && g.n_kv == (alignment == 32 ? 3u : 4u) && g.n_tensors == 5 &&
+                   g.alignment == (uint64_t)alignment,
+               "version %u, %llu entries, %llu tensors, alignment %llu", g.version, (unsigned long long)g.n_kv,
+               (unsigned long long)g.n_tensors, (unsigned long long)g.alignment);
+        expect(gguf_get_string(&g, "general.architecture", &arch) == 0 && gguf_string_equals(arch, "llama") &&
+                   gguf_get_f32(&g, "x.eps", &eps) == 0 && eps == 1e-6f && r && r->type == GGUF_TYPE_INT8 &&
+                   r->value.i == -2 && r->raw_size == sizeof raw && memcmp(r->raw, raw, sizeof raw) == 0,
+               "metadata read back wrong");
+        const GgufTensor *v = gguf_find_tensor(&g, "v"), *q = gguf_find_tensor(&g, "q"),
+                         *fl = gguf_find_tensor(&g, "f"), *h = gguf_find_tensor(&g, "h"),
+                         *h16 = gguf_find_tensor(&g, "h16");
+        if (!v || !q || !fl || !h || !h16) {
+            expect(false, "a tensor is missing");
+            gguf_free(&g);
+            continue;
+        }
+        for (uint64_t i = 0; i < g.n_tensors; i++)
+            expect(g.tensors[i].offset % (uint64_t)alignment == 0, "tensor %llu at offset %llu",
+                   (unsigned long long)i, (unsigned long long)g.tensors[i].offset);
+        expect((size_t)(g.tensor_data - data) % (size_t)alignment == 0, "tensor data not aligned");
+        unsigned char blocks[3 * 2 * 34];
+        quantize_row_q8_0(blocks, floats, 3 * 64);
+        expect(v->type == GGML_TYPE_F32 && memcmp(v->data, vector, sizeof vector) == 0, "vector");
+        expect(q->type == GGML_TYPE_Q8_0 && q->dims[0] == 64 && q->dims[1] == 3 &&
+                   memcmp(q->data, blocks, sizeof blocks) == 0, "Q8_0 matrix");
+        expect(fl->type == GGML_TYPE_F32 && memcmp(fl->data, floats, sizeof floats) == 0, "F32 rows");
+        float hf[64];
+        for (int i = 0; i < 64; i++)
+            hf[i] = fp16_to_fp32(halves[i]);
+        quantize_row_q8_0(blocks, hf, 64);
+        expect(h->type == GGML_TYPE_Q8_0 && h->n_dims == 3 && h->dims[2] == 2 && memcmp(h->data, blocks, 68) == 0,
+               "F16 rows as Q8_0, three dimensions kept");
+        expect(h16->type == GGML_TYPE_F16 && memcmp(h16->data, halves, sizeof halves) == 0, "F16 bytes");
+        gguf_free(&g);
+    }
+
+    /* Errors: a name too long, rows that are not whole blocks, a missing directory. */
+    GgufWriter w;
+    gguf_writer_init(&w);
+    const uint64_t dims[2] = {64, 3};
+    gguf_writer_tensor_rows(&w, "a_name_longer_than_sixty_four_bytes_which_gguf_does_not_allow_at_all", 2, dims,
+                            &f32, GGUF_FROM_F32);
+    expect(gguf_writer_save(&w, path, err) == -1 && strstr(err, "longer than GGUF's 64 bytes"), "long name: %s",
+           err);
+    gguf_writer_free(&w);
+    gguf_writer_init(&w);
+    const Matrix odd = {WEIGHT_F32, 4, 48, floats, NULL, 0};
+    const uint64_t odd_dims[2] = {48, 4};
+    gguf_writer_tensor_rows(&w, "odd", 2, odd_dims, &odd, GGUF_FROM_Q8_0);
+    expect(gguf_writer_save(&w, path, err) == -1 && strstr(err, "not whole Q8_0 blocks"), "odd rows: %s", err);
+    gguf_writer_free(&w);
+    char missing[300];
+    snprintf(missing, sizeof missing, "%s/no/such.gguf", dir);
+    gguf_writer_init(&w);
+    expect(gguf_writer_save(&w, missing, err) == -1 && strstr(err, "cannot write"), "missing directory: %s", err);
+    gguf_writer_free(&w);
+    unlink(path);
+    report("GGUF writer: metadata, F32, F16 and Q8_0 tensors read back by gguf_parse, aligned (32 and 64)");
+}
+
+/* ---------------------------------------------------------------------------
  * The sampler */
 
 static void test_random_stream(void)
@@ -1779,6 +2013,9 @@ int main(int argc, char **argv)
     test_matmul_q8();
     test_matmul_types();
     test_q8_model(scratch_dir);
+    test_fp32_to_fp16();
+    test_quantize_row_q8_0();
+    test_gguf_writer(scratch_dir);
     test_random_stream();
     test_sampler();
     test_sampler_filters();
