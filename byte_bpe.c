@@ -1,19 +1,24 @@
 /* byte_bpe.c - byte-level BPE as GPT-2 defines it: GPT-2's vocabulary and
- * the vocabularies built like it, read from a GGUF file.
+ * the vocabularies built like it (Llama 3's, Qwen's, SmolLM2's), read from a
+ * GGUF file.
  *
  * GPT-2 spells each of the 256 bytes as one visible character (its byte map,
  * below), so that its vocabulary and merges are text. Loading turns every
  * piece back into the bytes it stands for; encoding then works on the text's
- * own bytes: the pre-tokenizer cuts the text into chunks, each chunk starts
- * as one symbol per byte, and neighbours merge, the pair of lowest merge
- * rank first, until no pair is in the merges. Decoding gives a piece's bytes,
- * so decode(encode(x)) == x for any bytes x. */
+ * own bytes: user-defined tokens are cut out where the text spells them;
+ * each stretch between them is put in NFC if the vocabulary asks for it, the
+ * pre-tokenizer cuts it into chunks, each chunk starts as one symbol per
+ * byte, and neighbours merge, the pair of lowest merge rank first, until no
+ * pair is in the merges (or, where the vocabulary ignores merges, a chunk that
+ * is a token is that token). Decoding gives a piece's bytes, so
+ * decode(encode(x)) == x for any bytes x, or NFC(x) where NFC applies. */
 #include "byte_bpe.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "nfc.h"
 #include "tokenizer.h"
 
 /* GPT-2's map from bytes to characters: the bytes that are printable Latin-1
@@ -132,18 +137,19 @@ static int read_special_tokens(Tokenizer *t, const GgufFile *g, int count, const
     return 0;
 }
 
-/* The split named by tokenizer.ggml.pre; without one, GPT-2's. */
+/* The split (and NFC, ignore_merges) named by tokenizer.ggml.pre; without
+ * one, GPT-2's. */
 static int read_pretokenizer(Tokenizer *t, const GgufFile *g, const char *path, char err[ERROR_SIZE])
 {
     GgufString name;
     int status = gguf_get_string(g, "tokenizer.ggml.pre", &name);
     if (status == -1) {
-        t->byte_bpe.pretokenizer = PRETOKENIZER_GPT2;
+        t->byte_bpe.pre = (PretokenizerRules){PRETOKENIZER_GPT2, false, false};
         return 0;
     }
     if (status != 0)
         return file_error(err, path, "tokenizer.ggml.pre is not a string");
-    if (pretokenizer_from_name(name.ptr, name.len, &t->byte_bpe.pretokenizer) != 0) {
+    if (pretokenizer_from_name(name.ptr, name.len, &t->byte_bpe.pre) != 0) {
         char quoted[QUOTE_SIZE];
         return file_error(err, path, "pre-tokenizer '%s' is not supported yet",
                           quote_bytes(quoted, name.ptr, name.len));
@@ -151,11 +157,11 @@ static int read_pretokenizer(Tokenizer *t, const GgufFile *g, const char *path, 
     return 0;
 }
 
-/* Every piece into t->vocab, a normal one as the bytes it stands for, and
- * its kind into kinds. */
+/* Every piece into t->vocab, a normal one as the bytes it stands for, its
+ * kind into kinds, and whether it is user-defined into user_defined. */
 static int read_pieces(Tokenizer *t, const GgufArray *tokens, const GgufArray *types,
-                       const int16_t byte_of_char[BYTE_MAP_CHARS], unsigned char *kinds, const char *path,
-                       char err[ERROR_SIZE])
+                       const int16_t byte_of_char[BYTE_MAP_CHARS], unsigned char *kinds, bool *user_defined,
+                       const char *path, char err[ERROR_SIZE])
 {
     size_t text_bytes = 0;
     for (int id = 0; id < t->vocab_size; id++) {
@@ -180,7 +186,61 @@ static int read_pieces(Tokenizer *t, const GgufArray *tokens, const GgufArray *t
         if ((int)length > t->max_token_length)
             t->max_token_length = (int)length;
         kinds[id] = piece_kind_of_gguf_type(type);
+        user_defined[id] = type == GGUF_TOKEN_USER_DEFINED;
     }
+    return 0;
+}
+
+/* A user-defined token, as the order of t->byte_bpe.user_tokens sees it: by
+ * first byte, then longest first (so the first that matches is the longest),
+ * then the lower id. */
+typedef struct {
+    unsigned char first;
+    int length, id;
+} UserTokenKey;
+
+static int compare_user_tokens(const void *a, const void *b)
+{
+    const UserTokenKey *x = a, *y = b;
+    if (x->first != y->first)
+        return x->first < y->first ? -1 : 1;
+    if (x->length != y->length)
+        return x->length > y->length ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* The user-defined tokens that typed text makes: not empty, not BOS or EOS. */
+static bool typed_user_token(const Tokenizer *t, const bool *user_defined, int id)
+{
+    return user_defined[id] && t->vocab.piece_length[id] > 0 && id != t->bos_id && id != t->eos_id;
+}
+
+static int index_user_tokens(Tokenizer *t, const bool *user_defined, const char *path, char err[ERROR_SIZE])
+{
+    ByteBpeRules *r = &t->byte_bpe;
+    int n = 0;
+    for (int id = 0; id < t->vocab_size; id++)
+        n += typed_user_token(t, user_defined, id);
+    UserTokenKey *keys = malloc(((size_t)n + 1) * sizeof *keys);
+    r->user_tokens = malloc(((size_t)n + 1) * sizeof(int));
+    if (!keys || !r->user_tokens) {
+        free(keys);
+        return file_error(err, path, "out of memory");
+    }
+    n = 0;
+    for (int id = 0; id < t->vocab_size; id++)
+        if (typed_user_token(t, user_defined, id))
+            keys[n++] = (UserTokenKey){(unsigned char)vocab_piece_text(&t->vocab, id)[0],
+                                       t->vocab.piece_length[id], id};
+    qsort(keys, (size_t)n, sizeof *keys, compare_user_tokens);
+    memset(r->user_token_start, 0, sizeof r->user_token_start);
+    for (int i = 0; i < n; i++) {
+        r->user_tokens[i] = keys[i].id;
+        r->user_token_start[keys[i].first + 1]++;
+    }
+    for (int b = 0; b < BYTE_VALUES; b++)
+        r->user_token_start[b + 1] += r->user_token_start[b];
+    free(keys);
     return 0;
 }
 
@@ -290,12 +350,21 @@ int byte_bpe_read_gguf(Tokenizer *t, const GgufFile *g, const char *path, int vo
     int16_t byte_of_char[BYTE_MAP_CHARS];
     invert_byte_map(byte_of_char);
     unsigned char *kinds = malloc(count);
-    if (!kinds)
+    bool *user_defined = malloc(count * sizeof(bool));
+    if (!kinds || !user_defined) {
+        free(kinds), free(user_defined);
         return file_error(err, path, "out of memory");
-    int status = read_pieces(t, tokens, types, byte_of_char, kinds, path, err);
+    }
+    int status = read_pieces(t, tokens, types, byte_of_char, kinds, user_defined, path, err);
     if (status == 0)
         status = index_pieces(t, kinds, path, err);
-    free(kinds);
+    if (status == 0)
+        status = index_user_tokens(t, user_defined, path, err);
+    free(user_defined);
+    if (status == 0)
+        t->vocab.kinds = kinds;  /* the vocabulary keeps them: tokenizer_special_token looks */
+    else
+        free(kinds);
     if (status == 0)
         status = read_merges(t, merges, byte_of_char, path, err);
     return status;
@@ -305,6 +374,7 @@ void byte_bpe_free(ByteBpeRules *rules)
 {
     free(rules->merges);
     free(rules->merge_lookup);
+    free(rules->user_tokens);
     memset(rules, 0, sizeof *rules);
 }
 
@@ -353,33 +423,99 @@ static void merge_by_rank(const Tokenizer *t, Symbol *symbols, int n_symbols, Me
     }
 }
 
+/* The next user-defined token the text spells at or after from: where it
+ * starts and its id, or start len and id -1 when there is none. The leftmost,
+ * and of those the longest, as the vocabulary's own tokenizer cuts them. */
+typedef struct {
+    size_t start;
+    int id;
+} UserToken;
+
+static UserToken next_user_token(const Tokenizer *t, const char *text, size_t len, size_t from)
+{
+    const ByteBpeRules *r = &t->byte_bpe;
+    for (size_t at = from; at < len; at++) {
+        unsigned char b = (unsigned char)text[at];
+        for (int i = r->user_token_start[b]; i < r->user_token_start[b + 1]; i++) {
+            int id = r->user_tokens[i];
+            size_t length = (size_t)t->vocab.piece_length[id];
+            if (length <= len - at && memcmp(text + at, vocab_piece_text(&t->vocab, id), length) == 0)
+                return (UserToken){at, id};
+        }
+    }
+    return (UserToken){len, -1};
+}
+
+/* Work space for encoding stretches of up to room bytes. */
+typedef struct {
+    Symbol *symbols;
+    MergeQueue queue;
+} MergeSpace;
+
+/* Appends the tokens of text[0, len) (no user-defined token in it, NFC done)
+ * to tokens; returns how many. */
+static int encode_stretch(const Tokenizer *t, const char *text, size_t len, MergeSpace *space, int *tokens)
+{
+    const PretokenizerRules *pre = &t->byte_bpe.pre;
+    int count = 0;
+    for (size_t start = 0, end; start < len; start = end) {
+        end = pretokenizer_next_chunk(pre->split, text, len, start);
+        if (pre->ignore_merges) {
+            int whole = vocab_lookup(&t->vocab, text + start, end - start);
+            if (whole >= 0) {
+                tokens[count++] = whole;
+                continue;
+            }
+        }
+        int n_symbols = bytes_as_symbols(t, text, start, end, space->symbols);
+        merge_by_rank(t, space->symbols, n_symbols, &space->queue);
+        for (int i = 0; i >= 0; i = space->symbols[i].next)
+            tokens[count++] = space->symbols[i].id;
+    }
+    return count;
+}
+
 int byte_bpe_encode(const Tokenizer *t, const char *text, size_t len, bool add_bos, bool add_eos,
                     int **tokens_out)
 {
-    /* Worst cases: every byte a token; a chunk of n bytes queues n - 1 pairs,
-     * then at most two for each of at most n - 1 merges. */
-    Symbol *symbols = malloc((len + 1) * sizeof(Symbol));
-    MergeQueue queue = {malloc((3 * len + 1) * sizeof(Candidate)), 0};
-    int *tokens = malloc((len + 2) * sizeof(int));
-    if (!symbols || !queue.items || !tokens) {
-        free(symbols), free(queue.items), free(tokens);
-        return -1;
-    }
+    /* NFC may make a stretch longer (up to NFC_MAX_GROWTH times). Worst cases
+     * then: every byte a token; a chunk of n bytes queues n - 1 pairs, then at
+     * most two for each of at most n - 1 merges. */
+    const bool nfc = t->byte_bpe.pre.nfc;
+    const size_t room = nfc ? NFC_MAX_GROWTH * len : len;
+    MergeSpace space = {malloc((room + 1) * sizeof(Symbol)), {malloc((3 * room + 1) * sizeof(Candidate)), 0}};
+    int *tokens = malloc((room + 2) * sizeof(int));
+    char *normalized = nfc ? malloc(room + 1) : NULL;
     int count = 0;
+    if (!space.symbols || !space.queue.items || !tokens || (nfc && !normalized))
+        goto out_of_memory;
     if (add_bos)
         tokens[count++] = t->bos_id;
-    for (size_t start = 0, end; start < len; start = end) {
-        end = pretokenizer_next_chunk(t->byte_bpe.pretokenizer, text, len, start);
-        int n_symbols = bytes_as_symbols(t, text, start, end, symbols);
-        merge_by_rank(t, symbols, n_symbols, &queue);
-        for (int i = 0; i >= 0; i = symbols[i].next)
-            tokens[count++] = symbols[i].id;
+    for (size_t at = 0; at < len;) {
+        UserToken next = next_user_token(t, text, len, at);
+        const char *stretch = text + at;
+        size_t stretch_len = next.start - at;
+        if (nfc && stretch_len > 0) {
+            stretch_len = nfc_normalize(stretch, stretch_len, normalized);
+            if (stretch_len == (size_t)-1)
+                goto out_of_memory;
+            stretch = normalized;
+        }
+        count += encode_stretch(t, stretch, stretch_len, &space, tokens + count);
+        if (next.id < 0)
+            break;
+        tokens[count++] = next.id;
+        at = next.start + (size_t)t->vocab.piece_length[next.id];
     }
     if (add_eos)
         tokens[count++] = t->eos_id;
-    free(symbols), free(queue.items);
+    free(space.symbols), free(space.queue.items), free(normalized);
     *tokens_out = tokens;
     return count;
+
+out_of_memory:
+    free(space.symbols), free(space.queue.items), free(normalized), free(tokens);
+    return -1;
 }
 
 /* ---------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-/* byte_bpe.h - the byte-level BPE kind of tokenizer (GPT-2, and vocabularies
- * built like it), read from a GGUF file whose tokenizer.ggml.model is "gpt2":
- * a pre-tokenizer splits the text into chunks, and each chunk's bytes are
- * merged by the ranks of tokenizer.ggml.merges. Called through tokenizer.h,
- * the public door; builds on vocab.h and pretokenizer.h. */
+/* byte_bpe.h - the byte-level BPE kind of tokenizer (GPT-2, Llama 3, Qwen2
+ * and 3, SmolLM2, and vocabularies built like them), read from a GGUF file
+ * whose tokenizer.ggml.model is "gpt2": user-defined tokens are cut out of
+ * the text as they are typed; what is left is put in NFC where the vocabulary
+ * asks (Qwen's), a pre-tokenizer splits it into chunks, and each chunk's
+ * bytes are merged by the ranks of tokenizer.ggml.merges. Called through
+ * tokenizer.h, the public door; builds on vocab.h, nfc.h and pretokenizer.h. */
 #ifndef BYTE_BPE_H
 #define BYTE_BPE_H
 
@@ -24,7 +26,14 @@ typedef struct {
     int n_merges;
     int *merge_lookup;       /* open-addressing hash table, (left, right) -> rank, -1 empty */
     int merge_lookup_size;   /* a power of two */
-    Pretokenizer pretokenizer;
+    PretokenizerRules pre;   /* the split, NFC and ignore_merges, as tokenizer.ggml.pre names them */
+    /* The user-defined tokens (GGUF type USER_DEFINED, such as Qwen3's
+     * "<think>"), which typed text makes wherever it spells one, as the
+     * vocabulary's own tokenizer does; control tokens it never makes. Ordered
+     * by first byte, then longest first; those starting with byte b are
+     * user_tokens[user_token_start[b] .. user_token_start[b + 1]). */
+    int *user_tokens;
+    int user_token_start[BYTE_VALUES + 1];
 } ByteBpeRules;
 
 struct Tokenizer;  /* tokenizer.h */

@@ -156,7 +156,7 @@ int sentencepiece_read_bin(Tokenizer *t, const unsigned char *data, size_t size,
         kinds[id] = guess_kind(t, id);
     index_pieces(t, kinds);
     t->add_bos = true;  /* as llama2.c does */
-    free(kinds);
+    t->vocab.kinds = kinds;  /* the vocabulary keeps them: tokenizer_special_token looks */
     return 0;
 }
 
@@ -236,7 +236,7 @@ int sentencepiece_read_gguf(Tokenizer *t, const GgufFile *g, const char *path, i
         kinds[id] = guess_kind(t, id);
     index_pieces(t, kinds);
     t->add_bos = true;  /* as for tokenizer.bin, whatever tokenizer.ggml.add_bos_token says */
-    free(kinds);
+    t->vocab.kinds = kinds;  /* the vocabulary keeps them: tokenizer_special_token looks */
     return 0;
 }
 

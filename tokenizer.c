@@ -9,12 +9,53 @@
 #define GGUF_MAGIC_LENGTH (sizeof GGUF_MAGIC - 1)
 #define MAX_QUOTED_NAME 40  /* longest name from a file quoted in a message */
 
+/* Control tokens that end a turn, by the names chat templates give them
+ * (Llama 3's, ChatML's as in Qwen and SmolLM2, Phi 3's), for a file without
+ * tokenizer.ggml.eot_token_id, as llama.cpp looks them up. */
+static const char *const end_of_turn_names[] = {"<|eot_id|>", "<|im_end|>", "<|end|>"};
+
 /* ---------------------------------------------------------------------------
  * Loading */
+
+/* t->eot_id from tokenizer.ggml.eot_token_id, else the first control token
+ * with one of the names above, else -1. */
+static int read_end_of_turn(Tokenizer *t, const GgufFile *g, const char *path, char err[ERROR_SIZE])
+{
+    uint32_t eot;
+    int status = gguf_get_u32(g, "tokenizer.ggml.eot_token_id", &eot);
+    if (status == -2)
+        return file_error(err, path, "tokenizer.ggml.eot_token_id is not a token id");
+    if (status == 0) {
+        if (eot >= (uint32_t)t->vocab_size)
+            return file_error(err, path, "end-of-turn token %u is not among its %d tokens", eot, t->vocab_size);
+        t->eot_id = (int)eot;
+        return 0;
+    }
+    t->eot_id = -1;
+    const GgufArray *tokens = gguf_get_array(g, "tokenizer.ggml.tokens");
+    const GgufArray *types = gguf_get_array(g, "tokenizer.ggml.token_type");
+    if (!tokens || !types || tokens->type != GGUF_TYPE_STRING)
+        return 0;
+    for (int id = 0; id < t->vocab_size && (uint64_t)id < tokens->count; id++) {
+        int32_t type;
+        GgufString piece;
+        if (gguf_array_i32(types, id, &type) != 0 || type != GGUF_TOKEN_CONTROL ||
+            gguf_array_string(tokens, id, &piece) != 0)
+            continue;
+        for (size_t i = 0; i < sizeof end_of_turn_names / sizeof end_of_turn_names[0]; i++) {
+            if (gguf_string_equals(piece, end_of_turn_names[i])) {
+                t->eot_id = id;
+                return 0;
+            }
+        }
+    }
+    return 0;
+}
 
 int tokenizer_from_gguf(Tokenizer *t, const GgufFile *g, const char *path, int vocab_size, char err[ERROR_SIZE])
 {
     memset(t, 0, sizeof *t);
+    t->eot_id = -1;
     /* The kind of vocabulary, in llama.cpp's words. */
     GgufString model;
     int status;
@@ -31,6 +72,8 @@ int tokenizer_from_gguf(Tokenizer *t, const GgufFile *g, const char *path, int v
         status = file_error(err, path, "tokenizer model '%.*s' is not supported (only llama and gpt2)",
                             (int)(model.len > MAX_QUOTED_NAME ? MAX_QUOTED_NAME : model.len), model.ptr);
     }
+    if (status == 0)
+        status = read_end_of_turn(t, g, path, err);
     if (status != 0)
         tokenizer_free(t);
     return status;
@@ -48,7 +91,7 @@ static bool is_sentencepiece_model(const unsigned char *data, size_t size)
 int tokenizer_load(Tokenizer *t, const char *path, int vocab_size, char err[ERROR_SIZE])
 {
     memset(t, 0, sizeof *t);
-    t->bos_id = TOKEN_BOS, t->eos_id = TOKEN_EOS;
+    t->bos_id = TOKEN_BOS, t->eos_id = TOKEN_EOS, t->eot_id = -1;
     size_t size;
     unsigned char *data = read_whole_file(path, &size, err);
     if (!data)
@@ -109,4 +152,24 @@ const char *tokenizer_decode(const Tokenizer *t, int prev, int token, size_t *le
         return byte_bpe_decode(t, prev, token, len);
     }
     return NULL;  /* not reached: each kind is a case above */
+}
+
+/* ---------------------------------------------------------------------------
+ * Special tokens */
+
+bool tokenizer_is_end_of_generation(const Tokenizer *t, int token)
+{
+    return token == t->eos_id || (t->eot_id >= 0 && token == t->eot_id);
+}
+
+int tokenizer_special_token(const Tokenizer *t, const char *text)
+{
+    size_t length = strlen(text);
+    for (int id = 0; id < t->vocab_size; id++) {
+        bool special = id == t->bos_id || id == t->eos_id || (t->vocab.kinds && t->vocab.kinds[id] == PIECE_SPECIAL);
+        if (special && !vocab_is_byte_token(&t->vocab, id) && (size_t)t->vocab.piece_length[id] == length &&
+            memcmp(vocab_piece_text(&t->vocab, id), text, length) == 0)
+            return id;
+    }
+    return -1;
 }

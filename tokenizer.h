@@ -1,7 +1,13 @@
 /* tokenizer.h - text <-> token ids: the public door to every kind of
  * tokenizer. Two kinds: sentencepiece's BPE (sentencepiece.c), read from
- * llama2.c's tokenizer.bin or a GGUF file, and byte-level BPE (byte_bpe.c,
- * GPT-2's), read from a GGUF file; vocab.h holds what kinds share. */
+ * llama2.c's tokenizer.bin or a GGUF file, and byte-level BPE (byte_bpe.c:
+ * GPT-2's, Llama 3's, Qwen's, SmolLM2's), read from a GGUF file; vocab.h
+ * holds what kinds share.
+ *
+ * Special tokens (BOS, EOS, the control tokens of chat templates such as
+ * "<|im_start|>") are never made from text: a prompt that types
+ * "<|im_start|>" gets that text's ordinary tokens. A template that needs one
+ * finds its id with tokenizer_special_token and puts the id in itself. */
 #ifndef TOKENIZER_H
 #define TOKENIZER_H
 
@@ -16,7 +22,8 @@
 
 typedef enum {
     TOKENIZER_SENTENCEPIECE,  /* scores and "<0xXX>" byte fallback: Llama 1 and 2, llama2.c */
-    TOKENIZER_BYTE_BPE,       /* merge ranks, a regex pre-tokenizer and GPT-2's byte map: GPT-2 */
+    TOKENIZER_BYTE_BPE,       /* merge ranks, a regex pre-tokenizer and GPT-2's byte map: GPT-2,
+                                 Llama 3, Qwen2 and 3, SmolLM2 */
 } TokenizerKind;
 
 typedef struct Tokenizer {
@@ -24,6 +31,8 @@ typedef struct Tokenizer {
     int vocab_size;
     int max_token_length;  /* no piece is longer, in bytes */
     int bos_id, eos_id;    /* TOKEN_BOS and TOKEN_EOS, unless a GGUF file says otherwise */
+    int eot_id;            /* the end of a turn, or -1: a GGUF file's tokenizer.ggml.eot_token_id,
+                              else its control token <|eot_id|>, <|im_end|> or <|end|> */
     bool add_bos;          /* a prompt starts with BOS: set by each kind's reader */
     Vocab vocab;           /* the pieces, their lookup and the byte tokens */
     SentencepieceRules sentencepiece;  /* kind TOKENIZER_SENTENCEPIECE: scores, whitespace */
@@ -51,5 +60,14 @@ int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, bool add_
  * leading space is dropped after BOS, and "<0xXX>" is the raw byte XX;
  * byte-level BPE's "Ġ" is a space. Not NUL-terminated; use *len. */
 const char *tokenizer_decode(const Tokenizer *t, int prev, int token, size_t *len);
+
+/* Whether generation stops at token: the vocabulary's EOS or its end of turn. */
+bool tokenizer_is_end_of_generation(const Tokenizer *t, int token);
+
+/* The id of the special token spelled exactly text (NUL-terminated), such as
+ * "<|im_start|>" or "<|eot_id|>", for a chat template to put in its tokens:
+ * the lowest such id, or -1 when the vocabulary has none. Special: a control
+ * token, BOS, EOS, or another that text never makes. */
+int tokenizer_special_token(const Tokenizer *t, const char *text);
 
 #endif

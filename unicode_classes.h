@@ -1,7 +1,9 @@
-/* unicode_classes.h - the classes of characters GPT-2's pre-tokenizer tells
- * apart: letters (\p{L}), numbers (\p{N}), whitespace (\s, Unicode's
- * White_Space) and everything else. The ranges are generated from Python's
- * unicodedata into unicode_classes.c by scripts/make_unicode_table.py. */
+/* unicode_classes.h - the Unicode data of the byte-level BPE tokenizers: the
+ * classes of characters the pre-tokenizers tell apart, letters (\p{L}),
+ * numbers (\p{N}), whitespace (\s, Unicode's White_Space) and everything
+ * else; and the tables of normalization form C (nfc.h applies them). All
+ * generated from Python's unicodedata into unicode_classes.c by
+ * scripts/make_unicode_table.py. */
 #ifndef UNICODE_CLASSES_H
 #define UNICODE_CLASSES_H
 
@@ -18,6 +20,32 @@ typedef struct {
 extern const CharClassRange char_class_ranges[];
 extern const int char_class_range_count;
 extern const char unicode_classes_version[];  /* the Unicode version of the table, e.g. "14.0.0" */
+
+/* NFC's tables. The canonical combining class of a code point outside every
+ * range is 0 (a starter). */
+typedef struct {
+    uint32_t first, last;  /* code points, inclusive */
+    uint8_t combining_class;
+} CombiningClassRange;
+
+/* One level of a canonical decomposition mapping: code_point -> first second,
+ * or first alone (second 0, a singleton). Sorted by code_point. */
+typedef struct {
+    uint32_t code_point, first, second;
+} CanonicalDecomposition;
+
+/* A pair that composes into composite (a primary composite: not one of the
+ * composition exclusions). Sorted by first, then second. */
+typedef struct {
+    uint32_t first, second, composite;
+} CanonicalComposition;
+
+extern const CombiningClassRange combining_class_ranges[];
+extern const int combining_class_range_count;
+extern const CanonicalDecomposition canonical_decompositions[];
+extern const int canonical_decomposition_count;
+extern const CanonicalComposition canonical_compositions[];
+extern const int canonical_composition_count;
 
 /* The class of a code point, by binary search over the ranges. */
 static inline CharClass char_class_of(uint32_t codepoint)

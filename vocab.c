@@ -65,6 +65,7 @@ void vocab_free(Vocab *v)
     free(v->piece_length);
     free(v->token_byte);
     free(v->lookup);
+    free(v->kinds);
     memset(v, 0, sizeof *v);
 }
 

@@ -34,6 +34,7 @@ typedef struct {
     int byte_token[BYTE_VALUES];  /* the byte token of each byte, or TOKEN_UNK */
     int16_t *token_byte;          /* (count) the byte a byte token decodes to, or NOT_A_BYTE */
     unsigned char byte_values[BYTE_VALUES];  /* 0..255: what decoding a byte token points into */
+    unsigned char *kinds;         /* (count) each piece's PieceKind, set by the loader */
 } Vocab;
 
 /* What a piece is for: matched against text, never matched (<unk>, <s>,

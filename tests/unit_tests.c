@@ -24,6 +24,7 @@
 #include "layers.h"
 #include "llama2c.h"
 #include "model.h"
+#include "nfc.h"
 #include "pretokenizer.h"
 #include "sampler.h"
 #include "threads.h"
@@ -1767,9 +1768,9 @@ static void test_gpt2_pretokenizer(void)
         got[n] = '\0';
         expect(strcmp(got, cases[i].chunks) == 0, "[%s] split as [%s], want [%s]", text, got, cases[i].chunks);
     }
-    Pretokenizer p;
-    expect(pretokenizer_from_name("gpt-2", 5, &p) == 0 && p == PRETOKENIZER_GPT2, "gpt-2 is not GPT-2's split");
-    expect(pretokenizer_from_name("llama-bpe", 9, &p) == -1, "llama-bpe taken for GPT-2's split");
+    PretokenizerRules p;
+    expect(pretokenizer_from_name("gpt-2", 5, &p) == 0 && p.split == PRETOKENIZER_GPT2 && !p.nfc && !p.ignore_merges,
+           "gpt-2 is not GPT-2's split");
     expect(char_class_of('a') == CHAR_LETTER && char_class_of(0x4e2d) == CHAR_LETTER &&
                char_class_of('7') == CHAR_NUMBER && char_class_of(0x2167) == CHAR_NUMBER &&
                char_class_of(0x2028) == CHAR_WHITESPACE && char_class_of('!') == CHAR_OTHER &&
@@ -1778,10 +1779,261 @@ static void test_gpt2_pretokenizer(void)
     report("pre-tokenizer: GPT-2's regex split, contractions, whitespace runs, stray bytes");
 }
 
+/* Where the tests write their files (made by main). */
+static char scratch_dir[] = "/tmp/unit_tests_XXXXXX";
+
+/* ---------------------------------------------------------------------------
+ * Llama 3's, Qwen2's and SmolLM2's pre-tokenizers: each text's chunks, as
+ * JavaScript's RegExp splits it with their patterns (\s as White_Space;
+ * SmolLM2's: [^\p{N}]+|\p{N} first, then GPT-2's on each piece) */
+
+/* The text's chunks, joined with '|', into got (room for 256 bytes). */
+static void split_joined(Pretokenizer p, const char *text, char got[256])
+{
+    size_t len = strlen(text), n = 0;
+    for (size_t start = 0, end; start < len; start = end) {
+        end = pretokenizer_next_chunk(p, text, len, start);
+        expect(end > start && end <= len, "[%s]: chunk at %zu ends at %zu", text, start, end);
+        if (end <= start || end > len)
+            break;
+        if (start > 0)
+            got[n++] = '|';
+        memcpy(got + n, text + start, end - start);
+        n += end - start;
+    }
+    got[n] = '\0';
+}
+
+static void test_pretokenizers(void)
+{
+    static const struct {
+        Pretokenizer p;
+        const char *text, *chunks;
+    } cases[] = {
+        {PRETOKENIZER_LLAMA3, "I'M here's it'S WE'LL they'Re", "I|'M| here|'s| it|'S| WE|'LL| they|'Re"},
+        {PRETOKENIZER_LLAMA3, "x'll've ''s '\xc5\xbf", "x|'ll|'ve| ''|s| '|\xc5\xbf"},
+        {PRETOKENIZER_LLAMA3, "12345 1234567", "123|45| |123|456|7"},
+        {PRETOKENIZER_LLAMA3, "a  1 b\t2", "a| | |1| b|\t|2"},
+        {PRETOKENIZER_LLAMA3, "(hello) ...world !!\n\nabc", "(hello|)| ...|world| !!\n\n|abc"},
+        {PRETOKENIZER_LLAMA3, " ???\r\rx", " ???\r\r|x"},
+        {PRETOKENIZER_LLAMA3, "a \r\n\r\n  b", "a| \r\n\r\n| | b"},
+        {PRETOKENIZER_LLAMA3, "x\n\n\n   y", "x|\n\n\n|  | y"},
+        {PRETOKENIZER_LLAMA3, "\tword \xe3\x80\x80word", "\tword| |\xe3\x80\x80word"},
+        {PRETOKENIZER_LLAMA3, "a  b   \n\nc", "a| | b|   \n\n|c"},
+        {PRETOKENIZER_LLAMA3, "x  ", "x|  "},
+        {PRETOKENIZER_LLAMA3, "a \n", "a| \n"},
+        {PRETOKENIZER_LLAMA3, "\xc3\xa9t\xc3\xa9 e\xcc\x81t\xc3\xa9", "\xc3\xa9t\xc3\xa9| e|\xcc\x81t\xc3\xa9"},
+        {PRETOKENIZER_LLAMA3, "\xd9\xa1\xd9\xa2\xd9\xa3\xd9\xa4 \xc2\xbd\xc2\xb2",
+         "\xd9\xa1\xd9\xa2\xd9\xa3|\xd9\xa4| |\xc2\xbd\xc2\xb2"},
+        {PRETOKENIZER_LLAMA3, "  \r  x", "  \r| | x"},
+        {PRETOKENIZER_LLAMA3, "don\xe2\x80\x99t", "don|\xe2\x80\x99t"},
+        {PRETOKENIZER_LLAMA3, "a1b22c333", "a|1|b|22|c|333"},
+        {PRETOKENIZER_QWEN2, "I'M here's it'S WE'LL they'Re", "I|'M| here|'s| it|'S| WE|'LL| they|'Re"},
+        {PRETOKENIZER_QWEN2, "x'll've ''s '\xc5\xbf", "x|'ll|'ve| ''|s| '|\xc5\xbf"},
+        {PRETOKENIZER_QWEN2, "12345 1234567", "1|2|3|4|5| |1|2|3|4|5|6|7"},
+        {PRETOKENIZER_QWEN2, "a  1 b\t2", "a| | |1| b|\t|2"},
+        {PRETOKENIZER_QWEN2, "(hello) ...world !!\n\nabc", "(hello|)| ...|world| !!\n\n|abc"},
+        {PRETOKENIZER_QWEN2, " ???\r\rx", " ???\r\r|x"},
+        {PRETOKENIZER_QWEN2, "a \r\n\r\n  b", "a| \r\n\r\n| | b"},
+        {PRETOKENIZER_QWEN2, "x\n\n\n   y", "x|\n\n\n|  | y"},
+        {PRETOKENIZER_QWEN2, "\tword \xe3\x80\x80word", "\tword| |\xe3\x80\x80word"},
+        {PRETOKENIZER_QWEN2, "a  b   \n\nc", "a| | b|   \n\n|c"},
+        {PRETOKENIZER_QWEN2, "x  ", "x|  "},
+        {PRETOKENIZER_QWEN2, "a \n", "a| \n"},
+        {PRETOKENIZER_QWEN2, "\xc3\xa9t\xc3\xa9 e\xcc\x81t\xc3\xa9", "\xc3\xa9t\xc3\xa9| e|\xcc\x81t\xc3\xa9"},
+        {PRETOKENIZER_QWEN2, "\xd9\xa1\xd9\xa2\xd9\xa3\xd9\xa4 \xc2\xbd\xc2\xb2",
+         "\xd9\xa1|\xd9\xa2|\xd9\xa3|\xd9\xa4| |\xc2\xbd|\xc2\xb2"},
+        {PRETOKENIZER_QWEN2, "  \r  x", "  \r| | x"},
+        {PRETOKENIZER_QWEN2, "don\xe2\x80\x99t", "don|\xe2\x80\x99t"},
+        {PRETOKENIZER_QWEN2, "a1b22c333", "a|1|b|2|2|c|3|3|3"},
+        {PRETOKENIZER_SMOLLM, "I'M here's it'S WE'LL they'Re", "I|'|M| here|'s| it|'|S| WE|'|LL| they|'|Re"},
+        {PRETOKENIZER_SMOLLM, "x'll've ''s '\xc5\xbf", "x|'ll|'ve| ''|s| '|\xc5\xbf"},
+        {PRETOKENIZER_SMOLLM, "12345 1234567", "1|2|3|4|5| |1|2|3|4|5|6|7"},
+        {PRETOKENIZER_SMOLLM, "a  1 b\t2", "a|  |1| b|\t|2"},
+        {PRETOKENIZER_SMOLLM, "(hello) ...world !!\n\nabc", "(|hello|)| ...|world| !!|\n|\n|abc"},
+        {PRETOKENIZER_SMOLLM, " ???\r\rx", " ???|\r|\r|x"},
+        {PRETOKENIZER_SMOLLM, "a \r\n\r\n  b", "a| \r\n\r\n | b"},
+        {PRETOKENIZER_SMOLLM, "x\n\n\n   y", "x|\n\n\n  | y"},
+        {PRETOKENIZER_SMOLLM, "\tword \xe3\x80\x80word", "\t|word| |\xe3\x80\x80|word"},
+        {PRETOKENIZER_SMOLLM, "a  b   \n\nc", "a| | b|   \n|\n|c"},
+        {PRETOKENIZER_SMOLLM, "x  ", "x|  "},
+        {PRETOKENIZER_SMOLLM, "a \n", "a| \n"},
+        {PRETOKENIZER_SMOLLM, "\xc3\xa9t\xc3\xa9 e\xcc\x81t\xc3\xa9", "\xc3\xa9t\xc3\xa9| e|\xcc\x81|t\xc3\xa9"},
+        {PRETOKENIZER_SMOLLM, "\xd9\xa1\xd9\xa2\xd9\xa3\xd9\xa4 \xc2\xbd\xc2\xb2",
+         "\xd9\xa1|\xd9\xa2|\xd9\xa3|\xd9\xa4| |\xc2\xbd|\xc2\xb2"},
+        {PRETOKENIZER_SMOLLM, "  \r  x", "  \r | x"},
+        {PRETOKENIZER_SMOLLM, "don\xe2\x80\x99t", "don|\xe2\x80\x99|t"},
+        {PRETOKENIZER_SMOLLM, "a1b22c333", "a|1|b|2|2|c|3|3|3"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char got[256];
+        split_joined(cases[i].p, cases[i].text, got);
+        expect(strcmp(got, cases[i].chunks) == 0, "split %d: [%s] split as [%s], want [%s]", (int)cases[i].p,
+               cases[i].text, got, cases[i].chunks);
+    }
+    static const struct {
+        const char *name;
+        int status;
+        PretokenizerRules rules;
+    } names[] = {
+        {"llama-bpe", 0, {PRETOKENIZER_LLAMA3, false, true}}, {"llama3", 0, {PRETOKENIZER_LLAMA3, false, true}},
+        {"qwen2", 0, {PRETOKENIZER_QWEN2, true, false}},      {"smollm", 0, {PRETOKENIZER_SMOLLM, false, false}},
+        {"mpt", 0, {PRETOKENIZER_GPT2, false, false}},        {"starcoder", -1, {0, false, false}},
+        {"deepseek-llm", -1, {0, false, false}},              {"qwen", -1, {0, false, false}},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        PretokenizerRules r = {0, false, false};
+        int status = pretokenizer_from_name(names[i].name, strlen(names[i].name), &r);
+        expect(status == names[i].status &&
+                   (status != 0 || (r.split == names[i].rules.split && r.nfc == names[i].rules.nfc &&
+                                    r.ignore_merges == names[i].rules.ignore_merges)),
+               "pre-tokenizer name %s: status %d, split %d, nfc %d, ignore_merges %d", names[i].name, status,
+               (int)r.split, (int)r.nfc, (int)r.ignore_merges);
+    }
+    report("pre-tokenizers: Llama 3's, Qwen2's and SmolLM2's splits, and the names that choose them");
+}
+
+/* ---------------------------------------------------------------------------
+ * NFC, against Python's unicodedata.normalize("NFC", ...) */
+
+static void test_nfc(void)
+{
+    static const struct {
+        const char *text, *nfc;
+    } cases[] = {
+        {"plain ASCII <>=", "plain ASCII <>="},
+        {"e\xcc\x81", "\xc3\xa9"},                                  /* e + acute: é */
+        {"A\xcc\x8a \xe2\x84\xab", "\xc3\x85 \xc3\x85"},            /* A + ring, and the Angstrom sign: Å */
+        {"\xe2\x84\xaa \xe2\x84\xa6", "K \xce\xa9"},                    /* Kelvin, Ohm: singletons */
+        {"a\xcc\x82\xcc\xa3", "\xe1\xba\xad"},                         /* a + circumflex + dot below: reordered, ậ */
+        {"q\xcc\x87\xcc\xa3", "q\xcc\xa3\xcc\x87"},                    /* reordered, nothing to compose with */
+        {"\xe0\xa5\x98", "\xe0\xa4\x95\xe0\xa4\xbc"},                 /* Devanagari qa: a composition exclusion */
+        {"\xcd\x84", "\xcc\x88\xcc\x81"},                               /* U+0344: a non-starter decomposition */
+        {"\xe1\x84\x80\xe1\x85\xa1\xe1\x86\xa8", "\xea\xb0\x81"},  /* Hangul jamo L V T: 각 */
+        {"\xea\xb0\x80\xe1\x86\xa8", "\xea\xb0\x81"},                /* syllable LV + T */
+        {"\xe0\xad\x87\xe0\xac\xbe", "\xe0\xad\x8b"},                /* two starters that compose (Oriya o) */
+        {"<\xcc\xb8", "\xe2\x89\xae"},                                   /* < + long solidus: ≮ */
+        {"\xcc\x81\xcc\x80" "a", "\xcc\x81\xcc\x80" "a"},          /* marks with no starter before them */
+        {"\xf0\x9d\x85\xa0", "\xf0\x9d\x85\x98\xf0\x9d\x85\xa5\xf0\x9d\x85\xae"}, /* 3 times longer */
+        {"a\xff\xcc\x88" "e\xcc\x88\xc3", "a\xff\xcc\x88\xc3\xab\xc3"},  /* stray bytes block, and stay */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *text = cases[i].text;
+        size_t len = strlen(text);
+        char out[64];
+        size_t n = nfc_normalize(text, len, out);
+        expect(n <= NFC_MAX_GROWTH * len && n == strlen(cases[i].nfc) && memcmp(out, cases[i].nfc, n) == 0,
+               "NFC of case %zu: %zu bytes, want %zu", i, n, strlen(cases[i].nfc));
+    }
+    /* 3000 marks of falling class after one letter (sorted by counting, not
+     * insertion): the same as sorting them one by one. */
+    enum { MARKS = 3000 };
+    static const char *const falling[] = {"\xcd\x85", "\xcc\x81", "\xcc\xa3", "\xcc\xb8"};  /* 240 230 220 1 */
+    char *text = malloc(1 + 2 * MARKS), *out = malloc(NFC_MAX_GROWTH * (1 + 2 * MARKS));
+    text[0] = 'o';
+    for (int k = 0; k < MARKS; k++)
+        memcpy(text + 1 + 2 * k, falling[k % 4], 2);
+    size_t n = nfc_normalize(text, 1 + 2 * MARKS, out);
+    /* o + U+0323 composes (ọ, 3 bytes); then every other mark by class: 1, 220, 230, 240. */
+    bool sorted = n == 3 + 2 * (MARKS - 1) && memcmp(out, "\xe1\xbb\x8d", 3) == 0;
+    for (int k = 0; sorted && k < MARKS - 1; k++) {
+        int which = k < MARKS / 4 ? 3 : k < MARKS / 4 + MARKS / 4 - 1 ? 2 : k < 3 * MARKS / 4 - 1 ? 1 : 0;
+        sorted = memcmp(out + 3 + 2 * k, falling[which], 2) == 0;
+    }
+    expect(sorted, "a long run of marks is not in canonical order (%zu bytes)", n);
+    free(text), free(out);
+    report("NFC: compositions, reordering, exclusions, singletons, Hangul, stray bytes, long runs of marks");
+}
+
+/* ---------------------------------------------------------------------------
+ * Byte-level BPE vocabularies with control and user-defined tokens
+ * (scripts/write_bpe_vocab.py: bytes 0..255, merges 256..261, <|endoftext|>
+ * 262, then the tokens asked for) */
+
+/* Writes the vocabulary with write_bpe_vocab.py's options and loads it. */
+static bool load_bpe_vocab(Tokenizer *tok, const char *name, const char *options)
+{
+    /* run_tests.sh sets PYTHON; by hand, the system's Python (which has numpy), as the Makefile picks. */
+    const char *python = getenv("PYTHON");
+    if (!python)
+        python = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+    char *path = path_join(scratch_dir, name);
+    char command[1024], err[ERROR_SIZE];
+    snprintf(command, sizeof command, "%s scripts/write_bpe_vocab.py %s %s >/dev/null 2>&1", python, path, options);
+    bool ok = system(command) == 0;
+    expect(ok, "%s failed", command);
+    if (ok && tokenizer_load(tok, path, 0, err) != 0) {
+        expect(false, "%s", err);
+        ok = false;
+    }
+    unlink(path);
+    free(path);
+    return ok;
+}
+
+/* The ids of text, as a string "1 2 3". */
+static void encoded(const Tokenizer *tok, const char *text, char out[256])
+{
+    int *ids;
+    int n = tokenizer_encode(tok, text, strlen(text), false, false, &ids);
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; i < n && used < 200; i++)
+        used += (size_t)snprintf(out + used, 256 - used, i ? " %d" : "%d", ids[i]);
+    free(ids);
+}
+
+static void test_byte_bpe_special_tokens(void)
+{
+    Tokenizer tok;
+    char got[256];
+    if (load_bpe_vocab(&tok, "specials.gguf",
+                       "--pre qwen2 --control-token '<|im_start|>' --control-token '<|im_end|>' "
+                       "--user-token '<think>' --user-token '<th' --user-token '</think>'")) {
+        /* 263 <|im_start|>, 264 <|im_end|>, 265 <think>, 266 <th, 267 </think> */
+        encoded(&tok, "<think>the cat</think>", got);
+        expect(strcmp(got, "265 116 257 261 267") == 0, "user-defined tokens: %s", got);
+        encoded(&tok, "<thx<think", got);  /* the longest that matches: "<th" */
+        expect(strcmp(got, "266 120 266 105 110 107") == 0, "the longest user-defined token first: %s", got);
+        encoded(&tok, "<|im_start|>", got);  /* typed, a control token is text */
+        expect(strcmp(got, "60 124 105 109 95 115 116 97 114 116 124 62") == 0, "typed control token: %s", got);
+        encoded(&tok, "e\xcc\x81<think>\xcc\xb8", got);  /* NFC on each side of a user-defined token */
+        expect(strcmp(got, "195 169 265 204 184") == 0, "NFC around a user-defined token: %s", got);
+        expect(tokenizer_special_token(&tok, "<|im_start|>") == 263 &&
+                   tokenizer_special_token(&tok, "<|im_end|>") == 264 &&
+                   tokenizer_special_token(&tok, "<|endoftext|>") == 262 &&
+                   tokenizer_special_token(&tok, "<think>") == -1 && tokenizer_special_token(&tok, "the") == -1,
+               "special tokens by name");
+        expect(tok.eot_id == 264 && tok.eos_id == 262, "end of turn %d (want <|im_end|>, 264), EOS %d", tok.eot_id,
+               tok.eos_id);
+        expect(tokenizer_is_end_of_generation(&tok, 262) && tokenizer_is_end_of_generation(&tok, 264) &&
+                   !tokenizer_is_end_of_generation(&tok, 263) && !tokenizer_is_end_of_generation(&tok, 116),
+               "end of generation: EOS and the end of turn only");
+        size_t len;
+        const char *piece = tokenizer_decode(&tok, -1, 265, &len);
+        expect(len == 7 && memcmp(piece, "<think>", 7) == 0, "a user-defined token decodes to its text");
+        tokenizer_free(&tok);
+    }
+    if (load_bpe_vocab(&tok, "eot.gguf", "--pre llama-bpe --control-token '<|eot_id|>' --control-token '<|x|>' "
+                                         "--eot-id 264")) {
+        expect(tok.eot_id == 264, "tokenizer.ggml.eot_token_id 264 read as %d", tok.eot_id);
+        encoded(&tok, "the cat", got);  /* ignore_merges: " cat" is a token, whole */
+        expect(strcmp(got, "116 257 261") == 0, "llama-bpe: %s", got);
+        tokenizer_free(&tok);
+    }
+    if (load_bpe_vocab(&tok, "no_eot.gguf", "--control-token '<|eot_id|>'")) {
+        expect(tok.eot_id == 263 && tokenizer_is_end_of_generation(&tok, 263), "<|eot_id|> by name: %d", tok.eot_id);
+        tokenizer_free(&tok);
+    }
+    if (load_bpe_vocab(&tok, "user_eot.gguf", "--user-token '<|eot_id|>'")) {
+        expect(tok.eot_id == -1, "a user-defined <|eot_id|> taken for the end of turn: %d", tok.eot_id);
+        tokenizer_free(&tok);
+    }
+    report("byte-level BPE: user-defined tokens from text, control tokens only by id, end of turn and EOS");
+}
+
 /* ---------------------------------------------------------------------------
  * Loader errors: crafted bad files */
-
-static char scratch_dir[] = "/tmp/unit_tests_XXXXXX";
 
 static char *write_file(const char *name, const void *data, size_t size)
 {
@@ -2023,6 +2275,9 @@ int main(int argc, char **argv)
     test_model_errors();
     test_tokenizer_errors();
     test_gpt2_pretokenizer();
+    test_pretokenizers();
+    test_nfc();
+    test_byte_bpe_special_tokens();
     if (models_dir) {
         test_tokenizer_corpus(models_dir, "tok512.bin", "tests/tokenizer/expected_tok512.txt",
                               "tokenizer: stories260K's 512-token vocabulary gives sentencepiece's ids");

@@ -12,8 +12,12 @@
  *       vocabulary); and, for a vocabulary that keeps whitespace (Llama 2's),
  *       for any x without the bytes of U+2581: byte fallback spells every
  *       other byte;
- *   - with a byte-level BPE vocabulary (GPT-2's): decode(encode(x)) == x for
- *       every x, which is lossless by construction.
+ *   - with a byte-level BPE vocabulary (GPT-2's, Llama 3's, SmolLM2's):
+ *       decode(encode(x)) == x for every x, which is lossless by
+ *       construction; with one that puts text in NFC first (Qwen's),
+ *       decode(encode(x)) == NFC(x) for every x that spells none of its
+ *       user-defined tokens; and no id of the text is a special token;
+ *   - NFC(NFC(x)) == NFC(x), and NFC(x) is at most NFC_MAX_GROWTH times longer.
  *
  * Tokenizers: a small built-in vocabulary (always; it keeps whitespace), plus
  * every file in FUZZ_TOKENIZER, a ':'-separated list. Unset, it is
@@ -25,11 +29,12 @@
 #include <string.h>
 
 #include "fuzz_common.h"
+#include "nfc.h"
 #include "tokenizer.h"
 
 #define DEFAULT_TOKENIZERS \
     "../shared/models/tokenizer.bin:../shared/models/tok512.bin:../shared/models/ggml-vocab-gpt-2.gguf"
-#define MAX_TOKENIZERS 8
+#define MAX_TOKENIZERS 12
 
 typedef struct {
     Tokenizer t;
@@ -190,7 +195,9 @@ static int encode_checked(const Loaded *l, const uint8_t *data, size_t size, boo
     int *ids = NULL;
     int n = tokenizer_encode(&l->t, (const char *)data, size, bos, eos, &ids);
     FUZZ_CHECK(n >= 0 && ids != NULL, "%s: tokenizer_encode failed on %zu bytes", l->name, size);
-    FUZZ_CHECK((size_t)n <= size + 1 + bos + eos, "%s: %d tokens for %zu bytes", l->name, n, size);
+    /* At most a token a byte (NFC may make the text up to NFC_MAX_GROWTH times longer). */
+    size_t most = l->t.kind == TOKENIZER_BYTE_BPE && l->t.byte_bpe.pre.nfc ? NFC_MAX_GROWTH * size : size;
+    FUZZ_CHECK((size_t)n <= most + 1 + bos + eos, "%s: %d tokens for %zu bytes", l->name, n, size);
     FUZZ_CHECK(!bos || (n >= 1 && ids[0] == l->t.bos_id), "%s: BOS missing", l->name);
     FUZZ_CHECK(!eos || (n >= 1 && ids[n - 1] == l->t.eos_id), "%s: EOS missing", l->name);
     for (int i = 0; i < n; i++) {
@@ -201,9 +208,23 @@ static int encode_checked(const Loaded *l, const uint8_t *data, size_t size, boo
                    l->name, i);
         FUZZ_CHECK(end || !l->can_round_trip || l->t.kind != TOKENIZER_SENTENCEPIECE || ids[i] != TOKEN_UNK,
                    "%s: <unk> at %d though every byte has a byte token", l->name, i);
+        FUZZ_CHECK(end || l->t.kind != TOKENIZER_BYTE_BPE || l->t.vocab.kinds[ids[i]] != PIECE_SPECIAL,
+                   "%s: special token %d made from the text at %d", l->name, ids[i], i);
     }
     *ids_out = ids;
     return n;
+}
+
+/* Whether x spells one of a byte-level BPE vocabulary's user-defined tokens. */
+static bool has_user_token(const Tokenizer *t, const uint8_t *s, size_t n)
+{
+    const ByteBpeRules *r = &t->byte_bpe;
+    for (int i = 0; i < r->user_token_start[BYTE_VALUES]; i++) {
+        int id = r->user_tokens[i];
+        if (memmem(s, n, vocab_piece_text(&t->vocab, id), (size_t)t->vocab.piece_length[id]) != NULL)
+            return true;
+    }
+    return false;
 }
 
 static void check_one(const Loaded *l, const uint8_t *data, size_t size)
@@ -237,8 +258,19 @@ static void check_one(const Loaded *l, const uint8_t *data, size_t size)
     bool must_match = l->can_round_trip &&
                       (l->t.kind == TOKENIZER_BYTE_BPE || plain_text(data, size) ||
                        (!l->t.sentencepiece.collapse_whitespace && !has_space_symbol(data, size)));
-    if (must_match && (out_len != size || memcmp(out, data, size) != 0)) {
-        fprintf(stderr, "fuzz_encode: %s: decode(encode(x)) != x\n", l->name);
+    /* NFC: decoding gives the normalized text, when no user-defined token cuts it in stretches. */
+    const uint8_t *want = data;
+    size_t want_len = size;
+    char *normalized = NULL;
+    if (must_match && l->t.kind == TOKENIZER_BYTE_BPE && l->t.byte_bpe.pre.nfc) {
+        must_match = !has_user_token(&l->t, data, size);
+        normalized = malloc(NFC_MAX_GROWTH * size + 1);
+        FUZZ_CHECK(normalized != NULL, "out of memory");
+        want_len = nfc_normalize((const char *)data, size, normalized);
+        want = (const uint8_t *)normalized;
+    }
+    if (must_match && (out_len != want_len || memcmp(out, want, want_len) != 0)) {
+        fprintf(stderr, "fuzz_encode: %s: decode(encode(x)) != %s\n", l->name, normalized ? "NFC(x)" : "x");
         print_bytes("x", data, size);
         print_bytes("decoded", out, out_len);
         fprintf(stderr, "  ids:");
@@ -247,12 +279,34 @@ static void check_one(const Loaded *l, const uint8_t *data, size_t size)
         fputc('\n', stderr);
         abort();
     }
+    free(normalized);
     free(out);
     free(plain);
 }
 
+/* NFC is idempotent and grows a text at most NFC_MAX_GROWTH times. */
+static void check_nfc(const uint8_t *data, size_t size)
+{
+    char *once = malloc(NFC_MAX_GROWTH * size + 1);
+    FUZZ_CHECK(once != NULL, "out of memory");
+    size_t n = nfc_normalize((const char *)data, size, once);
+    FUZZ_CHECK(n != (size_t)-1 && n <= NFC_MAX_GROWTH * size, "NFC of %zu bytes gave %zu", size, n);
+    char *twice = malloc(NFC_MAX_GROWTH * n + 1);
+    FUZZ_CHECK(twice != NULL, "out of memory");
+    size_t m = nfc_normalize(once, n, twice);
+    if (m != n || memcmp(once, twice, n) != 0) {
+        fprintf(stderr, "fuzz_encode: NFC(NFC(x)) != NFC(x)\n");
+        print_bytes("x", data, size);
+        print_bytes("NFC(x)", (const unsigned char *)once, n);
+        print_bytes("NFC(NFC(x))", (const unsigned char *)twice, m);
+        abort();
+    }
+    free(once), free(twice);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    check_nfc(data, size);
     for (int i = 0; i < n_loaded; i++)
         check_one(&loaded[i], data, size);
     return 0;

@@ -6,13 +6,16 @@
  * the model's vocab_size is its own count, and be refused for any other
  * (count + 1, and 512 as a model would ask). The loaded vocabulary then
  * encodes fixed strings and the input's own tail (ids in range, BOS and EOS
- * only at the ends) and decodes every id, after BOS and after another token.
- * All of it is freed, so LeakSanitizer sees any leak. */
+ * only at the ends, never a special token from the text) and decodes every
+ * id, after BOS and after another token. The end of turn is -1 or an id, and
+ * special tokens found by name are special. All of it is freed, so
+ * LeakSanitizer sees any leak. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "fuzz_common.h"
+#include "nfc.h"
 #include "tokenizer.h"
 
 static FuzzFile file;
@@ -29,7 +32,8 @@ static void check_failure(int status, const Tokenizer *t, const char *err, const
     FUZZ_CHECK(status == -1, "%s: tokenizer_load returned %d", what, status);
     FUZZ_CHECK(err[0] != '\0' && memchr(err, '\0', ERROR_SIZE) != NULL, "%s: failure without a message", what);
     FUZZ_CHECK(t->vocab.text == NULL && t->vocab.lookup == NULL && t->sentencepiece.scores == NULL &&
-                   t->byte_bpe.merges == NULL && t->byte_bpe.merge_lookup == NULL,
+                   t->byte_bpe.merges == NULL && t->byte_bpe.merge_lookup == NULL && t->byte_bpe.user_tokens == NULL &&
+                   t->vocab.kinds == NULL,
                "%s: failure left memory behind", what);
 }
 
@@ -48,7 +52,9 @@ static void check_encode(const Tokenizer *t, const char *text, size_t len, bool 
     int *ids = NULL;
     int n = tokenizer_encode(t, text, len, bos, eos, &ids);
     FUZZ_CHECK(n >= 0 && ids != NULL, "tokenizer_encode failed on %zu bytes", len);
-    FUZZ_CHECK((size_t)n <= len + 1 + bos + eos, "%d tokens for %zu bytes", n, len);
+    /* At most a token a byte (NFC may make the text up to NFC_MAX_GROWTH times longer). */
+    size_t most = t->kind == TOKENIZER_BYTE_BPE && t->byte_bpe.pre.nfc ? NFC_MAX_GROWTH * len : len;
+    FUZZ_CHECK((size_t)n <= most + 1 + bos + eos, "%d tokens for %zu bytes", n, len);
     FUZZ_CHECK(!bos || (n >= 1 && ids[0] == t->bos_id), "no BOS first");
     FUZZ_CHECK(!eos || (n >= 1 && ids[n - 1] == t->eos_id), "no EOS last");
     int prev = t->bos_id;
@@ -57,6 +63,8 @@ static void check_encode(const Tokenizer *t, const char *text, size_t len, bool 
                    t->vocab_size);
         bool end = (bos && i == 0) || (eos && i == n - 1);
         FUZZ_CHECK(end || (ids[i] != t->bos_id && ids[i] != t->eos_id), "BOS or EOS inside the text at %d", i);
+        FUZZ_CHECK(end || t->kind != TOKENIZER_BYTE_BPE || t->vocab.kinds[ids[i]] != PIECE_SPECIAL,
+                   "special token %d made from the text at %d", ids[i], i);
         check_decode(t, prev, ids[i]);
         prev = ids[i];
     }
@@ -74,6 +82,8 @@ static const char *const texts[] = {
     "\xe2\x96\x81typed\xe2\x96\x81space",                /* U+2581 */
     "<s></s><unk><0x41>",
     "<|endoftext|> it's I'M don\xe2\x80\x99t \n\n  x\t 12345",  /* GPT-2's special cases */
+    "<|im_start|>user\r\n<think></think><|eot_id|> IT'S 1234567 \r\n\r\n  y",  /* Llama 3's, Qwen's */
+    "e\xcc\x81 a\xcc\x82\xcc\xa3 \xe1\x84\x80\xe1\x85\xa1\xe1\x86\xa8 \xf0\x9d\x85\xa0 \xe2\x84\xab",  /* for NFC */
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -92,6 +102,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                t.vocab.lookup_size);
     FUZZ_CHECK(t.bos_id >= 0 && t.bos_id < t.vocab_size && t.eos_id >= 0 && t.eos_id < t.vocab_size,
                "BOS %d or EOS %d outside the vocabulary of %d", t.bos_id, t.eos_id, t.vocab_size);
+    FUZZ_CHECK(t.eot_id >= -1 && t.eot_id < t.vocab_size && tokenizer_is_end_of_generation(&t, t.eos_id) &&
+                   (t.eot_id < 0 || tokenizer_is_end_of_generation(&t, t.eot_id)),
+               "end of turn %d (vocabulary of %d), EOS %d", t.eot_id, t.vocab_size, t.eos_id);
+    static const char *const names[] = {"<|im_start|>", "<|eot_id|>", "<|endoftext|>", "<s>", "</s>", ""};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        int id = tokenizer_special_token(&t, names[i]);
+        FUZZ_CHECK(id == -1 || (id >= 0 && id < t.vocab_size && (size_t)t.vocab.piece_length[id] == strlen(names[i]) &&
+                                (id == t.bos_id || id == t.eos_id || t.vocab.kinds[id] == PIECE_SPECIAL)),
+                   "special token %s found as %d", names[i], id);
+    }
 
     /* The model's vocab_size: the file's own count loads, any other is refused. */
     Tokenizer again;
