@@ -751,11 +751,11 @@ static void print_speed(int n_prompt, double prompt_seconds, int generated, doub
     fprintf(stderr, "\n");
 }
 
-/* Says when decoding left some of its threads out: the machine was busy. */
+/* Says when most decoding steps left threads out: the machine was busy. */
 static void say_thread_choice(const ThreadTuner *t)
 {
     const int total = t->steps_on[0] + t->steps_on[1];
-    if (!t->fixed && t->steps_on[1] > 0 && t->choices[0] > 1)
+    if (!t->fixed && 2 * t->steps_on[1] > total && t->choices[0] > 1)
         fprintf(stderr, "run: note: %d of %d decoding steps ran on 1 thread, which was faster than %d while "
                 "other processes used the cores (--threads fixes the count)\n", t->steps_on[1], total,
                 t->choices[0]);
@@ -800,7 +800,7 @@ static int generate(Engine *e, const char *prompt, int steps)
             status = EXIT_BAD_INPUT;
             break;
         }
-        if (next == e->tokenizer.bos_id || next == e->tokenizer.eos_id)
+        if (next == e->tokenizer.bos_id || tokenizer_is_end_of_generation(&e->tokenizer, next))
             break;  /* the stories models emit BOS between stories */
         const int stopped = emit_token(e, stream_text, token, next);
         if (e->inspector)
@@ -1092,7 +1092,7 @@ static int chat(Engine *e, const char *first_prompt, const char *system_prompt)
             int next = next_token(e, logits, pos - 1);
             if (next < 0)
                 status = EXIT_BAD_INPUT;
-            if (next < 0 || next == e->tokenizer.eos_id || next == e->tokenizer.bos_id)
+            if (next < 0 || tokenizer_is_end_of_generation(&e->tokenizer, next) || next == e->tokenizer.bos_id)
                 break;
             const int stopped = emit_token(e, true, token, next);
             token = next;

@@ -243,3 +243,27 @@ if [ "$status" -eq 0 ] && [ "$got" = "$want" ] && [ "$(grep -o 'Assistant:' "$SC
 else
     not_ok "chat continuation" "status $status, fed '$got', want '$want'"
 fi
+
+# Generation ends at the vocabulary's end-of-turn token (tokenizer.ggml.eot_token_id),
+# as at EOS: the third token greedy decoding chose is made the end of turn, and the
+# same model then stops where that token first came.
+"$PYTHON" scripts/write_gguf.py "$SCRATCH/plain_eot.gguf" >/dev/null 2>&1
+$RUN "$SCRATCH/plain_eot.gguf" -t 0 -n 8 -i "" --logits "$SCRATCH/eot.logits" >/dev/null 2>&1
+set -- $("$PYTHON" - "$SCRATCH/eot.logits" <<'PY'
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+vocab = struct.unpack_from("<i", d, 8)[0]
+step = 8 + 4 * vocab
+generated = [struct.unpack_from("<ii", d, 16 + i * step)[1] for i in range(1, (len(d) - 16) // step)]
+third = generated[2]
+print(third, generated.index(third))  # the token, and how many come before it first
+PY
+)
+third=${1:-?} before=${2:-?}
+"$PYTHON" scripts/write_gguf.py "$SCRATCH/with_eot.gguf" --set-u32 "tokenizer.ggml.eot_token_id=$third" >/dev/null 2>&1
+run_captured $RUN "$SCRATCH/with_eot.gguf" -t 0 -n 8 -i ""
+if [ "$status" -eq 0 ] && [ "$(generated_count)" = "$before" ]; then
+    ok "generation ends at the vocabulary's end-of-turn token ($third, after $before tokens), not only at EOS"
+else
+    not_ok "end of turn" "status $status, generated $(generated_count) (eot $third): $(cat "$SCRATCH/err")"
+fi
