@@ -974,7 +974,8 @@ static int *render_conversation(const Tokenizer *tok, const Conversation *cv, in
         }
         all = grown;
         memcpy(all + *n, tokens, (size_t)count * sizeof(int));
-        memcpy(all + *n + count, cv->turns[i].answer, (size_t)answer * sizeof(int));
+        if (answer > 0)  /* a turn with no answer yet has no array */
+            memcpy(all + *n + count, cv->turns[i].answer, (size_t)answer * sizeof(int));
         *n += count + answer;
         free(tokens);
     }
