@@ -143,7 +143,8 @@ def load_checkpoint(path):
 
 
 def load_gguf_checkpoint(path):
-    """A llama GGUF file, read by scripts/gguf.py (F16 and Q8_0 dequantized to float32).
+    """A llama GGUF file, read by scripts/gguf.py (F16, and ggml's block types Q8_0, Q4_0 ... Q6_K
+    dequantized to float32 by scripts/dequant.py).
     llama.cpp's converter keeps llama2.c's row order, so the tensors map one to one."""
     import gguf
     meta, t = gguf.read_gguf(path)
