@@ -560,6 +560,218 @@ static void pack_batch_panel(MatmulScratch *scratch, const float *in, int T, int
 }
 
 /* ---------------------------------------------------------------------------
+ * ggml's block types (quants.h) times the int8 input, one block at a time:
+ * each block's integers multiplied in integers (maddubs, as for Q8_0), its
+ * sub-blocks' integer scales applied to the pair sums (madd), and the
+ * block's sum into a float accumulator times d and the input group's
+ * scale. A block of the input is the weights' block (32 or 256 values). */
+
+/* acc + one block's dot product with x (its values) times xs (their scale). */
+typedef __m256 (*BlockDot)(const unsigned char *block, const int8_t *x, float xs, __m256 acc);
+
+static inline __m256i low_nibbles(__m256i v)
+{
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x0f));
+}
+
+static inline __m256i high_nibbles(__m256i v)
+{
+    return _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0f));
+}
+
+/* The 32 nibbles of a 32-value block, in value order: the low halves of the
+ * 16 bytes are values 0..15, the high halves 16..31. */
+static inline __m256i block_nibbles(const uint8_t qs[QBLOCK / 2])
+{
+    const __m128i packed = _mm_loadu_si128((const __m128i *)qs);
+    return low_nibbles(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed));
+}
+
+/* 0x10 in byte j where bit j of the 4 little-endian bytes qh is set: Q5_0's
+ * and Q5_1's fifth bits. Byte j takes byte j / 8 of qh, then its bit j % 8. */
+static inline __m256i block_fifth_bits(const uint8_t qh[4])
+{
+    uint32_t bits;
+    memcpy(&bits, qh, sizeof bits);
+    const __m256i spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32((int)bits),
+        _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0x0000000000000000));
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
+}
+
+/* The 8 int32 pair sums of q . x, q signed int8 (|q| <= 127), x int8. */
+static inline __m256i signed_dot(__m256i q, __m256i x)
+{
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(x, q)),
+                             _mm256_set1_epi16(1));
+}
+
+/* The 16 int16 pair sums of q . x, q unsigned (at most 63: no int16 overflow). */
+static inline __m256i unsigned_pairs(__m256i q, __m256i x)
+{
+    return _mm256_maddubs_epi16(q, x);
+}
+
+/* The 8 int32 pair sums of x: the input's sum, for a block's minimum. */
+static inline __m256i input_sums(__m256i x)
+{
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), x), _mm256_set1_epi16(1));
+}
+
+static inline __m256 q4_0_block(const unsigned char *block, const int8_t *x, float xs, __m256 acc)
+{
+    const BlockQ4_0 *b = (const BlockQ4_0 *)block;
+    const __m256i q = _mm256_sub_epi8(block_nibbles(b->qs), _mm256_set1_epi8(8));
+    const __m256i sums = signed_dot(q, _mm256_loadu_si256((const __m256i *)x));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(_cvtsh_ss(b->d) * xs), acc);
+}
+
+/* d * q + m: d times q . x, plus m times the input's sum. */
+static inline __m256 q4_1_block(const unsigned char *block, const int8_t *x, float xs, __m256 acc)
+{
+    const BlockQ4_1 *b = (const BlockQ4_1 *)block;
+    const __m256i v = _mm256_loadu_si256((const __m256i *)x);
+    const __m256i sums = _mm256_madd_epi16(unsigned_pairs(block_nibbles(b->qs), v), _mm256_set1_epi16(1));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(_cvtsh_ss(b->d) * xs), acc);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(input_sums(v)), _mm256_set1_ps(_cvtsh_ss(b->m) * xs), acc);
+}
+
+static inline __m256 q5_0_block(const unsigned char *block, const int8_t *x, float xs, __m256 acc)
+{
+    const BlockQ5_0 *b = (const BlockQ5_0 *)block;
+    const __m256i q = _mm256_sub_epi8(_mm256_or_si256(block_nibbles(b->qs), block_fifth_bits(b->qh)),
+                                      _mm256_set1_epi8(16));
+    const __m256i sums = signed_dot(q, _mm256_loadu_si256((const __m256i *)x));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(_cvtsh_ss(b->d) * xs), acc);
+}
+
+static inline __m256 q5_1_block(const unsigned char *block, const int8_t *x, float xs, __m256 acc)
+{
+    const BlockQ5_1 *b = (const BlockQ5_1 *)block;
+    const __m256i v = _mm256_loadu_si256((const __m256i *)x);
+    const __m256i q = _mm256_or_si256(block_nibbles(b->qs), block_fifth_bits(b->qh));
+    const __m256i sums = _mm256_madd_epi16(unsigned_pairs(q, v), _mm256_set1_epi16(1));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(_cvtsh_ss(b->d) * xs), acc);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(input_sums(v)), _mm256_set1_ps(_cvtsh_ss(b->m) * xs), acc);
+}
+
+/* Q4_K and Q5_K: 8 sub-blocks of 32, each q . x times its 6-bit scale, and
+ * the input's sum times its 6-bit min, summed in integers; then d times
+ * the first sum minus dmin times the second. q: nibble k of byte 32h + l
+ * for value 64h + 32k + l, and for Q5_K a fifth bit, bit 2h + k of qh[l]. */
+static inline __attribute__((always_inline)) __m256 q4_k_like_block(uint16_t d, uint16_t dmin,
+                                                                    const uint8_t scales[12], const uint8_t *qs,
+                                                                    const uint8_t *qh, const int8_t *x, float xs,
+                                                                    __m256 acc)
+{
+    int sc[8], mn[8];
+    for (int s = 0; s < 8; s++)
+        k_scale_min(scales, s, &sc[s], &mn[s]);
+    const __m256i high_bits = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+    __m256i dots = _mm256_setzero_si256(), mins = _mm256_setzero_si256();
+    for (int h = 0; h < 4; h++) {
+        const __m256i packed = _mm256_loadu_si256((const __m256i *)(qs + 32 * h));
+        __m256i q0 = low_nibbles(packed), q1 = high_nibbles(packed);
+        if (qh) {
+            const __m256i bit0 = _mm256_set1_epi8((char)(1 << 2 * h)), bit1 = _mm256_set1_epi8((char)(2 << 2 * h));
+            const __m256i sixteen = _mm256_set1_epi8(0x10);
+            q0 = _mm256_or_si256(q0, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(high_bits, bit0), bit0),
+                                                      sixteen));
+            q1 = _mm256_or_si256(q1, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(high_bits, bit1), bit1),
+                                                      sixteen));
+        }
+        const __m256i x0 = _mm256_loadu_si256((const __m256i *)(x + 64 * h));
+        const __m256i x1 = _mm256_loadu_si256((const __m256i *)(x + 64 * h + 32));
+        dots = _mm256_add_epi32(dots, _mm256_madd_epi16(unsigned_pairs(q0, x0), _mm256_set1_epi16((short)sc[2 * h])));
+        dots = _mm256_add_epi32(dots,
+                                _mm256_madd_epi16(unsigned_pairs(q1, x1), _mm256_set1_epi16((short)sc[2 * h + 1])));
+        const __m256i ones = _mm256_set1_epi8(1);
+        mins = _mm256_add_epi32(mins, _mm256_madd_epi16(_mm256_maddubs_epi16(ones, x0),
+                                                        _mm256_set1_epi16((short)mn[2 * h])));
+        mins = _mm256_add_epi32(mins, _mm256_madd_epi16(_mm256_maddubs_epi16(ones, x1),
+                                                        _mm256_set1_epi16((short)mn[2 * h + 1])));
+    }
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), _mm256_set1_ps(_cvtsh_ss(d) * xs), acc);
+    return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(_cvtsh_ss(dmin) * xs), acc);
+}
+
+static inline __m256 q4_k_block(const unsigned char *block, const int8_t *x, float xs, __m256 acc)
+{
+    const BlockQ4_K *b = (const BlockQ4_K *)block;
+    return q4_k_like_block(b->d, b->dmin, b->scales, b->qs, NULL, x, xs, acc);
+}
+
+static inline __m256 q5_k_block(const unsigned char *block, const int8_t *x, float xs, __m256 acc)
+{
+    const BlockQ5_K *b = (const BlockQ5_K *)block;
+    return q4_k_like_block(b->d, b->dmin, b->scales, b->qs, b->qh, x, xs, acc);
+}
+
+/* The int16 scales of a 32-value step's two sub-blocks of 16: the first
+ * for the pair sums of values 0..15 (lanes 0..7), the second for 16..31. */
+static inline __m256i two_scales(int first, int second)
+{
+    return _mm256_set_m128i(_mm_set1_epi16((short)second), _mm_set1_epi16((short)first));
+}
+
+/* Q6_K: value 128h + 32k + l is (low | high << 4) - 32, low nibble k / 2 of
+ * ql[64h + 32 (k % 2) + l], high bits 2k, 2k + 1 of qh[32h + l]; 16
+ * sub-blocks of 16 with int8 scales. */
+static inline __m256 q6_k_block(const unsigned char *block, const int8_t *x, float xs, __m256 acc)
+{
+    const BlockQ6_K *b = (const BlockQ6_K *)block;
+    const __m256i three = _mm256_set1_epi8(3), thirty_two = _mm256_set1_epi8(32);
+    __m256i dots = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+        const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h));
+        const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32));
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+        const __m256i low[4] = {low_nibbles(ql0), low_nibbles(ql1), high_nibbles(ql0), high_nibbles(ql1)};
+        const __m256i high[4] = {_mm256_and_si256(qh, three), _mm256_and_si256(_mm256_srli_epi16(qh, 2), three),
+                                 _mm256_and_si256(_mm256_srli_epi16(qh, 4), three),
+                                 _mm256_and_si256(_mm256_srli_epi16(qh, 6), three)};
+        for (int k = 0; k < 4; k++) {
+            const __m256i q = _mm256_sub_epi8(_mm256_or_si256(low[k], _mm256_slli_epi16(high[k], 4)), thirty_two);
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(x + 128 * h + 32 * k));
+            const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(v, q));
+            const int s = 8 * h + 2 * k;
+            dots = _mm256_add_epi32(dots, _mm256_madd_epi16(pairs, two_scales(b->scales[s], b->scales[s + 1])));
+        }
+    }
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), _mm256_set1_ps(_cvtsh_ss(b->d) * xs), acc);
+}
+
+/* One row of blocks times the input: a dot kernel. */
+static inline __attribute__((always_inline)) float blocks_row_dot(const unsigned char *w, const int8_t *x,
+                                                                  const float *xs, int cols, int block_values,
+                                                                  size_t block_bytes, BlockDot block_dot)
+{
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < cols / block_values; b++)
+        acc = block_dot(w + (size_t)b * block_bytes, x + (size_t)b * block_values, xs[b], acc);
+    return horizontal_sum(acc);
+}
+
+/* LANES rows side by side, w_stride bytes apart: a lanes kernel. */
+static inline __attribute__((always_inline)) void blocks_rows_side_by_side(float *out, size_t out_stride,
+                                                                           const unsigned char *w, size_t w_stride,
+                                                                           const int8_t *x, const float *xs,
+                                                                           int cols, int block_values,
+                                                                           size_t block_bytes, BlockDot block_dot)
+{
+    __m256 acc[LANES];
+    for (int l = 0; l < LANES; l++)
+        acc[l] = _mm256_setzero_ps();
+    for (int b = 0; b < cols / block_values; b++)
+        for (int l = 0; l < LANES; l++)
+            acc[l] = block_dot(w + l * w_stride + (size_t)b * block_bytes, x + (size_t)b * block_values, xs[b],
+                               acc[l]);
+    for (int l = 0; l < LANES; l++)
+        out[l * out_stride] = horizontal_sum(acc[l]);
+}
+
+/* ---------------------------------------------------------------------------
  * A batch's attention, on panels */
 
 /* attention_query_block for a block of queries side by side. */
@@ -703,6 +915,31 @@ static void q8_0_panels(float *out, const Matrix *W, const MatmulScratch *scratc
     int8_panels(out, W, scratch, T, r0, r1, true);
 }
 
+/* ggml's block types: a dot kernel and a lanes kernel each, from its block_dot. */
+#define BLOCK_KERNELS(name, Block, per_block)                                                                       \
+    static float name##_dot(const Matrix *W, int row, const MatmulInput *x)                                   \
+    {                                                                                                          \
+        const size_t row_bytes = (size_t)W->cols / (per_block) * sizeof(Block);                                   \
+        return blocks_row_dot((const unsigned char *)W->data + (size_t)row * row_bytes, x->values, x->scales,  \
+                              W->cols, per_block, sizeof(Block), name##_block);                                   \
+    }                                                                                                          \
+    static void name##_lanes(float *out, size_t out_stride, const Matrix *W, int first, int lane_rows,         \
+                             const MatmulInput *x)                                                             \
+    {                                                                                                          \
+        const size_t row_bytes = (size_t)W->cols / (per_block) * sizeof(Block);                                   \
+        blocks_rows_side_by_side(out, out_stride, (const unsigned char *)W->data + (size_t)first * row_bytes,  \
+                                 (size_t)lane_rows * row_bytes, x->values, x->scales, W->cols, per_block,         \
+                                 sizeof(Block), name##_block);                                                 \
+    }
+
+BLOCK_KERNELS(q4_0, BlockQ4_0, QBLOCK)
+BLOCK_KERNELS(q4_1, BlockQ4_1, QBLOCK)
+BLOCK_KERNELS(q5_0, BlockQ5_0, QBLOCK)
+BLOCK_KERNELS(q5_1, BlockQ5_1, QBLOCK)
+BLOCK_KERNELS(q4_k, BlockQ4_K, KBLOCK)
+BLOCK_KERNELS(q5_k, BlockQ5_K, KBLOCK)
+BLOCK_KERNELS(q6_k, BlockQ6_K, KBLOCK)
+
 /* Steps: the vector loads take 8 floats or 32 int8 values at a time. */
 const KernelSet kernels_avx2 = {
     .name = "avx2",
@@ -714,6 +951,13 @@ const KernelSet kernels_avx2 = {
         [WEIGHT_F16] = {.dot = f16_dot, .lanes = f16_lanes, .lanes_step = 8, .panels = f16_panels,
                         .panels_step = 8},
         [WEIGHT_Q8_0] = {.dot = q8_0_dot, .lanes = q8_0_lanes, .panels = q8_0_panels},
+        [WEIGHT_Q4_0] = {.dot = q4_0_dot, .lanes = q4_0_lanes},
+        [WEIGHT_Q4_1] = {.dot = q4_1_dot, .lanes = q4_1_lanes},
+        [WEIGHT_Q5_0] = {.dot = q5_0_dot, .lanes = q5_0_lanes},
+        [WEIGHT_Q5_1] = {.dot = q5_1_dot, .lanes = q5_1_lanes},
+        [WEIGHT_Q4_K] = {.dot = q4_k_dot, .lanes = q4_k_lanes},
+        [WEIGHT_Q5_K] = {.dot = q5_k_dot, .lanes = q5_k_lanes},
+        [WEIGHT_Q6_K] = {.dot = q6_k_dot, .lanes = q6_k_lanes},
     },
     .pack_panel = pack_batch_panel,
     .attention_query_block = attention_block_panels,

@@ -154,9 +154,8 @@ static void q3_k_unpack(UnpackedBlock *b, const void *block)
 {
     const BlockQ3_K *x = block;
     unpack_2_bits(b->q, x->qs);
-    for (int i = 0; i < KBLOCK; i++)  /* the high bit set means q, clear q - 4 */
-        if (!(x->hmask[i % 32] >> (i / 32) & 1))
-            b->q[i] -= 4;
+    for (int i = 0; i < KBLOCK; i++)  /* the high bit set means q, clear q - 4 (no branch: random bits) */
+        b->q[i] = (int8_t)(b->q[i] - 4 + 4 * (x->hmask[i % 32] >> (i / 32) & 1));
     for (int s = 0; s < KBLOCK / 16; s++) {
         int low = x->scales[s % 8] >> 4 * (s / 8) & 0xf, high = x->scales[8 + s % 4] >> 2 * (s / 4) & 3;
         b->scale[s] = (int16_t)((low | high << 4) - 32);

@@ -297,15 +297,15 @@ def write_random(path, seed):
         f.write(header + b"\0" * (-len(header) % 32) + b"".join(blobs))
 
 
-def write_random_model(path, ggml_type, seed):
+def write_random_model(path, ggml_type, seed, config=None):
     """A small llama model (dim one block, one layer, 16 tokens: scripts/write_gguf.py's layout and
-    vocabulary) whose matrices are random blocks of ggml_type with moderate scales: a fuzzing
-    seed with every matrix of that type."""
+    vocabulary; or config's shape, write_checkpoint's keys) whose matrices are random blocks of
+    ggml_type with moderate scales: a fuzzing seed with every matrix of that type."""
     import write_checkpoint
     import write_gguf as wg
     dim = BLOCKS[ggml_type].values   # rows of one block
-    config = {"dim": dim, "hidden_dim": dim, "n_layers": 1, "n_heads": 2, "n_kv_heads": 1, "vocab_size": 16,
-              "seq_len": 4, "shared_classifier": False}
+    config = config or {"dim": dim, "hidden_dim": dim, "n_layers": 1, "n_heads": 2, "n_kv_heads": 1,
+                        "vocab_size": 16, "seq_len": 4, "shared_classifier": False}
     weights = write_checkpoint.random_weights(config, seed)
     metadata, tensors = wg.llama_gguf(config, weights, dict.fromkeys(["attention", "ffn", "embedding", "output"],
                                                                       wg.GGML_F32), seed=seed)
