@@ -564,10 +564,14 @@ static void pack_batch_panel(MatmulScratch *scratch, const float *in, int T, int
  * each block's integers multiplied in integers (maddubs, as for Q8_0), its
  * sub-blocks' integer scales applied to the pair sums (madd), and the
  * block's sum into a float accumulator times d and the input group's
- * scale. A block of the input is the weights' block (32 or 256 values). */
+ * scale. A block of the input is the weights' block (32 or 256 values).
+ * Types with mins need the input's sums over their sub-blocks: found once
+ * per block of the input (InputSums) and shared by the rows of lanes. */
 
-/* acc + one block's dot product with x (its values) times xs (their scale). */
-typedef __m256 (*BlockDot)(const unsigned char *block, const int8_t *x, float xs, __m256 acc);
+/* acc + one block's dot product with x (its values) times xs (their scale);
+ * x_sums: what the type's InputSums made of x (or nothing). */
+typedef __m256 (*BlockDot)(const unsigned char *block, const int8_t *x, __m256i x_sums, float xs, __m256 acc);
+typedef __m256i (*InputSums)(const int8_t *x);
 
 static inline __m256i low_nibbles(__m256i v)
 {
@@ -607,69 +611,98 @@ static inline __m256i signed_dot(__m256i q, __m256i x)
                              _mm256_set1_epi16(1));
 }
 
-/* The 16 int16 pair sums of q . x, q unsigned (at most 63: no int16 overflow). */
-static inline __m256i unsigned_pairs(__m256i q, __m256i x)
+/* The 8 int32 pair sums of q . x, q unsigned (at most 63: no int16 overflow in maddubs). */
+static inline __m256i unsigned_dot(__m256i q, __m256i x)
 {
-    return _mm256_maddubs_epi16(q, x);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), _mm256_set1_epi16(1));
 }
 
-/* The 8 int32 pair sums of x: the input's sum, for a block's minimum. */
-static inline __m256i input_sums(__m256i x)
+/* The input's sum over a 32-value block, as 8 int32 partial sums. */
+static __m256i block_input_sums(const int8_t *x)
 {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), x), _mm256_set1_epi16(1));
+    return unsigned_dot(_mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)x));
 }
 
-static inline __m256 q4_0_block(const unsigned char *block, const int8_t *x, float xs, __m256 acc)
+/* The input's sums over the 8 sub-blocks of 32 of a super-block, one per
+ * int32 lane, in order. */
+static __m256i sub_block_input_sums(const int8_t *x)
+{
+    __m256i partial[8];
+    for (int s = 0; s < 8; s++)
+        partial[s] = block_input_sums(x + 32 * s);
+    /* Pairwise sums within each 128-bit half: after three rounds, the low
+     * half holds the 4 sums of sub-blocks 0..3's low halves, and so on. */
+    const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(partial[0], partial[1]),
+                                        _mm256_hadd_epi32(partial[2], partial[3]));
+    const __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(partial[4], partial[5]),
+                                        _mm256_hadd_epi32(partial[6], partial[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+static inline __m256 q4_0_block(const unsigned char *block, const int8_t *x, __m256i x_sums, float xs, __m256 acc)
 {
     const BlockQ4_0 *b = (const BlockQ4_0 *)block;
     const __m256i q = _mm256_sub_epi8(block_nibbles(b->qs), _mm256_set1_epi8(8));
-    const __m256i sums = signed_dot(q, _mm256_loadu_si256((const __m256i *)x));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(_cvtsh_ss(b->d) * xs), acc);
+    const __m256i dots = signed_dot(q, _mm256_loadu_si256((const __m256i *)x));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), _mm256_set1_ps(_cvtsh_ss(b->d) * xs), acc);
 }
 
 /* d * q + m: d times q . x, plus m times the input's sum. */
-static inline __m256 q4_1_block(const unsigned char *block, const int8_t *x, float xs, __m256 acc)
+static inline __m256 q4_1_block(const unsigned char *block, const int8_t *x, __m256i x_sums, float xs, __m256 acc)
 {
     const BlockQ4_1 *b = (const BlockQ4_1 *)block;
-    const __m256i v = _mm256_loadu_si256((const __m256i *)x);
-    const __m256i sums = _mm256_madd_epi16(unsigned_pairs(block_nibbles(b->qs), v), _mm256_set1_epi16(1));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(_cvtsh_ss(b->d) * xs), acc);
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(input_sums(v)), _mm256_set1_ps(_cvtsh_ss(b->m) * xs), acc);
+    const __m256i dots = unsigned_dot(block_nibbles(b->qs), _mm256_loadu_si256((const __m256i *)x));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), _mm256_set1_ps(_cvtsh_ss(b->d) * xs), acc);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(x_sums), _mm256_set1_ps(_cvtsh_ss(b->m) * xs), acc);
 }
 
-static inline __m256 q5_0_block(const unsigned char *block, const int8_t *x, float xs, __m256 acc)
+static inline __m256 q5_0_block(const unsigned char *block, const int8_t *x, __m256i x_sums, float xs, __m256 acc)
 {
     const BlockQ5_0 *b = (const BlockQ5_0 *)block;
     const __m256i q = _mm256_sub_epi8(_mm256_or_si256(block_nibbles(b->qs), block_fifth_bits(b->qh)),
                                       _mm256_set1_epi8(16));
-    const __m256i sums = signed_dot(q, _mm256_loadu_si256((const __m256i *)x));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(_cvtsh_ss(b->d) * xs), acc);
+    const __m256i dots = signed_dot(q, _mm256_loadu_si256((const __m256i *)x));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), _mm256_set1_ps(_cvtsh_ss(b->d) * xs), acc);
 }
 
-static inline __m256 q5_1_block(const unsigned char *block, const int8_t *x, float xs, __m256 acc)
+static inline __m256 q5_1_block(const unsigned char *block, const int8_t *x, __m256i x_sums, float xs, __m256 acc)
 {
     const BlockQ5_1 *b = (const BlockQ5_1 *)block;
-    const __m256i v = _mm256_loadu_si256((const __m256i *)x);
     const __m256i q = _mm256_or_si256(block_nibbles(b->qs), block_fifth_bits(b->qh));
-    const __m256i sums = _mm256_madd_epi16(unsigned_pairs(q, v), _mm256_set1_epi16(1));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(_cvtsh_ss(b->d) * xs), acc);
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(input_sums(v)), _mm256_set1_ps(_cvtsh_ss(b->m) * xs), acc);
+    const __m256i dots = unsigned_dot(q, _mm256_loadu_si256((const __m256i *)x));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), _mm256_set1_ps(_cvtsh_ss(b->d) * xs), acc);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(x_sums), _mm256_set1_ps(_cvtsh_ss(b->m) * xs), acc);
 }
 
-/* Q4_K and Q5_K: 8 sub-blocks of 32, each q . x times its 6-bit scale, and
- * the input's sum times its 6-bit min, summed in integers; then d times
- * the first sum minus dmin times the second. q: nibble k of byte 32h + l
- * for value 64h + 32k + l, and for Q5_K a fifth bit, bit 2h + k of qh[l]. */
+/* Q4_K's and Q5_K's 8 6-bit scales and 8 6-bit mins (quants.h's
+ * k_scale_min), four bytes at a time: bytes 0..3 hold the low 6 bits of
+ * scales 0..3 (and, in their top 2 bits, the high bits of scales 4..7),
+ * bytes 4..7 those of the mins, and bytes 8..11 the low 4 bits of scales
+ * 4..7 (low nibbles) and mins 4..7 (high nibbles). */
+static inline void k_scales_mins(const uint8_t packed[12], uint8_t sc[8], uint8_t mn[8])
+{
+    uint32_t a, b, c;
+    memcpy(&a, packed, 4), memcpy(&b, packed + 4, 4), memcpy(&c, packed + 8, 4);
+    const uint32_t sc_low = a & 0x3f3f3f3f, mn_low = b & 0x3f3f3f3f;
+    const uint32_t sc_high = (c & 0x0f0f0f0f) | (a >> 2 & 0x30303030);
+    const uint32_t mn_high = (c >> 4 & 0x0f0f0f0f) | (b >> 2 & 0x30303030);
+    memcpy(sc, &sc_low, 4), memcpy(sc + 4, &sc_high, 4);
+    memcpy(mn, &mn_low, 4), memcpy(mn + 4, &mn_high, 4);
+}
+
+/* Q4_K and Q5_K: 8 sub-blocks of 32, each q . x times its 6-bit scale,
+ * summed in integers, times d; minus dmin times the mins dotted with the
+ * input's sub-block sums (x_sums). q: nibble k of byte 32h + l for value
+ * 64h + 32k + l, and for Q5_K a fifth bit, bit 2h + k of qh[l]. */
 static inline __attribute__((always_inline)) __m256 q4_k_like_block(uint16_t d, uint16_t dmin,
                                                                     const uint8_t scales[12], const uint8_t *qs,
-                                                                    const uint8_t *qh, const int8_t *x, float xs,
-                                                                    __m256 acc)
+                                                                    const uint8_t *qh, const int8_t *x,
+                                                                    __m256i x_sums, float xs, __m256 acc)
 {
-    int sc[8], mn[8];
-    for (int s = 0; s < 8; s++)
-        k_scale_min(scales, s, &sc[s], &mn[s]);
+    uint8_t sc[8], mn[8];
+    k_scales_mins(scales, sc, mn);
     const __m256i high_bits = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
-    __m256i dots = _mm256_setzero_si256(), mins = _mm256_setzero_si256();
+    __m256i dots = _mm256_setzero_si256();
     for (int h = 0; h < 4; h++) {
         const __m256i packed = _mm256_loadu_si256((const __m256i *)(qs + 32 * h));
         __m256i q0 = low_nibbles(packed), q1 = high_nibbles(packed);
@@ -683,29 +716,27 @@ static inline __attribute__((always_inline)) __m256 q4_k_like_block(uint16_t d, 
         }
         const __m256i x0 = _mm256_loadu_si256((const __m256i *)(x + 64 * h));
         const __m256i x1 = _mm256_loadu_si256((const __m256i *)(x + 64 * h + 32));
-        dots = _mm256_add_epi32(dots, _mm256_madd_epi16(unsigned_pairs(q0, x0), _mm256_set1_epi16((short)sc[2 * h])));
+        dots = _mm256_add_epi32(dots, _mm256_madd_epi16(_mm256_maddubs_epi16(q0, x0), _mm256_set1_epi16(sc[2 * h])));
         dots = _mm256_add_epi32(dots,
-                                _mm256_madd_epi16(unsigned_pairs(q1, x1), _mm256_set1_epi16((short)sc[2 * h + 1])));
-        const __m256i ones = _mm256_set1_epi8(1);
-        mins = _mm256_add_epi32(mins, _mm256_madd_epi16(_mm256_maddubs_epi16(ones, x0),
-                                                        _mm256_set1_epi16((short)mn[2 * h])));
-        mins = _mm256_add_epi32(mins, _mm256_madd_epi16(_mm256_maddubs_epi16(ones, x1),
-                                                        _mm256_set1_epi16((short)mn[2 * h + 1])));
+                                _mm256_madd_epi16(_mm256_maddubs_epi16(q1, x1), _mm256_set1_epi16(sc[2 * h + 1])));
     }
+    int64_t mins_bytes;
+    memcpy(&mins_bytes, mn, sizeof mins_bytes);
+    const __m256i mins = _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(mins_bytes)), x_sums);
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), _mm256_set1_ps(_cvtsh_ss(d) * xs), acc);
     return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(_cvtsh_ss(dmin) * xs), acc);
 }
 
-static inline __m256 q4_k_block(const unsigned char *block, const int8_t *x, float xs, __m256 acc)
+static inline __m256 q4_k_block(const unsigned char *block, const int8_t *x, __m256i x_sums, float xs, __m256 acc)
 {
     const BlockQ4_K *b = (const BlockQ4_K *)block;
-    return q4_k_like_block(b->d, b->dmin, b->scales, b->qs, NULL, x, xs, acc);
+    return q4_k_like_block(b->d, b->dmin, b->scales, b->qs, NULL, x, x_sums, xs, acc);
 }
 
-static inline __m256 q5_k_block(const unsigned char *block, const int8_t *x, float xs, __m256 acc)
+static inline __m256 q5_k_block(const unsigned char *block, const int8_t *x, __m256i x_sums, float xs, __m256 acc)
 {
     const BlockQ5_K *b = (const BlockQ5_K *)block;
-    return q4_k_like_block(b->d, b->dmin, b->scales, b->qs, b->qh, x, xs, acc);
+    return q4_k_like_block(b->d, b->dmin, b->scales, b->qs, b->qh, x, x_sums, xs, acc);
 }
 
 /* The int16 scales of a 32-value step's two sub-blocks of 16: the first
@@ -718,7 +749,7 @@ static inline __m256i two_scales(int first, int second)
 /* Q6_K: value 128h + 32k + l is (low | high << 4) - 32, low nibble k / 2 of
  * ql[64h + 32 (k % 2) + l], high bits 2k, 2k + 1 of qh[32h + l]; 16
  * sub-blocks of 16 with int8 scales. */
-static inline __m256 q6_k_block(const unsigned char *block, const int8_t *x, float xs, __m256 acc)
+static inline __m256 q6_k_block(const unsigned char *block, const int8_t *x, __m256i x_sums, float xs, __m256 acc)
 {
     const BlockQ6_K *b = (const BlockQ6_K *)block;
     const __m256i three = _mm256_set1_epi8(3), thirty_two = _mm256_set1_epi8(32);
@@ -742,14 +773,109 @@ static inline __m256 q6_k_block(const unsigned char *block, const int8_t *x, flo
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), _mm256_set1_ps(_cvtsh_ss(b->d) * xs), acc);
 }
 
+/* The input's sums over the 16 sub-blocks of 16 of a super-block, as int16
+ * (at most 16 x 127): sub-blocks 0, 2, ..., 14 in the low half, 1, 3, ...,
+ * 15 in the high half (each 32-value step's two sub-blocks are its halves). */
+static __m256i sixteen_input_sums(const int8_t *x)
+{
+    __m256i pairs[8];
+    for (int j = 0; j < 8; j++)
+        pairs[j] = _mm256_maddubs_epi16(_mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)(x + 32 * j)));
+    const __m256i a = _mm256_hadd_epi16(_mm256_hadd_epi16(pairs[0], pairs[1]), _mm256_hadd_epi16(pairs[2], pairs[3]));
+    const __m256i b = _mm256_hadd_epi16(_mm256_hadd_epi16(pairs[4], pairs[5]), _mm256_hadd_epi16(pairs[6], pairs[7]));
+    return _mm256_hadd_epi16(a, b);
+}
+
+/* 16 per-sub-block bytes (Q2_K's mins) as int16 in sixteen_input_sums' order. */
+static inline __m256i sixteen_in_sums_order(__m128i bytes)
+{
+    const __m128i even_odd = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    return _mm256_cvtepu8_epi16(_mm_shuffle_epi8(bytes, even_odd));
+}
+
+/* Q2_K: 16 sub-blocks of 16, 4-bit scale (low nibble) and min (high); q of
+ * value 128h + 32k + l is bits 2k, 2k + 1 of qs[32h + l]. */
+static inline __m256 q2_k_block(const unsigned char *block, const int8_t *x, __m256i x_sums, float xs, __m256 acc)
+{
+    const BlockQ2_K *b = (const BlockQ2_K *)block;
+    const __m256i three = _mm256_set1_epi8(3);
+    __m256i dots = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+        const __m256i packed = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * h));
+        const __m256i q[4] = {_mm256_and_si256(packed, three), _mm256_and_si256(_mm256_srli_epi16(packed, 2), three),
+                              _mm256_and_si256(_mm256_srli_epi16(packed, 4), three),
+                              _mm256_and_si256(_mm256_srli_epi16(packed, 6), three)};
+        for (int k = 0; k < 4; k++) {
+            const int s = 8 * h + 2 * k;
+            const __m256i pairs =
+                _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(x + 128 * h + 32 * k)));
+            dots = _mm256_add_epi32(dots,
+                                    _mm256_madd_epi16(pairs, two_scales(b->scales[s] & 0xf, b->scales[s + 1] & 0xf)));
+        }
+    }
+    const __m128i packed_scales = _mm_loadu_si128((const __m128i *)b->scales);
+    const __m256i mins16 = sixteen_in_sums_order(_mm_and_si128(_mm_srli_epi16(packed_scales, 4), _mm_set1_epi8(0x0f)));
+    const __m256i mins = _mm256_madd_epi16(x_sums, mins16);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), _mm256_set1_ps(_cvtsh_ss(b->d) * xs), acc);
+    return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(_cvtsh_ss(b->dmin) * xs), acc);
+}
+
+/* Q3_K's 16 6-bit scales, minus 32, four at a time (quants.h): the low 4
+ * bits of scales 0..3 in the low nibbles of bytes 0..3, of 4..7 in those of
+ * bytes 4..7, of 8..11 and 12..15 in the high nibbles of bytes 0..3 and
+ * 4..7; the high 2 bits of scale s in bits 2 (s / 4) of byte 8 + s % 4. */
+static inline void q3_k_scales(const uint8_t packed[12], int8_t sc[16])
+{
+    uint32_t a, b, c;
+    memcpy(&a, packed, 4), memcpy(&b, packed + 4, 4), memcpy(&c, packed + 8, 4);
+    const uint32_t nibbles = 0x0f0f0f0f, twos = 0x03030303;
+    const uint32_t words[4] = {(a & nibbles) | (c & twos) << 4, (b & nibbles) | (c >> 2 & twos) << 4,
+                               (a >> 4 & nibbles) | (c >> 4 & twos) << 4, (b >> 4 & nibbles) | (c >> 6 & twos) << 4};
+    for (int w = 0; w < 4; w++)
+        for (int i = 0; i < 4; i++)
+            sc[4 * w + i] = (int8_t)((int)(words[w] >> 8 * i & 0xff) - 32);
+}
+
+/* Q3_K: q = the 2 low bits (as Q2_K's) - 4, + 4 where the high bit, bit
+ * 4h + k of hmask[l], is set; 16 sub-blocks of 16 with signed scales. */
+static inline __m256 q3_k_block(const unsigned char *block, const int8_t *x, __m256i x_sums, float xs, __m256 acc)
+{
+    const BlockQ3_K *b = (const BlockQ3_K *)block;
+    int8_t sc[16];
+    q3_k_scales(b->scales, sc);
+    const __m256i three = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    const __m256i hmask = _mm256_loadu_si256((const __m256i *)b->hmask);
+    __m256i dots = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+        const __m256i packed = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * h));
+        const __m256i low[4] = {_mm256_and_si256(packed, three), _mm256_and_si256(_mm256_srli_epi16(packed, 2), three),
+                                _mm256_and_si256(_mm256_srli_epi16(packed, 4), three),
+                                _mm256_and_si256(_mm256_srli_epi16(packed, 6), three)};
+        for (int k = 0; k < 4; k++) {
+            const __m256i bit = _mm256_set1_epi8((char)(1 << (4 * h + k)));
+            const __m256i high = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hmask, bit), bit), four);
+            const __m256i q = _mm256_sub_epi8(_mm256_or_si256(low[k], high), four);
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(x + 128 * h + 32 * k));
+            const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(v, q));
+            const int s = 8 * h + 2 * k;
+            dots = _mm256_add_epi32(dots, _mm256_madd_epi16(pairs, two_scales(sc[s], sc[s + 1])));
+        }
+    }
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), _mm256_set1_ps(_cvtsh_ss(b->d) * xs), acc);
+}
+
 /* One row of blocks times the input: a dot kernel. */
 static inline __attribute__((always_inline)) float blocks_row_dot(const unsigned char *w, const int8_t *x,
                                                                   const float *xs, int cols, int block_values,
-                                                                  size_t block_bytes, BlockDot block_dot)
+                                                                  size_t block_bytes, BlockDot block_dot,
+                                                                  InputSums input_sums)
 {
     __m256 acc = _mm256_setzero_ps();
-    for (int b = 0; b < cols / block_values; b++)
-        acc = block_dot(w + (size_t)b * block_bytes, x + (size_t)b * block_values, xs[b], acc);
+    for (int b = 0; b < cols / block_values; b++) {
+        const int8_t *xb = x + (size_t)b * block_values;
+        acc = block_dot(w + (size_t)b * block_bytes, xb, input_sums ? input_sums(xb) : _mm256_setzero_si256(),
+                        xs[b], acc);
+    }
     return horizontal_sum(acc);
 }
 
@@ -758,15 +884,18 @@ static inline __attribute__((always_inline)) void blocks_rows_side_by_side(float
                                                                            const unsigned char *w, size_t w_stride,
                                                                            const int8_t *x, const float *xs,
                                                                            int cols, int block_values,
-                                                                           size_t block_bytes, BlockDot block_dot)
+                                                                           size_t block_bytes, BlockDot block_dot,
+                                                                           InputSums input_sums)
 {
     __m256 acc[LANES];
     for (int l = 0; l < LANES; l++)
         acc[l] = _mm256_setzero_ps();
-    for (int b = 0; b < cols / block_values; b++)
+    for (int b = 0; b < cols / block_values; b++) {
+        const int8_t *xb = x + (size_t)b * block_values;
+        const __m256i sums = input_sums ? input_sums(xb) : _mm256_setzero_si256();
         for (int l = 0; l < LANES; l++)
-            acc[l] = block_dot(w + l * w_stride + (size_t)b * block_bytes, x + (size_t)b * block_values, xs[b],
-                               acc[l]);
+            acc[l] = block_dot(w + l * w_stride + (size_t)b * block_bytes, xb, sums, xs[b], acc[l]);
+    }
     for (int l = 0; l < LANES; l++)
         out[l * out_stride] = horizontal_sum(acc[l]);
 }
@@ -916,29 +1045,31 @@ static void q8_0_panels(float *out, const Matrix *W, const MatmulScratch *scratc
 }
 
 /* ggml's block types: a dot kernel and a lanes kernel each, from its block_dot. */
-#define BLOCK_KERNELS(name, Block, per_block)                                                                       \
-    static float name##_dot(const Matrix *W, int row, const MatmulInput *x)                                   \
-    {                                                                                                          \
-        const size_t row_bytes = (size_t)W->cols / (per_block) * sizeof(Block);                                   \
-        return blocks_row_dot((const unsigned char *)W->data + (size_t)row * row_bytes, x->values, x->scales,  \
-                              W->cols, per_block, sizeof(Block), name##_block);                                   \
-    }                                                                                                          \
-    static void name##_lanes(float *out, size_t out_stride, const Matrix *W, int first, int lane_rows,         \
-                             const MatmulInput *x)                                                             \
-    {                                                                                                          \
-        const size_t row_bytes = (size_t)W->cols / (per_block) * sizeof(Block);                                   \
-        blocks_rows_side_by_side(out, out_stride, (const unsigned char *)W->data + (size_t)first * row_bytes,  \
-                                 (size_t)lane_rows * row_bytes, x->values, x->scales, W->cols, per_block,         \
-                                 sizeof(Block), name##_block);                                                 \
+#define BLOCK_KERNELS(name, Block, per_block, input_sums)                                                  \
+    static float name##_dot(const Matrix *W, int row, const MatmulInput *x)                                  \
+    {                                                                                                         \
+        const size_t row_bytes = (size_t)W->cols / (per_block) * sizeof(Block);                               \
+        return blocks_row_dot((const unsigned char *)W->data + (size_t)row * row_bytes, x->values, x->scales, \
+                              W->cols, per_block, sizeof(Block), name##_block, input_sums);                   \
+    }                                                                                                         \
+    static void name##_lanes(float *out, size_t out_stride, const Matrix *W, int first, int lane_rows,        \
+                             const MatmulInput *x)                                                            \
+    {                                                                                                         \
+        const size_t row_bytes = (size_t)W->cols / (per_block) * sizeof(Block);                               \
+        blocks_rows_side_by_side(out, out_stride, (const unsigned char *)W->data + (size_t)first * row_bytes, \
+                                 (size_t)lane_rows * row_bytes, x->values, x->scales, W->cols, per_block,     \
+                                 sizeof(Block), name##_block, input_sums);                                    \
     }
 
-BLOCK_KERNELS(q4_0, BlockQ4_0, QBLOCK)
-BLOCK_KERNELS(q4_1, BlockQ4_1, QBLOCK)
-BLOCK_KERNELS(q5_0, BlockQ5_0, QBLOCK)
-BLOCK_KERNELS(q5_1, BlockQ5_1, QBLOCK)
-BLOCK_KERNELS(q4_k, BlockQ4_K, KBLOCK)
-BLOCK_KERNELS(q5_k, BlockQ5_K, KBLOCK)
-BLOCK_KERNELS(q6_k, BlockQ6_K, KBLOCK)
+BLOCK_KERNELS(q4_0, BlockQ4_0, QBLOCK, NULL)
+BLOCK_KERNELS(q4_1, BlockQ4_1, QBLOCK, block_input_sums)
+BLOCK_KERNELS(q5_0, BlockQ5_0, QBLOCK, NULL)
+BLOCK_KERNELS(q5_1, BlockQ5_1, QBLOCK, block_input_sums)
+BLOCK_KERNELS(q4_k, BlockQ4_K, KBLOCK, sub_block_input_sums)
+BLOCK_KERNELS(q5_k, BlockQ5_K, KBLOCK, sub_block_input_sums)
+BLOCK_KERNELS(q6_k, BlockQ6_K, KBLOCK, NULL)
+BLOCK_KERNELS(q2_k, BlockQ2_K, KBLOCK, sixteen_input_sums)
+BLOCK_KERNELS(q3_k, BlockQ3_K, KBLOCK, NULL)
 
 /* Steps: the vector loads take 8 floats or 32 int8 values at a time. */
 const KernelSet kernels_avx2 = {
@@ -955,6 +1086,8 @@ const KernelSet kernels_avx2 = {
         [WEIGHT_Q4_1] = {.dot = q4_1_dot, .lanes = q4_1_lanes},
         [WEIGHT_Q5_0] = {.dot = q5_0_dot, .lanes = q5_0_lanes},
         [WEIGHT_Q5_1] = {.dot = q5_1_dot, .lanes = q5_1_lanes},
+        [WEIGHT_Q2_K] = {.dot = q2_k_dot, .lanes = q2_k_lanes},
+        [WEIGHT_Q3_K] = {.dot = q3_k_dot, .lanes = q3_k_lanes},
         [WEIGHT_Q4_K] = {.dot = q4_k_dot, .lanes = q4_k_lanes},
         [WEIGHT_Q5_K] = {.dot = q5_k_dot, .lanes = q5_k_lanes},
         [WEIGHT_Q6_K] = {.dot = q6_k_dot, .lanes = q6_k_lanes},
