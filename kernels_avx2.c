@@ -9,6 +9,9 @@
  * of 6 rows x one panel: each step broadcasts one weight of each row and
  * multiplies it into the panel's column of 16 inputs, 12 independent sums,
  * each a whole output. int8 weights work the same way in integers.
+ * ggml's block types (Q4_0 ... Q6_K) have a kernel for one block's dot
+ * product with the int8 input, run by a row's dot kernel and by the lanes;
+ * a batch takes them row by row (they have no panels yet).
  * docs/performance.md has the measurements behind these choices. */
 #include "kernel_set.h"
 
