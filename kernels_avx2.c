@@ -9,9 +9,9 @@
  * of 6 rows x one panel: each step broadcasts one weight of each row and
  * multiplies it into the panel's column of 16 inputs, 12 independent sums,
  * each a whole output. int8 weights work the same way in integers.
- * ggml's block types (Q4_0 ... Q6_K) have a kernel for one block's dot
- * product with the int8 input, run by a row's dot kernel and by the lanes;
- * a batch takes them row by row (they have no panels yet).
+ * ggml's block types (Q4_0 ... Q6_K) decode a block into registers and
+ * multiply it with the int8 input's block: per row (dot), in lanes, and for
+ * a batch once per block for a group of tokens (their input left unpacked).
  * docs/performance.md has the measurements behind these choices. */
 #include "kernel_set.h"
 
@@ -563,18 +563,41 @@ static void pack_batch_panel(MatmulScratch *scratch, const float *in, int T, int
 }
 
 /* ---------------------------------------------------------------------------
- * ggml's block types (quants.h) times the int8 input, one block at a time:
- * each block's integers multiplied in integers (maddubs, as for Q8_0), its
- * sub-blocks' integer scales applied to the pair sums (madd), and the
- * block's sum into a float accumulator times d and the input group's
- * scale. A block of the input is the weights' block (32 or 256 values).
- * Types with mins need the input's sums over their sub-blocks: found once
- * per block of the input (InputSums) and shared by the rows of lanes. */
+ * ggml's block types (quants.h) times the int8 input. Each block is first
+ * decoded into registers (DecodedBlock: its values 32 to a vector, signed or
+ * not, and the int16 scale of each pair sum), then multiplied with a block
+ * of the input in integers: maddubs on the values, the sub-blocks' scales
+ * applied to the pair sums with madd, and the block's sum into a float
+ * accumulator times d and the input group's scale. A block of the input is
+ * the weights' block (32 or 256 values). Types with mins need the input's
+ * sums over their sub-blocks (InputSums), found once per block of the input
+ * and shared by decoding's lanes and by a batch's rows. A batch decodes each
+ * block once for all its tokens. */
 
-/* acc + one block's dot product with x (its values) times xs (their scale);
- * x_sums: what the type's InputSums made of x (or nothing). */
-typedef __m256 (*BlockDot)(const unsigned char *block, const int8_t *x, __m256i x_sums, float xs, __m256 acc);
+typedef enum {
+    NO_MIN,      /* value = d * scale * q */
+    PLUS_M,      /* Q4_1, Q5_1: + m (dmin holds m), times the input's block sum (8 partial sums) */
+    MINUS_MIN8,  /* Q4_K, Q5_K: - dmin * min, 8 int32 mins against 8 sub-block sums */
+    MINUS_MIN16, /* Q2_K: - dmin * min, 16 int16 mins against 16 sub-block sums */
+} MinKind;
+
+typedef struct {
+    __m256i q[KBLOCK / 32];      /* values (a 32-value block: q[0]); signed types: |q| */
+    __m256i sign[KBLOCK / 32];   /* signed types: q itself, whose signs go onto the input */
+    __m256i scale[KBLOCK / 32];  /* int16 scales of each pair sum of q[j] . x */
+    __m256i mins;                /* MINUS_MIN8, MINUS_MIN16 */
+    float d, dmin;
+} DecodedBlock;
+
+typedef void (*BlockDecode)(DecodedBlock *out, const unsigned char *block);
 typedef __m256i (*InputSums)(const int8_t *x);
+
+/* How a type's decoded blocks multiply: vectors per block, signed values, mins. */
+typedef struct {
+    int vectors;
+    bool is_signed;
+    MinKind mins;
+} BlockForm;
 
 static inline __m256i low_nibbles(__m256i v)
 {
@@ -607,23 +630,32 @@ static inline __m256i block_fifth_bits(const uint8_t qh[4])
     return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
 }
 
-/* The 8 int32 pair sums of q . x, q signed int8 (|q| <= 127), x int8. */
-static inline __m256i signed_dot(__m256i q, __m256i x)
+/* 0xff in each byte of bits where `bit` is set. */
+static inline __m256i where_set(__m256i bits, int bit)
 {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(x, q)),
-                             _mm256_set1_epi16(1));
+    const __m256i b = _mm256_set1_epi8((char)bit);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(bits, b), b);
 }
 
-/* The 8 int32 pair sums of q . x, q unsigned (at most 63: no int16 overflow in maddubs). */
-static inline __m256i unsigned_dot(__m256i q, __m256i x)
+/* A signed vector of values: |q| for maddubs, q for the signs. */
+static inline void put_signed(DecodedBlock *out, int j, __m256i q)
 {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), _mm256_set1_epi16(1));
+    out->q[j] = _mm256_sign_epi8(q, q);
+    out->sign[j] = q;
+}
+
+/* The int16 scales of a 32-value step's two sub-blocks of 16: the first
+ * for the pair sums of values 0..15 (lanes 0..7), the second for 16..31. */
+static inline __m256i two_scales(int first, int second)
+{
+    return _mm256_set_m128i(_mm_set1_epi16((short)second), _mm_set1_epi16((short)first));
 }
 
 /* The input's sum over a 32-value block, as 8 int32 partial sums. */
 static __m256i block_input_sums(const int8_t *x)
 {
-    return unsigned_dot(_mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)x));
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)x)),
+                             _mm256_set1_epi16(1));
 }
 
 /* The input's sums over the 8 sub-blocks of 32 of a super-block, one per
@@ -642,39 +674,51 @@ static __m256i sub_block_input_sums(const int8_t *x)
     return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
 }
 
-static inline __m256 q4_0_block(const unsigned char *block, const int8_t *x, __m256i x_sums, float xs, __m256 acc)
+/* The input's sums over the 16 sub-blocks of 16 of a super-block, as int16
+ * (at most 16 x 127): sub-blocks 0, 2, ..., 14 in the low half, 1, 3, ...,
+ * 15 in the high half (each 32-value step's two sub-blocks are its halves). */
+static __m256i sixteen_input_sums(const int8_t *x)
+{
+    __m256i pairs[8];
+    for (int j = 0; j < 8; j++)
+        pairs[j] = _mm256_maddubs_epi16(_mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)(x + 32 * j)));
+    const __m256i a = _mm256_hadd_epi16(_mm256_hadd_epi16(pairs[0], pairs[1]), _mm256_hadd_epi16(pairs[2], pairs[3]));
+    const __m256i b = _mm256_hadd_epi16(_mm256_hadd_epi16(pairs[4], pairs[5]), _mm256_hadd_epi16(pairs[6], pairs[7]));
+    return _mm256_hadd_epi16(a, b);
+}
+
+static inline __attribute__((always_inline)) void q4_0_decode(DecodedBlock *out, const unsigned char *block)
 {
     const BlockQ4_0 *b = (const BlockQ4_0 *)block;
-    const __m256i q = _mm256_sub_epi8(block_nibbles(b->qs), _mm256_set1_epi8(8));
-    const __m256i dots = signed_dot(q, _mm256_loadu_si256((const __m256i *)x));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), _mm256_set1_ps(_cvtsh_ss(b->d) * xs), acc);
+    put_signed(out, 0, _mm256_sub_epi8(block_nibbles(b->qs), _mm256_set1_epi8(8)));
+    out->scale[0] = _mm256_set1_epi16(1);
+    out->d = _cvtsh_ss(b->d);
 }
 
 /* d * q + m: d times q . x, plus m times the input's sum. */
-static inline __m256 q4_1_block(const unsigned char *block, const int8_t *x, __m256i x_sums, float xs, __m256 acc)
+static inline __attribute__((always_inline)) void q4_1_decode(DecodedBlock *out, const unsigned char *block)
 {
     const BlockQ4_1 *b = (const BlockQ4_1 *)block;
-    const __m256i dots = unsigned_dot(block_nibbles(b->qs), _mm256_loadu_si256((const __m256i *)x));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), _mm256_set1_ps(_cvtsh_ss(b->d) * xs), acc);
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(x_sums), _mm256_set1_ps(_cvtsh_ss(b->m) * xs), acc);
+    out->q[0] = block_nibbles(b->qs);
+    out->scale[0] = _mm256_set1_epi16(1);
+    out->d = _cvtsh_ss(b->d), out->dmin = _cvtsh_ss(b->m);
 }
 
-static inline __m256 q5_0_block(const unsigned char *block, const int8_t *x, __m256i x_sums, float xs, __m256 acc)
+static inline __attribute__((always_inline)) void q5_0_decode(DecodedBlock *out, const unsigned char *block)
 {
     const BlockQ5_0 *b = (const BlockQ5_0 *)block;
-    const __m256i q = _mm256_sub_epi8(_mm256_or_si256(block_nibbles(b->qs), block_fifth_bits(b->qh)),
-                                      _mm256_set1_epi8(16));
-    const __m256i dots = signed_dot(q, _mm256_loadu_si256((const __m256i *)x));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), _mm256_set1_ps(_cvtsh_ss(b->d) * xs), acc);
+    put_signed(out, 0, _mm256_sub_epi8(_mm256_or_si256(block_nibbles(b->qs), block_fifth_bits(b->qh)),
+                                       _mm256_set1_epi8(16)));
+    out->scale[0] = _mm256_set1_epi16(1);
+    out->d = _cvtsh_ss(b->d);
 }
 
-static inline __m256 q5_1_block(const unsigned char *block, const int8_t *x, __m256i x_sums, float xs, __m256 acc)
+static inline __attribute__((always_inline)) void q5_1_decode(DecodedBlock *out, const unsigned char *block)
 {
     const BlockQ5_1 *b = (const BlockQ5_1 *)block;
-    const __m256i q = _mm256_or_si256(block_nibbles(b->qs), block_fifth_bits(b->qh));
-    const __m256i dots = unsigned_dot(q, _mm256_loadu_si256((const __m256i *)x));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), _mm256_set1_ps(_cvtsh_ss(b->d) * xs), acc);
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(x_sums), _mm256_set1_ps(_cvtsh_ss(b->m) * xs), acc);
+    out->q[0] = _mm256_or_si256(block_nibbles(b->qs), block_fifth_bits(b->qh));
+    out->scale[0] = _mm256_set1_epi16(1);
+    out->d = _cvtsh_ss(b->d), out->dmin = _cvtsh_ss(b->m);
 }
 
 /* Q4_K's and Q5_K's 8 6-bit scales and 8 6-bit mins (quants.h's
@@ -693,70 +737,52 @@ static inline void k_scales_mins(const uint8_t packed[12], uint8_t sc[8], uint8_
     memcpy(mn, &mn_low, 4), memcpy(mn + 4, &mn_high, 4);
 }
 
-/* Q4_K and Q5_K: 8 sub-blocks of 32, each q . x times its 6-bit scale,
- * summed in integers, times d; minus dmin times the mins dotted with the
- * input's sub-block sums (x_sums). q: nibble k of byte 32h + l for value
- * 64h + 32k + l, and for Q5_K a fifth bit, bit 2h + k of qh[l]. */
-static inline __attribute__((always_inline)) __m256 q4_k_like_block(uint16_t d, uint16_t dmin,
-                                                                    const uint8_t scales[12], const uint8_t *qs,
-                                                                    const uint8_t *qh, const int8_t *x,
-                                                                    __m256i x_sums, float xs, __m256 acc)
+/* Q4_K and Q5_K: 8 sub-blocks of 32 with 6-bit scales and mins. Value
+ * 64h + 32k + l is nibble k of qs[32h + l], and for Q5_K has a fifth bit,
+ * bit 2h + k of qh[l]. */
+static inline __attribute__((always_inline)) void q4_k_like_decode(DecodedBlock *out, uint16_t d, uint16_t dmin,
+                                                                   const uint8_t scales[12], const uint8_t *qs,
+                                                                   const uint8_t *qh)
 {
     uint8_t sc[8], mn[8];
     k_scales_mins(scales, sc, mn);
     const __m256i high_bits = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
-    __m256i dots = _mm256_setzero_si256();
+    const __m256i sixteen = _mm256_set1_epi8(0x10);
     for (int h = 0; h < 4; h++) {
         const __m256i packed = _mm256_loadu_si256((const __m256i *)(qs + 32 * h));
-        __m256i q0 = low_nibbles(packed), q1 = high_nibbles(packed);
+        out->q[2 * h] = low_nibbles(packed), out->q[2 * h + 1] = high_nibbles(packed);
         if (qh) {
-            const __m256i bit0 = _mm256_set1_epi8((char)(1 << 2 * h)), bit1 = _mm256_set1_epi8((char)(2 << 2 * h));
-            const __m256i sixteen = _mm256_set1_epi8(0x10);
-            q0 = _mm256_or_si256(q0, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(high_bits, bit0), bit0),
-                                                      sixteen));
-            q1 = _mm256_or_si256(q1, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(high_bits, bit1), bit1),
-                                                      sixteen));
+            out->q[2 * h] = _mm256_or_si256(out->q[2 * h], _mm256_and_si256(where_set(high_bits, 1 << 2 * h), sixteen));
+            out->q[2 * h + 1] =
+                _mm256_or_si256(out->q[2 * h + 1], _mm256_and_si256(where_set(high_bits, 2 << 2 * h), sixteen));
         }
-        const __m256i x0 = _mm256_loadu_si256((const __m256i *)(x + 64 * h));
-        const __m256i x1 = _mm256_loadu_si256((const __m256i *)(x + 64 * h + 32));
-        dots = _mm256_add_epi32(dots, _mm256_madd_epi16(_mm256_maddubs_epi16(q0, x0), _mm256_set1_epi16(sc[2 * h])));
-        dots = _mm256_add_epi32(dots,
-                                _mm256_madd_epi16(_mm256_maddubs_epi16(q1, x1), _mm256_set1_epi16(sc[2 * h + 1])));
+        out->scale[2 * h] = _mm256_set1_epi16(sc[2 * h]), out->scale[2 * h + 1] = _mm256_set1_epi16(sc[2 * h + 1]);
     }
-    int64_t mins_bytes;
-    memcpy(&mins_bytes, mn, sizeof mins_bytes);
-    const __m256i mins = _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(mins_bytes)), x_sums);
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), _mm256_set1_ps(_cvtsh_ss(d) * xs), acc);
-    return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(_cvtsh_ss(dmin) * xs), acc);
+    int64_t mins;
+    memcpy(&mins, mn, sizeof mins);
+    out->mins = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(mins));
+    out->d = _cvtsh_ss(d), out->dmin = _cvtsh_ss(dmin);
 }
 
-static inline __m256 q4_k_block(const unsigned char *block, const int8_t *x, __m256i x_sums, float xs, __m256 acc)
+static inline __attribute__((always_inline)) void q4_k_decode(DecodedBlock *out, const unsigned char *block)
 {
     const BlockQ4_K *b = (const BlockQ4_K *)block;
-    return q4_k_like_block(b->d, b->dmin, b->scales, b->qs, NULL, x, x_sums, xs, acc);
+    q4_k_like_decode(out, b->d, b->dmin, b->scales, b->qs, NULL);
 }
 
-static inline __m256 q5_k_block(const unsigned char *block, const int8_t *x, __m256i x_sums, float xs, __m256 acc)
+static inline __attribute__((always_inline)) void q5_k_decode(DecodedBlock *out, const unsigned char *block)
 {
     const BlockQ5_K *b = (const BlockQ5_K *)block;
-    return q4_k_like_block(b->d, b->dmin, b->scales, b->qs, b->qh, x, x_sums, xs, acc);
-}
-
-/* The int16 scales of a 32-value step's two sub-blocks of 16: the first
- * for the pair sums of values 0..15 (lanes 0..7), the second for 16..31. */
-static inline __m256i two_scales(int first, int second)
-{
-    return _mm256_set_m128i(_mm_set1_epi16((short)second), _mm_set1_epi16((short)first));
+    q4_k_like_decode(out, b->d, b->dmin, b->scales, b->qs, b->qh);
 }
 
 /* Q6_K: value 128h + 32k + l is (low | high << 4) - 32, low nibble k / 2 of
  * ql[64h + 32 (k % 2) + l], high bits 2k, 2k + 1 of qh[32h + l]; 16
  * sub-blocks of 16 with int8 scales. */
-static inline __m256 q6_k_block(const unsigned char *block, const int8_t *x, __m256i x_sums, float xs, __m256 acc)
+static inline __attribute__((always_inline)) void q6_k_decode(DecodedBlock *out, const unsigned char *block)
 {
     const BlockQ6_K *b = (const BlockQ6_K *)block;
     const __m256i three = _mm256_set1_epi8(3), thirty_two = _mm256_set1_epi8(32);
-    __m256i dots = _mm256_setzero_si256();
     for (int h = 0; h < 2; h++) {
         const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h));
         const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32));
@@ -766,61 +792,41 @@ static inline __m256 q6_k_block(const unsigned char *block, const int8_t *x, __m
                                  _mm256_and_si256(_mm256_srli_epi16(qh, 4), three),
                                  _mm256_and_si256(_mm256_srli_epi16(qh, 6), three)};
         for (int k = 0; k < 4; k++) {
-            const __m256i q = _mm256_sub_epi8(_mm256_or_si256(low[k], _mm256_slli_epi16(high[k], 4)), thirty_two);
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(x + 128 * h + 32 * k));
-            const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(v, q));
-            const int s = 8 * h + 2 * k;
-            dots = _mm256_add_epi32(dots, _mm256_madd_epi16(pairs, two_scales(b->scales[s], b->scales[s + 1])));
+            const int j = 4 * h + k, s = 2 * j;
+            put_signed(out, j, _mm256_sub_epi8(_mm256_or_si256(low[k], _mm256_slli_epi16(high[k], 4)), thirty_two));
+            out->scale[j] = two_scales(b->scales[s], b->scales[s + 1]);
         }
     }
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), _mm256_set1_ps(_cvtsh_ss(b->d) * xs), acc);
+    out->d = _cvtsh_ss(b->d);
 }
 
-/* The input's sums over the 16 sub-blocks of 16 of a super-block, as int16
- * (at most 16 x 127): sub-blocks 0, 2, ..., 14 in the low half, 1, 3, ...,
- * 15 in the high half (each 32-value step's two sub-blocks are its halves). */
-static __m256i sixteen_input_sums(const int8_t *x)
+/* The 2-bit values of Q2_K and Q3_K: value 128h + 32k + l is bits 2k,
+ * 2k + 1 of qs[32h + l]; vector 4h + k. */
+static inline void two_bit_values(__m256i q[8], const uint8_t qs[KBLOCK / 4])
 {
-    __m256i pairs[8];
-    for (int j = 0; j < 8; j++)
-        pairs[j] = _mm256_maddubs_epi16(_mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)(x + 32 * j)));
-    const __m256i a = _mm256_hadd_epi16(_mm256_hadd_epi16(pairs[0], pairs[1]), _mm256_hadd_epi16(pairs[2], pairs[3]));
-    const __m256i b = _mm256_hadd_epi16(_mm256_hadd_epi16(pairs[4], pairs[5]), _mm256_hadd_epi16(pairs[6], pairs[7]));
-    return _mm256_hadd_epi16(a, b);
+    const __m256i three = _mm256_set1_epi8(3);
+    for (int h = 0; h < 2; h++) {
+        const __m256i packed = _mm256_loadu_si256((const __m256i *)(qs + 32 * h));
+        q[4 * h] = _mm256_and_si256(packed, three);
+        q[4 * h + 1] = _mm256_and_si256(_mm256_srli_epi16(packed, 2), three);
+        q[4 * h + 2] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), three);
+        q[4 * h + 3] = _mm256_and_si256(_mm256_srli_epi16(packed, 6), three);
+    }
 }
 
-/* 16 per-sub-block bytes (Q2_K's mins) as int16 in sixteen_input_sums' order. */
-static inline __m256i sixteen_in_sums_order(__m128i bytes)
-{
-    const __m128i even_odd = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
-    return _mm256_cvtepu8_epi16(_mm_shuffle_epi8(bytes, even_odd));
-}
-
-/* Q2_K: 16 sub-blocks of 16, 4-bit scale (low nibble) and min (high); q of
- * value 128h + 32k + l is bits 2k, 2k + 1 of qs[32h + l]. */
-static inline __m256 q2_k_block(const unsigned char *block, const int8_t *x, __m256i x_sums, float xs, __m256 acc)
+/* Q2_K: 16 sub-blocks of 16, 4-bit scale (low nibble) and min (high); the
+ * mins as int16 in sixteen_input_sums' order (even sub-blocks, then odd). */
+static inline __attribute__((always_inline)) void q2_k_decode(DecodedBlock *out, const unsigned char *block)
 {
     const BlockQ2_K *b = (const BlockQ2_K *)block;
-    const __m256i three = _mm256_set1_epi8(3);
-    __m256i dots = _mm256_setzero_si256();
-    for (int h = 0; h < 2; h++) {
-        const __m256i packed = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * h));
-        const __m256i q[4] = {_mm256_and_si256(packed, three), _mm256_and_si256(_mm256_srli_epi16(packed, 2), three),
-                              _mm256_and_si256(_mm256_srli_epi16(packed, 4), three),
-                              _mm256_and_si256(_mm256_srli_epi16(packed, 6), three)};
-        for (int k = 0; k < 4; k++) {
-            const int s = 8 * h + 2 * k;
-            const __m256i pairs =
-                _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(x + 128 * h + 32 * k)));
-            dots = _mm256_add_epi32(dots,
-                                    _mm256_madd_epi16(pairs, two_scales(b->scales[s] & 0xf, b->scales[s + 1] & 0xf)));
-        }
-    }
-    const __m128i packed_scales = _mm_loadu_si128((const __m128i *)b->scales);
-    const __m256i mins16 = sixteen_in_sums_order(_mm_and_si128(_mm_srli_epi16(packed_scales, 4), _mm_set1_epi8(0x0f)));
-    const __m256i mins = _mm256_madd_epi16(x_sums, mins16);
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), _mm256_set1_ps(_cvtsh_ss(b->d) * xs), acc);
-    return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(_cvtsh_ss(b->dmin) * xs), acc);
+    two_bit_values(out->q, b->qs);
+    for (int j = 0; j < 8; j++)
+        out->scale[j] = two_scales(b->scales[2 * j] & 0xf, b->scales[2 * j + 1] & 0xf);
+    const __m128i packed = _mm_loadu_si128((const __m128i *)b->scales);
+    const __m128i mins = _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0f));
+    const __m128i even_odd = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    out->mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(mins, even_odd));
+    out->d = _cvtsh_ss(b->d), out->dmin = _cvtsh_ss(b->dmin);
 }
 
 /* Q3_K's 16 6-bit scales, minus 32, four at a time (quants.h): the low 4
@@ -841,43 +847,61 @@ static inline void q3_k_scales(const uint8_t packed[12], int8_t sc[16])
 
 /* Q3_K: q = the 2 low bits (as Q2_K's) - 4, + 4 where the high bit, bit
  * 4h + k of hmask[l], is set; 16 sub-blocks of 16 with signed scales. */
-static inline __m256 q3_k_block(const unsigned char *block, const int8_t *x, __m256i x_sums, float xs, __m256 acc)
+static inline __attribute__((always_inline)) void q3_k_decode(DecodedBlock *out, const unsigned char *block)
 {
     const BlockQ3_K *b = (const BlockQ3_K *)block;
     int8_t sc[16];
     q3_k_scales(b->scales, sc);
-    const __m256i three = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
-    const __m256i hmask = _mm256_loadu_si256((const __m256i *)b->hmask);
-    __m256i dots = _mm256_setzero_si256();
-    for (int h = 0; h < 2; h++) {
-        const __m256i packed = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * h));
-        const __m256i low[4] = {_mm256_and_si256(packed, three), _mm256_and_si256(_mm256_srli_epi16(packed, 2), three),
-                                _mm256_and_si256(_mm256_srli_epi16(packed, 4), three),
-                                _mm256_and_si256(_mm256_srli_epi16(packed, 6), three)};
-        for (int k = 0; k < 4; k++) {
-            const __m256i bit = _mm256_set1_epi8((char)(1 << (4 * h + k)));
-            const __m256i high = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hmask, bit), bit), four);
-            const __m256i q = _mm256_sub_epi8(_mm256_or_si256(low[k], high), four);
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(x + 128 * h + 32 * k));
-            const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(v, q));
-            const int s = 8 * h + 2 * k;
-            dots = _mm256_add_epi32(dots, _mm256_madd_epi16(pairs, two_scales(sc[s], sc[s + 1])));
-        }
+    __m256i low[8];
+    two_bit_values(low, b->qs);
+    const __m256i four = _mm256_set1_epi8(4), hmask = _mm256_loadu_si256((const __m256i *)b->hmask);
+    for (int j = 0; j < 8; j++) {
+        const __m256i high = _mm256_and_si256(where_set(hmask, 1 << j), four);
+        put_signed(out, j, _mm256_sub_epi8(_mm256_or_si256(low[j], high), four));
+        out->scale[j] = two_scales(sc[2 * j], sc[2 * j + 1]);
     }
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), _mm256_set1_ps(_cvtsh_ss(b->d) * xs), acc);
+    out->d = _cvtsh_ss(b->d);
+}
+
+/* acc + a decoded block . x (the input's block, its scale xs; x_sums what
+ * the type's InputSums made of it). */
+static inline __attribute__((always_inline)) __m256 decoded_dot(const DecodedBlock *b, const int8_t *x,
+                                                                __m256i x_sums, float xs, __m256 acc, BlockForm form)
+{
+    __m256i dots = _mm256_setzero_si256();
+    for (int j = 0; j < form.vectors; j++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(x + 32 * j));
+        if (form.is_signed)
+            v = _mm256_sign_epi8(v, b->sign[j]);  /* maddubs multiplies unsigned by signed bytes */
+        dots = _mm256_add_epi32(dots, _mm256_madd_epi16(_mm256_maddubs_epi16(b->q[j], v), b->scale[j]));
+    }
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), _mm256_set1_ps(b->d * xs), acc);
+    switch (form.mins) {
+    case PLUS_M:
+        return _mm256_fmadd_ps(_mm256_cvtepi32_ps(x_sums), _mm256_set1_ps(b->dmin * xs), acc);
+    case MINUS_MIN8:
+        return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(_mm256_mullo_epi32(b->mins, x_sums)),
+                                _mm256_set1_ps(b->dmin * xs), acc);
+    case MINUS_MIN16:
+        return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(x_sums, b->mins)), _mm256_set1_ps(b->dmin * xs),
+                                acc);
+    default:
+        return acc;
+    }
 }
 
 /* One row of blocks times the input: a dot kernel. */
 static inline __attribute__((always_inline)) float blocks_row_dot(const unsigned char *w, const int8_t *x,
                                                                   const float *xs, int cols, int block_values,
-                                                                  size_t block_bytes, BlockDot block_dot,
-                                                                  InputSums input_sums)
+                                                                  size_t block_bytes, BlockDecode decode,
+                                                                  InputSums input_sums, BlockForm form)
 {
     __m256 acc = _mm256_setzero_ps();
-    for (int b = 0; b < cols / block_values; b++) {
-        const int8_t *xb = x + (size_t)b * block_values;
-        acc = block_dot(w + (size_t)b * block_bytes, xb, input_sums ? input_sums(xb) : _mm256_setzero_si256(),
-                        xs[b], acc);
+    DecodedBlock b;
+    for (int k = 0; k < cols / block_values; k++) {
+        const int8_t *xk = x + (size_t)k * block_values;
+        decode(&b, w + (size_t)k * block_bytes);
+        acc = decoded_dot(&b, xk, input_sums ? input_sums(xk) : _mm256_setzero_si256(), xs[k], acc, form);
     }
     return horizontal_sum(acc);
 }
@@ -887,20 +911,60 @@ static inline __attribute__((always_inline)) void blocks_rows_side_by_side(float
                                                                            const unsigned char *w, size_t w_stride,
                                                                            const int8_t *x, const float *xs,
                                                                            int cols, int block_values,
-                                                                           size_t block_bytes, BlockDot block_dot,
-                                                                           InputSums input_sums)
+                                                                           size_t block_bytes, BlockDecode decode,
+                                                                           InputSums input_sums, BlockForm form)
 {
     __m256 acc[LANES];
     for (int l = 0; l < LANES; l++)
         acc[l] = _mm256_setzero_ps();
-    for (int b = 0; b < cols / block_values; b++) {
-        const int8_t *xb = x + (size_t)b * block_values;
-        const __m256i sums = input_sums ? input_sums(xb) : _mm256_setzero_si256();
-        for (int l = 0; l < LANES; l++)
-            acc[l] = block_dot(w + l * w_stride + (size_t)b * block_bytes, xb, sums, xs[b], acc[l]);
+    DecodedBlock b;
+    for (int k = 0; k < cols / block_values; k++) {
+        const int8_t *xk = x + (size_t)k * block_values;
+        const __m256i sums = input_sums ? input_sums(xk) : _mm256_setzero_si256();
+        for (int l = 0; l < LANES; l++) {
+            decode(&b, w + l * w_stride + (size_t)k * block_bytes);
+            acc[l] = decoded_dot(&b, xk, sums, xs[k], acc[l], form);
+        }
     }
     for (int l = 0; l < LANES; l++)
         out[l * out_stride] = horizontal_sum(acc[l]);
+}
+
+/* Rows [r0, r1) (at most ROW_TILE) of out (T, rows) = the batch's input
+ * (quantized, left unpacked in scratch by the pack) @ W^T: per group of
+ * GROUP_TOKENS tokens and block of the rows, the input's sums once, then
+ * each row's block decoded once and multiplied with every token's. */
+static inline __attribute__((always_inline)) void blocks_batch(float *out, const Matrix *W,
+                                                               const MatmulScratch *scratch, int T, int r0, int r1,
+                                                               int block_values, size_t block_bytes,
+                                                               BlockDecode decode, InputSums input_sums,
+                                                               BlockForm form)
+{
+    const int cols = W->cols, blocks = cols / block_values;
+    const size_t row_bytes = (size_t)blocks * block_bytes;
+    __m256 acc[ROW_TILE][GROUP_TOKENS];
+    __m256i sums[GROUP_TOKENS];
+    DecodedBlock b;
+    for (int g0 = 0; g0 < T; g0 += GROUP_TOKENS) {
+        const int n = T - g0 < GROUP_TOKENS ? T - g0 : GROUP_TOKENS;
+        for (int r = 0; r < r1 - r0; r++)
+            for (int t = 0; t < n; t++)
+                acc[r][t] = _mm256_setzero_ps();
+        for (int k = 0; k < blocks; k++) {
+            const int8_t *x = scratch->values + (size_t)g0 * cols + (size_t)k * block_values;
+            const float *xs = scratch->scales + (size_t)g0 * blocks + k;
+            for (int t = 0; t < n; t++)
+                sums[t] = input_sums ? input_sums(x + (size_t)t * cols) : _mm256_setzero_si256();
+            for (int r = 0; r < r1 - r0; r++) {
+                decode(&b, (const unsigned char *)W->data + (size_t)(r0 + r) * row_bytes + (size_t)k * block_bytes);
+                for (int t = 0; t < n; t++)
+                    acc[r][t] = decoded_dot(&b, x + (size_t)t * cols, sums[t], xs[(size_t)t * blocks], acc[r][t], form);
+            }
+        }
+        for (int t = 0; t < n; t++)
+            for (int r = 0; r < r1 - r0; r++)
+                out[(size_t)(g0 + t) * W->rows + r0 + r] = horizontal_sum(acc[r][t]);
+    }
 }
 
 /* ---------------------------------------------------------------------------
@@ -1047,32 +1111,39 @@ static void q8_0_panels(float *out, const Matrix *W, const MatmulScratch *scratc
     int8_panels(out, W, scratch, T, r0, r1, true);
 }
 
-/* ggml's block types: a dot kernel and a lanes kernel each, from its block_dot. */
-#define BLOCK_KERNELS(name, Block, per_block, input_sums)                                                  \
-    static float name##_dot(const Matrix *W, int row, const MatmulInput *x)                                  \
-    {                                                                                                         \
-        const size_t row_bytes = (size_t)W->cols / (per_block) * sizeof(Block);                               \
-        return blocks_row_dot((const unsigned char *)W->data + (size_t)row * row_bytes, x->values, x->scales, \
-                              W->cols, per_block, sizeof(Block), name##_block, input_sums);                   \
-    }                                                                                                         \
-    static void name##_lanes(float *out, size_t out_stride, const Matrix *W, int first, int lane_rows,        \
-                             const MatmulInput *x)                                                            \
-    {                                                                                                         \
-        const size_t row_bytes = (size_t)W->cols / (per_block) * sizeof(Block);                               \
-        blocks_rows_side_by_side(out, out_stride, (const unsigned char *)W->data + (size_t)first * row_bytes, \
-                                 (size_t)lane_rows * row_bytes, x->values, x->scales, W->cols, per_block,     \
-                                 sizeof(Block), name##_block, input_sums);                                    \
+/* ggml's block types: a dot, a lanes and a batch kernel each, from the
+ * type's decoding, input sums and form. */
+#define BLOCK_KERNELS(name, Block, per_block, input_sums, ...)                                                 \
+    static const BlockForm name##_form = {__VA_ARGS__};                                                       \
+    static float name##_dot(const Matrix *W, int row, const MatmulInput *x)                                   \
+    {                                                                                                          \
+        const size_t row_bytes = (size_t)W->cols / (per_block) * sizeof(Block);                                \
+        return blocks_row_dot((const unsigned char *)W->data + (size_t)row * row_bytes, x->values, x->scales,  \
+                              W->cols, per_block, sizeof(Block), name##_decode, input_sums, name##_form);      \
+    }                                                                                                          \
+    static void name##_lanes(float *out, size_t out_stride, const Matrix *W, int first, int lane_rows,         \
+                             const MatmulInput *x)                                                             \
+    {                                                                                                          \
+        const size_t row_bytes = (size_t)W->cols / (per_block) * sizeof(Block);                                \
+        blocks_rows_side_by_side(out, out_stride, (const unsigned char *)W->data + (size_t)first * row_bytes,  \
+                                 (size_t)lane_rows * row_bytes, x->values, x->scales, W->cols, per_block,      \
+                                 sizeof(Block), name##_decode, input_sums, name##_form);                       \
+    }                                                                                                          \
+    static void name##_batch(float *out, const Matrix *W, const MatmulScratch *scratch, int T, int r0, int r1) \
+    {                                                                                                          \
+        blocks_batch(out, W, scratch, T, r0, r1, per_block, sizeof(Block), name##_decode, input_sums,          \
+                     name##_form);                                                                             \
     }
 
-BLOCK_KERNELS(q4_0, BlockQ4_0, QBLOCK, NULL)
-BLOCK_KERNELS(q4_1, BlockQ4_1, QBLOCK, block_input_sums)
-BLOCK_KERNELS(q5_0, BlockQ5_0, QBLOCK, NULL)
-BLOCK_KERNELS(q5_1, BlockQ5_1, QBLOCK, block_input_sums)
-BLOCK_KERNELS(q4_k, BlockQ4_K, KBLOCK, sub_block_input_sums)
-BLOCK_KERNELS(q5_k, BlockQ5_K, KBLOCK, sub_block_input_sums)
-BLOCK_KERNELS(q6_k, BlockQ6_K, KBLOCK, NULL)
-BLOCK_KERNELS(q2_k, BlockQ2_K, KBLOCK, sixteen_input_sums)
-BLOCK_KERNELS(q3_k, BlockQ3_K, KBLOCK, NULL)
+BLOCK_KERNELS(q4_0, BlockQ4_0, QBLOCK, NULL, 1, true, NO_MIN)
+BLOCK_KERNELS(q4_1, BlockQ4_1, QBLOCK, block_input_sums, 1, false, PLUS_M)
+BLOCK_KERNELS(q5_0, BlockQ5_0, QBLOCK, NULL, 1, true, NO_MIN)
+BLOCK_KERNELS(q5_1, BlockQ5_1, QBLOCK, block_input_sums, 1, false, PLUS_M)
+BLOCK_KERNELS(q2_k, BlockQ2_K, KBLOCK, sixteen_input_sums, 8, false, MINUS_MIN16)
+BLOCK_KERNELS(q3_k, BlockQ3_K, KBLOCK, NULL, 8, true, NO_MIN)
+BLOCK_KERNELS(q4_k, BlockQ4_K, KBLOCK, sub_block_input_sums, 8, false, MINUS_MIN8)
+BLOCK_KERNELS(q5_k, BlockQ5_K, KBLOCK, sub_block_input_sums, 8, false, MINUS_MIN8)
+BLOCK_KERNELS(q6_k, BlockQ6_K, KBLOCK, NULL, 8, true, NO_MIN)
 
 /* Steps: the vector loads take 8 floats or 32 int8 values at a time. */
 const KernelSet kernels_avx2 = {
@@ -1085,15 +1156,15 @@ const KernelSet kernels_avx2 = {
         [WEIGHT_F16] = {.dot = f16_dot, .lanes = f16_lanes, .lanes_step = 8, .panels = f16_panels,
                         .panels_step = 8},
         [WEIGHT_Q8_0] = {.dot = q8_0_dot, .lanes = q8_0_lanes, .panels = q8_0_panels},
-        [WEIGHT_Q4_0] = {.dot = q4_0_dot, .lanes = q4_0_lanes},
-        [WEIGHT_Q4_1] = {.dot = q4_1_dot, .lanes = q4_1_lanes},
-        [WEIGHT_Q5_0] = {.dot = q5_0_dot, .lanes = q5_0_lanes},
-        [WEIGHT_Q5_1] = {.dot = q5_1_dot, .lanes = q5_1_lanes},
-        [WEIGHT_Q2_K] = {.dot = q2_k_dot, .lanes = q2_k_lanes},
-        [WEIGHT_Q3_K] = {.dot = q3_k_dot, .lanes = q3_k_lanes},
-        [WEIGHT_Q4_K] = {.dot = q4_k_dot, .lanes = q4_k_lanes},
-        [WEIGHT_Q5_K] = {.dot = q5_k_dot, .lanes = q5_k_lanes},
-        [WEIGHT_Q6_K] = {.dot = q6_k_dot, .lanes = q6_k_lanes},
+        [WEIGHT_Q4_0] = {.dot = q4_0_dot, .lanes = q4_0_lanes, .panels = q4_0_batch},
+        [WEIGHT_Q4_1] = {.dot = q4_1_dot, .lanes = q4_1_lanes, .panels = q4_1_batch},
+        [WEIGHT_Q5_0] = {.dot = q5_0_dot, .lanes = q5_0_lanes, .panels = q5_0_batch},
+        [WEIGHT_Q5_1] = {.dot = q5_1_dot, .lanes = q5_1_lanes, .panels = q5_1_batch},
+        [WEIGHT_Q2_K] = {.dot = q2_k_dot, .lanes = q2_k_lanes, .panels = q2_k_batch},
+        [WEIGHT_Q3_K] = {.dot = q3_k_dot, .lanes = q3_k_lanes, .panels = q3_k_batch},
+        [WEIGHT_Q4_K] = {.dot = q4_k_dot, .lanes = q4_k_lanes, .panels = q4_k_batch},
+        [WEIGHT_Q5_K] = {.dot = q5_k_dot, .lanes = q5_k_lanes, .panels = q5_k_batch},
+        [WEIGHT_Q6_K] = {.dot = q6_k_dot, .lanes = q6_k_lanes, .panels = q6_k_batch},
     },
     .pack_panel = pack_batch_panel,
     .attention_query_block = attention_block_panels,

@@ -43,6 +43,23 @@ done
 
 "$QUANT_TESTS" "$MODELS_DIR" || echo "not ok - quant_tests exited with status $?"
 
+# Any thread count gives the same bits: every row is computed whole by one thread.
+threads_differ=""
+for n in 1 2 3; do
+    OMP_NUM_THREADS=$n $RUN "$QUANT/q256.Q4_K_M.gguf" -t 0 -n 100 -i "Once upon a time" \
+        --logits "$SCRATCH/threads$n.logits" >"$SCRATCH/threads$n.out" 2>"$SCRATCH/err" ||
+        threads_differ="$threads_differ $n threads failed: $(tail -1 "$SCRATCH/err");"
+    if [ "$n" != 1 ] && ! { cmp -s "$SCRATCH/threads1.logits" "$SCRATCH/threads$n.logits" &&
+        cmp -s "$SCRATCH/threads1.out" "$SCRATCH/threads$n.out"; }; then
+        threads_differ="$threads_differ $n threads differ from 1;"
+    fi
+done
+if [ -z "$threads_differ" ] && [ -s "$SCRATCH/threads1.logits" ]; then
+    ok "q256.Q4_K_M.gguf: 1, 2 and 3 threads give bit-identical logits and text"
+else
+    not_ok "q256.Q4_K_M.gguf with threads" "${threads_differ:-no logits written}"
+fi
+
 # reference.py dequantizes the same blocks and runs float32 activations; the
 # engine quantizes them to 8 bits: a percent or so apart, as on Q8_0 above.
 for type in Q4_K_M Q2_K Q5_1; do
