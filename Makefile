@@ -57,12 +57,15 @@ tests/gguf_tests: tests/gguf_tests.c gguf.c gguf.h quants.c quants.h
 tests/explain_tests: tests/explain_tests.c $(ENGINE_SOURCES) $(HEADERS) tests/test_harness.h
 	$(CC) $(ALL_CFLAGS) -I. -o $@ tests/explain_tests.c $(ENGINE_SOURCES) $(LDLIBS)
 
+tests/quant_tests: tests/quant_tests.c $(ENGINE_SOURCES) $(HEADERS) tests/test_harness.h
+	$(CC) $(ALL_CFLAGS) -I. -o $@ tests/quant_tests.c $(ENGINE_SOURCES) $(LDLIBS)
+
 # valgrind's memcheck (3.19) cannot decode AVX-512 and stops with SIGILL on
 # a -march=native build of an AVX-512 machine: it gets a build for x86-64-v3
 # (AVX2, FMA, F16C), whose vector kernels are the ones it then checks.
 MEMCHECK_DIR = build/memcheck
 MEMCHECK_CFLAGS = -O2 -g -march=x86-64-v3
-test: engine tests/unit_tests tests/gguf_tests tests/explain_tests $(MEMCHECK_DIR)/run
+test: engine tests/unit_tests tests/gguf_tests tests/explain_tests tests/quant_tests $(MEMCHECK_DIR)/run
 	@MEMCHECK_RUN=$(MEMCHECK_DIR)/run sh tests/run_tests.sh
 
 $(MEMCHECK_DIR)/run: run.c $(ENGINE_SOURCES) $(HEADERS)
@@ -86,10 +89,12 @@ fuzz:
 # runs, are checked too, and not only the plain loops.
 SANITIZE_DIR = build/sanitize
 SANITIZE_FLAGS = -O1 -g -march=native -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-sanitize: $(SANITIZE_DIR)/run $(SANITIZE_DIR)/unit_tests $(SANITIZE_DIR)/gguf_tests $(SANITIZE_DIR)/explain_tests
+sanitize: $(SANITIZE_DIR)/run $(SANITIZE_DIR)/unit_tests $(SANITIZE_DIR)/gguf_tests $(SANITIZE_DIR)/explain_tests \
+          $(SANITIZE_DIR)/quant_tests
 	@ASAN_OPTIONS=exitcode=86:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:exitcode=87 \
 	    SANITIZED=1 RUN=$(SANITIZE_DIR)/run UNIT_TESTS=$(SANITIZE_DIR)/unit_tests \
-	    GGUF_TESTS=$(SANITIZE_DIR)/gguf_tests EXPLAIN_TESTS=$(SANITIZE_DIR)/explain_tests sh tests/run_tests.sh
+	    GGUF_TESTS=$(SANITIZE_DIR)/gguf_tests EXPLAIN_TESTS=$(SANITIZE_DIR)/explain_tests \
+	    QUANT_TESTS=$(SANITIZE_DIR)/quant_tests sh tests/run_tests.sh
 
 $(SANITIZE_DIR)/run: run.c $(ENGINE_SOURCES) $(HEADERS)
 	@mkdir -p $(SANITIZE_DIR)
@@ -107,5 +112,9 @@ $(SANITIZE_DIR)/explain_tests: tests/explain_tests.c $(ENGINE_SOURCES) $(HEADERS
 	@mkdir -p $(SANITIZE_DIR)
 	$(CC) $(SANITIZE_FLAGS) $(WARNINGS) $(OPENMP) -D_GNU_SOURCE -I. -o $@ tests/explain_tests.c $(ENGINE_SOURCES) $(LDLIBS)
 
+$(SANITIZE_DIR)/quant_tests: tests/quant_tests.c $(ENGINE_SOURCES) $(HEADERS)
+	@mkdir -p $(SANITIZE_DIR)
+	$(CC) $(SANITIZE_FLAGS) $(WARNINGS) $(OPENMP) -D_GNU_SOURCE -I. -o $@ tests/quant_tests.c $(ENGINE_SOURCES) $(LDLIBS)
+
 clean:
-	rm -rf run tests/unit_tests tests/gguf_tests tests/explain_tests build
+	rm -rf run tests/unit_tests tests/gguf_tests tests/explain_tests tests/quant_tests build

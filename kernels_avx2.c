@@ -9,6 +9,9 @@
  * of 6 rows x one panel: each step broadcasts one weight of each row and
  * multiplies it into the panel's column of 16 inputs, 12 independent sums,
  * each a whole output. int8 weights work the same way in integers.
+ * ggml's block types (Q4_0 ... Q6_K) decode a block into registers and
+ * multiply it with the int8 input's block: per row (dot), in lanes, and for
+ * a batch once per block for a group of tokens (their input left unpacked).
  * docs/performance.md has the measurements behind these choices. */
 #include "kernel_set.h"
 
@@ -560,6 +563,411 @@ static void pack_batch_panel(MatmulScratch *scratch, const float *in, int T, int
 }
 
 /* ---------------------------------------------------------------------------
+ * ggml's block types (quants.h) times the int8 input. Each block is first
+ * decoded into registers (DecodedBlock: its values 32 to a vector, signed or
+ * not, and the int16 scale of each pair sum), then multiplied with a block
+ * of the input in integers: maddubs on the values, the sub-blocks' scales
+ * applied to the pair sums with madd, and the block's sum into a float
+ * accumulator times d and the input group's scale. A block of the input is
+ * the weights' block (32 or 256 values). Types with mins need the input's
+ * sums over their sub-blocks (InputSums), found once per block of the input
+ * and shared by decoding's lanes and by a batch's rows. A batch decodes each
+ * block once for all its tokens. */
+
+typedef enum {
+    NO_MIN,      /* value = d * scale * q */
+    PLUS_M,      /* Q4_1, Q5_1: + m (dmin holds m), times the input's block sum (8 partial sums) */
+    MINUS_MIN8,  /* Q4_K, Q5_K: - dmin * min, 8 int32 mins against 8 sub-block sums */
+    MINUS_MIN16, /* Q2_K: - dmin * min, 16 int16 mins against 16 sub-block sums */
+} MinKind;
+
+typedef struct {
+    __m256i q[KBLOCK / 32];      /* values (a 32-value block: q[0]); signed types: |q| */
+    __m256i sign[KBLOCK / 32];   /* signed types: q itself, whose signs go onto the input */
+    __m256i scale[KBLOCK / 32];  /* int16 scales of each pair sum of q[j] . x */
+    __m256i mins;                /* MINUS_MIN8, MINUS_MIN16 */
+    float d, dmin;
+} DecodedBlock;
+
+typedef void (*BlockDecode)(DecodedBlock *out, const unsigned char *block);
+typedef __m256i (*InputSums)(const int8_t *x);
+
+/* How a type's decoded blocks multiply: vectors per block, signed values, mins. */
+typedef struct {
+    int vectors;
+    bool is_signed;
+    MinKind mins;
+} BlockForm;
+
+static inline __m256i low_nibbles(__m256i v)
+{
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x0f));
+}
+
+static inline __m256i high_nibbles(__m256i v)
+{
+    return _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0f));
+}
+
+/* The 32 nibbles of a 32-value block, in value order: the low halves of the
+ * 16 bytes are values 0..15, the high halves 16..31. */
+static inline __m256i block_nibbles(const uint8_t qs[QBLOCK / 2])
+{
+    const __m128i packed = _mm_loadu_si128((const __m128i *)qs);
+    return low_nibbles(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed));
+}
+
+/* 0x10 in byte j where bit j of the 4 little-endian bytes qh is set: Q5_0's
+ * and Q5_1's fifth bits. Byte j takes byte j / 8 of qh, then its bit j % 8. */
+static inline __m256i block_fifth_bits(const uint8_t qh[4])
+{
+    uint32_t bits;
+    memcpy(&bits, qh, sizeof bits);
+    const __m256i spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32((int)bits),
+        _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0x0000000000000000));
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
+}
+
+/* 0xff in each byte of bits where `bit` is set. */
+static inline __m256i where_set(__m256i bits, int bit)
+{
+    const __m256i b = _mm256_set1_epi8((char)bit);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(bits, b), b);
+}
+
+/* A signed vector of values: |q| for maddubs, q for the signs. */
+static inline void put_signed(DecodedBlock *out, int j, __m256i q)
+{
+    out->q[j] = _mm256_sign_epi8(q, q);
+    out->sign[j] = q;
+}
+
+/* The int16 scales of a 32-value step's two sub-blocks of 16: the first
+ * for the pair sums of values 0..15 (lanes 0..7), the second for 16..31. */
+static inline __m256i two_scales(int first, int second)
+{
+    return _mm256_set_m128i(_mm_set1_epi16((short)second), _mm_set1_epi16((short)first));
+}
+
+/* The input's sum over a 32-value block, as 8 int32 partial sums. */
+static __m256i block_input_sums(const int8_t *x)
+{
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)x)),
+                             _mm256_set1_epi16(1));
+}
+
+/* The input's sums over the 8 sub-blocks of 32 of a super-block, one per
+ * int32 lane, in order. */
+static __m256i sub_block_input_sums(const int8_t *x)
+{
+    __m256i partial[8];
+    for (int s = 0; s < 8; s++)
+        partial[s] = block_input_sums(x + 32 * s);
+    /* Pairwise sums within each 128-bit half: after three rounds, the low
+     * half holds the 4 sums of sub-blocks 0..3's low halves, and so on. */
+    const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(partial[0], partial[1]),
+                                        _mm256_hadd_epi32(partial[2], partial[3]));
+    const __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(partial[4], partial[5]),
+                                        _mm256_hadd_epi32(partial[6], partial[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+/* The input's sums over the 16 sub-blocks of 16 of a super-block, as int16
+ * (at most 16 x 127): sub-blocks 0, 2, ..., 14 in the low half, 1, 3, ...,
+ * 15 in the high half (each 32-value step's two sub-blocks are its halves). */
+static __m256i sixteen_input_sums(const int8_t *x)
+{
+    __m256i pairs[8];
+    for (int j = 0; j < 8; j++)
+        pairs[j] = _mm256_maddubs_epi16(_mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)(x + 32 * j)));
+    const __m256i a = _mm256_hadd_epi16(_mm256_hadd_epi16(pairs[0], pairs[1]), _mm256_hadd_epi16(pairs[2], pairs[3]));
+    const __m256i b = _mm256_hadd_epi16(_mm256_hadd_epi16(pairs[4], pairs[5]), _mm256_hadd_epi16(pairs[6], pairs[7]));
+    return _mm256_hadd_epi16(a, b);
+}
+
+static inline __attribute__((always_inline)) void q4_0_decode(DecodedBlock *out, const unsigned char *block)
+{
+    const BlockQ4_0 *b = (const BlockQ4_0 *)block;
+    put_signed(out, 0, _mm256_sub_epi8(block_nibbles(b->qs), _mm256_set1_epi8(8)));
+    out->scale[0] = _mm256_set1_epi16(1);
+    out->d = _cvtsh_ss(b->d);
+}
+
+/* d * q + m: d times q . x, plus m times the input's sum. */
+static inline __attribute__((always_inline)) void q4_1_decode(DecodedBlock *out, const unsigned char *block)
+{
+    const BlockQ4_1 *b = (const BlockQ4_1 *)block;
+    out->q[0] = block_nibbles(b->qs);
+    out->scale[0] = _mm256_set1_epi16(1);
+    out->d = _cvtsh_ss(b->d), out->dmin = _cvtsh_ss(b->m);
+}
+
+static inline __attribute__((always_inline)) void q5_0_decode(DecodedBlock *out, const unsigned char *block)
+{
+    const BlockQ5_0 *b = (const BlockQ5_0 *)block;
+    put_signed(out, 0, _mm256_sub_epi8(_mm256_or_si256(block_nibbles(b->qs), block_fifth_bits(b->qh)),
+                                       _mm256_set1_epi8(16)));
+    out->scale[0] = _mm256_set1_epi16(1);
+    out->d = _cvtsh_ss(b->d);
+}
+
+static inline __attribute__((always_inline)) void q5_1_decode(DecodedBlock *out, const unsigned char *block)
+{
+    const BlockQ5_1 *b = (const BlockQ5_1 *)block;
+    out->q[0] = _mm256_or_si256(block_nibbles(b->qs), block_fifth_bits(b->qh));
+    out->scale[0] = _mm256_set1_epi16(1);
+    out->d = _cvtsh_ss(b->d), out->dmin = _cvtsh_ss(b->m);
+}
+
+/* Q4_K's and Q5_K's 8 6-bit scales and 8 6-bit mins (quants.h's
+ * k_scale_min), four bytes at a time: bytes 0..3 hold the low 6 bits of
+ * scales 0..3 (and, in their top 2 bits, the high bits of scales 4..7),
+ * bytes 4..7 those of the mins, and bytes 8..11 the low 4 bits of scales
+ * 4..7 (low nibbles) and mins 4..7 (high nibbles). */
+static inline void k_scales_mins(const uint8_t packed[12], uint8_t sc[8], uint8_t mn[8])
+{
+    uint32_t a, b, c;
+    memcpy(&a, packed, 4), memcpy(&b, packed + 4, 4), memcpy(&c, packed + 8, 4);
+    const uint32_t sc_low = a & 0x3f3f3f3f, mn_low = b & 0x3f3f3f3f;
+    const uint32_t sc_high = (c & 0x0f0f0f0f) | (a >> 2 & 0x30303030);
+    const uint32_t mn_high = (c >> 4 & 0x0f0f0f0f) | (b >> 2 & 0x30303030);
+    memcpy(sc, &sc_low, 4), memcpy(sc + 4, &sc_high, 4);
+    memcpy(mn, &mn_low, 4), memcpy(mn + 4, &mn_high, 4);
+}
+
+/* Q4_K and Q5_K: 8 sub-blocks of 32 with 6-bit scales and mins. Value
+ * 64h + 32k + l is nibble k of qs[32h + l], and for Q5_K has a fifth bit,
+ * bit 2h + k of qh[l]. */
+static inline __attribute__((always_inline)) void q4_k_like_decode(DecodedBlock *out, uint16_t d, uint16_t dmin,
+                                                                   const uint8_t scales[12], const uint8_t *qs,
+                                                                   const uint8_t *qh)
+{
+    uint8_t sc[8], mn[8];
+    k_scales_mins(scales, sc, mn);
+    const __m256i high_bits = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+    const __m256i sixteen = _mm256_set1_epi8(0x10);
+    for (int h = 0; h < 4; h++) {
+        const __m256i packed = _mm256_loadu_si256((const __m256i *)(qs + 32 * h));
+        out->q[2 * h] = low_nibbles(packed), out->q[2 * h + 1] = high_nibbles(packed);
+        if (qh) {
+            out->q[2 * h] = _mm256_or_si256(out->q[2 * h], _mm256_and_si256(where_set(high_bits, 1 << 2 * h), sixteen));
+            out->q[2 * h + 1] =
+                _mm256_or_si256(out->q[2 * h + 1], _mm256_and_si256(where_set(high_bits, 2 << 2 * h), sixteen));
+        }
+        out->scale[2 * h] = _mm256_set1_epi16(sc[2 * h]), out->scale[2 * h + 1] = _mm256_set1_epi16(sc[2 * h + 1]);
+    }
+    int64_t mins;
+    memcpy(&mins, mn, sizeof mins);
+    out->mins = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(mins));
+    out->d = _cvtsh_ss(d), out->dmin = _cvtsh_ss(dmin);
+}
+
+static inline __attribute__((always_inline)) void q4_k_decode(DecodedBlock *out, const unsigned char *block)
+{
+    const BlockQ4_K *b = (const BlockQ4_K *)block;
+    q4_k_like_decode(out, b->d, b->dmin, b->scales, b->qs, NULL);
+}
+
+static inline __attribute__((always_inline)) void q5_k_decode(DecodedBlock *out, const unsigned char *block)
+{
+    const BlockQ5_K *b = (const BlockQ5_K *)block;
+    q4_k_like_decode(out, b->d, b->dmin, b->scales, b->qs, b->qh);
+}
+
+/* Q6_K: value 128h + 32k + l is (low | high << 4) - 32, low nibble k / 2 of
+ * ql[64h + 32 (k % 2) + l], high bits 2k, 2k + 1 of qh[32h + l]; 16
+ * sub-blocks of 16 with int8 scales. */
+static inline __attribute__((always_inline)) void q6_k_decode(DecodedBlock *out, const unsigned char *block)
+{
+    const BlockQ6_K *b = (const BlockQ6_K *)block;
+    const __m256i three = _mm256_set1_epi8(3), thirty_two = _mm256_set1_epi8(32);
+    for (int h = 0; h < 2; h++) {
+        const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h));
+        const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32));
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+        const __m256i low[4] = {low_nibbles(ql0), low_nibbles(ql1), high_nibbles(ql0), high_nibbles(ql1)};
+        const __m256i high[4] = {_mm256_and_si256(qh, three), _mm256_and_si256(_mm256_srli_epi16(qh, 2), three),
+                                 _mm256_and_si256(_mm256_srli_epi16(qh, 4), three),
+                                 _mm256_and_si256(_mm256_srli_epi16(qh, 6), three)};
+        for (int k = 0; k < 4; k++) {
+            const int j = 4 * h + k, s = 2 * j;
+            put_signed(out, j, _mm256_sub_epi8(_mm256_or_si256(low[k], _mm256_slli_epi16(high[k], 4)), thirty_two));
+            out->scale[j] = two_scales(b->scales[s], b->scales[s + 1]);
+        }
+    }
+    out->d = _cvtsh_ss(b->d);
+}
+
+/* The 2-bit values of Q2_K and Q3_K: value 128h + 32k + l is bits 2k,
+ * 2k + 1 of qs[32h + l]; vector 4h + k. */
+static inline void two_bit_values(__m256i q[8], const uint8_t qs[KBLOCK / 4])
+{
+    const __m256i three = _mm256_set1_epi8(3);
+    for (int h = 0; h < 2; h++) {
+        const __m256i packed = _mm256_loadu_si256((const __m256i *)(qs + 32 * h));
+        q[4 * h] = _mm256_and_si256(packed, three);
+        q[4 * h + 1] = _mm256_and_si256(_mm256_srli_epi16(packed, 2), three);
+        q[4 * h + 2] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), three);
+        q[4 * h + 3] = _mm256_and_si256(_mm256_srli_epi16(packed, 6), three);
+    }
+}
+
+/* Q2_K: 16 sub-blocks of 16, 4-bit scale (low nibble) and min (high); the
+ * mins as int16 in sixteen_input_sums' order (even sub-blocks, then odd). */
+static inline __attribute__((always_inline)) void q2_k_decode(DecodedBlock *out, const unsigned char *block)
+{
+    const BlockQ2_K *b = (const BlockQ2_K *)block;
+    two_bit_values(out->q, b->qs);
+    for (int j = 0; j < 8; j++)
+        out->scale[j] = two_scales(b->scales[2 * j] & 0xf, b->scales[2 * j + 1] & 0xf);
+    const __m128i packed = _mm_loadu_si128((const __m128i *)b->scales);
+    const __m128i mins = _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0f));
+    const __m128i even_odd = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    out->mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(mins, even_odd));
+    out->d = _cvtsh_ss(b->d), out->dmin = _cvtsh_ss(b->dmin);
+}
+
+/* Q3_K's 16 6-bit scales, minus 32, four at a time (quants.h): the low 4
+ * bits of scales 0..3 in the low nibbles of bytes 0..3, of 4..7 in those of
+ * bytes 4..7, of 8..11 and 12..15 in the high nibbles of bytes 0..3 and
+ * 4..7; the high 2 bits of scale s in bits 2 (s / 4) of byte 8 + s % 4. */
+static inline void q3_k_scales(const uint8_t packed[12], int8_t sc[16])
+{
+    uint32_t a, b, c;
+    memcpy(&a, packed, 4), memcpy(&b, packed + 4, 4), memcpy(&c, packed + 8, 4);
+    const uint32_t nibbles = 0x0f0f0f0f, twos = 0x03030303;
+    const uint32_t words[4] = {(a & nibbles) | (c & twos) << 4, (b & nibbles) | (c >> 2 & twos) << 4,
+                               (a >> 4 & nibbles) | (c >> 4 & twos) << 4, (b >> 4 & nibbles) | (c >> 6 & twos) << 4};
+    for (int w = 0; w < 4; w++)
+        for (int i = 0; i < 4; i++)
+            sc[4 * w + i] = (int8_t)((int)(words[w] >> 8 * i & 0xff) - 32);
+}
+
+/* Q3_K: q = the 2 low bits (as Q2_K's) - 4, + 4 where the high bit, bit
+ * 4h + k of hmask[l], is set; 16 sub-blocks of 16 with signed scales. */
+static inline __attribute__((always_inline)) void q3_k_decode(DecodedBlock *out, const unsigned char *block)
+{
+    const BlockQ3_K *b = (const BlockQ3_K *)block;
+    int8_t sc[16];
+    q3_k_scales(b->scales, sc);
+    __m256i low[8];
+    two_bit_values(low, b->qs);
+    const __m256i four = _mm256_set1_epi8(4), hmask = _mm256_loadu_si256((const __m256i *)b->hmask);
+    for (int j = 0; j < 8; j++) {
+        const __m256i high = _mm256_and_si256(where_set(hmask, 1 << j), four);
+        put_signed(out, j, _mm256_sub_epi8(_mm256_or_si256(low[j], high), four));
+        out->scale[j] = two_scales(sc[2 * j], sc[2 * j + 1]);
+    }
+    out->d = _cvtsh_ss(b->d);
+}
+
+/* acc + a decoded block . x (the input's block, its scale xs; x_sums what
+ * the type's InputSums made of it). */
+static inline __attribute__((always_inline)) __m256 decoded_dot(const DecodedBlock *b, const int8_t *x,
+                                                                __m256i x_sums, float xs, __m256 acc, BlockForm form)
+{
+    __m256i dots = _mm256_setzero_si256();
+    for (int j = 0; j < form.vectors; j++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(x + 32 * j));
+        if (form.is_signed)
+            v = _mm256_sign_epi8(v, b->sign[j]);  /* maddubs multiplies unsigned by signed bytes */
+        dots = _mm256_add_epi32(dots, _mm256_madd_epi16(_mm256_maddubs_epi16(b->q[j], v), b->scale[j]));
+    }
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots), _mm256_set1_ps(b->d * xs), acc);
+    switch (form.mins) {
+    case PLUS_M:
+        return _mm256_fmadd_ps(_mm256_cvtepi32_ps(x_sums), _mm256_set1_ps(b->dmin * xs), acc);
+    case MINUS_MIN8:
+        return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(_mm256_mullo_epi32(b->mins, x_sums)),
+                                _mm256_set1_ps(b->dmin * xs), acc);
+    case MINUS_MIN16:
+        return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(x_sums, b->mins)), _mm256_set1_ps(b->dmin * xs),
+                                acc);
+    default:
+        return acc;
+    }
+}
+
+/* One row of blocks times the input: a dot kernel. */
+static inline __attribute__((always_inline)) float blocks_row_dot(const unsigned char *w, const int8_t *x,
+                                                                  const float *xs, int cols, int block_values,
+                                                                  size_t block_bytes, BlockDecode decode,
+                                                                  InputSums input_sums, BlockForm form)
+{
+    __m256 acc = _mm256_setzero_ps();
+    DecodedBlock b;
+    for (int k = 0; k < cols / block_values; k++) {
+        const int8_t *xk = x + (size_t)k * block_values;
+        decode(&b, w + (size_t)k * block_bytes);
+        acc = decoded_dot(&b, xk, input_sums ? input_sums(xk) : _mm256_setzero_si256(), xs[k], acc, form);
+    }
+    return horizontal_sum(acc);
+}
+
+/* LANES rows side by side, w_stride bytes apart: a lanes kernel. */
+static inline __attribute__((always_inline)) void blocks_rows_side_by_side(float *out, size_t out_stride,
+                                                                           const unsigned char *w, size_t w_stride,
+                                                                           const int8_t *x, const float *xs,
+                                                                           int cols, int block_values,
+                                                                           size_t block_bytes, BlockDecode decode,
+                                                                           InputSums input_sums, BlockForm form)
+{
+    __m256 acc[LANES];
+    for (int l = 0; l < LANES; l++)
+        acc[l] = _mm256_setzero_ps();
+    DecodedBlock b;
+    for (int k = 0; k < cols / block_values; k++) {
+        const int8_t *xk = x + (size_t)k * block_values;
+        const __m256i sums = input_sums ? input_sums(xk) : _mm256_setzero_si256();
+        for (int l = 0; l < LANES; l++) {
+            decode(&b, w + l * w_stride + (size_t)k * block_bytes);
+            acc[l] = decoded_dot(&b, xk, sums, xs[k], acc[l], form);
+        }
+    }
+    for (int l = 0; l < LANES; l++)
+        out[l * out_stride] = horizontal_sum(acc[l]);
+}
+
+/* Rows [r0, r1) (at most ROW_TILE) of out (T, rows) = the batch's input
+ * (quantized, left unpacked in scratch by the pack) @ W^T: per group of
+ * GROUP_TOKENS tokens and block of the rows, the input's sums once, then
+ * each row's block decoded once and multiplied with every token's. */
+static inline __attribute__((always_inline)) void blocks_batch(float *out, const Matrix *W,
+                                                               const MatmulScratch *scratch, int T, int r0, int r1,
+                                                               int block_values, size_t block_bytes,
+                                                               BlockDecode decode, InputSums input_sums,
+                                                               BlockForm form)
+{
+    const int cols = W->cols, blocks = cols / block_values;
+    const size_t row_bytes = (size_t)blocks * block_bytes;
+    __m256 acc[ROW_TILE][GROUP_TOKENS];
+    __m256i sums[GROUP_TOKENS];
+    DecodedBlock b;
+    for (int g0 = 0; g0 < T; g0 += GROUP_TOKENS) {
+        const int n = T - g0 < GROUP_TOKENS ? T - g0 : GROUP_TOKENS;
+        for (int r = 0; r < r1 - r0; r++)
+            for (int t = 0; t < n; t++)
+                acc[r][t] = _mm256_setzero_ps();
+        for (int k = 0; k < blocks; k++) {
+            const int8_t *x = scratch->values + (size_t)g0 * cols + (size_t)k * block_values;
+            const float *xs = scratch->scales + (size_t)g0 * blocks + k;
+            for (int t = 0; t < n; t++)
+                sums[t] = input_sums ? input_sums(x + (size_t)t * cols) : _mm256_setzero_si256();
+            for (int r = 0; r < r1 - r0; r++) {
+                decode(&b, (const unsigned char *)W->data + (size_t)(r0 + r) * row_bytes + (size_t)k * block_bytes);
+                for (int t = 0; t < n; t++)
+                    acc[r][t] = decoded_dot(&b, x + (size_t)t * cols, sums[t], xs[(size_t)t * blocks], acc[r][t], form);
+            }
+        }
+        for (int t = 0; t < n; t++)
+            for (int r = 0; r < r1 - r0; r++)
+                out[(size_t)(g0 + t) * W->rows + r0 + r] = horizontal_sum(acc[r][t]);
+    }
+}
+
+/* ---------------------------------------------------------------------------
  * A batch's attention, on panels */
 
 /* attention_query_block for a block of queries side by side. */
@@ -703,6 +1111,40 @@ static void q8_0_panels(float *out, const Matrix *W, const MatmulScratch *scratc
     int8_panels(out, W, scratch, T, r0, r1, true);
 }
 
+/* ggml's block types: a dot, a lanes and a batch kernel each, from the
+ * type's decoding, input sums and form. */
+#define BLOCK_KERNELS(name, Block, per_block, input_sums, ...)                                                 \
+    static const BlockForm name##_form = {__VA_ARGS__};                                                       \
+    static float name##_dot(const Matrix *W, int row, const MatmulInput *x)                                   \
+    {                                                                                                          \
+        const size_t row_bytes = (size_t)W->cols / (per_block) * sizeof(Block);                                \
+        return blocks_row_dot((const unsigned char *)W->data + (size_t)row * row_bytes, x->values, x->scales,  \
+                              W->cols, per_block, sizeof(Block), name##_decode, input_sums, name##_form);      \
+    }                                                                                                          \
+    static void name##_lanes(float *out, size_t out_stride, const Matrix *W, int first, int lane_rows,         \
+                             const MatmulInput *x)                                                             \
+    {                                                                                                          \
+        const size_t row_bytes = (size_t)W->cols / (per_block) * sizeof(Block);                                \
+        blocks_rows_side_by_side(out, out_stride, (const unsigned char *)W->data + (size_t)first * row_bytes,  \
+                                 (size_t)lane_rows * row_bytes, x->values, x->scales, W->cols, per_block,      \
+                                 sizeof(Block), name##_decode, input_sums, name##_form);                       \
+    }                                                                                                          \
+    static void name##_batch(float *out, const Matrix *W, const MatmulScratch *scratch, int T, int r0, int r1) \
+    {                                                                                                          \
+        blocks_batch(out, W, scratch, T, r0, r1, per_block, sizeof(Block), name##_decode, input_sums,          \
+                     name##_form);                                                                             \
+    }
+
+BLOCK_KERNELS(q4_0, BlockQ4_0, QBLOCK, NULL, 1, true, NO_MIN)
+BLOCK_KERNELS(q4_1, BlockQ4_1, QBLOCK, block_input_sums, 1, false, PLUS_M)
+BLOCK_KERNELS(q5_0, BlockQ5_0, QBLOCK, NULL, 1, true, NO_MIN)
+BLOCK_KERNELS(q5_1, BlockQ5_1, QBLOCK, block_input_sums, 1, false, PLUS_M)
+BLOCK_KERNELS(q2_k, BlockQ2_K, KBLOCK, sixteen_input_sums, 8, false, MINUS_MIN16)
+BLOCK_KERNELS(q3_k, BlockQ3_K, KBLOCK, NULL, 8, true, NO_MIN)
+BLOCK_KERNELS(q4_k, BlockQ4_K, KBLOCK, sub_block_input_sums, 8, false, MINUS_MIN8)
+BLOCK_KERNELS(q5_k, BlockQ5_K, KBLOCK, sub_block_input_sums, 8, false, MINUS_MIN8)
+BLOCK_KERNELS(q6_k, BlockQ6_K, KBLOCK, NULL, 8, true, NO_MIN)
+
 /* Steps: the vector loads take 8 floats or 32 int8 values at a time. */
 const KernelSet kernels_avx2 = {
     .name = "avx2",
@@ -714,6 +1156,15 @@ const KernelSet kernels_avx2 = {
         [WEIGHT_F16] = {.dot = f16_dot, .lanes = f16_lanes, .lanes_step = 8, .panels = f16_panels,
                         .panels_step = 8},
         [WEIGHT_Q8_0] = {.dot = q8_0_dot, .lanes = q8_0_lanes, .panels = q8_0_panels},
+        [WEIGHT_Q4_0] = {.dot = q4_0_dot, .lanes = q4_0_lanes, .panels = q4_0_batch},
+        [WEIGHT_Q4_1] = {.dot = q4_1_dot, .lanes = q4_1_lanes, .panels = q4_1_batch},
+        [WEIGHT_Q5_0] = {.dot = q5_0_dot, .lanes = q5_0_lanes, .panels = q5_0_batch},
+        [WEIGHT_Q5_1] = {.dot = q5_1_dot, .lanes = q5_1_lanes, .panels = q5_1_batch},
+        [WEIGHT_Q2_K] = {.dot = q2_k_dot, .lanes = q2_k_lanes, .panels = q2_k_batch},
+        [WEIGHT_Q3_K] = {.dot = q3_k_dot, .lanes = q3_k_lanes, .panels = q3_k_batch},
+        [WEIGHT_Q4_K] = {.dot = q4_k_dot, .lanes = q4_k_lanes, .panels = q4_k_batch},
+        [WEIGHT_Q5_K] = {.dot = q5_k_dot, .lanes = q5_k_lanes, .panels = q5_k_batch},
+        [WEIGHT_Q6_K] = {.dot = q6_k_dot, .lanes = q6_k_lanes, .panels = q6_k_batch},
     },
     .pack_panel = pack_batch_panel,
     .attention_query_block = attention_block_panels,

@@ -62,6 +62,37 @@ static float q8_0_dot(const Matrix *W, int row, const MatmulInput *x)
     return sum;
 }
 
+/* ggml's other block types (Q4_0 ... Q6_K), each block unpacked into
+ * integers (quants.h): per sub-block an integer dot product with the input,
+ * times the sub-block's integer scale, and the input's sum times its
+ * integer min; per block, these two integer sums times the block's float d
+ * and dmin and the input group's scale. The input's groups are the blocks
+ * (32 values, or 256 for the k-quants): one input scale per block. */
+static float blocks_dot(const Matrix *W, int row, const MatmulInput *x)
+{
+    const WeightTypeInfo *info = &weight_types[W->type];
+    const unsigned char *block = matrix_row_data(W, row);
+    const int n = info->block_values;
+    UnpackedBlock b;
+    float sum = 0.0f;
+    for (int k = 0; k < W->cols / n; k++, block += info->block_bytes) {
+        info->unpack(&b, block);
+        const int8_t *xq = x->values + (size_t)k * n;
+        int32_t scaled = 0, mins = 0;
+        for (int s = 0; s < n / b.sub_values; s++) {
+            int32_t dot = 0, x_sum = 0;
+            for (int i = s * b.sub_values; i < (s + 1) * b.sub_values; i++) {
+                dot += (int32_t)b.q[i] * xq[i];
+                x_sum += xq[i];
+            }
+            scaled += b.scale[s] * dot;
+            mins += b.min[s] * x_sum;
+        }
+        sum += x->scales[k] * (b.d * (float)scaled - b.dmin * (float)mins);
+    }
+    return sum;
+}
+
 /* Query by query: a row of scores, its softmax, its weighted sum of values. */
 static void attention_queries_one_by_one(float *out, size_t out_stride, const float *q, size_t q_stride,
                                          int n_queries, int first, const float *keys, const float *values,
@@ -83,6 +114,15 @@ const KernelSet kernels_ref = {
         [WEIGHT_Q8] = {.dot = q8_dot},
         [WEIGHT_F16] = {.dot = f16_dot},
         [WEIGHT_Q8_0] = {.dot = q8_0_dot},
+        [WEIGHT_Q4_0] = {.dot = blocks_dot},
+        [WEIGHT_Q4_1] = {.dot = blocks_dot},
+        [WEIGHT_Q5_0] = {.dot = blocks_dot},
+        [WEIGHT_Q5_1] = {.dot = blocks_dot},
+        [WEIGHT_Q2_K] = {.dot = blocks_dot},
+        [WEIGHT_Q3_K] = {.dot = blocks_dot},
+        [WEIGHT_Q4_K] = {.dot = blocks_dot},
+        [WEIGHT_Q5_K] = {.dot = blocks_dot},
+        [WEIGHT_Q6_K] = {.dot = blocks_dot},
     },
     .pack_panel = NULL,
     .attention_query_block = attention_queries_one_by_one,

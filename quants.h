@@ -17,11 +17,134 @@ typedef enum {
     WEIGHT_Q8 = 1,    /* int8, with one float32 scale per group_size values of a row (llama2.c) */
     WEIGHT_F16 = 2,   /* IEEE half precision (GGUF) */
     WEIGHT_Q8_0 = 3,  /* GGUF's Q8_0: blocks of a half-precision scale and 32 int8 values */
+    /* ggml's 4- and 5-bit blocks of 32 values (the block structs below) */
+    WEIGHT_Q4_0,
+    WEIGHT_Q4_1,
+    WEIGHT_Q5_0,
+    WEIGHT_Q5_1,
+    /* ggml's k-quants: super-blocks of 256 values in sub-blocks of 16 or 32 */
+    WEIGHT_Q2_K,
+    WEIGHT_Q3_K,
+    WEIGHT_Q4_K,
+    WEIGHT_Q5_K,
+    WEIGHT_Q6_K,
     WEIGHT_TYPE_COUNT
 } WeightType;
 
 #define Q8_0_BLOCK 32        /* values per Q8_0 block */
 #define Q8_0_BLOCK_BYTES 34  /* its 2-byte scale, then the 32 values */
+
+/* ---------------------------------------------------------------------------
+ * ggml's blocks, laid out byte for byte as GGUF files store them (ggml's
+ * ggml-common.h). Half-precision fields (d, m, dmin) are little-endian IEEE
+ * halves; every block is a whole number of 2-byte units, so a row of blocks
+ * keeps them aligned. Each type's values, from its integers: */
+
+#define QBLOCK 32   /* values per block of Q4_0, Q4_1, Q5_0, Q5_1 */
+#define KBLOCK 256  /* values per k-quant super-block */
+
+/* Q4_0: value j = d * (nibble j - 8); nibbles: the low halves of qs[0..16)
+ * are values 0..15, the high halves values 16..31. */
+typedef struct {
+    uint16_t d;
+    uint8_t qs[QBLOCK / 2];
+} BlockQ4_0;
+
+/* Q4_1: value j = d * nibble j + m (nibbles as Q4_0's). */
+typedef struct {
+    uint16_t d, m;
+    uint8_t qs[QBLOCK / 2];
+} BlockQ4_1;
+
+/* Q5_0: value j = d * (q_j - 16), q_j = nibble j (as Q4_0's) + 16 * bit j
+ * of qh (a little-endian uint32). */
+typedef struct {
+    uint16_t d;
+    uint8_t qh[4];
+    uint8_t qs[QBLOCK / 2];
+} BlockQ5_0;
+
+/* Q5_1: value j = d * q_j + m, q_j as Q5_0's. */
+typedef struct {
+    uint16_t d, m;
+    uint8_t qh[4];
+    uint8_t qs[QBLOCK / 2];
+} BlockQ5_1;
+
+/* Q2_K: 16 sub-blocks of 16 values; value = d * sc * q - dmin * mn, where
+ * scales[s] holds sub-block s's sc (low nibble) and mn (high nibble), and
+ * the 2-bit q of value i (in each half of 128 values h, i = 128h + 32k + l)
+ * is bits 2k..2k+1 of qs[32h + l]. */
+typedef struct {
+    uint8_t scales[KBLOCK / 16];
+    uint8_t qs[KBLOCK / 4];
+    uint16_t d, dmin;
+} BlockQ2_K;
+
+/* Q3_K: 16 sub-blocks of 16; value = d * (sc - 32) * (q - 4 * (1 - hbit)):
+ * q's 2 low bits as Q2_K's, its high bit hbit = bit i / 32 of hmask[i % 32].
+ * The 6-bit sc of sub-block s: low 4 bits in the nibble s / 8 of
+ * scales[s % 8], high 2 bits at bits 2 * (s / 4) of scales[8 + s % 4]. */
+typedef struct {
+    uint8_t hmask[KBLOCK / 8];
+    uint8_t qs[KBLOCK / 4];
+    uint8_t scales[12];
+    uint16_t d;
+} BlockQ3_K;
+
+/* Q4_K: 8 sub-blocks of 32; value = d * sc * q - dmin * mn, 6-bit sc and mn
+ * in scales (k_scale_min). q of value i (i = 64h + 32k + l): nibble k (low,
+ * high) of qs[32h + l]. */
+typedef struct {
+    uint16_t d, dmin;
+    uint8_t scales[12];
+    uint8_t qs[KBLOCK / 2];
+} BlockQ4_K;
+
+/* Q5_K: Q4_K's, with a fifth bit: q += 16 * bit (2h + k) of qh[l]. */
+typedef struct {
+    uint16_t d, dmin;
+    uint8_t scales[12];
+    uint8_t qh[KBLOCK / 8];
+    uint8_t qs[KBLOCK / 2];
+} BlockQ5_K;
+
+/* Q6_K: 16 sub-blocks of 16; value = d * scales[s] * (q - 32). For value
+ * i = 128h + 32k + l: q's low 4 bits are nibble k / 2 of ql[64h + 32(k % 2) + l],
+ * its high 2 bits bits 2k..2k+1 of qh[32h + l]. */
+typedef struct {
+    uint8_t ql[KBLOCK / 2];
+    uint8_t qh[KBLOCK / 4];
+    int8_t scales[KBLOCK / 16];
+    uint16_t d;
+} BlockQ6_K;
+
+/* Q4_K's and Q5_K's 12 bytes of 6-bit scales and mins: sub-block s < 4 has
+ * sc = low 6 bits of scales[s], mn = low 6 bits of scales[s + 4]; s >= 4 has
+ * the low 4 bits of each in scales[s + 4] (sc low nibble, mn high) and the
+ * high 2 bits in the top bits of scales[s - 4] (sc) and scales[s] (mn). */
+static inline void k_scale_min(const uint8_t scales[12], int s, int *sc, int *mn)
+{
+    if (s < 4) {
+        *sc = scales[s] & 63;
+        *mn = scales[s + 4] & 63;
+    } else {
+        *sc = (scales[s + 4] & 0xf) | (scales[s - 4] >> 6) << 4;
+        *mn = (scales[s + 4] >> 4) | (scales[s] >> 6) << 4;
+    }
+}
+
+/* Any of the blocks above, as integers: value i = (d * scale[s]) * q[i] -
+ * dmin * min[s], s = i / sub_values (the multiplications exact in float, so
+ * that this is the value ggml's dequantization gives, to the bit). Q4_1's
+ * and Q5_1's + m is min 1 with dmin = -m; types without mins have min 0. */
+typedef struct {
+    int8_t q[KBLOCK];
+    int16_t scale[KBLOCK / 16];
+    int16_t min[KBLOCK / 16];
+    float d, dmin;
+    int sub_values;  /* values per sub-block: 16, 32 (a 32-value block is one) */
+} UnpackedBlock;
 
 /* A weight matrix: (rows, cols), row-major, rows being output features. The
  * type belongs to the matrix, so one forward pass serves every format. */
@@ -57,6 +180,8 @@ typedef struct {
     InputFormat input;     /* the input it is multiplied with */
     /* out (cols) = row `row` of W, as floats */
     void (*dequantize_row)(float *out, const Matrix *W, int row);
+    /* ggml's blocks: one block as integers (NULL for the others) */
+    void (*unpack)(UnpackedBlock *out, const void *block);
 } WeightTypeInfo;
 
 extern const WeightTypeInfo weight_types[WEIGHT_TYPE_COUNT];

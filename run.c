@@ -111,8 +111,9 @@ static void usage(FILE *out)
             "tokenizes that one text, newlines included. Its checkpoint is optional.\n"
             "Mode explain generates, printing for each token the candidates it was chosen from and, for\n"
             "every layer and head, the earlier tokens attended to most.\n"
-            "Checkpoints: llama2.c's legacy, version 1 (fp32) and version 2 (int8) files, and llama GGUF\n"
-            "files (F32, F16, Q8_0). ./run quantize IN OUT.gguf writes a copy with Q8_0 matrices (any\n"
+            "Checkpoints: llama2.c's legacy, version 1 (fp32) and version 2 (int8) files, llm.c's GPT-2,\n"
+            "and GGUF files of llama, qwen2, qwen3 and gpt2 (F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,\n"
+            "Q2_K ... Q6_K). ./run quantize IN OUT.gguf writes a copy with Q8_0 matrices (any\n"
             "checkpoint; metadata and vocabulary kept); ./run quantize IN OUT.bin llama2.c's int8 (version 2).\n");
 }
 

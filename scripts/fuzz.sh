@@ -151,6 +151,14 @@ if [ -f scripts/write_gguf.py ]; then
     write_gguf_seed gguf_qwen3 --arch qwen3 --dim 8 --hidden-dim 8 --layers 1 --heads 2 --kv-heads 1 --head-size 6 \
         --vocab 16 --seq-len 4
 fi
+# ggml's block types: a small model of random blocks of each (a block wide: 32 or 256). The
+# quantized files in $MODELS_DIR/quant, over 700 KB and slow to run, would cost a third of the runs.
+if [ -f scripts/dequant.py ]; then
+    for t in Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K Q4_K Q5_K Q6_K; do
+        "$PYTHON" scripts/dequant.py --random-model "$SEEDS/checkpoint/gguf_$t.gguf" $t >>"$BUILD/seeds.log" 2>&1 ||
+            seed_failed=yes
+    done
+fi
 # GPT-2: a small GGUF file and the same weights as an llm.c checkpoint.
 if [ -f scripts/write_gguf_gpt2.py ]; then
     if "$PYTHON" scripts/write_gguf_gpt2.py "$SEEDS/checkpoint/gpt2_f32.gguf" --dim 8 --heads 2 --layers 1 --seq-len 4 \

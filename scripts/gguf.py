@@ -9,7 +9,8 @@ Importable:
                   numpy array (numeric arrays); nested arrays are lists of those.
         tensors:  dict name -> float32 numpy array of shape reversed(ggml dims), so that a
                   matrix is (rows, cols) = (out_features, in_features), as y = W @ x wants.
-                  F32, F16 and Q8_0 are read; any other type raises GGUFError.
+                  F32, F16 and ggml's block types of scripts/dequant.py (Q8_0, Q4_0 ... Q6_K)
+                  are read; any other type raises GGUFError.
     parse_gguf(data) -> GGUFFile: the layout without converting any tensor (version,
         alignment, metadata, metadata_types, tensor_infos, data_offset).
     dequantize(info, data) -> the float32 array of one TensorInfo.
@@ -29,6 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+import dequant
+
 GGUF_MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
 MAX_DIMS = 4
@@ -45,9 +48,7 @@ NUMPY_DTYPES = {UINT8: "<u1", INT8: "<i1", UINT16: "<u2", INT16: "<i2", UINT32: 
                 FLOAT32: "<f4", BOOL: "<u1", UINT64: "<u8", INT64: "<i8", FLOAT64: "<f8"}
 
 # ggml tensor types: the ones this reader converts, and names of the others for messages.
-GGML_F32, GGML_F16, GGML_Q8_0 = 0, 1, 8
-Q8_0_BLOCK = 32                 # values per Q8_0 block
-Q8_0_BLOCK_BYTES = 2 + 32       # fp16 scale d, then 32 int8: value = d * q
+GGML_F32, GGML_F16, GGML_Q8_0 = 0, 1, 8   # the block types' sizes are in dequant.BLOCKS
 GGML_TYPE_NAMES = {
     0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0", 9: "Q8_1",
     10: "Q2_K", 11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 15: "Q8_K", 16: "IQ2_XXS",
@@ -74,8 +75,9 @@ def tensor_nbytes(ggml_type, dims):
         return 4 * n
     if ggml_type == GGML_F16:
         return 2 * n
-    if ggml_type == GGML_Q8_0:
-        return n // Q8_0_BLOCK * Q8_0_BLOCK_BYTES
+    if ggml_type in dequant.BLOCKS:
+        block = dequant.BLOCKS[ggml_type]
+        return n // block.values * block.nbytes
     return None
 
 
@@ -238,9 +240,9 @@ def parse_gguf(data):
             raise GGUFError(f"tensor {name!r}: dimensions {list(dims)} hold more than 2^63 elements")
         ttype = r.u32(f"tensor {name!r}'s type")
         offset = r.u64(f"tensor {name!r}'s offset")
-        if ttype == GGML_Q8_0 and dims[0] % Q8_0_BLOCK:
-            raise GGUFError(f"tensor {name!r} is Q8_0 but its rows of {dims[0]} values are not "
-                            f"a multiple of the block size {Q8_0_BLOCK}")
+        if ttype in dequant.BLOCKS and dims[0] % dequant.BLOCKS[ttype].values:
+            raise GGUFError(f"tensor {name!r} is {ggml_type_name(ttype)} but its rows of {dims[0]} values "
+                            f"are not a multiple of the block size {dequant.BLOCKS[ttype].values}")
         g.tensor_infos.append(TensorInfo(name, dims, ttype, offset, tensor_nbytes(ttype, dims)))
 
     g.data_offset = -(-r.pos // g.alignment) * g.alignment
@@ -275,13 +277,9 @@ def dequantize(info, data, data_offset):
         flat = np.frombuffer(data, dtype="<f4", count=n, offset=start).astype(np.float32)
     elif info.type == GGML_F16:
         flat = np.frombuffer(data, dtype="<f2", count=n, offset=start).astype(np.float32)
-    elif info.type == GGML_Q8_0:
-        blocks = np.frombuffer(data, dtype=np.uint8, count=info.nbytes, offset=start)
-        blocks = blocks.reshape(-1, Q8_0_BLOCK_BYTES)
-        d = blocks[:, :2].copy().view("<f2").astype(np.float32)      # (n_blocks, 1)
-        q = blocks[:, 2:].copy().view(np.int8).astype(np.float32)    # (n_blocks, 32)
-        with np.errstate(invalid="ignore", over="ignore"):   # a corrupt scale may be inf or NaN
-            flat = (d * q).reshape(-1)
+    elif info.type in dequant.BLOCKS:
+        flat = dequant.dequantize_blocks(info.type, np.frombuffer(data, dtype=np.uint8, count=info.nbytes,
+                                                                  offset=start))
     else:
         raise GGUFError(f"tensor {info.name!r} has type {ggml_type_name(info.type)} ({info.type}), "
                         "which this reader does not convert")

@@ -172,9 +172,10 @@ def load_checkpoint(path):
 
 
 def load_gguf_checkpoint(path):
-    """A llama, qwen2, qwen3 or gpt2 GGUF file, read by scripts/gguf.py (F16 and Q8_0 dequantized to
-    float32). llama.cpp's converter keeps llama2.c's row order for llama, so the tensors map one to
-    one (see the module's docstring for the others)."""
+    """A llama, qwen2, qwen3 or gpt2 GGUF file, read by scripts/gguf.py (F16, and ggml's block types
+    Q8_0, Q4_0 ... Q6_K dequantized to float32 by scripts/dequant.py). llama.cpp's converter keeps
+    llama2.c's row order for llama, so the tensors map one to one (see the module's docstring for
+    the others)."""
     import gguf
     meta, t = gguf.read_gguf(path)
     arch = meta.get("general.architecture")

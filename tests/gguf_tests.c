@@ -102,7 +102,7 @@ static void patch_le(unsigned char *p, size_t at, uint64_t v, int n)
  * arrays, and five tensors (F32, an unknown type, F16, Q8_0, a 4-d F32).
  * Marks: where the fields a test corrupts are. */
 #define N_TENSORS 5
-enum { T_EMBD, T_Q4K, T_NORM, T_Q8, T_4D };
+enum { T_EMBD, T_UNKNOWN, T_NORM, T_Q8, T_4D };
 
 typedef struct {
     size_t version, n_tensors, n_kv;
@@ -211,7 +211,7 @@ static unsigned char *build_file(uint64_t alignment, Marks *m, size_t *size)
                                                  "blk.0.attn_q.weight", "test.4d"};
     static const uint32_t n_dims[N_TENSORS] = {2, 1, 1, 2, 4};
     static const uint64_t dims[N_TENSORS][4] = {{4, 3}, {256}, {4}, {64, 2}, {1, 2, 1, 3}};
-    static const uint32_t types[N_TENSORS] = {GGML_TYPE_F32, 12 /* Q4_K */, GGML_TYPE_F16, GGML_TYPE_Q8_0,
+    static const uint32_t types[N_TENSORS] = {GGML_TYPE_F32, 20 /* IQ4_NL: not run */, GGML_TYPE_F16, GGML_TYPE_Q8_0,
                                               GGML_TYPE_F32};
     static const uint64_t sizes[N_TENSORS] = {48, 144, 8, 2 * 2 * 34, 24};
     uint64_t offset = 0;
@@ -241,7 +241,7 @@ static unsigned char *build_file(uint64_t alignment, Marks *m, size_t *size)
             for (int i = 0; i < 12; i++)
                 put_f32(&b, 0.5f * i);
             break;
-        case T_Q4K:
+        case T_UNKNOWN:
             for (int i = 0; i < 144; i++)
                 put_u8(&b, (uint8_t)i);
             break;
@@ -411,9 +411,9 @@ static void test_valid_file(uint64_t alignment, const char *name)
         expect((const unsigned char *)t->data == buf + m.data_start + m.tensor_offset[T_EMBD], "token_embd data");
     }
     t = gguf_find_tensor(&g, "blk.0.ffn_gate.weight");
-    expect(t && t->type == 12 && t->size_bytes == 0 && t->n_elements == 256 &&
-           t->data == g.tensor_data + m.tensor_offset[T_Q4K], "an unknown type: size 0, data placed");
-    expect(t && strcmp(gguf_type_name(t->type), "Q4_K") == 0, "Q4_K's name");
+    expect(t && t->type == 20 && t->size_bytes == 0 && t->n_elements == 256 &&
+           t->data == g.tensor_data + m.tensor_offset[T_UNKNOWN], "an unknown type: size 0, data placed");
+    expect(t && strcmp(gguf_type_name(t->type), "IQ4_NL") == 0, "IQ4_NL's name");
     t = gguf_find_tensor(&g, "norm.weight");
     if (t && t->type == GGML_TYPE_F16 && t->size_bytes == 8) {
         const unsigned char *p = t->data;
@@ -711,14 +711,14 @@ static void test_tensor_errors(void)
                           "tensor 'norm.weight': offset");
     expect_patch_rejected("gguf: offset 2^63", m.offset[T_NORM], 8, (uint64_t)1 << 63, "past the end");
     expect_patch_rejected("gguf: offset 2^64-32", m.offset[T_NORM], 8, UINT64_MAX - 31, "past the end");
-    expect_patch_rejected("gguf: unknown-type tensor starting past the end", m.offset[T_Q4K], 8, 1 << 20,
+    expect_patch_rejected("gguf: unknown-type tensor starting past the end", m.offset[T_UNKNOWN], 8, 1 << 20,
                           "tensor 'blk.0.ffn_gate.weight' starts at offset 1048576, past the end");
     expect_patch_rejected("gguf: last tensor straddling the end", m.offset[T_4D], 8, m.tensor_offset[T_4D] + 32,
                           "tensor 'test.4d' (F32, 24 bytes at offset");
     expect_patch_rejected("gguf: overlapping tensors", m.offset[T_NORM], 8, m.tensor_offset[T_EMBD],
                           "overlap");
     expect_patch_rejected("gguf: a tensor at an unknown-type tensor's offset", m.offset[T_NORM], 8,
-                          m.tensor_offset[T_Q4K], "overlap");
+                          m.tensor_offset[T_UNKNOWN], "overlap");
     expect_patch_rejected("gguf: tensor name length 2^63", m.name_len[T_NORM], 8, (uint64_t)1 << 63,
                           "tensor 2's name claims");
     expect_patch_rejected("gguf: tensor name of 65 bytes", m.name_len[T_NORM], 8, 65,
@@ -817,8 +817,13 @@ static void test_type_names(void)
                strcmp(gguf_value_type_name(13), "unknown") == 0, "value type names");
     expect(gguf_tensor_size(GGML_TYPE_F32, 10) == 40 && gguf_tensor_size(GGML_TYPE_F16, 10) == 20 &&
                gguf_tensor_size(GGML_TYPE_Q8_0, 64) == 68 && gguf_tensor_size(GGML_TYPE_Q8_0, 48) == 0 &&
-               gguf_tensor_size(12, 256) == 0 && gguf_tensor_size(GGML_TYPE_F32, (uint64_t)1 << 62) == 0,
+               gguf_tensor_size(20, 256) == 0 && gguf_tensor_size(GGML_TYPE_F32, (uint64_t)1 << 62) == 0,
            "tensor sizes");
+    /* ggml's blocks: Q4_0 18 bytes per 32 values, Q5_1 24, Q2_K 84 per 256, Q4_K 144, Q6_K 210 */
+    expect(gguf_tensor_size(2, 64) == 36 && gguf_tensor_size(7, 32) == 24 && gguf_tensor_size(10, 512) == 168 &&
+               gguf_tensor_size(12, 256) == 144 && gguf_tensor_size(14, 256) == 210 &&
+               gguf_tensor_size(12, 255) == 0 && gguf_tensor_size(3, 48) == 0,
+           "block types' sizes");
     report("gguf: type names and sizes");
 }
 

@@ -10,7 +10,8 @@ RUN=${RUN:-./run}                       # make sanitize points these at its own 
 UNIT_TESTS=${UNIT_TESTS:-tests/unit_tests}
 GGUF_TESTS=${GGUF_TESTS:-tests/gguf_tests}
 EXPLAIN_TESTS=${EXPLAIN_TESTS:-tests/explain_tests}
-export MODELS_DIR PYTHON RUN MEMCHECK_RUN
+QUANT_TESTS=${QUANT_TESTS:-tests/quant_tests}
+export MODELS_DIR PYTHON RUN MEMCHECK_RUN QUANT_TESTS
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
@@ -53,6 +54,7 @@ else
 fi
 run_suite test_cli sh tests/test_cli.sh
 run_suite test_generate sh tests/test_generate.sh
+run_suite test_quants sh tests/test_quants.sh "$have_models"
 run_suite test_end_to_end sh tests/test_end_to_end.sh "$have_models"
 run_suite test_quantize sh tests/test_quantize.sh "$have_models"
 

@@ -325,14 +325,14 @@ name = b"blk.0.attn_q.weight"
 at = data.index(name) + len(name)
 n_dims = int.from_bytes(data[at:at + 4], "little")
 type_at = at + 4 + 8 * n_dims
-data[type_at:type_at + 4] = (12).to_bytes(4, "little")          # Q4_K
+data[type_at:type_at + 4] = (20).to_bytes(4, "little")          # IQ4_NL
 open(sys.argv[2], "wb").write(data)
 data = bytearray(open(sys.argv[1], "rb").read())
 at = data.index(b"blk.0.ffn_up.weight")
 data[at:at + 19] = b"blk.0.ffn_XX.weight"
-open(sys.argv[3], "wb").write(data)' "$SCRATCH/good.gguf" "$SCRATCH/q4k.gguf" "$SCRATCH/missing.gguf"
-expect_failure "GGUF tensor of a type it does not run is named" 1 "blk.0.attn_q.weight has type Q4_K" \
-    $RUN "$SCRATCH/q4k.gguf"
+open(sys.argv[3], "wb").write(data)' "$SCRATCH/good.gguf" "$SCRATCH/iq4.gguf" "$SCRATCH/missing.gguf"
+expect_failure "GGUF tensor of a type it does not run is named" 1 "blk.0.attn_q.weight has type IQ4_NL" \
+    $RUN "$SCRATCH/iq4.gguf"
 expect_failure "GGUF with a missing tensor names it" 1 "tensor blk.0.ffn_up.weight is missing" \
     $RUN "$SCRATCH/missing.gguf"
 head -c 3000 "$SCRATCH/good.gguf" >"$SCRATCH/cut.gguf"

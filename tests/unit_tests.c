@@ -928,7 +928,7 @@ static Matrix random_matrix(WeightType type, int rows, int cols, float **dequant
             values[i] = fp16_to_fp32(h[i]);
         }
         m.data = h;
-    } else {
+    } else if (type == WEIGHT_Q8_0) {
         unsigned char *blocks = malloc(n / Q8_0_BLOCK * Q8_0_BLOCK_BYTES), *b = blocks;
         for (size_t i = 0; i < n; i += Q8_0_BLOCK, b += Q8_0_BLOCK_BYTES) {
             uint16_t scale = (uint16_t)(0x2000 + random_u32(&test_rng) % 0x400);  /* about 2^-7 */
@@ -940,6 +940,40 @@ static Matrix random_matrix(WeightType type, int rows, int cols, float **dequant
             }
         }
         m.data = blocks;
+    } else {
+        /* ggml's other block types: random bytes, and half-precision fields
+         * d (about 2^-7), m and dmin (either sign) of a moderate size. Their
+         * values are matrix_row's, which tests/test_quants.sh checks bit for
+         * bit against numpy (scripts/dequant.py). */
+        const WeightTypeInfo *info = &weight_types[type];
+        const size_t n_blocks = n / info->block_values;
+        unsigned char *blocks = malloc(n_blocks * info->block_bytes);
+        for (size_t i = 0; i < n_blocks * info->block_bytes; i++)
+            blocks[i] = (unsigned char)random_u32(&test_rng);
+        for (size_t k = 0; k < n_blocks; k++) {
+            unsigned char *b = blocks + k * info->block_bytes;
+            uint16_t *d = NULL, *min = NULL;
+            switch (type) {
+            case WEIGHT_Q4_0: d = &((BlockQ4_0 *)b)->d; break;
+            case WEIGHT_Q4_1: d = &((BlockQ4_1 *)b)->d, min = &((BlockQ4_1 *)b)->m; break;
+            case WEIGHT_Q5_0: d = &((BlockQ5_0 *)b)->d; break;
+            case WEIGHT_Q5_1: d = &((BlockQ5_1 *)b)->d, min = &((BlockQ5_1 *)b)->m; break;
+            case WEIGHT_Q2_K: d = &((BlockQ2_K *)b)->d, min = &((BlockQ2_K *)b)->dmin; break;
+            case WEIGHT_Q3_K: d = &((BlockQ3_K *)b)->d; break;
+            case WEIGHT_Q4_K: d = &((BlockQ4_K *)b)->d, min = &((BlockQ4_K *)b)->dmin; break;
+            case WEIGHT_Q5_K: d = &((BlockQ5_K *)b)->d, min = &((BlockQ5_K *)b)->dmin; break;
+            case WEIGHT_Q6_K: d = &((BlockQ6_K *)b)->d; break;
+            default: break;
+            }
+            expect(d != NULL, "random_matrix: no blocks for type %s", info->name);
+            if (d)
+                *d = (uint16_t)(0x1c00 + random_u32(&test_rng) % 0x800);  /* 2^-8 .. 2^-6 */
+            if (min)
+                *min = (uint16_t)((random_u32(&test_rng) & 0x8000) | (0x1c00 + random_u32(&test_rng) % 0x800));
+        }
+        m.data = blocks;
+        for (int r = 0; r < rows; r++)
+            matrix_row(values + (size_t)r * cols, &m, r);
     }
     *dequantized = values;
     return m;
@@ -953,23 +987,26 @@ static void test_matmul_types(void)
     const int batches[] = {1, 3, 5, 20, 64, 100};  /* decoding; half, whole panels; two groups of tokens */
     /* Rows of 37 (whole and partial tiles and blocks) by 96 columns; and 13
      * rows of over 1024 columns, which a batch takes in two chunks (for the
-     * float types 1048: chunks of 524 columns, rounded up to whole vectors). */
+     * float types 1048: chunks of 524 columns, rounded up to whole vectors).
+     * The k-quants' rows are whole super-blocks of 256: 256 and 1280. */
     for (int type = 0; type < WEIGHT_TYPE_COUNT; type++)
     for (int shape = 0; shape < 2; shape++) {
-        const bool int8 = weight_types[type].input == INPUT_INT8;
-        const int rows = shape == 0 ? 37 : 13, cols = shape == 0 ? 96 : int8 ? 1056 : 1048;
+        const bool int8 = weight_types[type].input == INPUT_INT8, k_quant = weight_types[type].block_values == KBLOCK;
+        const int rows = shape == 0 ? 37 : 13;
+        const int cols = k_quant ? (shape == 0 ? 256 : 1280) : shape == 0 ? 96 : int8 ? 1056 : 1048;
         for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
             const int T = batches[b];
             float *w;
             Matrix m = random_matrix((WeightType)type, rows, cols, &w);
             float *in = random_floats((size_t)T * cols), *x = malloc((size_t)T * cols * sizeof(float));
             memcpy(x, in, (size_t)T * cols * sizeof(float));
-            if (int8) {  /* what the kernel multiplies by */
+            if (int8) {  /* what the kernel multiplies by: the input quantized in its groups */
+                const int gs = input_group_size(&m);
                 int8_t *q = malloc((size_t)T * cols);
-                float *scales = malloc((size_t)T * cols / 32 * sizeof(float));
-                quantize_q8(q, scales, in, (size_t)T * cols, 32);
+                float *scales = malloc((size_t)T * cols / gs * sizeof(float));
+                quantize_q8(q, scales, in, (size_t)T * cols, gs);
                 for (int i = 0; i < T * cols; i++)
-                    x[i] = q[i] * scales[i / 32];
+                    x[i] = q[i] * scales[i / gs];
                 free(q), free(scales);
             }
             double *want = malloc((size_t)T * rows * sizeof(double));
@@ -982,7 +1019,7 @@ static void test_matmul_types(void)
                 }
             MatmulScratch scratch = scratch_new(T, cols);
             float *out = malloc((size_t)T * rows * sizeof(float));
-            float row[1056];
+            float row[1280];
             for (int k = 0; k < kernel_set_count(); k++) {
                 kernels_use(kernel_set(k));
                 matmul(out, in, &m, T, &scratch);

@@ -69,10 +69,6 @@ static void check_matrix(const Model *m, const Matrix *w, int rows, int cols, co
         FUZZ_CHECK((uintptr_t)w->data % 2 == 0 && in_file(m, w->data, n * 2), "%s (layer %d) lies outside the file",
                    name, layer);
         break;
-    case WEIGHT_Q8_0:
-        FUZZ_CHECK(cols % Q8_0_BLOCK == 0 && in_file(m, w->data, n / Q8_0_BLOCK * Q8_0_BLOCK_BYTES),
-                   "%s (layer %d): %d columns, or its blocks lie outside the file", name, layer, cols);
-        break;
     case WEIGHT_Q8:
         FUZZ_CHECK(w->group_size > 0 && cols % w->group_size == 0, "%s (layer %d): group size %d, %d columns",
                    name, layer, w->group_size, cols);
@@ -80,8 +76,14 @@ static void check_matrix(const Model *m, const Matrix *w, int rows, int cols, co
                        in_file(m, w->scales, n / w->group_size * sizeof(float)),
                    "%s (layer %d) or its scales lie outside the file", name, layer);
         break;
-    default:
-        break;  /* a type this harness does not know yet: its size is unknown here */
+    default: {  /* ggml's blocks (Q8_0, Q4_0 ... Q6_K): whole blocks, their halves 2-byte aligned */
+        const WeightTypeInfo *info = &weight_types[w->type];
+        FUZZ_CHECK(cols % info->block_values == 0 && (uintptr_t)w->data % 2 == 0 &&
+                       in_file(m, w->data, n / info->block_values * info->block_bytes),
+                   "%s (layer %d): %d columns of %s, or its blocks lie outside the file", name, layer, cols,
+                   info->name);
+        break;
+    }
     }
 }
 
