@@ -49,6 +49,8 @@ NUMPY_DTYPES = {UINT8: "<u1", INT8: "<i1", UINT16: "<u2", INT16: "<i2", UINT32: 
 
 # ggml tensor types: the ones this reader converts, and names of the others for messages.
 GGML_F32, GGML_F16, GGML_Q8_0 = 0, 1, 8   # the block types' sizes are in dequant.BLOCKS
+Q8_0_BLOCK = 32                 # values per Q8_0 block (dequant.BLOCKS has every type's)
+Q8_0_BLOCK_BYTES = 2 + 32       # fp16 scale d, then 32 int8: value = d * q
 GGML_TYPE_NAMES = {
     0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0", 9: "Q8_1",
     10: "Q2_K", 11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 15: "Q8_K", 16: "IQ2_XXS",
