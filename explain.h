@@ -1,7 +1,8 @@
 /* explain.h - showing what the model attends to and how it picks the next
  * token: a plain-text block per generation step (-m explain) and one
  * self-contained XHTML page of attention heatmaps and next-token
- * probabilities (--attention-html). The Inspector records them during a
+ * probabilities (--attention-html), small enough for a real model's 22
+ * layers x 32 heads over 256 tokens. The Inspector records them during a
  * run, outside the engine: the forward pass only calls its attention
  * observer (model.h), and the program hands it each step's logits. */
 #ifndef EXPLAIN_H
@@ -105,16 +106,24 @@ void explain_print_step(FILE *out, const Tokenizer *tok, const int *tokens, cons
  * tokens), as it reads after prev (-1 for none). */
 void explain_print_token(FILE *out, const Tokenizer *tok, int prev, int id);
 
-/* --attention-html: writes one self-contained XHTML page (inline SVG and
- * CSS, no script, nothing fetched) for the n tokens fed (prompt and
- * generated): the text, one heatmap per layer and head (rows = query
- * position, columns = key position, lower triangle: n*(n+1)/2 cells, each
- * with a <title> "L2 H5: ' Lily'@7 -> ' girl'@4 = 0.4123"), and per step the
- * k candidates as probability bars with the chosen one marked. Markup for
- * tools: <svg class="heatmap" data-layer data-head>, <rect class="cell">,
- * <div class="step" data-pos> holding <div class="bar"> rows (class "bar
- * chosen" for the chosen token). att may be NULL (no heatmaps). Returns 0,
- * or -1 with "path: why" in err. */
+/* --attention-html: writes one self-contained page (XHTML that browsers read
+ * as HTML; inline CSS and script, nothing fetched) for the n tokens of the
+ * text (prompt and generated): the text, each token a <span class="t"
+ * data-p> (a newline shows as U+21B5 and a line break); the attention of
+ * every layer and head as compact text that the page's script draws on a
+ * <canvas>, with layer and head pickers, the exact weight (to 3 decimals) on
+ * hover and the chosen query's attention shading the text; and per step the
+ * k candidates as probability bars with the chosen one marked.
+ *
+ * The attention covers the positions computed: all n, or n - 1 when the
+ * last step chose the last token (it was never fed). Its format, one
+ * character per cell (explain.c says how), is what
+ * scripts/check_attention_html.py reads: <div id="attention-data"
+ * data-layers data-heads data-tokens data-scale> holding one <script
+ * type="text/plain" class="weights" data-layer data-head> per head. Steps
+ * are <div class="step" data-pos> holding <div class="bar"> rows (class
+ * "bar chosen" for the chosen token). att may be NULL (no attention).
+ * Returns 0, or -1 with "path: why" in err. */
 int explain_write_html(const char *path, const Tokenizer *tok, const int *tokens, int n, const AttentionView *att,
                        const StepView *steps, int n_steps, char err[ERROR_SIZE]);
 

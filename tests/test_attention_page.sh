@@ -1,0 +1,111 @@
+#!/bin/sh
+# --attention-html at the size of a real model: the page carries the weights
+# as compact text drawn on a canvas, so that 22 layers x 32 heads (TinyLlama
+# 1.1B's shape) over 256 tokens stays under 32 MB and opens in headless
+# Chromium in under 5 seconds (issue #20's acceptance criteria: the one
+# timing ceiling in the tests, generous, measured by the page itself from the
+# moment it was asked for). The weights a browser shows are compared with
+# those scripts/check_attention_html.py decodes from the file on its own.
+. tests/lib.sh
+
+CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+
+# browser_read FILE URL_HASH: loads the page in headless Chromium and leaves
+# its document, after the page's script ran, in $SCRATCH/dom.
+browser_read() {
+    profile=$(mktemp -d)
+    timeout 180 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-background-networking \
+        --disable-component-update --disable-sync --no-first-run --user-data-dir="$profile" \
+        --dump-dom "file://$1$2" >"$SCRATCH/dom" 2>/dev/null
+    rm -rf "$profile"
+}
+
+# The shape of TinyLlama 1.1B (22 layers, 32 query heads sharing 4 key/value
+# heads) with a small width: the page's size depends on layers x heads x
+# tokens^2, not on the width. A long prompt, so that greedy decoding fills
+# all 256 positions whatever it picks.
+write_model tiny_shape v1 --dim 64 --hidden-dim 128 --layers 22 --heads 32 --kv-heads 4 --vocab 512 --seq-len 320
+page=$SCRATCH/tiny_shape.html
+run_captured $RUN "$SCRATCH/tiny_shape.bin" -z "$SCRATCH/tiny_shape.tok" -t 0 -n 256 -i "ab" --attention-html "$page"
+size=$(wc -c <"$page" 2>/dev/null || echo 0)
+if [ "$status" -eq 0 ] && [ "$size" -gt 1000000 ] && [ "$size" -le 32000000 ]; then
+    ok "22 layers x 32 heads over 256 tokens: a $size-byte page (at most 32 MB)"
+else
+    not_ok "22 x 32 x 256 page size" "status $status, $size bytes; $(head -c 200 "$SCRATCH/err")"
+fi
+generated=$(sed -n 's/.*generated: \([0-9]*\) token.*/\1/p' "$SCRATCH/err")
+if "$PYTHON" scripts/check_attention_html.py "$page" --layers 22 --heads 32 --tokens 256 --steps "$generated" \
+    --cell 21,31,4,1 >"$SCRATCH/check"; then
+    ok "the 22 x 32 page holds every layer, head and step, causal rows summing to 1"
+else
+    not_ok "the 22 x 32 page's checks" "$(grep -v '^ok' "$SCRATCH/check" | head -3)"
+fi
+want=$(sed -n 's/^cell 21,31,4,1 = //p' "$SCRATCH/check")
+
+if [ -n "$CHROMIUM" ]; then
+    browser_read "$page" "#21,31,4,1"
+    ready=$(sed -n 's/.*data-ready-ms="\([0-9]*\)".*/\1/p' "$SCRATCH/dom" | head -1)
+    shown=$(sed -n 's/.*<output id="readout">L21 H31: .*@4 -&gt; .*@1 = \([0-9.]*\)<.*/\1/p' "$SCRATCH/dom")
+    if [ -n "$ready" ] && [ "$ready" -lt 5000 ]; then
+        ok "headless Chromium opens the 22 x 32 x 256 page in $ready ms (under 5000)"
+    else
+        not_ok "the 22 x 32 page opens in under 5 s" "ready after '${ready:-never}' ms"
+    fi
+    if [ -n "$want" ] && [ "$shown" = "$want" ]; then
+        ok "the page shows L21 H31 query 4 key 1 as $shown, the weight the file holds"
+    else
+        not_ok "the page's readout" "shown '$shown', the file holds '$want'"
+    fi
+    profile=$(mktemp -d)
+    timeout 180 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-background-networking \
+        --disable-component-update --disable-sync --no-first-run --user-data-dir="$profile" \
+        --window-size=1200,1400 --screenshot="$SCRATCH/page.png" "file://$page#3,5,200,0" >/dev/null 2>&1
+    rm -rf "$profile"
+    png=$(wc -c <"$SCRATCH/page.png" 2>/dev/null || echo 0)
+    if [ "$(head -c 4 "$SCRATCH/page.png" 2>/dev/null | od -An -c | tr -d ' ')" = "211PNG" ] && [ "$png" -gt 20000 ]; then
+        ok "headless Chromium draws the 22 x 32 page ($png-byte screenshot)"
+    else
+        not_ok "22 x 32 screenshot" "$png bytes"
+    fi
+elif [ "${CI:-}" = "true" ]; then
+    not_ok "Chromium" "chromium is not installed"
+else
+    echo "# chromium not found: skipping the browser checks of the large page"
+fi
+
+# stories260K over 100 tokens: under 1 MB; the text panel counts the tokens
+# chosen as the run does, and shows a newline as an arrow, not as \x0a.
+M=$MODELS_DIR/stories260K.bin
+T=$MODELS_DIR/tok512.bin
+if [ -f "$M" ] && [ -f "$T" ]; then
+    page=$SCRATCH/stories.html
+    run_captured $RUN "$M" -z "$T" -t 0 -n 100 --attention-html "$page"
+    size=$(wc -c <"$page" 2>/dev/null || echo 0)
+    generated=$(sed -n 's/.*generated: \([0-9]*\) token.*/\1/p' "$SCRATCH/err")
+    if [ "$status" -eq 0 ] && [ "$size" -gt 10000 ] && [ "$size" -le 1000000 ]; then
+        ok "stories260K over 100 tokens: a $size-byte page (at most 1 MB)"
+    else
+        not_ok "stories260K page size" "status $status, $size bytes"
+    fi
+    if "$PYTHON" scripts/check_attention_html.py "$page" --layers 5 --heads 8 --tokens 100 --steps "$generated" \
+        >"$SCRATCH/check"; then
+        ok "the stories260K page holds every layer, head and step, causal rows summing to 1"
+    else
+        not_ok "the stories260K page's checks" "$(grep -v '^ok' "$SCRATCH/check" | head -3)"
+    fi
+    if grep -q "[0-9]* fed as the prompt, $generated chosen by the model" "$page"; then
+        ok "the page says $generated tokens were chosen, as the run's 'generated: $generated tokens'"
+    else
+        not_ok "chosen count" "$(grep -o '[0-9]* chosen by the model' "$page"), run: generated $generated"
+    fi
+    # The greedy story has a newline (the byte token <0x0A>) after "too high.": an arrow, and no escape.
+    sed -n '/<section id="text">/,/<\/section>/p' "$page" >"$SCRATCH/text_panel"
+    if grep -q '>\.</span><span [^>]*>↵</span><br/>' "$SCRATCH/text_panel" && ! grep -q '\\x0a' "$SCRATCH/text_panel" &&
+        ! grep -q '&lt;0x0A&gt;' "$SCRATCH/text_panel"; then
+        ok "a newline token shows as an arrow and a line break, not as \\x0a"
+    else
+        not_ok "newline display" "$(grep -o '.\{0,80\}<br/>' "$page" | head -1)"
+    fi
+else
+    echo "# $M not found: skipping the stories260K page"
+fi
