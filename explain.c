@@ -8,6 +8,8 @@
  * (<s>), text quoted (" Lily"), so the two can never be confused. */
 #include "explain.h"
 
+#include "layers.h"   /* the final norm and the classifier, for the logit lens */
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -271,6 +273,16 @@ void explain_print_step(FILE *out, const Tokenizer *tok, const int *tokens, cons
         fprintf(out, " %.4f", step->top[i].prob);
     }
     fprintf(out, "\n");
+
+    if (step->lens) {
+        fprintf(out, "  lens:");
+        for (int l = 0; l < step->n_lens; l++) {
+            fprintf(out, "%sL%d ", l ? " | " : " ", l);
+            print_token(out, tok, prev, step->lens[l].index, &STYLE_TEXT);
+            fprintf(out, " %.4f", step->lens[l].prob);
+        }
+        fprintf(out, "\n");
+    }
 
     if (!att || !att->a || top_attended <= 0)
         return;
@@ -793,7 +805,23 @@ struct Inspector {
     float *probs;           /* (vocab_size) scratch: a step's probabilities */
     ProbIndex *ranked;      /* (vocab_size) scratch: them ranked */
     AttentionObserver observer;
+    /* The logit lens (inspector_watch_residual), or model NULL. */
+    const Model *model;
+    RunState *state;
+    float *residual;        /* (n_layers, dim) the stream after each layer, at residual_pos */
+    int residual_pos;
+    ProbIndex *lens;        /* (capacity, n_layers) each step's lens */
+    float lens_error;
 };
+
+/* The residual observer's callback: rows come in order, so the last one
+ * kept for a layer is that of the last token of the forward pass. */
+static void record_residual(void *context, int layer, int pos, const float *x, int dim)
+{
+    Inspector *in = context;
+    memcpy(in->residual + (size_t)layer * dim, x, dim * sizeof(float));
+    in->residual_pos = pos;
+}
 
 /* The attention observer's callback: rows are disjoint, so threads need no lock. */
 static void record_attention_row(void *context, int layer, int head, int pos, const float *weights, int n)
@@ -826,7 +854,9 @@ Inspector *inspector_new(const Config *c, int capacity, const int *prompt, int n
     if (in) {
         *in = (Inspector){.print_steps = print_steps, .html_path = html_path, .n_layers = c->n_layers,
                           .n_heads = c->n_heads, .vocab_size = c->vocab_size, .capacity = capacity};
-        in->observer = (AttentionObserver){record_attention_row, in};
+        in->observer = (AttentionObserver){.row = record_attention_row, .context = in};
+        in->residual_pos = -1;
+        in->lens_error = -1;
         in->tokens = malloc(((size_t)capacity + 1) * sizeof(int));
         in->steps = malloc((size_t)capacity * sizeof(StepView));
         in->candidates = malloc((size_t)capacity * EXPLAIN_CANDIDATES * sizeof(ProbIndex));
@@ -849,7 +879,7 @@ void inspector_free(Inspector *in)
     if (!in)
         return;
     free(in->tokens), free(in->steps), free(in->candidates), free(in->attention);
-    free(in->probs), free(in->ranked);
+    free(in->probs), free(in->ranked), free(in->residual), free(in->lens);
     free(in);
 }
 
@@ -861,6 +891,65 @@ const AttentionObserver *inspector_observer(Inspector *in)
 static AttentionView attention_view(const Inspector *in)
 {
     return (AttentionView){in->n_layers, in->n_heads, in->capacity, in->attention};
+}
+
+int inspector_watch_residual(Inspector *in, const Model *model, RunState *state, char err[ERROR_SIZE])
+{
+    const Config *c = &model->config;
+    in->residual = malloc((size_t)c->n_layers * c->dim * sizeof(float));
+    in->lens = malloc((size_t)in->capacity * c->n_layers * sizeof(ProbIndex));
+    if (!in->residual || !in->lens) {
+        snprintf(err, ERROR_SIZE, "out of memory for the logit lens");
+        return -1;
+    }
+    in->model = model;
+    in->state = state;
+    in->observer.residual = record_residual;
+    return 0;
+}
+
+float inspector_lens_error(const Inspector *in)
+{
+    return in->lens_error;
+}
+
+/* The logit lens of the step just computed: after each layer, the final
+ * norm (RMSNorm, or LayerNorm when the model has its shift) and the
+ * classifier applied to the stream, as the forward pass applies them after
+ * the last layer, and the likeliest token. in->probs holds the logits on
+ * the way; the run state's xb row 0 the normalized stream. */
+static void take_lens(Inspector *in, const float *logits, StepView *step)
+{
+    const Config *c = &in->model->config;
+    const Weights *w = &in->model->weights;
+    RunState *s = in->state;
+    ProbIndex *lens = in->lens + (size_t)in->n_steps * c->n_layers;
+    for (int l = 0; l < c->n_layers; l++) {
+        const float *x = in->residual + (size_t)l * c->dim;
+        if (w->output_norm_bias)
+            layernorm_rows(s->xb, x, w->output_norm, w->output_norm_bias, 1, c->dim, c->norm_eps);
+        else
+            rmsnorm_rows(s->xb, x, w->output_norm, 1, c->dim, c->norm_eps);
+        linear(in->probs, s->xb, &w->output, NULL, 1, &s->matmul_scratch);
+        if (l == c->n_layers - 1) {
+            float largest = 0, diff = 0;
+            for (int i = 0; i < c->vocab_size; i++) {
+                largest = fmaxf(largest, fabsf(logits[i]));
+                diff = fmaxf(diff, fabsf(in->probs[i] - logits[i]));
+            }
+            float error = largest > 0 ? diff / largest : diff;
+            if (!(error <= in->lens_error))
+                in->lens_error = isnan(error) ? INFINITY : error;
+        }
+        softmax(in->probs, c->vocab_size);
+        int best = 0;
+        for (int i = 1; i < c->vocab_size; i++)
+            if (in->probs[i] > in->probs[best])
+                best = i;
+        lens[l] = (ProbIndex){.index = best, .prob = in->probs[best]};
+    }
+    step->lens = lens;
+    step->n_lens = c->n_layers;
 }
 
 void inspector_candidates(Inspector *in, const float *logits, int pos)
@@ -875,7 +964,9 @@ void inspector_candidates(Inspector *in, const float *logits, int pos)
     top_candidates(in->ranked, in->probs, n, k);
     ProbIndex *top = in->candidates + (size_t)in->n_steps * EXPLAIN_CANDIDATES;
     memcpy(top, in->ranked, k * sizeof(ProbIndex));
-    in->steps[in->n_steps] = (StepView){pos, -1, k, top};
+    in->steps[in->n_steps] = (StepView){.pos = pos, .chosen = -1, .k = k, .top = top};
+    if (in->model && in->residual_pos == pos)
+        take_lens(in, logits, &in->steps[in->n_steps]);
 }
 
 void inspector_choice(Inspector *in, const Tokenizer *tok, int chosen)

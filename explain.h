@@ -55,6 +55,19 @@ bool inspector_prints_steps(const Inspector *in);
 /* The text's tokens: the prompt's, then the chosen ones. */
 const int *inspector_tokens(const Inspector *in, int *n);
 
+/* -m explain, --attention-html: the logit lens. Watches the residual stream
+ * of model's forward pass through the observer, and at each step applies the
+ * final norm and the classifier to it after every layer, with state's
+ * scratch (free between forward passes). Returns 0, or -1 (out of memory)
+ * with a message in err. */
+int inspector_watch_residual(Inspector *in, const Model *model, RunState *state, char err[ERROR_SIZE]);
+
+/* The largest difference, over the steps so far, between the last layer's
+ * lens logits and the real ones, relative to the largest real logit: a
+ * check that the lens reads the stream the classifier reads (0 exactly when
+ * it does). -1 before any lens was taken. */
+float inspector_lens_error(const Inspector *in);
+
 /* Writes the --attention-html page, if one was asked for. Returns 0, or -1
  * with a message in err. */
 int inspector_write_page(const Inspector *in, const Tokenizer *tok, char err[ERROR_SIZE]);
@@ -78,6 +91,11 @@ typedef struct {
     int chosen;
     int k;
     const ProbIndex *top;  /* (k) */
+    /* The logit lens, or NULL: for each of n_lens layers, the token the model
+     * would predict had it stopped after that layer (the final norm and the
+     * classifier applied to the residual stream at pos), and its probability. */
+    const ProbIndex *lens;  /* (n_lens) */
+    int n_lens;
 } StepView;
 
 /* -m explain: prints, for the step just taken, the top-k candidates with

@@ -133,7 +133,7 @@ static Steps random_steps(const int *tokens, int n, int first, int k, int vocab_
             c[r].prob = left * (0.5f + 0.3f * random_f32(&test_rng));  /* so each is below the last */
             left -= c[r].prob;
         }
-        s.steps[i] = (StepView){pos, chosen, k, c};
+        s.steps[i] = (StepView){pos, chosen, k, c, NULL, 0};
     }
     return s;
 }
@@ -390,7 +390,7 @@ static void test_print_step(const Tokenizer *tok, const int *tokens, int n, cons
         free(text);
     }
     /* Fewer positions than asked for: all of them, and nothing past pos. */
-    StepView early = {1, tokens[2], 1, &(ProbIndex){tokens[2], 0.5f}};
+    StepView early = {1, tokens[2], 1, &(ProbIndex){tokens[2], 0.5f}, NULL, 0};
     char *text = print_step(tok, tokens, &early, &att, 10);
     expect(count_occurrences(text, "@") == 2 * L * H, "at pos 1 with top 10: %d attended, want %d",
            count_occurrences(text, "@"), 2 * L * H);
@@ -412,7 +412,7 @@ static void test_print_escaping(const Tokenizer *tok)
     top[k] = (ProbIndex){tok->eos_id, 0.01f};
     top[k + 1] = (ProbIndex){tok->vocab.byte_token['\n'], 0.005f};
     AttentionView att = {1, 1, 5, random_attention(1, 1, 5, 5)};
-    StepView step = {4, word("caf\xc3\xa9"), k + 2, top};
+    StepView step = {4, word("caf\xc3\xa9"), k + 2, top, NULL, 0};
     char *text = print_step(tok, tokens, &step, &att, 5);
     const char *wanted[] = {
         "step 4: \"caf\xc3\xa9\" (p=",  "\" a<b>\" 0.5000", "\" R&D\"", "\" \\\"hi\\\"\"", "\" it's\"",
@@ -737,6 +737,53 @@ static void test_inspector(const Tokenizer *tok)
     report("inspector: prompt, observed attention, a step, the text and its page; too large or unwritable refused");
 }
 
+/* The logit lens on stories260K: a prompt batch and decoding steps through
+ * the real forward pass, with the inspector watching. After the last layer
+ * the lens must give the logits the forward pass gave, to float precision:
+ * it reads the stream the classifier reads. */
+static void test_logit_lens(const char *models_dir)
+{
+    char path[512], err[ERROR_SIZE] = "";
+    snprintf(path, sizeof path, "%s/stories260K.bin", models_dir);
+    Model model;
+    RunState state;
+    if (model_load(&model, path, err) != 0) {
+        printf("not ok - logit lens: %s\n", err);
+        return;
+    }
+    enum { N_PROMPT = 6, STEPS = 10 };
+    const int prompt[N_PROMPT] = {TOKEN_BOS, 403, 407, 261, 378, 429};
+    Inspector *in = NULL;
+    if (run_state_init(&state, &model.config, N_PROMPT, err) == 0) {
+        in = inspector_new(&model.config, STEPS, prompt, N_PROMPT, false, NULL, err);
+        expect(in && inspector_watch_residual(in, &model, &state, err) == 0, "inspector: %s", err);
+    } else {
+        expect(false, "run_state_init: %s", err);
+    }
+    if (in) {
+        state.observer = inspector_observer(in);
+        expect(inspector_lens_error(in) == -1, "a lens error before any step");
+        float *logits = forward(&model, &state, prompt, N_PROMPT, 0, LOGITS_LAST);
+        int token = 0, steps = 0;
+        for (int pos = N_PROMPT - 1; pos < STEPS - 1; pos++, steps++) {
+            inspector_candidates(in, logits, pos);
+            token = 0;
+            for (int i = 1; i < model.config.vocab_size; i++)
+                if (logits[i] > logits[token])
+                    token = i;
+            inspector_choice(in, NULL, token);
+            inspector_add_token(in, token);
+            logits = forward(&model, &state, &token, 1, pos + 1, LOGITS_LAST);
+        }
+        float error = inspector_lens_error(in);
+        expect(steps > 1 && error >= 0 && error <= 1e-6f, "the last layer's lens is off the logits by %g", error);
+        inspector_free(in);
+        run_state_free(&state);
+    }
+    model_free(&model);
+    report("logit lens: after the last layer it equals the real logits (a prompt batch and decoding)");
+}
+
 static void remove_scratch(void)
 {
     const char *names[] = {"tokenizer.bin", "escaping.html", "full.html", "full_tok512.html", "one.html",
@@ -768,7 +815,7 @@ static void test_gpt2_marker(const char *models_dir)
     float weights[N * N] = {1, 0, 0, 0.5f, 0.5f, 0, 0.7f, 0.2f, 0.1f};
     AttentionView att = {L, H, N, weights};
     ProbIndex top[2] = {{MARKER, 0.6f}, {13, 0.4f}};
-    StepView step = {N - 1, MARKER, 2, top};
+    StepView step = {N - 1, MARKER, 2, top, NULL, 0};
     char *text = print_step(&gpt2, tokens, &step, &att, 3);
     expect(strstr(text, "step 2: <|endoftext|> (p=0.6000)") != NULL, "the chosen marker is not named: %s", text);
     expect(strstr(text, "<|endoftext|>@0 0.7000") != NULL, "the attended marker is not named: %s", text);
@@ -809,6 +856,7 @@ int main(int argc, char **argv)
 
     if (models_dir) {
         test_gpt2_marker(models_dir);
+        test_logit_lens(models_dir);
         Tokenizer tok512;
         snprintf(path, sizeof path, "%s/tok512.bin", models_dir);
         if (tokenizer_load(&tok512, path, 0, err) != 0) {

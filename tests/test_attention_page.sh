@@ -109,3 +109,29 @@ if [ -f "$M" ] && [ -f "$T" ]; then
 else
     echo "# $M not found: skipping the stories260K page"
 fi
+
+# The logit lens: -m explain prints, per step, each layer's top token had the
+# model stopped there. After the last layer it must be the model's own
+# prediction: the same token and probability as the step's best candidate
+# (computed from the real logits), on Llama and on GPT-2.
+lens_matches_logits() {  # FILE: every step's last lens entry equals its first candidate
+    awk -v layers="$2" '
+        /^  next: / { sub(/^  next: /, ""); split($0, c, " \\| "); best = c[1] }
+        /^  lens: / { steps++; n = split($0, parts, " \\| "); last = parts[n]; sub(/^ *(lens: )?L[0-9]+ /, "", last)
+                      if (n != layers || last != best) { bad++; if (!why) why = "lens \"" last "\" vs next \"" best "\"" } }
+        END { if (steps == 0 || bad) { print (steps ? why : "no lens lines"); exit 1 } }' "$1"
+}
+write_model lens v1 --dim 32 --hidden-dim 64 --layers 3 --heads 4 --kv-heads 2 --vocab 300 --seq-len 64
+run_captured $RUN "$SCRATCH/lens.bin" -z "$SCRATCH/lens.tok" -t 0 -n 24 -i "ab ab" -m explain
+if [ "$status" -eq 0 ] && why=$(lens_matches_logits "$SCRATCH/out" 3); then
+    ok "Llama: the last layer's logit lens is the model's own prediction at every step ($(grep -c '^  lens: ' "$SCRATCH/out") steps)"
+else
+    not_ok "Llama logit lens" "status $status: ${why:-}"
+fi
+"$PYTHON" scripts/write_gguf_gpt2.py "$SCRATCH/gpt2_lens.gguf" --dim 32 --heads 4 --layers 2 --seq-len 48 >/dev/null
+run_captured $RUN "$SCRATCH/gpt2_lens.gguf" -t 0 -n 20 -i "the cat" -m explain
+if [ "$status" -eq 0 ] && why=$(lens_matches_logits "$SCRATCH/out" 2); then
+    ok "GPT-2: the last layer's logit lens is the model's own prediction at every step ($(grep -c '^  lens: ' "$SCRATCH/out") steps)"
+else
+    not_ok "GPT-2 logit lens" "status $status: ${why:-}"
+fi
