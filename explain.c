@@ -419,7 +419,11 @@ static const char PAGE_CSS[] =
     ".bar.chosen{font-weight:700}\n"
     ".bar.chosen .track span{background:#e4572e}\n"
     ".bar.chosen .k::before{content:'\\2192 '}\n"
-    ".missed{color:#b3261e}\n";
+    ".missed{color:#b3261e}\n"
+    ".lensbox{overflow-x:auto;background:#fff;border:1px solid #d8d8d4;border-radius:6px}\n"
+    "table.lens{border-collapse:collapse;font:12px ui-monospace,Menlo,Consolas,monospace}\n"
+    "table.lens th{color:#59636e;font-weight:400;padding:2px 4px;position:sticky;left:0;background:#fff}\n"
+    "table.lens td{padding:2px 4px;white-space:pre;border:1px solid #f0f0ec}\n";
 
 /* The page's script: decodes a head's weights (the format above) when it is
  * first shown, draws it on the canvas, and follows the pickers, the mouse
@@ -567,7 +571,7 @@ static void page_tokens_free(PageTokens *pt)
     free(pt->step_of);
 }
 
-static void write_head(FILE *out, int n, const AttentionView *att, int n_steps)
+static void write_head(FILE *out, int n, const AttentionView *att, int n_steps, bool steps_have_lens)
 {
     fprintf(out,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -582,6 +586,8 @@ static void write_head(FILE *out, int n, const AttentionView *att, int n_steps)
     fprintf(out, "<header><h1>What the model attends to</h1><nav><a href=\"#text\">text</a>");
     if (att)
         fprintf(out, "<a href=\"#attention\">attention</a>");
+    if (n_steps > 0 && steps_have_lens)
+        fprintf(out, "<a href=\"#lens\">logit lens</a>");
     if (n_steps > 0)
         fprintf(out, "<a href=\"#steps\">next-token choices</a>");
     fprintf(out, "</nav></header>\n<main>\n");
@@ -691,7 +697,8 @@ static void write_step(FILE *out, const Tokenizer *tok, const int *tokens, int n
 {
     /* The candidates follow the token at pos, which decides their leading space. */
     int prev = step->pos >= 0 && step->pos < n ? tokens[step->pos] : -1;
-    fprintf(out, "<div class=\"step\" id=\"step-%d\" data-pos=\"%d\"><div class=\"h\">", s, step->pos);
+    fprintf(out, "<div class=\"step\" id=\"step-%d\" data-pos=\"%d\" data-chosen=\"%d\"><div class=\"h\">", s,
+            step->pos, step->chosen);
     if (prev >= 0)
         print_token(out, tok, step->pos > 0 ? tokens[step->pos - 1] : -1, prev, &STYLE_TOOLTIP);
     fprintf(out, " \xe2\x86\x92 <b>");
@@ -711,6 +718,47 @@ static void write_step(FILE *out, const Tokenizer *tok, const int *tokens, int n
     if (!shown)
         fprintf(out, "<div class=\"missed\">chosen outside the top %d</div>\n", step->k);
     fprintf(out, "</div>\n");
+}
+
+/* The logit lens as a grid: a row per layer, a column per step, each cell
+ * the layer's likeliest token shaded by its probability. */
+static void write_lens_section(FILE *out, const Tokenizer *tok, const int *tokens, int n, const StepView *steps,
+                               int n_steps)
+{
+    int n_layers = 0;
+    for (int s = 0; s < n_steps; s++)
+        if (steps[s].lens && steps[s].n_lens > n_layers)
+            n_layers = steps[s].n_lens;
+    if (n_layers == 0)
+        return;
+    fprintf(out,
+            "<section id=\"lens\"><h2>Logit lens: the prediction after each layer</h2>\n"
+            "<p class=\"note\">Each column is a step; row L is the token the model would predict had it "
+            "stopped after layer L (the final norm and the classifier applied to the residual stream), "
+            "shaded by its probability. The last row is the model's own prediction.</p>\n"
+            "<div class=\"lensbox\"><table class=\"lens\"><tr><th></th>");
+    for (int s = 0; s < n_steps; s++)
+        fprintf(out, "<th>@%d</th>", steps[s].pos + 1);
+    fprintf(out, "</tr>\n");
+    for (int l = 0; l < n_layers; l++) {
+        fprintf(out, "<tr data-layer=\"%d\"><th>L%d</th>", l, l);
+        for (int s = 0; s < n_steps; s++) {
+            const StepView *step = &steps[s];
+            if (!step->lens || l >= step->n_lens) {
+                fprintf(out, "<td></td>");
+                continue;
+            }
+            const ProbIndex *c = &step->lens[l];
+            int prev = step->pos >= 0 && step->pos < n ? tokens[step->pos] : -1;
+            float p = isfinite(c->prob) ? fminf(1, fmaxf(0, c->prob)) : 0;
+            fprintf(out, "<td data-token=\"%d\" data-p=\"%.4f\" style=\"background:rgba(122,156,198,%.2f)\">",
+                    c->index, c->prob, p);
+            print_token(out, tok, prev, c->index, &STYLE_TOOLTIP);
+            fprintf(out, "</td>");
+        }
+        fprintf(out, "</tr>\n");
+    }
+    fprintf(out, "</table></div>\n</section>\n");
 }
 
 static void write_steps_section(FILE *out, const Tokenizer *tok, const int *tokens, int n, const StepView *steps,
@@ -754,10 +802,11 @@ int explain_write_html(const char *path, const Tokenizer *tok, const int *tokens
     setvbuf(out, NULL, _IOFBF, 1 << 16);
 
     int status = 0;
-    write_head(out, n, att, n_steps);
+    write_head(out, n, att, n_steps, n_steps > 0 && steps[n_steps - 1].lens);
     write_text_section(out, tok, tokens, &pt, steps, att != NULL);
     if (att)
         write_attention_section(out, att, n_att);
+    write_lens_section(out, tok, tokens, n, steps, n_steps);
     if (n_steps > 0)
         write_steps_section(out, tok, tokens, n, steps, n_steps);
     if (att)

@@ -106,6 +106,27 @@ if [ -f "$M" ] && [ -f "$T" ]; then
     else
         not_ok "newline display" "$(grep -o '.\{0,80\}<br/>' "$page" | head -1)"
     fi
+    # The page's logit-lens grid: a row per layer, a cell per step; greedy
+    # decoding chose, at each step, the last layer's lens token.
+    if "$PYTHON" - "$page" 5 "$generated" >"$SCRATCH/lens_check" 2>&1 <<'PY'
+import re, sys, xml.etree.ElementTree as ET
+page, layers, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+root = ET.parse(page).getroot()
+tag = lambda e: e.tag.rsplit("}", 1)[-1]
+rows = [e for e in root.iter() if tag(e) == "tr" and e.get("data-layer") is not None]
+cells = [[td for td in row if tag(td) == "td"] for row in rows]
+assert len(rows) == layers, f"{len(rows)} lens rows"
+assert all(len(c) == steps for c in cells), f"cells per row {[len(c) for c in cells]}"
+chosen = [int(step.get("data-chosen")) for step in root.iter() if "step" in step.get("class", "").split()]
+last = [int(td.get("data-token")) for td in cells[-1]]
+assert last == chosen, f"last layer {last[:8]} vs chosen {chosen[:8]}"
+assert all(0 <= float(td.get("data-p")) <= 1 for c in cells for td in c)
+PY
+    then
+        ok "the page's logit lens: $generated steps x 5 layers, the last layer's token the one greedy chose"
+    else
+        not_ok "the page's logit lens" "$(tail -1 "$SCRATCH/lens_check")"
+    fi
 else
     echo "# $M not found: skipping the stories260K page"
 fi
