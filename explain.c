@@ -8,6 +8,8 @@
  * (<s>), text quoted (" Lily"), so the two can never be confused. */
 #include "explain.h"
 
+#include "layers.h"   /* the final norm and the classifier, for the logit lens */
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -73,12 +75,12 @@ typedef struct {
     bool xml;         /* escape & < > " ' as entities, for the page */
     bool dot_spaces;  /* spaces as U+00B7: on an axis label a leading space is invisible */
     int max_chars;    /* characters shown before an ellipsis; 0 = all */
+    bool newline_arrow;  /* a newline as U+21B5, the running text's line break follows it */
 } TokenStyle;
 
-static const TokenStyle STYLE_TEXT = {'"', false, false, 0};     /* -m explain */
-static const TokenStyle STYLE_TOOLTIP = {'\'', true, false, 0};  /* page: cell titles, bars */
-static const TokenStyle STYLE_LABEL = {0, true, true, 10};       /* page: heatmap axes */
-static const TokenStyle STYLE_RUNNING = {0, true, false, 0};     /* page: the text itself */
+static const TokenStyle STYLE_TEXT = {'"', false, false, 0, false};    /* -m explain */
+static const TokenStyle STYLE_TOOLTIP = {'\'', true, false, 0, false};  /* page: bars */
+static const TokenStyle STYLE_RUNNING = {0, true, false, 0, true};       /* page: the text itself */
 
 /* One ASCII character, escaped for the style. */
 static void add_ascii(Buffer *b, char c, const TokenStyle *style)
@@ -124,7 +126,10 @@ static void add_bytes(Buffer *b, const unsigned char *s, size_t len, const Token
             return;
         }
         size_t n = utf8_char_length(s + i, len - i);
-        if (n == 0 || is_hidden_character(s + i, n)) {
+        if (style->newline_arrow && s[i] == '\n') {
+            buffer_str(b, "\xe2\x86\xb5");  /* U+21B5 */
+            i++;
+        } else if (n == 0 || is_hidden_character(s + i, n)) {
             buffer_printf(b, "\\x%02x", s[i]);
             i++;
         } else if (n == 1) {
@@ -173,7 +178,7 @@ static void add_token(Buffer *b, const Tokenizer *tok, int prev, int id, const T
      * own name: one byte of a character alone shows nothing readable. */
     if (!special && tok->kind == TOKENIZER_SENTENCEPIECE && vocab_is_byte_token(&tok->vocab, id)) {
         const unsigned char byte = tok->vocab.token_byte[id];
-        if (byte < 0x20 || byte >= 0x7f) {
+        if ((byte < 0x20 || byte >= 0x7f) && !(byte == '\n' && style->newline_arrow)) {
             snprintf(byte_name, sizeof byte_name, "<0x%02X>", byte);
             special = byte_name;
         }
@@ -269,6 +274,16 @@ void explain_print_step(FILE *out, const Tokenizer *tok, const int *tokens, cons
     }
     fprintf(out, "\n");
 
+    if (step->lens) {
+        fprintf(out, "  lens:");
+        for (int l = 0; l < step->n_lens; l++) {
+            fprintf(out, "%sL%d ", l ? " | " : " ", l);
+            print_token(out, tok, prev, step->lens[l].index, &STYLE_TEXT);
+            fprintf(out, " %.4f", step->lens[l].prob);
+        }
+        fprintf(out, "\n");
+    }
+
     if (!att || !att->a || top_attended <= 0)
         return;
     if (pos >= att->stride) {
@@ -295,45 +310,50 @@ void explain_print_step(FILE *out, const Tokenizer *tok, const int *tokens, cons
 }
 
 /* ---------------------------------------------------------------------------
- * --attention-html: geometry and colours */
+ * --attention-html: the attention weights, as compact text
+ *
+ * Every head's weights go into the page as text, one character per cell of
+ * its lower triangle, row by row (query p = 0 .. n-1, keys j = 0 .. p), and
+ * a small script in the page draws the chosen head on a <canvas>: nothing
+ * per cell in the document, so the page grows with layers x heads x n^2 / 2
+ * bytes and no more (22 layers x 32 heads over 256 tokens: about 24 MB).
+ *
+ * A cell holds its weight rounded to 3 decimals, v = round(1000 w), exactly
+ * the value the page shows: v < 64 as the ASCII character 0x3F + v (one
+ * byte), larger v as the character U+00A0 + v - 64 (two bytes of UTF-8).
+ * Attention over many tokens is mostly small weights, so most cells take one
+ * byte. Neither range holds < & > or a control character, so the text is
+ * the same inside a <script> element of HTML and of XML. A NaN weight is
+ * v = 1001. scripts/check_attention_html.py reads it back on its own. */
+#define WEIGHT_SCALE 1000
+#define WEIGHT_NAN (WEIGHT_SCALE + 1)
+#define WEIGHT_ONE_BYTE 64       /* v below this: one ASCII character */
+#define WEIGHT_ASCII_BASE 0x3F   /* '?' .. '~' */
+#define WEIGHT_WIDE_BASE 0xA0    /* U+00A0 .. U+0449 */
 
-/* Heatmap cells are drawn in units of one cell (x = key position, y = query
- * position) and scaled by the page, at one of three sizes chosen without a
- * script (radio buttons and CSS): small puts three heatmaps side by side in
- * a 1400-pixel window, large makes the token labels readable. */
-#define SMALL_HEATMAP_PX 400.0
-#define CELL_PX_MIN 2.5
-#define CELL_PX_MAX 16.0
-#define MEDIUM_CELL_PX_MAX 24.0
-#define LARGE_CELL_PX_MIN 12.0  /* labels of about 11 pixels */
-#define LARGE_CELL_PX_MAX 32.0
-#define LABEL_FONT 0.9          /* axis label size, in cells */
-#define LABEL_CHAR_WIDTH 0.62   /* a character's width, in font sizes (generous) */
-#define LABEL_GAP 0.35          /* between a label and the cells, in cells */
-
-typedef struct {
-    double margin;       /* room for the labels left of and above the cells, in cells */
-    double size;         /* the heatmap's width and height, in cells */
-    double px[3];        /* pixels per cell: small, medium, large */
-} Geometry;
-
-static Geometry heatmap_geometry(int n, int label_chars)
+static int quantize_weight(float w)
 {
-    Geometry g;
-    g.margin = LABEL_GAP + label_chars * LABEL_FONT * LABEL_CHAR_WIDTH + 0.2;
-    g.size = g.margin + n + 0.5;
-    g.px[0] = fmin(CELL_PX_MAX, fmax(CELL_PX_MIN, SMALL_HEATMAP_PX / g.size));
-    g.px[1] = fmax(g.px[0], fmin(MEDIUM_CELL_PX_MAX, g.px[0] * 1.75));
-    g.px[2] = fmax(g.px[1], fmax(LARGE_CELL_PX_MIN, fmin(LARGE_CELL_PX_MAX, g.px[0] * 3)));
-    return g;
+    if (isnan(w))
+        return WEIGHT_NAN;
+    return (int)lrintf((w < 0 ? 0 : w > 1 ? 1 : w) * WEIGHT_SCALE);
+}
+
+static void write_weight(FILE *out, int v)
+{
+    if (v < WEIGHT_ONE_BYTE) {
+        putc(WEIGHT_ASCII_BASE + v, out);
+        return;
+    }
+    unsigned code = WEIGHT_WIDE_BASE + (unsigned)(v - WEIGHT_ONE_BYTE);  /* < 0x800: two bytes */
+    putc(0xc0 | (code >> 6), out);
+    putc(0x80 | (code & 0x3f), out);
 }
 
 /* The colour scale: weight w is shown at sqrt(w) along viridis, so a head
  * spreading its attention evenly over 100 tokens (0.01 each) is visibly
- * different from one ignoring them, while weights near 1 stand out. Cells
- * are grouped by colour, one <g fill> per level, so no cell repeats it. */
+ * different from one ignoring them, while weights near 1 stand out. The
+ * page's script draws with the same stops. */
 #define COLOR_LEVELS 64
-#define COLOR_INVALID COLOR_LEVELS  /* NaN: grey */
 #define LEGEND_WIDTH 320
 #define LEGEND_BAR_HEIGHT 14
 
@@ -342,21 +362,9 @@ static const unsigned char VIRIDIS[9][3] = {
     {40, 174, 128}, {94, 201, 98},  {173, 220, 48}, {253, 231, 37},
 };
 
-static int color_level(float w)
-{
-    if (isnan(w))
-        return COLOR_INVALID;
-    float t = sqrtf(w < 0 ? 0 : w > 1 ? 1 : w);
-    return (int)lrintf(t * (COLOR_LEVELS - 1));
-}
-
-/* "#rrggbb" for a level (COLOR_INVALID: grey). */
+/* "#rrggbb" for a level 0 .. COLOR_LEVELS - 1. */
 static void color_hex(char hex[8], int level)
 {
-    if (level == COLOR_INVALID) {
-        memcpy(hex, "#9a9a9a", 8);
-        return;
-    }
     double t = (double)level / (COLOR_LEVELS - 1) * 8;
     int i = t >= 8 ? 7 : (int)t;
     double f = t - i;
@@ -377,36 +385,26 @@ static const char PAGE_CSS[] =
     "padding:8px 20px;display:flex;flex-wrap:wrap;align-items:baseline;gap:4px 18px}\n"
     "h1{font-size:17px;margin:0}\n"
     "header nav a{color:#0b57d0;text-decoration:none;margin-right:10px;font-size:13px}\n"
-    "input.size{position:absolute;opacity:0;width:1px;height:1px;margin:0}\n"
-    ".sizes{font-size:12px;color:#59636e}\n"
-    ".sizes label{cursor:pointer;border:1px solid #c8c8c4;padding:1px 8px;margin-left:-1px;color:#1f2328}\n"
-    ".sizes label:first-child{margin-left:4px;border-radius:4px 0 0 4px}\n"
-    ".sizes label:last-child{border-radius:0 4px 4px 0}\n"
-    "#size-s:checked ~ header label[for=size-s],#size-m:checked ~ header label[for=size-m],"
-    "#size-l:checked ~ header label[for=size-l]{background:#1f2328;color:#fff;border-color:#1f2328}\n"
-    "input.size:focus-visible ~ header .sizes{outline:2px solid #0b57d0}\n"
     "main{padding:10px 20px 40px}\n"
     "h2{font-size:15px;margin:18px 0 6px}\n"
     ".note{color:#59636e;font-size:12.5px;margin:2px 0 8px}\n"
     ".text{background:#fff;border:1px solid #d8d8d4;border-radius:6px;padding:8px 12px;"
     "white-space:pre-wrap;font-size:15px;line-height:1.8;max-height:14em;overflow:auto}\n"
-    ".t{border-radius:3px;padding:1px 0}\n"
-    ".t.o{background:#ebebe6}\n"
+    ".t{border-radius:3px;padding:1px 0;cursor:pointer}\n"
+    ".t.o{box-shadow:inset 0 -1px #d0d0ca}\n"
     ".t:hover{outline:1px solid #888}\n"
-    "a.t{color:inherit;text-decoration:none;background:#d9e7fd}\n"
-    "a.t.o{background:#bed6fb}\n"
+    ".t.q{outline:2px solid #e4572e}\n"
+    ".t.g{color:#0b3d91}\n"
     ".t.s{color:#8a8f98;font-size:12px}\n"
+    ".nl{color:#8a8f98}\n"
     ".key{display:flex;flex-wrap:wrap;align-items:center;gap:6px 20px}\n"
     ".legend text{font-size:10px;fill:#444}\n"
-    "details.layer{margin:10px 0}\n"
-    "details.layer summary{cursor:pointer;font-weight:600;font-size:15px;margin-bottom:6px}\n"
-    ".maps{display:flex;flex-wrap:wrap;gap:10px}\n"
-    "figure{margin:0;background:#fff;border:1px solid #d8d8d4;border-radius:6px;padding:4px 6px 6px}\n"
-    "figcaption{font-size:12px;font-weight:600;color:#444}\n"
-    "svg.heatmap{display:block}\n"
-    "svg.heatmap text{fill:#333;font-family:ui-monospace,Menlo,Consolas,monospace}\n"
-    ".cell{width:1px;height:1px}\n"
-    ".cell:hover{fill:#ff3d7f}\n"
+    ".controls{display:flex;flex-wrap:wrap;gap:6px 18px;align-items:center;margin:6px 0}\n"
+    ".controls select{font:inherit}\n"
+    ".view{position:relative;display:inline-block;background:#fff;border:1px solid #d8d8d4;padding:6px}\n"
+    "canvas#heatmap{display:block;image-rendering:pixelated;cursor:crosshair}\n"
+    "#readout{display:block;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px;"
+    "min-height:1.5em;margin:6px 0;white-space:pre}\n"
     ".steps{display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:8px}\n"
     ".step{background:#fff;border:1px solid #d8d8d4;border-radius:6px;padding:5px 8px 6px;font-size:12px}\n"
     ".step:target{outline:2px solid #e4572e}\n"
@@ -421,53 +419,145 @@ static const char PAGE_CSS[] =
     ".bar.chosen{font-weight:700}\n"
     ".bar.chosen .track span{background:#e4572e}\n"
     ".bar.chosen .k::before{content:'\\2192 '}\n"
-    ".missed{color:#b3261e}\n";
+    ".missed{color:#b3261e}\n"
+    ".lensbox{overflow-x:auto;background:#fff;border:1px solid #d8d8d4;border-radius:6px}\n"
+    "table.lens{border-collapse:collapse;font:12px ui-monospace,Menlo,Consolas,monospace}\n"
+    "table.lens th{color:#59636e;font-weight:400;padding:2px 4px;position:sticky;left:0;background:#fff}\n"
+    "table.lens td{padding:2px 4px;white-space:pre;border:1px solid #f0f0ec}\n";
+
+/* The page's script: decodes a head's weights (the format above) when it is
+ * first shown, draws it on the canvas, and follows the pickers, the mouse
+ * and the token clicked. Inside CDATA so that the page stays XML; it holds
+ * no "]]>". When ready it writes, for tools, the readout of one cell (the
+ * URL's #LAYER,HEAD,QUERY,KEY, else the last query's strongest key) and the
+ * milliseconds since the page was asked for (data-ready-ms on <html>). */
+static const char PAGE_SCRIPT[] =
+    "//<![CDATA[\n"
+    "(function () {\n"
+    "'use strict';\n"
+    "var data = document.getElementById('attention-data');\n"
+    "if (!data) return;\n"
+    "var n = +data.getAttribute('data-tokens'), L = +data.getAttribute('data-layers'),\n"
+    "    H = +data.getAttribute('data-heads');\n"
+    "var chunks = {}, decoded = {};\n"
+    "/* The text moves into the script's memory: the document stays light. */\n"
+    "data.querySelectorAll('script.weights').forEach(function (s) {\n"
+    "  chunks[s.getAttribute('data-layer') + ',' + s.getAttribute('data-head')] = s.textContent;\n"
+    "  s.remove();\n"
+    "});\n"
+    "function weights(l, h) {  /* v = round(1000 w) per cell, row after row */\n"
+    "  var key = l + ',' + h;\n"
+    "  if (decoded[key]) return decoded[key];\n"
+    "  var s = chunks[key], a = new Uint16Array(s.length);\n"
+    "  for (var i = 0; i !== s.length; i++) {\n"
+    "    var c = s.charCodeAt(i);\n"
+    "    a[i] = c >= 0xA0 ? c - 0xA0 + 64 : c - 0x3F;\n"
+    "  }\n"
+    "  return (decoded[key] = a);\n"
+    "}\n"
+    "function cell(a, p, j) { return a[p * (p + 1) / 2 + j]; }\n"
+    "function shown(v) { return v === 1001 ? 'NaN' : (v / 1000).toFixed(3); }\n"
+    "var stops = [[68,1,84],[71,44,122],[59,82,139],[44,114,142],[33,145,140],[40,174,128],[94,201,98],\n"
+    "             [173,220,48],[253,231,37]];\n"
+    "var palette = new Uint8Array(1002 * 3);  /* sqrt(w) along viridis; NaN grey */\n"
+    "for (var v = 0; v !== 1002; v++) {\n"
+    "  var t = Math.sqrt(Math.min(v, 1000) / 1000) * 8, i = Math.min(7, Math.floor(t)), f = t - i;\n"
+    "  for (var k = 0; k !== 3; k++)\n"
+    "    palette[v * 3 + k] = v === 1001 ? 154 : Math.round(stops[i][k] + f * (stops[i + 1][k] - stops[i][k]));\n"
+    "}\n"
+    "var tokens = [];\n"
+    "document.querySelectorAll('#text .t').forEach(function (e) { tokens[+e.getAttribute('data-p')] = e; });\n"
+    "function label(p) {\n"
+    "  var e = tokens[p];\n"
+    "  if (!e) return '@' + p;\n"
+    "  var text = e.textContent;\n"
+    "  return (e.classList.contains('s') ? text : \"'\" + text + \"'\") + '@' + p;\n"
+    "}\n"
+    "var layerPick = document.getElementById('layer'), headPick = document.getElementById('head');\n"
+    "var canvas = document.getElementById('heatmap'), readout = document.getElementById('readout');\n"
+    "var queryNote = document.getElementById('query');\n"
+    "var px = Math.max(1, Math.min(16, Math.floor(720 / Math.max(n, 1))));\n"
+    "canvas.style.width = canvas.style.height = n * px + 'px';\n"
+    "var layer = 0, head = 0, query = n - 1;\n"
+    "function say(p, j) {\n"
+    "  readout.textContent = 'L' + layer + ' H' + head + ': ' + label(p) + ' -> ' + label(j) + ' = ' +\n"
+    "    shown(cell(weights(layer, head), p, j));\n"
+    "}\n"
+    "function draw() {\n"
+    "  var a = weights(layer, head), ctx = canvas.getContext('2d'), image = ctx.createImageData(n, n);\n"
+    "  var d = image.data, at = 0;\n"
+    "  for (var p = 0; p !== n; p++) {\n"
+    "    for (var j = 0; j !== n; j++, at += 4) {\n"
+    "      if (j > p) { d[at] = d[at + 1] = d[at + 2] = 246; d[at + 3] = 255; continue; }\n"
+    "      var v = a[p * (p + 1) / 2 + j] * 3;\n"
+    "      d[at] = palette[v]; d[at + 1] = palette[v + 1]; d[at + 2] = palette[v + 2]; d[at + 3] = 255;\n"
+    "    }\n"
+    "  }\n"
+    "  ctx.putImageData(image, 0, 0);\n"
+    "  if (query >= 0) {  /* the chosen query's row, framed */\n"
+    "    ctx.fillStyle = 'rgba(228,87,46,0.9)';\n"
+    "    ctx.fillRect(query + 1, query, n - query - 1, 1);\n"
+    "  }\n"
+    "  highlight();\n"
+    "}\n"
+    "function highlight() {  /* the query's attention over the text */\n"
+    "  var a = weights(layer, head);\n"
+    "  tokens.forEach(function (e, j) {\n"
+    "    e.classList.toggle('q', j === query);\n"
+    "    if (j > query || !(j < n)) { e.style.background = ''; e.removeAttribute('data-w'); return; }\n"
+    "    var v = cell(a, query, j), w = v === 1001 ? 0 : v / 1000;\n"
+    "    e.style.background = 'rgba(228,87,46,' + Math.sqrt(w).toFixed(3) + ')';\n"
+    "    e.setAttribute('data-w', shown(v));\n"
+    "  });\n"
+    "  queryNote.textContent = 'query ' + label(query) + ': its attention in L' + layer + ' H' + head +\n"
+    "    ' shades the text above (click a token, or a row of the map, to choose another)';\n"
+    "}\n"
+    "function pick() { layer = +layerPick.value; head = +headPick.value; draw(); }\n"
+    "layerPick.addEventListener('change', pick);\n"
+    "headPick.addEventListener('change', pick);\n"
+    "function cellAt(ev) {\n"
+    "  var r = canvas.getBoundingClientRect();\n"
+    "  return [Math.floor((ev.clientY - r.top) / r.height * n), Math.floor((ev.clientX - r.left) / r.width * n)];\n"
+    "}\n"
+    "canvas.addEventListener('mousemove', function (ev) {\n"
+    "  var c = cellAt(ev);\n"
+    "  if (c[0] >= 0 && c[0] < n && c[1] >= 0 && c[1] <= c[0]) say(c[0], c[1]);\n"
+    "});\n"
+    "canvas.addEventListener('click', function (ev) {\n"
+    "  var c = cellAt(ev);\n"
+    "  if (c[0] >= 0 && c[0] < n) { query = c[0]; draw(); }\n"
+    "});\n"
+    "tokens.forEach(function (e, p) {\n"
+    "  e.addEventListener('click', function () { if (p < n) { query = p; draw(); } });\n"
+    "  e.addEventListener('mouseenter', function () { if (p <= query && p < n) say(query, p); });\n"
+    "});\n"
+    "var probe = /^#(\\d+),(\\d+),(\\d+),(\\d+)$/.exec(location.hash), key = 0;\n"
+    "if (probe && +probe[1] < L && +probe[2] < H && +probe[4] <= +probe[3] && +probe[3] < n) {\n"
+    "  layer = +probe[1]; head = +probe[2]; query = +probe[3]; key = +probe[4];\n"
+    "} else if (n > 0) {\n"
+    "  var a = weights(0, 0);\n"
+    "  for (var j = 1; j <= query; j++) if (cell(a, query, j) > cell(a, query, key)) key = j;\n"
+    "}\n"
+    "layerPick.value = String(layer); headPick.value = String(head);\n"
+    "if (n > 0) { draw(); say(query, key); }\n"
+    "document.documentElement.setAttribute('data-ready-ms', performance.now().toFixed(0));\n"
+    "})();\n"
+    "//]]>\n";
 
 /* What the page needs about each position, computed once. */
 typedef struct {
     int n;
-    Buffer text;         /* every string below, back to back, NUL-separated */
-    size_t *tooltip;     /* (n) offsets: "' Lily'@7", XML-escaped */
-    size_t *label;       /* (n) offsets: "·Lily", XML-escaped, shortened */
     int *step_of;        /* (n) the step that chose the token at this position, or -1 */
-    int label_chars;     /* longest label, in characters */
 } PageTokens;
 
-static int page_tokens_init(PageTokens *pt, const Tokenizer *tok, const int *tokens, int n, const StepView *steps,
-                            int n_steps)
+static int page_tokens_init(PageTokens *pt, int n, const StepView *steps, int n_steps)
 {
-    memset(pt, 0, sizeof *pt);
     pt->n = n;
-    size_t count = n > 0 ? (size_t)n : 1;
-    pt->tooltip = malloc(count * sizeof(size_t));
-    pt->label = malloc(count * sizeof(size_t));
-    pt->step_of = malloc(count * sizeof(int));
-    if (!pt->tooltip || !pt->label || !pt->step_of)
+    pt->step_of = malloc((n > 0 ? (size_t)n : 1) * sizeof(int));
+    if (!pt->step_of)
         return -1;
-    for (int p = 0; p < n; p++) {
-        int prev = p > 0 ? tokens[p - 1] : -1;
-        pt->tooltip[p] = pt->text.len;
-        add_token(&pt->text, tok, prev, tokens[p], &STYLE_TOOLTIP);
-        buffer_printf(&pt->text, "@%d", p);
-        buffer_add(&pt->text, "", 1);
-        pt->label[p] = pt->text.len;
-        add_token(&pt->text, tok, prev, tokens[p], &STYLE_LABEL);
-        buffer_add(&pt->text, "", 1);
+    for (int p = 0; p < n; p++)
         pt->step_of[p] = -1;
-    }
-    if (pt->text.failed)
-        return -1;
-    for (int p = 0; p < n; p++) {
-        /* Entities count as one character each: measure the unescaped width. */
-        int chars = 0;
-        for (const char *s = pt->text.data + pt->label[p]; *s; s++) {
-            if (*s == '&')
-                s = strchr(s, ';');
-            chars += ((unsigned char)*s & 0xc0) != 0x80;
-        }
-        if (chars > pt->label_chars)
-            pt->label_chars = chars;
-    }
     for (int s = 0; s < n_steps; s++) {
         int p = steps[s].pos + 1;
         if (p > 0 && p < n && pt->step_of[p] < 0)
@@ -478,20 +568,10 @@ static int page_tokens_init(PageTokens *pt, const Tokenizer *tok, const int *tok
 
 static void page_tokens_free(PageTokens *pt)
 {
-    free(pt->text.data), free(pt->tooltip), free(pt->label), free(pt->step_of);
+    free(pt->step_of);
 }
 
-static const char *tooltip_of(const PageTokens *pt, int p)
-{
-    return pt->text.data + pt->tooltip[p];
-}
-
-static const char *label_of(const PageTokens *pt, int p)
-{
-    return pt->text.data + pt->label[p];
-}
-
-static void write_head(FILE *out, int n, const AttentionView *att, const Geometry *g, int n_steps)
+static void write_head(FILE *out, int n, const AttentionView *att, int n_steps, bool steps_have_lens)
 {
     fprintf(out,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -502,62 +582,46 @@ static void write_head(FILE *out, int n, const AttentionView *att, const Geometr
             "<title>Attention: %d tokens", n);
     if (att)
         fprintf(out, ", %d layers \xc3\x97 %d heads", att->n_layers, att->n_heads);
-    fprintf(out, "</title>\n<style>\n%s", PAGE_CSS);
-    /* The heatmap sizes: every heatmap of the page has the same. */
-    static const char *const size_ids[3] = {"size-s", "size-m", "size-l"};
-    for (int i = 0; i < 3; i++) {
-        double px = g->size * g->px[i];
-        fprintf(out, "%s%s%s svg.heatmap{width:%.0fpx;height:%.0fpx}\n", i ? "#" : "", i ? size_ids[i] : "",
-                i ? ":checked ~ main" : "", px, px);
-    }
-    fprintf(out, "</style>\n</head>\n<body>\n");
-
-    if (att)
-        for (int i = 0; i < 3; i++)
-            fprintf(out, "<input type=\"radio\" name=\"size\" class=\"size\" id=\"%s\"%s/>\n", size_ids[i],
-                    i ? "" : " checked=\"checked\"");
+    fprintf(out, "</title>\n<style>\n%s</style>\n</head>\n<body>\n", PAGE_CSS);
     fprintf(out, "<header><h1>What the model attends to</h1><nav><a href=\"#text\">text</a>");
     if (att)
-        for (int l = 0; l < att->n_layers; l++)
-            fprintf(out, "<a href=\"#layer-%d\">layer %d</a>", l, l);
+        fprintf(out, "<a href=\"#attention\">attention</a>");
+    if (n_steps > 0 && steps_have_lens)
+        fprintf(out, "<a href=\"#lens\">logit lens</a>");
     if (n_steps > 0)
         fprintf(out, "<a href=\"#steps\">next-token choices</a>");
-    fprintf(out, "</nav>");
-    if (att)
-        fprintf(out, "<span class=\"sizes\">heatmaps <label for=\"size-s\">small</label>"
-                     "<label for=\"size-m\">medium</label><label for=\"size-l\">large</label></span>");
-    fprintf(out, "</header>\n<main>\n");
+    fprintf(out, "</nav></header>\n<main>\n");
 }
 
 static void write_text_section(FILE *out, const Tokenizer *tok, const int *tokens, const PageTokens *pt,
-                               const StepView *steps)
+                               const StepView *steps, bool attention)
 {
     int generated = 0;
     for (int p = 0; p < pt->n; p++)
         generated += pt->step_of[p] >= 0;
     fprintf(out,
             "<section id=\"text\"><h2>The text</h2>\n"
-            "<p class=\"note\">%d tokens: %d fed as the prompt, %d chosen by the model (blue: click one "
-            "for the candidates it was chosen from). Hover a token for its position.</p>\n"
+            "<p class=\"note\">%d tokens: %d fed as the prompt, %d chosen by the model (dark blue; its "
+            "candidates are under next-token choices). Hover a token for its position%s.</p>\n"
             "<div class=\"text\">",
-            pt->n, pt->n - generated, generated);
+            pt->n, pt->n - generated, generated,
+            attention ? "; click one to see where it looks (attention below)" : "");
     for (int p = 0; p < pt->n; p++) {
         int prev = p > 0 ? tokens[p - 1] : -1;
         bool special = tokens[p] >= 0 && tokens[p] < tok->vocab_size && special_name(tok, tokens[p]);
         int s = pt->step_of[p];
+        fprintf(out, "<span class=\"t%s%s%s\" data-p=\"%d\" title=\"@%d", special ? " s" : "", p % 2 ? " o" : "",
+                s >= 0 ? " g" : "", p, p);
         if (s >= 0) {
-            fprintf(out, "<a class=\"t%s%s\" href=\"#step-%d\" title=\"@%d", special ? " s" : "",
-                    p % 2 ? " o" : "", s, p);
+            fprintf(out, ", step %d", s);
             float prob = chosen_probability(&steps[s]);
             if (prob >= 0)
                 fprintf(out, ", p=%.4f", prob);
-            fprintf(out, "\">");
-        } else {
-            fprintf(out, "<span class=\"t%s%s\" title=\"@%d\">", special ? " s" : "", p % 2 ? " o" : "", p);
         }
+        fprintf(out, "\">");
         print_token(out, tok, prev, tokens[p], &STYLE_RUNNING);
-        fputs(s >= 0 ? "</a>" : "</span>", out);
-        /* A newline token shows as \x0a; break the line after it as the text would. */
+        fputs("</span>", out);
+        /* A newline token shows as an arrow; the line breaks after it, as in the text. */
         size_t len = 0;
         const char *bytes = special || tokens[p] < 0 || tokens[p] >= tok->vocab_size
                                 ? ""
@@ -594,85 +658,47 @@ static void write_legend(FILE *out)
     fprintf(out,
             "</svg><p class=\"note\">Colour: attention weight (square-root scale, so small weights "
             "stay visible). Rows: the position attending (query); columns: the positions it attends to "
-            "(keys), only earlier ones. Each row sums to 1. Hover a cell for its exact weight; choose the "
-            "large size (top right) to read the token labels.</p></div>\n");
+            "(keys), only earlier ones. Each row sums to 1. Hover a cell for its weight (to 3 decimals); "
+            "click a row to make it the query.</p></div>\n");
 }
 
-/* One heatmap: labels on both axes, then the n*(n+1)/2 cells grouped by colour. */
-static void write_heatmap(FILE *out, const PageTokens *pt, const Geometry *g, const AttentionView *att, int l,
-                          int h, unsigned char *levels)
+/* The pickers, the canvas, and every head's weights as text (see above). */
+static void write_attention_section(FILE *out, const AttentionView *att, int n)
 {
-    const int n = pt->n;
-    const double margin = g->margin, size = g->size, cell_px = g->px[0];
-    fprintf(out,
-            "<figure><figcaption>L%d H%d</figcaption>"
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"heatmap\" data-layer=\"%d\" data-head=\"%d\" "
-            "width=\"%.0f\" height=\"%.0f\" viewBox=\"%.2f %.2f %.2f %.2f\" shape-rendering=\"crispEdges\">\n",
-            l, h, l, h, size * cell_px, size * cell_px, -margin, -margin, size, size);
-
-    /* Rows: the query token, right-aligned left of its row. Columns: the key
-     * token, rotated to read upwards above its column. */
-    fprintf(out, "<g font-size=\"%.2f\" text-anchor=\"end\">", LABEL_FONT);
-    for (int p = 0; p < n; p++)
-        fprintf(out, "<text x=\"%.2f\" y=\"%.2f\">%s</text>", -LABEL_GAP, p + 0.78, label_of(pt, p));
-    fprintf(out, "</g>\n<g font-size=\"%.2f\" transform=\"rotate(-90)\">", LABEL_FONT);
-    for (int p = 0; p < n; p++)
-        fprintf(out, "<text x=\"%.2f\" y=\"%.2f\">%s</text>", LABEL_GAP, p + 0.78, label_of(pt, p));
-    fprintf(out, "</g>\n");
-
-    size_t cells = 0;
-    int count[COLOR_LEVELS + 1] = {0};
-    for (int p = 0; p < n; p++) {
-        const float *row = attention_row(att, l, h, p);
-        for (int j = 0; j <= p; j++, cells++) {
-            levels[cells] = (unsigned char)color_level(row[j]);
-            count[levels[cells]]++;
-        }
-    }
-    for (int level = 0; level <= COLOR_LEVELS; level++) {
-        if (!count[level])
-            continue;
-        char hex[8];
-        color_hex(hex, level);
-        fprintf(out, "<g fill=\"%s\">", hex);
-        size_t c = 0;
-        for (int p = 0; p < n; p++) {
-            const float *row = attention_row(att, l, h, p);
-            for (int j = 0; j <= p; j++, c++)
-                if (levels[c] == level)
-                    fprintf(out, "<rect class=\"cell\" x=\"%d\" y=\"%d\"><title>L%d H%d: %s -&gt; %s = %.4f</title></rect>",
-                            j, p, l, h, tooltip_of(pt, p), tooltip_of(pt, j), row[j]);
-        }
-        fprintf(out, "</g>\n");
-    }
-    fprintf(out, "</svg></figure>\n");
-}
-
-static int write_attention_section(FILE *out, const PageTokens *pt, const Geometry *g, const AttentionView *att)
-{
-    size_t cells = (size_t)pt->n * (pt->n + 1) / 2;
-    unsigned char *levels = malloc(cells ? cells : 1);
-    if (!levels)
-        return -1;
     fprintf(out, "<section id=\"attention\"><h2>Attention, per layer and head</h2>\n");
     write_legend(out);
+    fprintf(out, "<div class=\"controls\"><label>layer <select id=\"layer\">");
+    for (int l = 0; l < att->n_layers; l++)
+        fprintf(out, "<option value=\"%d\">%d</option>", l, l);
+    fprintf(out, "</select></label><label>head <select id=\"head\">");
+    for (int h = 0; h < att->n_heads; h++)
+        fprintf(out, "<option value=\"%d\">%d</option>", h, h);
+    fprintf(out, "</select></label><span id=\"query\" class=\"note\"></span></div>\n"
+                 "<output id=\"readout\"></output>\n"
+                 "<div class=\"view\"><canvas id=\"heatmap\" width=\"%d\" height=\"%d\"></canvas></div>\n",
+            n, n);
+    fprintf(out, "<div id=\"attention-data\" hidden=\"hidden\" data-layers=\"%d\" data-heads=\"%d\" "
+                 "data-tokens=\"%d\" data-scale=\"%d\">\n", att->n_layers, att->n_heads, n, WEIGHT_SCALE);
     for (int l = 0; l < att->n_layers; l++) {
-        fprintf(out, "<details class=\"layer\" id=\"layer-%d\" open=\"open\"><summary>Layer %d</summary>"
-                     "<div class=\"maps\">\n", l, l);
-        for (int h = 0; h < att->n_heads; h++)
-            write_heatmap(out, pt, g, att, l, h, levels);
-        fprintf(out, "</div></details>\n");
+        for (int h = 0; h < att->n_heads; h++) {
+            fprintf(out, "<script type=\"text/plain\" class=\"weights\" data-layer=\"%d\" data-head=\"%d\">", l, h);
+            for (int p = 0; p < n; p++) {
+                const float *row = attention_row(att, l, h, p);
+                for (int j = 0; j <= p; j++)
+                    write_weight(out, quantize_weight(row[j]));
+            }
+            fprintf(out, "</script>\n");
+        }
     }
-    fprintf(out, "</section>\n");
-    free(levels);
-    return 0;
+    fprintf(out, "</div>\n</section>\n");
 }
 
 static void write_step(FILE *out, const Tokenizer *tok, const int *tokens, int n, const StepView *step, int s)
 {
     /* The candidates follow the token at pos, which decides their leading space. */
     int prev = step->pos >= 0 && step->pos < n ? tokens[step->pos] : -1;
-    fprintf(out, "<div class=\"step\" id=\"step-%d\" data-pos=\"%d\"><div class=\"h\">", s, step->pos);
+    fprintf(out, "<div class=\"step\" id=\"step-%d\" data-pos=\"%d\" data-chosen=\"%d\"><div class=\"h\">", s,
+            step->pos, step->chosen);
     if (prev >= 0)
         print_token(out, tok, step->pos > 0 ? tokens[step->pos - 1] : -1, prev, &STYLE_TOOLTIP);
     fprintf(out, " \xe2\x86\x92 <b>");
@@ -692,6 +718,47 @@ static void write_step(FILE *out, const Tokenizer *tok, const int *tokens, int n
     if (!shown)
         fprintf(out, "<div class=\"missed\">chosen outside the top %d</div>\n", step->k);
     fprintf(out, "</div>\n");
+}
+
+/* The logit lens as a grid: a row per layer, a column per step, each cell
+ * the layer's likeliest token shaded by its probability. */
+static void write_lens_section(FILE *out, const Tokenizer *tok, const int *tokens, int n, const StepView *steps,
+                               int n_steps)
+{
+    int n_layers = 0;
+    for (int s = 0; s < n_steps; s++)
+        if (steps[s].lens && steps[s].n_lens > n_layers)
+            n_layers = steps[s].n_lens;
+    if (n_layers == 0)
+        return;
+    fprintf(out,
+            "<section id=\"lens\"><h2>Logit lens: the prediction after each layer</h2>\n"
+            "<p class=\"note\">Each column is a step; row L is the token the model would predict had it "
+            "stopped after layer L (the final norm and the classifier applied to the residual stream), "
+            "shaded by its probability. The last row is the model's own prediction.</p>\n"
+            "<div class=\"lensbox\"><table class=\"lens\"><tr><th></th>");
+    for (int s = 0; s < n_steps; s++)
+        fprintf(out, "<th>@%d</th>", steps[s].pos + 1);
+    fprintf(out, "</tr>\n");
+    for (int l = 0; l < n_layers; l++) {
+        fprintf(out, "<tr data-layer=\"%d\"><th>L%d</th>", l, l);
+        for (int s = 0; s < n_steps; s++) {
+            const StepView *step = &steps[s];
+            if (!step->lens || l >= step->n_lens) {
+                fprintf(out, "<td></td>");
+                continue;
+            }
+            const ProbIndex *c = &step->lens[l];
+            int prev = step->pos >= 0 && step->pos < n ? tokens[step->pos] : -1;
+            float p = isfinite(c->prob) ? fminf(1, fmaxf(0, c->prob)) : 0;
+            fprintf(out, "<td data-token=\"%d\" data-p=\"%.4f\" style=\"background:rgba(122,156,198,%.2f)\">",
+                    c->index, c->prob, p);
+            print_token(out, tok, prev, c->index, &STYLE_TOOLTIP);
+            fprintf(out, "</td>");
+        }
+        fprintf(out, "</tr>\n");
+    }
+    fprintf(out, "</table></div>\n</section>\n");
 }
 
 static void write_steps_section(FILE *out, const Tokenizer *tok, const int *tokens, int n, const StepView *steps,
@@ -714,11 +781,14 @@ int explain_write_html(const char *path, const Tokenizer *tok, const int *tokens
         return file_error(err, path, "nothing to show (%d tokens, %d steps)", n, n_steps);
     if (att && !att->a)
         att = NULL;
-    if (att && (att->stride < n || att->n_layers < 0 || att->n_heads < 0))
+    /* The attention covers the positions computed: every token but a last
+     * one chosen by the last step, which was never fed back. */
+    const int n_att = n_steps > 0 && steps[n_steps - 1].pos == n - 2 ? n - 1 : n;
+    if (att && (att->stride < n_att || att->n_layers < 0 || att->n_heads < 0))
         return file_error(err, path, "the attention record holds %d positions, fewer than the %d tokens",
-                         att->stride, n);
+                         att->stride, n_att);
     PageTokens pt;
-    if (page_tokens_init(&pt, tok, tokens, n, steps, n_steps) != 0) {
+    if (page_tokens_init(&pt, n, steps, n_steps) != 0) {
         page_tokens_free(&pt);
         return file_error(err, path, "out of memory");
     }
@@ -728,17 +798,19 @@ int explain_write_html(const char *path, const Tokenizer *tok, const int *tokens
         page_tokens_free(&pt);
         return file_error(err, path, "cannot write: %s", strerror(saved));
     }
-    /* A page is a few hundred thousand small writes: buffer them generously. */
+    /* A page is millions of one-character writes: buffer them generously. */
     setvbuf(out, NULL, _IOFBF, 1 << 16);
 
     int status = 0;
-    Geometry geometry = heatmap_geometry(n, pt.label_chars);
-    write_head(out, n, att, &geometry, n_steps);
-    write_text_section(out, tok, tokens, &pt, steps);
-    if (att && write_attention_section(out, &pt, &geometry, att) != 0)
-        status = -1;
+    write_head(out, n, att, n_steps, n_steps > 0 && steps[n_steps - 1].lens);
+    write_text_section(out, tok, tokens, &pt, steps, att != NULL);
+    if (att)
+        write_attention_section(out, att, n_att);
+    write_lens_section(out, tok, tokens, n, steps, n_steps);
     if (n_steps > 0)
         write_steps_section(out, tok, tokens, n, steps, n_steps);
+    if (att)
+        fprintf(out, "<script>\n%s</script>\n", PAGE_SCRIPT);
     fprintf(out, "</main>\n</body>\n</html>\n");
     page_tokens_free(&pt);
 
@@ -782,7 +854,23 @@ struct Inspector {
     float *probs;           /* (vocab_size) scratch: a step's probabilities */
     ProbIndex *ranked;      /* (vocab_size) scratch: them ranked */
     AttentionObserver observer;
+    /* The logit lens (inspector_watch_residual), or model NULL. */
+    const Model *model;
+    RunState *state;
+    float *residual;        /* (n_layers, dim) the stream after each layer, at residual_pos */
+    int residual_pos;
+    ProbIndex *lens;        /* (capacity, n_layers) each step's lens */
+    float lens_error;
 };
+
+/* The residual observer's callback: rows come in order, so the last one
+ * kept for a layer is that of the last token of the forward pass. */
+static void record_residual(void *context, int layer, int pos, const float *x, int dim)
+{
+    Inspector *in = context;
+    memcpy(in->residual + (size_t)layer * dim, x, dim * sizeof(float));
+    in->residual_pos = pos;
+}
 
 /* The attention observer's callback: rows are disjoint, so threads need no lock. */
 static void record_attention_row(void *context, int layer, int head, int pos, const float *weights, int n)
@@ -815,7 +903,9 @@ Inspector *inspector_new(const Config *c, int capacity, const int *prompt, int n
     if (in) {
         *in = (Inspector){.print_steps = print_steps, .html_path = html_path, .n_layers = c->n_layers,
                           .n_heads = c->n_heads, .vocab_size = c->vocab_size, .capacity = capacity};
-        in->observer = (AttentionObserver){record_attention_row, in};
+        in->observer = (AttentionObserver){.row = record_attention_row, .context = in};
+        in->residual_pos = -1;
+        in->lens_error = -1;
         in->tokens = malloc(((size_t)capacity + 1) * sizeof(int));
         in->steps = malloc((size_t)capacity * sizeof(StepView));
         in->candidates = malloc((size_t)capacity * EXPLAIN_CANDIDATES * sizeof(ProbIndex));
@@ -838,7 +928,7 @@ void inspector_free(Inspector *in)
     if (!in)
         return;
     free(in->tokens), free(in->steps), free(in->candidates), free(in->attention);
-    free(in->probs), free(in->ranked);
+    free(in->probs), free(in->ranked), free(in->residual), free(in->lens);
     free(in);
 }
 
@@ -850,6 +940,65 @@ const AttentionObserver *inspector_observer(Inspector *in)
 static AttentionView attention_view(const Inspector *in)
 {
     return (AttentionView){in->n_layers, in->n_heads, in->capacity, in->attention};
+}
+
+int inspector_watch_residual(Inspector *in, const Model *model, RunState *state, char err[ERROR_SIZE])
+{
+    const Config *c = &model->config;
+    in->residual = malloc((size_t)c->n_layers * c->dim * sizeof(float));
+    in->lens = malloc((size_t)in->capacity * c->n_layers * sizeof(ProbIndex));
+    if (!in->residual || !in->lens) {
+        snprintf(err, ERROR_SIZE, "out of memory for the logit lens");
+        return -1;
+    }
+    in->model = model;
+    in->state = state;
+    in->observer.residual = record_residual;
+    return 0;
+}
+
+float inspector_lens_error(const Inspector *in)
+{
+    return in->lens_error;
+}
+
+/* The logit lens of the step just computed: after each layer, the final
+ * norm (RMSNorm, or LayerNorm when the model has its shift) and the
+ * classifier applied to the stream, as the forward pass applies them after
+ * the last layer, and the likeliest token. in->probs holds the logits on
+ * the way; the run state's xb row 0 the normalized stream. */
+static void take_lens(Inspector *in, const float *logits, StepView *step)
+{
+    const Config *c = &in->model->config;
+    const Weights *w = &in->model->weights;
+    RunState *s = in->state;
+    ProbIndex *lens = in->lens + (size_t)in->n_steps * c->n_layers;
+    for (int l = 0; l < c->n_layers; l++) {
+        const float *x = in->residual + (size_t)l * c->dim;
+        if (w->output_norm_bias)
+            layernorm_rows(s->xb, x, w->output_norm, w->output_norm_bias, 1, c->dim, c->norm_eps);
+        else
+            rmsnorm_rows(s->xb, x, w->output_norm, 1, c->dim, c->norm_eps);
+        linear(in->probs, s->xb, &w->output, NULL, 1, &s->matmul_scratch);
+        if (l == c->n_layers - 1) {
+            float largest = 0, diff = 0;
+            for (int i = 0; i < c->vocab_size; i++) {
+                largest = fmaxf(largest, fabsf(logits[i]));
+                diff = fmaxf(diff, fabsf(in->probs[i] - logits[i]));
+            }
+            float error = largest > 0 ? diff / largest : diff;
+            if (!(error <= in->lens_error))
+                in->lens_error = isnan(error) ? INFINITY : error;
+        }
+        softmax(in->probs, c->vocab_size);
+        int best = 0;
+        for (int i = 1; i < c->vocab_size; i++)
+            if (in->probs[i] > in->probs[best])
+                best = i;
+        lens[l] = (ProbIndex){.index = best, .prob = in->probs[best]};
+    }
+    step->lens = lens;
+    step->n_lens = c->n_layers;
 }
 
 void inspector_candidates(Inspector *in, const float *logits, int pos)
@@ -864,7 +1013,9 @@ void inspector_candidates(Inspector *in, const float *logits, int pos)
     top_candidates(in->ranked, in->probs, n, k);
     ProbIndex *top = in->candidates + (size_t)in->n_steps * EXPLAIN_CANDIDATES;
     memcpy(top, in->ranked, k * sizeof(ProbIndex));
-    in->steps[in->n_steps] = (StepView){pos, -1, k, top};
+    in->steps[in->n_steps] = (StepView){.pos = pos, .chosen = -1, .k = k, .top = top};
+    if (in->model && in->residual_pos == pos)
+        take_lens(in, logits, &in->steps[in->n_steps]);
 }
 
 void inspector_choice(Inspector *in, const Tokenizer *tok, int chosen)
@@ -901,8 +1052,13 @@ int inspector_write_page(const Inspector *in, const Tokenizer *tok, char err[ERR
 {
     if (!in->html_path)
         return 0;
-    /* Positions computed: every token fed but the last one chosen. */
+    /* Every token, the last one chosen too (explain_write_html shows the
+     * attention of the positions computed, which leaves it out); never more
+     * positions than were recorded. */
     AttentionView view = attention_view(in);
-    int n = in->n_tokens < in->capacity ? in->n_tokens : in->capacity;
+    int n = in->n_tokens;
+    const bool last_chosen = in->n_steps > 0 && in->steps[in->n_steps - 1].pos == n - 2;
+    if (n - last_chosen > in->capacity)
+        n = in->capacity;
     return explain_write_html(in->html_path, tok, in->tokens, n, &view, in->steps, in->n_steps, err);
 }

@@ -1,7 +1,8 @@
 /* explain.h - showing what the model attends to and how it picks the next
  * token: a plain-text block per generation step (-m explain) and one
  * self-contained XHTML page of attention heatmaps and next-token
- * probabilities (--attention-html). The Inspector records them during a
+ * probabilities (--attention-html), small enough for a real model's 22
+ * layers x 32 heads over 256 tokens. The Inspector records them during a
  * run, outside the engine: the forward pass only calls its attention
  * observer (model.h), and the program hands it each step's logits. */
 #ifndef EXPLAIN_H
@@ -54,6 +55,19 @@ bool inspector_prints_steps(const Inspector *in);
 /* The text's tokens: the prompt's, then the chosen ones. */
 const int *inspector_tokens(const Inspector *in, int *n);
 
+/* -m explain, --attention-html: the logit lens. Watches the residual stream
+ * of model's forward pass through the observer, and at each step applies the
+ * final norm and the classifier to it after every layer, with state's
+ * scratch (free between forward passes). Returns 0, or -1 (out of memory)
+ * with a message in err. */
+int inspector_watch_residual(Inspector *in, const Model *model, RunState *state, char err[ERROR_SIZE]);
+
+/* The largest difference, over the steps so far, between the last layer's
+ * lens logits and the real ones, relative to the largest real logit: a
+ * check that the lens reads the stream the classifier reads (0 exactly when
+ * it does). -1 before any lens was taken. */
+float inspector_lens_error(const Inspector *in);
+
 /* Writes the --attention-html page, if one was asked for. Returns 0, or -1
  * with a message in err. */
 int inspector_write_page(const Inspector *in, const Tokenizer *tok, char err[ERROR_SIZE]);
@@ -77,6 +91,11 @@ typedef struct {
     int chosen;
     int k;
     const ProbIndex *top;  /* (k) */
+    /* The logit lens, or NULL: for each of n_lens layers, the token the model
+     * would predict had it stopped after that layer (the final norm and the
+     * classifier applied to the residual stream at pos), and its probability. */
+    const ProbIndex *lens;  /* (n_lens) */
+    int n_lens;
 } StepView;
 
 /* -m explain: prints, for the step just taken, the top-k candidates with
@@ -105,16 +124,24 @@ void explain_print_step(FILE *out, const Tokenizer *tok, const int *tokens, cons
  * tokens), as it reads after prev (-1 for none). */
 void explain_print_token(FILE *out, const Tokenizer *tok, int prev, int id);
 
-/* --attention-html: writes one self-contained XHTML page (inline SVG and
- * CSS, no script, nothing fetched) for the n tokens fed (prompt and
- * generated): the text, one heatmap per layer and head (rows = query
- * position, columns = key position, lower triangle: n*(n+1)/2 cells, each
- * with a <title> "L2 H5: ' Lily'@7 -> ' girl'@4 = 0.4123"), and per step the
- * k candidates as probability bars with the chosen one marked. Markup for
- * tools: <svg class="heatmap" data-layer data-head>, <rect class="cell">,
- * <div class="step" data-pos> holding <div class="bar"> rows (class "bar
- * chosen" for the chosen token). att may be NULL (no heatmaps). Returns 0,
- * or -1 with "path: why" in err. */
+/* --attention-html: writes one self-contained page (XHTML that browsers read
+ * as HTML; inline CSS and script, nothing fetched) for the n tokens of the
+ * text (prompt and generated): the text, each token a <span class="t"
+ * data-p> (a newline shows as U+21B5 and a line break); the attention of
+ * every layer and head as compact text that the page's script draws on a
+ * <canvas>, with layer and head pickers, the exact weight (to 3 decimals) on
+ * hover and the chosen query's attention shading the text; and per step the
+ * k candidates as probability bars with the chosen one marked.
+ *
+ * The attention covers the positions computed: all n, or n - 1 when the
+ * last step chose the last token (it was never fed). Its format, one
+ * character per cell (explain.c says how), is what
+ * scripts/check_attention_html.py reads: <div id="attention-data"
+ * data-layers data-heads data-tokens data-scale> holding one <script
+ * type="text/plain" class="weights" data-layer data-head> per head. Steps
+ * are <div class="step" data-pos> holding <div class="bar"> rows (class
+ * "bar chosen" for the chosen token). att may be NULL (no attention).
+ * Returns 0, or -1 with "path: why" in err. */
 int explain_write_html(const char *path, const Tokenizer *tok, const int *tokens, int n, const AttentionView *att,
                        const StepView *steps, int n_steps, char err[ERROR_SIZE]);
 

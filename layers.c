@@ -222,6 +222,14 @@ void gelu_rows(float *x, int T, int n)
     }
 }
 
+void observe_residual(const AttentionObserver *observer, int layer, const float *x, int T, int pos, int dim)
+{
+    if (!observer || !observer->residual)
+        return;
+    for (int t = 0; t < T; t++)
+        observer->residual(observer->context, layer, pos + t, x + (size_t)t * dim, dim);
+}
+
 void residual_add(float *x, const float *y, int T, int dim)
 {
     add_in_place(x, y, T * dim);

@@ -78,6 +78,11 @@ void swiglu_rows(float *gate, const float *up, int T, int hidden_dim);
  * 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))). */
 void gelu_rows(float *x, int T, int n);
 
+/* Hands an observer (NULL: none, and nothing happens) the rows of the
+ * residual stream x (T, dim) of the tokens at positions pos .. pos + T - 1,
+ * as they leave layer. */
+void observe_residual(const AttentionObserver *observer, int layer, const float *x, int T, int pos, int dim);
+
 /* The residual connection: x (T, dim) += y (T, dim). */
 void residual_add(float *x, const float *y, int T, int dim);
 

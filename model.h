@@ -110,6 +110,11 @@ typedef struct {
 typedef struct {
     void (*row)(void *context, int layer, int head, int pos, const float *weights, int n);
     void *context;
+    /* Optional (NULL: not watched): the residual stream (dim floats) of the
+     * token at pos after layer `layer`, from one thread, rows in order: what
+     * the logit lens reads. Every architecture calls it through
+     * observe_residual (layers.h) once per layer. */
+    void (*residual)(void *context, int layer, int pos, const float *x, int dim);
 } AttentionObserver;
 
 /* Scratch memory for the forward pass, allocated once: nothing is allocated

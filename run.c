@@ -714,13 +714,17 @@ static int *encode_prompt(Engine *e, const char *prompt, int *n_prompt, int *ste
     return tokens;
 }
 
-/* -m explain, --attention-html: an inspector for the run, watching attention. */
+/* -m explain, --attention-html: an inspector for the run, watching attention and the residual stream. */
 static int start_inspector(Engine *e, const int *tokens, int n_prompt, int steps)
 {
     if (!e->explain && !e->html_path)
         return 0;
     char err[ERROR_SIZE];
     e->inspector = inspector_new(&e->model.config, steps, tokens, n_prompt, e->explain, e->html_path, err);
+    if (e->inspector && inspector_watch_residual(e->inspector, &e->model, &e->state, err) != 0) {
+        inspector_free(e->inspector);
+        e->inspector = NULL;
+    }
     if (!e->inspector) {
         fprintf(stderr, "run: %s\n", err);
         return -1;

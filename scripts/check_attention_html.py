@@ -4,17 +4,25 @@
     scripts/check_attention_html.py FILE --layers L --heads H --tokens N --steps S
 
 The page must be well-formed XML (parsed with xml.etree, which fails on a
-malformed one), hold exactly L*H heatmaps (<svg class="heatmap"> with
-data-layer and data-head, one per pair), each with N*(N+1)/2 cells (<rect
-class="cell">) whose <title> ends in a weight in [0, 1], S steps (class
-"step") each with its bars (class "bar"), and refer to nothing outside
-itself (no src or href to another file or the network, no <script src>, no
-CSS @import or url() other than #fragments and data:).
+malformed one), hold S steps (class "step") each with its bars (class
+"bar"), refer to nothing outside itself (no src or href to another file or
+the network, no <script src>, no CSS @import or url() other than #fragments
+and data:, no fetch or XMLHttpRequest in its script), and carry the
+attention weights of every layer and head as explain.c writes them:
 
-When the cell titles read "L2 H5: ' Lily'@7 -> ' girl'@4 = 0.4123", as
-explain.c writes them, it also checks that each heatmap's cells cover its
-lower triangle exactly once, name their own layer and head, and that every
-row sums to 1 (within the rounding of the printed weights).
+    <div id="attention-data" data-layers="L" data-heads="H" data-tokens="N" data-scale="1000">
+      <script type="text/plain" class="weights" data-layer="l" data-head="h">TEXT</script> ...
+
+TEXT is one character per cell of the lower triangle, row after row (query
+p = 0 .. N-1, keys j = 0 .. p), holding v = round(1000 w): v < 64 as the
+character 0x3F + v, else U+00A0 + v - 64; v = 1001 is NaN. This script
+decodes it on its own and checks: one block per (layer, head), each exactly
+N(N+1)/2 cells (the format has no cell above the diagonal, so attention is
+causal by construction), every v a weight in [0, 1000], and every row
+summing to 1 within its rounding (half a unit of 0.001 per cell).
+
+--cell L,H,P,J prints "cell L,H,P,J = 0.412", the weight the page holds for
+query P and key J, for a test to compare with what a browser shows.
 
 Prints one "ok - ..." or "not ok - ..." line per check; exits 1 if any failed.
 """
@@ -23,9 +31,6 @@ import re
 import sys
 import xml.etree.ElementTree as ET
 
-NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?nan|[-+]?inf"
-WEIGHT_AT_END = re.compile(r"(" + NUMBER + r")\s*$", re.IGNORECASE)
-CELL_TITLE = re.compile(r"^L(\d+) H(\d+): .*@(\d+) -> .*@(\d+) = (" + NUMBER + r")$", re.IGNORECASE | re.DOTALL)
 URL_ATTRIBUTES = {"src", "href", "srcset", "action", "formaction", "data", "poster", "background", "cite",
                   "longdesc", "manifest", "ping"}
 CSS_URL = re.compile(r"url\(\s*(['\"]?)(.*?)\1\s*\)", re.IGNORECASE | re.DOTALL)
@@ -88,59 +93,50 @@ def css_problems(css, where):
     return problems
 
 
-def title_text(cell):
-    for child in cell:
-        if local_name(child.tag) == "title":
-            return "".join(child.itertext()).strip()
-    return None
+WEIGHT_SCALE = 1000
+WEIGHT_NAN = WEIGHT_SCALE + 1
 
 
-def check_heatmap(svg, n):
-    """Checks one heatmap's cells. Returns the cell count, the problems with
-    titles and weights, the problems with positions, and whether every title
-    had the structured form (only then are positions checked)."""
-    layer, head = svg.get("data-layer"), svg.get("data-head")
-    cells = [e for e in svg.iter() if local_name(e.tag) == "rect" and "cell" in classes(e)]
-    problems, placement = [], []
-    structured = True  # every title in the "L2 H5: ...@7 -> ...@4 = 0.4123" form
-    seen = set()
-    row_sums = [0.0] * n
-    for cell in cells:
-        title = title_text(cell)
-        if title is None:
-            problems.append("a cell without a <title>")
-            continue
-        match = WEIGHT_AT_END.search(title)
-        try:
-            w = float(match.group(1)) if match else None
-        except ValueError:
-            w = None
-        if w is None or not 0 <= w <= 1:
-            problems.append(f"title {title!r} does not end in a weight in [0, 1]")
-            continue
-        parts = CELL_TITLE.match(title)
-        if not parts:
-            structured = False
-            continue
-        l, h, p, j = (int(parts.group(i)) for i in range(1, 5))
-        if (str(l), str(h)) != (layer, head):
-            placement.append(f"title {title!r} in the heatmap of L{layer} H{head}")
-        elif not 0 <= j <= p < n:
-            placement.append(f"title {title!r}: not a cell of the lower triangle of {n} tokens")
-        elif (p, j) in seen:
-            placement.append(f"title {title!r}: cell ({p}, {j}) drawn twice")
+def decode_weights(text):
+    """The integer weights v of one head's text, or raises ValueError."""
+    values = []
+    for ch in text:
+        code = ord(ch)
+        if 0x3F <= code < 0x3F + 64:
+            values.append(code - 0x3F)
+        elif 0xA0 <= code <= 0xA0 + WEIGHT_NAN - 64:
+            values.append(code - 0xA0 + 64)
         else:
-            seen.add((p, j))
-            row_sums[p] += w
-    if structured and not problems and not placement:
-        if len(seen) != n * (n + 1) // 2:
-            placement.append(f"cells cover {len(seen)} of the {n * (n + 1) // 2} positions of the triangle")
-        tolerance = 1e-3 + 5e-5 * n  # each printed weight is rounded to 4 decimals
-        for p, total in enumerate(row_sums):
-            if abs(total - 1) > tolerance:
-                placement.append(f"row {p} sums to {total:.5f}, not 1")
-                break
-    return len(cells), problems, placement, structured
+            raise ValueError(f"character U+{code:04X} is not a weight")
+    return values
+
+
+def check_head(values, n):
+    """Problems with one head's decoded weights, as a list of strings."""
+    if len(values) != n * (n + 1) // 2:
+        return [f"{len(values)} cells, want {n * (n + 1) // 2} (the lower triangle of {n} tokens)"]
+    problems = []
+    start = 0
+    for p in range(n):
+        row = values[start:start + p + 1]
+        start += p + 1
+        if any(v > WEIGHT_SCALE for v in row):
+            problems.append(f"row {p} holds a NaN or a weight above 1")
+            break
+        total = sum(row) / WEIGHT_SCALE
+        # Each cell is rounded to the nearest 0.001: the sum is off by at most half that per cell.
+        if abs(total - 1) > 0.0005 * (p + 1) + 1e-9:
+            problems.append(f"row {p} sums to {total:.4f}, not 1")
+            break
+    return problems
+
+
+def cell_value(values, p, j):
+    v = values[p * (p + 1) // 2 + j]
+    return "NaN" if v == WEIGHT_NAN else f"{v / WEIGHT_SCALE:.3f}"
+
+
+SCRIPT_NETWORK = re.compile(r"\b(fetch|XMLHttpRequest|WebSocket|EventSource|importScripts|sendBeacon)\b|\bimport\s*\(")
 
 
 def main():
@@ -150,6 +146,7 @@ def main():
     parser.add_argument("--heads", type=int, required=True)
     parser.add_argument("--tokens", type=int, required=True)
     parser.add_argument("--steps", type=int, required=True)
+    parser.add_argument("--cell", metavar="L,H,P,J", help="print the weight the page holds for this cell")
     args = parser.parse_args()
     report = Report()
     n, want_cells = args.tokens, args.tokens * (args.tokens + 1) // 2
@@ -163,32 +160,52 @@ def main():
     report.check(local_name(root.tag) == "html" and root.tag.startswith("{http://www.w3.org/1999/xhtml}"),
                  "the root is an XHTML <html>", f"it is <{root.tag}>")
 
-    heatmaps = [e for e in root.iter() if local_name(e.tag) == "svg" and "heatmap" in classes(e)]
-    pairs = [(e.get("data-layer"), e.get("data-head")) for e in heatmaps]
-    want_pairs = sorted((str(l), str(h)) for l in range(args.layers) for h in range(args.heads))
-    report.check(sorted(pairs, key=str) == sorted(want_pairs, key=str),
-                 f"{args.layers * args.heads} heatmaps, one per layer and head",
-                 f"found {len(heatmaps)}: " + (", ".join(f"L{l} H{h}" for l, h in pairs[:8]) or "none")
-                 + (" ..." if len(pairs) > 8 else ""))
+    containers = [e for e in root.iter() if e.get("id") == "attention-data"]
+    ok = report.check(len(containers) == 1, "one attention data block", f"found {len(containers)}")
+    heads = {}
+    if ok:
+        box = containers[0]
+        shape = tuple(box.get(k) for k in ("data-layers", "data-heads", "data-tokens", "data-scale"))
+        report.check(shape == (str(args.layers), str(args.heads), str(n), str(WEIGHT_SCALE)),
+                     f"it says {args.layers} layers, {args.heads} heads, {n} tokens, weights in 1/{WEIGHT_SCALE}",
+                     f"it says layers, heads, tokens, scale = {shape}")
+        duplicates = []
+        for e in box.iter():
+            if local_name(e.tag) == "script" and "weights" in classes(e):
+                key = (e.get("data-layer"), e.get("data-head"))
+                if key in heads:
+                    duplicates.append(key)
+                heads[key] = e.text or ""
+        want_pairs = {(str(l), str(h)) for l in range(args.layers) for h in range(args.heads)}
+        report.check(set(heads) == want_pairs and not duplicates,
+                     f"{args.layers * args.heads} blocks of weights, one per layer and head",
+                     f"found {len(heads)}, {len(duplicates)} repeated, missing "
+                     + ", ".join(f"L{l} H{h}" for l, h in sorted(want_pairs - set(heads))[:5]))
+        first_problem = ""
+        decoded = {}
+        for (l, h), text in sorted(heads.items()):
+            try:
+                decoded[(l, h)] = values = decode_weights(text)
+                problems = check_head(values, n)
+            except ValueError as e:
+                problems = [str(e)]
+            if problems and not first_problem:
+                first_problem = f"L{l} H{h}: {problems[0]}"
+        report.check(heads and not first_problem,
+                     f"every head holds the {want_cells} cells of the causal triangle, each row summing to 1",
+                     first_problem or "no heads")
+        if args.cell:
+            l, h, p, j = (int(x) for x in args.cell.split(","))
+            values = decoded.get((str(l), str(h)))
+            if values is None or not 0 <= j <= p < n:
+                report.check(False, f"cell {args.cell} exists")
+            else:
+                print(f"cell {args.cell} = {cell_value(values, p, j)}")
 
-    counts_ok, titles_ok, structure_ok, structured_all = True, True, True, True
-    first_count_problem = first_title_problem = first_structure_problem = ""
-    for svg in heatmaps:
-        count, problems, placement, structured = check_heatmap(svg, n)
-        structured_all &= structured
-        name = f"L{svg.get('data-layer')} H{svg.get('data-head')}"
-        if count != want_cells and counts_ok:
-            counts_ok, first_count_problem = False, f"{name} has {count} cells"
-        if problems and titles_ok:
-            titles_ok, first_title_problem = False, f"{name}: {problems[0]}"
-        if placement and structure_ok:
-            structure_ok, first_structure_problem = False, f"{name}: {placement[0]}"
-    report.check(counts_ok, f"each heatmap has {want_cells} cells (the lower triangle of {n} tokens)",
-                 first_count_problem)
-    report.check(titles_ok, "each cell has a <title> ending in a weight in [0, 1]", first_title_problem)
-    if structured_all and heatmaps:
-        report.check(structure_ok, "cells cover each triangle once, in their own heatmap, rows summing to 1",
-                     first_structure_problem)
+    scripts = "".join("".join(e.itertext()) for e in root.iter()
+                      if local_name(e.tag) == "script" and e.get("type") != "text/plain")
+    report.check(not SCRIPT_NETWORK.search(scripts), "the page's script asks the network for nothing",
+                 SCRIPT_NETWORK.search(scripts).group(0) if SCRIPT_NETWORK.search(scripts) else "")
 
     steps = [e for e in root.iter() if "step" in classes(e)]
     bars = [sum(1 for b in step.iter() if "bar" in classes(b)) for step in steps]
