@@ -134,6 +134,7 @@ float *qwen3_forward(const Model *model, RunState *s, const int *tokens, int T, 
         attention_block(c, &w->layers[l], s, l, T, pos, first);
         if (first < T)
             feed_forward_block(c, &w->layers[l], s, s->x + (size_t)first * c->dim, T - first);
+        observe_residual(s->observer, l, s->x, T, pos, c->dim);
     }
     if (n_out == 0)
         return NULL;

@@ -156,3 +156,13 @@ if [ "$status" -eq 0 ] && why=$(lens_matches_logits "$SCRATCH/out" 2); then
 else
     not_ok "GPT-2 logit lens" "status $status: ${why:-}"
 fi
+for arch in qwen2 qwen3; do
+    "$PYTHON" scripts/write_gguf.py "$SCRATCH/${arch}_lens.gguf" --arch $arch --head-size 16 >/dev/null 2>&1
+    run_captured $RUN "$SCRATCH/${arch}_lens.gguf" -t 0 -n 12 -i "" -m explain
+    layers=$(grep -m1 '^  lens: ' "$SCRATCH/out" | awk -F' \\| ' '{print NF}')
+    if [ "$status" -eq 0 ] && [ "${layers:-0}" -ge 1 ] && why=$(lens_matches_logits "$SCRATCH/out" "$layers"); then
+        ok "$arch: the last layer's logit lens is the model's own prediction at every step"
+    else
+        not_ok "$arch logit lens" "status $status: ${why:-no lens lines}"
+    fi
+done
