@@ -4,8 +4,13 @@
  * biases. Llama 3.1 adds per-frequency RoPE divisors (rope_freqs); a file
  * may give a head size of its own (llama.attention.key_length).
  *
- * Part 1 reads a GGUF file's llama.* hyperparameters and finds its tensors
- * by name; part 2 is the forward pass, built from layers.c's blocks. */
+ * Qwen2 and Qwen3 are this design with a few tensors more (biases on q, k
+ * and v; a norm over each head of q and of k): their files, arch_qwen2.c and
+ * arch_qwen3.c, say only how their GGUF files differ, and this forward pass
+ * runs them, applying a bias or a head norm where the file has one.
+ *
+ * Part 1 reads a GGUF file's hyperparameters and finds its tensors by name;
+ * part 2 is the forward pass, built from layers.c's blocks. */
 #include "arch.h"
 
 #include <math.h>
@@ -15,9 +20,6 @@
 
 #include "gguf_weights.h"
 #include "layers.h"
-
-/* A layer's tensors: attention norm, q, k, v, output; ffn norm, gate, down, up. */
-#define LLAMA_TENSORS_PER_LAYER 9
 
 /* ---------------------------------------------------------------------------
  * Part 1: loading a GGUF file */
@@ -42,8 +44,8 @@ static int load_rope_freqs(const GgufFile *g, const char *path, Config *c, char 
     return 0;
 }
 
-static int load_layer(const GgufFile *g, const char *path, const Config *c, int l, LayerWeights *lw,
-                      char err[ERROR_SIZE])
+int llama_load_block(const GgufFile *g, const char *path, const Config *c, int l, LayerWeights *lw,
+                     char err[ERROR_SIZE])
 {
     char name[GGUF_MAX_NAME + 1];
 #define LAYER_TENSOR(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, l), name)
@@ -61,22 +63,35 @@ static int load_layer(const GgufFile *g, const char *path, const Config *c, int 
     return 0;
 }
 
-int llama_load_gguf(Model *model, const char *path, char err[ERROR_SIZE])
+int llama_family_load_gguf(Model *model, const char *path, const char *arch, RopeStyle rope_style,
+                           int tensors_per_layer, GgufLayerLoader load_block, char err[ERROR_SIZE])
 {
     const GgufFile *g = model->gguf;
     Config *c = &model->config;
-    /* llama.* keys; RoPE rotates adjacent pairs, the order llama.cpp's
-     * converter permutes q and k rows into. */
-    if (gguf_rotary_hyperparameters(g, path, "llama", c, err) != 0 || load_rope_freqs(g, path, c, err) != 0)
+    char block_count_key[GGUF_MAX_NAME + 1];
+    snprintf(block_count_key, sizeof block_count_key, "%s.block_count", arch);
+    if (gguf_rotary_hyperparameters(g, path, arch, c, err) != 0)
         return -1;
+    c->rope_style = rope_style;
     Weights *w = &model->weights;
     if (gguf_matrix(g, path, "token_embd.weight", c->vocab_size, c->dim, &w->token_embd, err) ||
         gguf_vector(g, path, "output_norm.weight", c->dim, &w->output_norm, err))
         return -1;
-    /* Without output.weight the classifier is the token embedding (Llama 3.2, SmolLM2). */
+    /* Without output.weight the classifier is the token embedding (Llama 3.2,
+     * SmolLM2, the small Qwen models). */
     if (gguf_classifier(g, path, c, w, err) != 0)
         return -1;
-    return gguf_layers(g, path, c, w, LLAMA_TENSORS_PER_LAYER, "llama.block_count", load_layer, err);
+    return gguf_layers(g, path, c, w, tensors_per_layer, block_count_key, load_block, err);
+}
+
+int llama_load_gguf(Model *model, const char *path, char err[ERROR_SIZE])
+{
+    /* llama.* keys; RoPE rotates adjacent pairs, the order llama.cpp's
+     * converter permutes q and k rows into. */
+    if (llama_family_load_gguf(model, path, "llama", ROPE_ADJACENT_PAIRS, LLAMA_TENSORS_PER_LAYER, llama_load_block,
+                               err) != 0)
+        return -1;
+    return load_rope_freqs(model->gguf, path, &model->config, err);
 }
 
 /* ---------------------------------------------------------------------------
@@ -86,8 +101,11 @@ int llama_load_gguf(Model *model, const char *path, char err[ERROR_SIZE])
  * reads it normalized and adds its output back. Blocks run on rows
  * [first, T) only: first is 0 except in the last layer (see llama_forward). */
 
-/* x += wo @ attention(rope(wq xn), rope(wk xn), wv xn), xn = rmsnorm(x). Every
- * row's key and value go to the cache; rows before first give nothing else. */
+/* x += wo @ attention(rope(qnorm(wq xn + bq)), rope(knorm(wk xn + bk)), wv xn + bv),
+ * xn = rmsnorm(x). Llama has no biases and no head norms: Qwen2 has the
+ * biases, Qwen3 the norms (each head of q and of k RMS-normalized on its own,
+ * before RoPE). Every row's key and value go to the cache; rows before first
+ * give nothing else. */
 static void attention_block(const Config *c, const LayerWeights *lw, RunState *s, int layer, int T, int pos,
                             int first)
 {
@@ -97,13 +115,19 @@ static void attention_block(const Config *c, const LayerWeights *lw, RunState *s
     if (first == 0) {
         float *const qkv[] = {s->q, s->k, s->v};
         const Matrix *const wqkv[] = {&lw->wq, &lw->wk, &lw->wv};
-        linear_shared_input(qkv, wqkv, NULL, 3, s->xb, T, &s->matmul_scratch);
+        const float *const bqkv[] = {lw->bq, lw->bk, lw->bv};
+        linear_shared_input(qkv, wqkv, bqkv, 3, s->xb, T, &s->matmul_scratch);
     } else {
         float *const kv[] = {s->k, s->v};
         const Matrix *const wkv[] = {&lw->wk, &lw->wv};
-        linear_shared_input(kv, wkv, NULL, 2, s->xb, T, &s->matmul_scratch);
+        const float *const bkv[] = {lw->bk, lw->bv};
+        linear_shared_input(kv, wkv, bkv, 2, s->xb, T, &s->matmul_scratch);
         if (first < T)
-            linear(s->q + q_rows_before, s->xb + rows_before, &lw->wq, NULL, T - first, &s->matmul_scratch);
+            linear(s->q + q_rows_before, s->xb + rows_before, &lw->wq, lw->bq, T - first, &s->matmul_scratch);
+    }
+    if (lw->attn_q_norm) {
+        rmsnorm_heads(s->q + q_rows_before, lw->attn_q_norm, T - first, c->n_heads, c->head_size, c->norm_eps);
+        rmsnorm_heads(s->k, lw->attn_k_norm, T, c->n_kv_heads, c->head_size, c->norm_eps);
     }
     rope_rotate_qk(s->q, s->k, s->rope_cos_sin, c, T, first);
     kv_cache_write(s->key_cache, s->value_cache, s->k, s->v, c, layer, pos, T);

@@ -78,8 +78,8 @@ int config_validate(Config *c, bool rotary, char err[ERROR_SIZE])
 
 static const Architecture ARCHITECTURES[] = {
     {"llama", llama_load_gguf, llama_forward},
-    {"qwen2", qwen2_load_gguf, qwen2_forward},
-    {"qwen3", qwen3_load_gguf, qwen3_forward},
+    {"qwen2", qwen2_load_gguf, llama_forward},
+    {"qwen3", qwen3_load_gguf, llama_forward},
     {"gpt2", gpt2_load_gguf, gpt2_forward},
 };
 #define N_ARCHITECTURES (sizeof ARCHITECTURES / sizeof ARCHITECTURES[0])

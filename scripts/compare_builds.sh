@@ -47,6 +47,16 @@ for type in f16 q8_0; do
     "$PYTHON" "$SCRIPTS/write_gguf.py" "$DIR/$type.gguf" --dim 256 --hidden-dim 704 --layers 2 --heads 8 \
         --kv-heads 4 --vocab 400 --seq-len 300 --matrix-type "$type" >/dev/null
 done
+# The Llama family's other members: Qwen2 (q/k/v biases, NeoX RoPE), Qwen3 (head norms, its own
+# head size) and Llama 3.1 (rope_freqs); and GPT-2.
+"$PYTHON" "$SCRIPTS/write_gguf.py" "$DIR/qwen2.gguf" --arch qwen2 --dim 128 --hidden-dim 320 --layers 2 --heads 4 \
+    --kv-heads 2 --vocab 400 --seq-len 300 >/dev/null
+"$PYTHON" "$SCRIPTS/write_gguf.py" "$DIR/qwen3.gguf" --arch qwen3 --head-size 48 --dim 128 --hidden-dim 320 \
+    --layers 2 --heads 4 --kv-heads 2 --vocab 400 --seq-len 300 >/dev/null
+"$PYTHON" "$SCRIPTS/write_gguf.py" "$DIR/llama3.gguf" --llama3-rope 8:1:4:64 --rope-freq-base 500000 --dim 128 \
+    --hidden-dim 320 --layers 2 --heads 4 --kv-heads 2 --vocab 400 --seq-len 300 >/dev/null
+"$PYTHON" "$SCRIPTS/write_gguf_gpt2.py" "$DIR/gpt2.gguf" --dim 96 --layers 2 --heads 4 \
+    --seq-len 300 >/dev/null
 
 run_case gqa "$DIR/gqa.bin" -z "$DIR/gqa.tok" -t 0 -n 200 -i "$long"
 run_case legacy "$DIR/legacy.bin" -z "$DIR/legacy.tok" -t 0 -n 70 -i "ab cd ef"
@@ -55,6 +65,10 @@ run_case gqa_q8 "$DIR/gqa_q8.bin" -z "$DIR/gqa.tok" -t 0 -n 200 -i "$long"
 run_case mha_q8 "$DIR/mha_q8.bin" -z "$DIR/mha.tok" -t 0 -n 200 -i "$long"
 run_case gguf_f16 "$DIR/f16.gguf" -t 0 -n 200 -i "$long"
 run_case gguf_q8_0 "$DIR/q8_0.gguf" -t 0 -n 200 -i "$long"
+run_case qwen2 "$DIR/qwen2.gguf" -t 0 -n 200 -i "$long"
+run_case qwen3 "$DIR/qwen3.gguf" -t 0 -n 200 -i "$long"
+run_case llama3 "$DIR/llama3.gguf" -t 0 -n 200 -i "$long"
+run_case gpt2 "$DIR/gpt2.gguf" -t 0 -n 200 -i "$long"
 if [ -d "$MODELS_DIR" ]; then
     run_case stories260K "$MODELS_DIR/stories260K.bin" -z "$MODELS_DIR/tok512.bin" -t 0 -n 80 -i "Once upon a time"
     run_case stories260K.f16 "$MODELS_DIR/stories260K.f16.gguf" -t 0 -n 80 -i "Once upon a time"
