@@ -165,14 +165,46 @@ static void swiglu_span(float *h, const float *g, int n)
     }
 }
 
-#define SWIGLU_SPAN 1024  /* values per piece a thread takes */
+/* GELU's tanh approximation (Hendrycks and Gimpel), as GPT-2 was trained with it. */
+#define GELU_SQRT_2_OVER_PI 0.7978845608028654f
+#define GELU_CUBIC 0.044715f
+
+/* gelu(h) for n values, vectorized: 0.5 (1 + tanh(u)) = 1 / (1 + e^(-2u)),
+ * a sigmoid, which fast_exp computes in vector registers (tanhf is a call
+ * per value). g is unused. */
+static void gelu_span(float *h, const float *g, int n)
+{
+    (void)g;
+#pragma omp simd
+    for (int i = 0; i < n; i++) {
+        const float v = h[i];
+        const float u = GELU_SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v);
+        h[i] = v / (1.0f + fast_exp(-2.0f * u));
+    }
+}
+
+#define ACTIVATION_SPAN 1024  /* values per piece a thread takes */
+
+/* span(h + start, g + start, ...) over n values in pieces of ACTIVATION_SPAN,
+ * shared by the threads when a prompt batch makes it worth it. The pieces do
+ * not depend on the thread count, so neither do the results. */
+static void activation_in_spans(float *h, const float *g, int n, void (*span)(float *, const float *, int))
+{
+    const int pieces = (n + ACTIVATION_SPAN - 1) / ACTIVATION_SPAN;
+#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN_WORK)
+    for (int p = 0; p < pieces; p++) {
+        const int start = p * ACTIVATION_SPAN;
+        const int len = n - start < ACTIVATION_SPAN ? n - start : ACTIVATION_SPAN;
+        span(h + start, g ? g + start : NULL, len);
+    }
+}
 
 void swiglu(float *h, const float *g, int n)
 {
-    const int pieces = (n + SWIGLU_SPAN - 1) / SWIGLU_SPAN;
-#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN_WORK)  /* a prompt batch's */
-    for (int p = 0; p < pieces; p++) {
-        const int start = p * SWIGLU_SPAN;
-        swiglu_span(h + start, g + start, n - start < SWIGLU_SPAN ? n - start : SWIGLU_SPAN);
-    }
+    activation_in_spans(h, g, n, swiglu_span);
+}
+
+void gelu(float *h, int n)
+{
+    activation_in_spans(h, NULL, n, gelu_span);
 }

@@ -124,5 +124,7 @@ void rope_rotate_neox(float *x, const float *cos_sin, int n_heads, int head_size
 
 /* h (n) = silu(h) * g: the gate of the SwiGLU feed-forward block. */
 void swiglu(float *h, const float *g, int n);
+/* h (n) = gelu(h), GPT-2's tanh approximation. */
+void gelu(float *h, int n);
 
 #endif

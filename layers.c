@@ -208,18 +208,9 @@ void swiglu_rows(float *gate, const float *up, int T, int hidden_dim)
     swiglu(gate, up, T * hidden_dim);
 }
 
-/* GELU's tanh approximation (Hendrycks and Gimpel), as GPT-2 was trained with it. */
-#define GELU_SQRT_2_OVER_PI 0.7978845608028654f
-#define GELU_CUBIC 0.044715f
-
 void gelu_rows(float *x, int T, int n)
 {
-    const size_t count = (size_t)T * n;
-#pragma omp parallel for schedule(static) if (count >= PARALLEL_MIN_WORK)
-    for (size_t i = 0; i < count; i++) {
-        const float v = x[i];
-        x[i] = 0.5f * v * (1.0f + tanhf(GELU_SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v)));
-    }
+    gelu(x, T * n);
 }
 
 void observe_residual(const AttentionObserver *observer, int layer, const float *x, int T, int pos, int dim)
