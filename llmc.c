@@ -1,4 +1,5 @@
-/* llmc.c - llm.c's GPT-2 checkpoints (train_gpt2.c's gpt2_124M.bin).
+/* llmc.c - llm.c's GPT-2 checkpoints (train_gpt2.c's gpt2_124M.bin), and
+ * its decode-only tokenizer (gpt2_tokenizer.bin).
  *
  * A header of 256 int32 (magic, version, then the shape), then the 16
  * parameter tensors back to back in a fixed order, every layer's tensors of
@@ -8,6 +9,7 @@
 #include "llmc.h"
 
 #include "arch.h"
+#include "tokenizer.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -19,10 +21,15 @@
 #define LLMC_VERSION_BF16 5
 #define LLMC_NORM_EPS 1e-5f  /* llm.c's LayerNorm epsilon: not in the file */
 #define LLMC_FFN_MULTIPLE 4  /* GPT-2's feed-forward block is 4 C wide */
+#define LLMC_TOKENIZER_VERSION_NO_EOT 1  /* the end-of-text id is not in the header: GPT-2's */
+#define LLMC_TOKENIZER_VERSION 2         /* header[3] holds the end-of-text id */
+#define GPT2_END_OF_TEXT 50256           /* <|endoftext|> */
 
 /* Header fields, by int32 index. */
 enum { FIELD_MAGIC, FIELD_VERSION, FIELD_MAX_SEQ_LEN, FIELD_VOCAB_SIZE, FIELD_LAYERS, FIELD_HEADS, FIELD_CHANNELS,
        FIELD_PADDED_VOCAB_SIZE };
+/* The tokenizer's header fields. */
+enum { TOKENIZER_FIELD_VERSION = 1, TOKENIZER_FIELD_VOCAB_SIZE, TOKENIZER_FIELD_END_OF_TEXT };
 
 static int32_t header_field(const void *mapping, int field)
 {
@@ -151,5 +158,72 @@ int llmc_load(Model *model, const char *path, char err[ERROR_SIZE])
         return file_error(err, path, "out of memory");
     Cursor cursor = {(const float *)((const unsigned char *)model->mapping + header_bytes), 0, false};
     lay_out(&cursor, c, padded_vocab, w);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * gpt2_tokenizer.bin */
+
+bool llmc_is_tokenizer(const unsigned char *data, size_t size)
+{
+    return size >= sizeof(int32_t) && header_field(data, FIELD_MAGIC) == LLMC_TOKENIZER_MAGIC;
+}
+
+int llmc_read_tokenizer(Tokenizer *t, const unsigned char *data, size_t size, const char *path, int vocab_size,
+                        char err[ERROR_SIZE])
+{
+    const size_t header_bytes = LLMC_HEADER_INTS * sizeof(int32_t);
+    if (size < header_bytes)
+        return file_error(err, path, "truncated header: %zu bytes, llm.c's tokenizer header is %zu", size,
+                          header_bytes);
+    const int32_t version = header_field(data, TOKENIZER_FIELD_VERSION);
+    const int32_t count = header_field(data, TOKENIZER_FIELD_VOCAB_SIZE);
+    if (version != LLMC_TOKENIZER_VERSION_NO_EOT && version != LLMC_TOKENIZER_VERSION)
+        return file_error(err, path, "unsupported llm.c tokenizer version %d (only 1 and 2)", version);
+    if (count <= 0 || count > VOCAB_MAX_PIECES)
+        return file_error(err, path, "bad header: vocab_size %d", count);
+    if (vocab_size > 0 && count != vocab_size)
+        return file_error(err, path, "holds %d tokens but the model's vocab_size is %d (wrong tokenizer for this "
+                          "model?)", count, vocab_size);
+    const int32_t end_of_text =
+        version == LLMC_TOKENIZER_VERSION ? header_field(data, TOKENIZER_FIELD_END_OF_TEXT) : GPT2_END_OF_TEXT;
+    if (end_of_text < 0 || end_of_text >= count)
+        return file_error(err, path, "end-of-text token %d is not among its %d tokens", end_of_text, count);
+
+    /* First pass: each token's length byte and bytes fit, and the file ends with the last. */
+    size_t pos = header_bytes, text_bytes = 0;
+    for (int id = 0; id < count; id++) {
+        if (pos >= size)
+            return file_error(err, path, "truncated: %d of its %d tokens", id, count);
+        const size_t length = data[pos++];
+        if (length == 0)
+            return file_error(err, path, "token %d is empty", id);
+        if (length > size - pos)
+            return file_error(err, path, "truncated: token %d's %zu bytes run past the end of the file", id,
+                              length);
+        pos += length;
+        text_bytes += length + 1;
+    }
+    if (pos != size)
+        return file_error(err, path, "%zu bytes after its %d tokens: not llm.c's tokenizer format", size - pos,
+                          count);
+
+    /* Second pass: the pieces, by id. Nothing is looked up: there is no encoding. */
+    if (vocab_allocate(&t->vocab, count, text_bytes) != 0)
+        return file_error(err, path, "out of memory");
+    t->kind = TOKENIZER_DECODE_ONLY;
+    t->vocab_size = count;
+    pos = header_bytes;
+    for (int id = 0; id < count; id++) {
+        const size_t length = data[pos++];
+        memcpy(vocab_next_piece(&t->vocab), data + pos, length);
+        vocab_add_piece(&t->vocab, id, length);
+        pos += length;
+        if ((int)length > t->max_token_length)
+            t->max_token_length = (int)length;
+    }
+    /* As llm.c's sampling loop: generation starts from end-of-text, and stops at it. */
+    t->bos_id = t->eos_id = end_of_text;
+    t->add_bos = true;
     return 0;
 }

@@ -82,7 +82,8 @@ static void usage(FILE *out)
             "  -i <string> prompt (chat: the first user message; tokenize: the one text to tokenize);\n"
             "              -i - reads it from standard input\n"
             "  -f <path>   the prompt from a file (one trailing newline dropped)\n"
-            "  -z <path>   tokenizer.bin, or a GGUF file's vocabulary (default: a GGUF checkpoint's own,\n"
+            "  -z <path>   tokenizer.bin, a GGUF file's vocabulary, or llm.c's gpt2_tokenizer.bin (decodes\n"
+            "              only: no prompt) (default: a GGUF checkpoint's own,\n"
             "              else tokenizer.bin beside the checkpoint)\n"
             "  -m <string> mode: generate | chat | tokenize | explain (default generate)\n"
             "  -y <string> system prompt, for chat\n"
@@ -1172,8 +1173,22 @@ static int tokenize_lines(const Tokenizer *tok, bool pieces)
 }
 
 /* -m tokenize: the text of -i, whole (its newlines are text), else stdin's lines. */
+/* llm.c's gpt2_tokenizer.bin only decodes: a run that must encode text (a
+ * prompt, chat, -m tokenize) is refused before it starts. */
+static int check_can_encode(const Tokenizer *tok, const Options *o)
+{
+    const bool encodes = o->prompt[0] != '\0' || strcmp(o->mode, "chat") == 0 || strcmp(o->mode, "tokenize") == 0;
+    if (!encodes || tokenizer_can_encode(tok))
+        return 0;
+    fprintf(stderr, "run: %s: llm.c's tokenizer can only decode; for a prompt, chat or -m tokenize give a GGUF "
+            "vocabulary with -z (e.g. ggml-vocab-gpt-2.gguf)\n", o->tokenizer_path ? o->tokenizer_path : "-z");
+    return -1;
+}
+
 static int tokenize(const Tokenizer *tok, const Options *o)
 {
+    if (check_can_encode(tok, o) != 0)
+        return EXIT_BAD_INPUT;
     if (!o->prompt_given)
         return tokenize_lines(tok, o->pieces);
     if (print_ids(tok, o->prompt, strlen(o->prompt), o->pieces) != 0)
@@ -1204,6 +1219,10 @@ static int load_tokenizer(Tokenizer *tok, const Options *o, const Model *model)
                 o->tokenizer_path || !use ? "" : " (give the tokenizer with -z)");
     }
     free(path);
+    if (rc == 0 && check_can_encode(tok, o) != 0) {
+        tokenizer_free(tok);
+        rc = -1;
+    }
     return rc;
 }
 

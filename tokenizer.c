@@ -3,6 +3,8 @@
  * depends on the kind is a switch here; vocab.c holds what the kinds share. */
 #include "tokenizer.h"
 
+#include "llmc.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,6 +107,10 @@ int tokenizer_load(Tokenizer *t, const char *path, int vocab_size, char err[ERRO
             status = tokenizer_from_gguf(t, &g, path, vocab_size, err);
             gguf_free(&g);
         }
+    } else if (llmc_is_tokenizer(data, size)) {
+        status = llmc_read_tokenizer(t, data, size, path, vocab_size, err);
+        if (status != 0)
+            tokenizer_free(t);
     } else if (is_sentencepiece_model(data, size)) {
         status = file_error(err, path, "a sentencepiece .model file (protobuf); give its tokenizer.bin (llama2.c's "
                             "tokenizer.py writes one) or a GGUF file");
@@ -131,10 +137,32 @@ void tokenizer_free(Tokenizer *t)
 /* ---------------------------------------------------------------------------
  * Encoding and decoding */
 
+bool tokenizer_can_encode(const Tokenizer *t)
+{
+    return t->kind != TOKENIZER_DECODE_ONLY;
+}
+
+/* The empty text: BOS and EOS if asked. */
+static int encode_nothing(const Tokenizer *t, bool add_bos, bool add_eos, int **tokens_out)
+{
+    int *tokens = malloc(2 * sizeof *tokens);
+    if (!tokens)
+        return -1;
+    int n = 0;
+    if (add_bos)
+        tokens[n++] = t->bos_id;
+    if (add_eos)
+        tokens[n++] = t->eos_id;
+    *tokens_out = tokens;
+    return n;
+}
+
 int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, bool add_bos, bool add_eos,
                      int **tokens_out)
 {
     switch (t->kind) {
+    case TOKENIZER_DECODE_ONLY:
+        return len == 0 ? encode_nothing(t, add_bos, add_eos, tokens_out) : -1;
     case TOKENIZER_SENTENCEPIECE:
         return sentencepiece_encode(t, text, len, add_bos, add_eos, tokens_out);
     case TOKENIZER_BYTE_BPE:
@@ -150,6 +178,8 @@ const char *tokenizer_decode(const Tokenizer *t, int prev, int token, size_t *le
         return sentencepiece_decode(t, prev, token, len);
     case TOKENIZER_BYTE_BPE:
         return byte_bpe_decode(t, prev, token, len);
+    case TOKENIZER_DECODE_ONLY:
+        return vocab_decode(&t->vocab, token, len);
     }
     return NULL;  /* not reached: each kind is a case above */
 }

@@ -2,7 +2,8 @@
  * tokenizer. Two kinds: sentencepiece's BPE (sentencepiece.c), read from
  * llama2.c's tokenizer.bin or a GGUF file, and byte-level BPE (byte_bpe.c:
  * GPT-2's, Llama 3's, Qwen's, SmolLM2's), read from a GGUF file; vocab.h
- * holds what kinds share.
+ * holds what kinds share. A third only decodes: llm.c's gpt2_tokenizer.bin
+ * (llmc.c), the pieces without their merges.
  *
  * Special tokens (BOS, EOS, the control tokens of chat templates such as
  * "<|im_start|>") are never made from text: a prompt that types
@@ -24,6 +25,7 @@ typedef enum {
     TOKENIZER_SENTENCEPIECE,  /* scores and "<0xXX>" byte fallback: Llama 1 and 2, llama2.c */
     TOKENIZER_BYTE_BPE,       /* merge ranks, a regex pre-tokenizer and GPT-2's byte map: GPT-2,
                                  Llama 3, Qwen2 and 3, SmolLM2 */
+    TOKENIZER_DECODE_ONLY,    /* each token's bytes, nothing to encode with: llm.c's tokenizer */
 } TokenizerKind;
 
 typedef struct Tokenizer {
@@ -49,10 +51,14 @@ int tokenizer_load(Tokenizer *t, const char *path, int vocab_size, char err[ERRO
 int tokenizer_from_gguf(Tokenizer *t, const GgufFile *g, const char *path, int vocab_size, char err[ERROR_SIZE]);
 void tokenizer_free(Tokenizer *t);
 
+/* Whether text can be encoded: every kind but TOKENIZER_DECODE_ONLY, which
+ * encodes only the empty text. */
+bool tokenizer_can_encode(const Tokenizer *t);
+
 /* Encodes len bytes of text (any bytes: invalid UTF-8 falls back to byte
  * tokens) into a malloc'ed array *tokens_out, BOS and EOS only if asked
  * (add_bos says whether this vocabulary wants BOS). Returns the count, or -1
- * when out of memory. */
+ * when out of memory or (a decode-only tokenizer) len is not 0. */
 int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, bool add_bos, bool add_eos,
                      int **tokens_out);
 

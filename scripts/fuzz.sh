@@ -136,6 +136,12 @@ if [ -f scripts/write_bpe_vocab.py ]; then
     "$PYTHON" scripts/write_bpe_vocab.py "$SEEDS/tokenizer_load/bpe_smollm.gguf" --pre smollm --control-token '<|im_end|>' \
         --eot-id 263 >>"$BUILD/seeds.log" 2>&1 || seed_failed=yes
 fi
+# llm.c's gpt2_tokenizer.bin, of the small byte-level vocabulary.
+if [ -f scripts/write_gguf_gpt2.py ]; then
+    "$PYTHON" scripts/write_gguf_gpt2.py "$BUILD/llmc_vocab.gguf" --dim 8 --heads 2 --layers 1 --seq-len 4 \
+        --llmc-tokenizer "$SEEDS/tokenizer_load/llmc_tokenizer.bin" >>"$BUILD/seeds.log" 2>&1 || seed_failed=yes
+    rm -f "$BUILD/llmc_vocab.gguf"
+fi
 if [ -f scripts/write_gguf.py ]; then
     write_gguf_seed gguf_f32 --dim 8 --hidden-dim 8 --layers 1 --heads 2 --kv-heads 1 --vocab 16 --seq-len 4
     write_gguf_seed gguf_f16 --dim 8 --hidden-dim 8 --layers 1 --heads 2 --kv-heads 1 --vocab 16 --seq-len 4 \

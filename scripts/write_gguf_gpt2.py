@@ -9,6 +9,7 @@
         [--output-type T] [--separate-output] [--eps 1e-5] [--seed 0]
         [--omit TENSOR]... [--cut-rows TENSOR=ROWS]...   (broken files, for the error tests)
         [--llmc OUT.bin]                 also the same weights as an llm.c checkpoint (a new file)
+        [--llmc-tokenizer OUT.bin]       also the vocabulary as llm.c's gpt2_tokenizer.bin (a new file)
 
 The layout is llama.cpp's for GPT-2 (its convert_hf_to_gguf.py, LLM_ARCH_GPT2):
   - token_embd.weight (vocab, C), position_embd.weight (n_ctx, C), output_norm.{weight,bias},
@@ -26,6 +27,11 @@ up to a multiple of 128, the extra rows random: a reader must never use them); t
 ln1w, ln1b, qkvw, qkvb, attprojw, attprojb, ln2w, ln2b, fcw, fcb, fcprojw, fcprojb (each
 stacked over the layers), lnfw, lnfb, in float32, holding exactly the values the GGUF's tensors
 stand for (F16 and Q8_0 dequantized). The classifier is always tied there.
+
+--llmc-tokenizer writes llm.c's gpt2_tokenizer.bin (its dev/data/tokenizer script's format,
+version 2): int32 header[256] = magic 20240328, version 2, vocab_size, the end-of-text id (the
+vocabulary's EOS); then per token a uint8 length and the token's bytes, GPT-2's byte spelling
+undone by reference.py's gpt2_byte_spelling (independently of the engine's C).
 """
 import argparse
 import os
@@ -35,6 +41,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gguf  # noqa: E402
+import reference  # noqa: E402
 import write_bpe_vocab  # noqa: E402
 from write_gguf import (FILE_TYPE, GGML_F32, GGML_Q8_0, Q8_0_BLOCK, STRING, TYPE_BY_NAME,  # noqa: E402
                         UINT32, FLOAT32, dequantize, write_gguf)
@@ -108,6 +115,26 @@ def write_llmc(path, tensors, dim, layers, heads, n_ctx, seed):
         f.write(b"".join(parts))
 
 
+LLMC_TOKENIZER_MAGIC, LLMC_TOKENIZER_VERSION = 20240328, 2
+
+
+def write_llmc_tokenizer(path, vocab):
+    """The vocabulary's tokens, as bytes, in llm.c's gpt2_tokenizer.bin."""
+    meta = dict((k, v) for k, _, v in vocab)
+    tokens = meta["tokenizer.ggml.tokens"][1]
+    eos = meta["tokenizer.ggml.eos_token_id"]
+    unspell = {ch: b for b, ch in reference.gpt2_byte_spelling().items()}
+    header = np.zeros(LLMC_HEADER_INTS, dtype="<i4")
+    header[:4] = [LLMC_TOKENIZER_MAGIC, LLMC_TOKENIZER_VERSION, len(tokens), eos]
+    parts = [header.tobytes()]
+    for tok in tokens:
+        spelled = bytes(unspell[ch] for ch in tok) if all(ch in unspell for ch in tok) else tok.encode("utf-8")
+        assert 0 < len(spelled) < 256, tok
+        parts += [bytes([len(spelled)]), spelled]
+    with open(path, "xb") as f:
+        f.write(b"".join(parts))
+
+
 def main():
     ap = argparse.ArgumentParser(description="Write a GGUF GPT-2 model with random weights.")
     ap.add_argument("out")
@@ -126,6 +153,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--omit", action="append", default=[], metavar="TENSOR", help="leave this tensor out")
     ap.add_argument("--llmc", metavar="PATH", help="also write the weights as an llm.c checkpoint (a new file)")
+    ap.add_argument("--llmc-tokenizer", metavar="PATH", help="also write the vocabulary as llm.c's tokenizer")
     ap.add_argument("--cut-rows", action="append", default=[], metavar="TENSOR=ROWS",
                     help="keep only the first ROWS rows of this tensor")
     args = ap.parse_args()
@@ -170,6 +198,8 @@ def main():
         if args.separate_output:
             ap.error("--llmc: llm.c's checkpoints always tie the classifier (no --separate-output)")
         write_llmc(args.llmc, tensors, args.dim, args.layers, args.heads, args.seq_len, args.seed)
+    if args.llmc_tokenizer:
+        write_llmc_tokenizer(args.llmc_tokenizer, vocab)
 
 
 if __name__ == "__main__":

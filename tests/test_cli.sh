@@ -259,6 +259,54 @@ expect_failure "truncated llm.c checkpoint is one clear line" 1 "llmc_cut.bin: f
     $RUN "$SCRATCH/llmc_cut.bin" -z "$SCRATCH/llmc_vocab.gguf"
 expect_failure "llm.c checkpoint with channels 0 is refused" 1 "llmc_zero.bin: bad header: dim is 0" \
     $RUN "$SCRATCH/llmc_zero.bin" -z "$SCRATCH/llmc_vocab.gguf"
+"$PYTHON" -c '
+import sys
+d = bytearray(open(sys.argv[1], "rb").read()); d[28:32] = (6).to_bytes(4, "little")
+open(sys.argv[2], "wb").write(d)' "$SCRATCH/llmc.bin" "$SCRATCH/llmc_padded.bin"
+expect_failure "llm.c checkpoint whose padded vocabulary is smaller than its vocabulary is refused" 1 \
+    "llmc_padded.bin: bad header: padded_vocab_size 6 is less than vocab_size 263" \
+    $RUN "$SCRATCH/llmc_padded.bin" -z "$SCRATCH/llmc_vocab.gguf"
+
+# llm.c's gpt2_tokenizer.bin decodes only: anything that encodes text is one
+# line, as are its broken headers and bodies.
+"$PYTHON" scripts/write_gguf_gpt2.py "$SCRATCH/llmc_tok.gguf" --dim 32 --heads 4 --layers 1 --seq-len 16 \
+    --llmc-tokenizer "$SCRATCH/llmc_tok.bin" >/dev/null 2>&1
+"$PYTHON" -c '
+import sys
+src, out = sys.argv[1], sys.argv[2]
+data = bytes(open(src, "rb").read())
+def put(name, blob):
+    open(out + name, "wb").write(blob)
+def field(i, v):
+    d = bytearray(data); d[4 * i:4 * i + 4] = v.to_bytes(4, "little", signed=True); return bytes(d)
+put("version.bin", field(1, 3))
+put("count.bin", field(2, 262))
+put("eot.bin", field(3, 263))
+put("cut.bin", data[:-3])
+put("tail.bin", data + b"x")
+put("header.bin", data[:500])
+empty = bytearray(data); empty[1024] = 0
+put("empty.bin", bytes(empty))' "$SCRATCH/llmc_tok.bin" "$SCRATCH/llmc_tok_"
+expect_failure "llm.c's tokenizer refuses a prompt" 1 "llm.c's tokenizer can only decode" \
+    $RUN "$SCRATCH/llmc.bin" -z "$SCRATCH/llmc_tok.bin" -i "Hello"
+expect_failure "llm.c's tokenizer refuses -m tokenize" 1 "llm.c's tokenizer can only decode" \
+    $RUN -m tokenize -z "$SCRATCH/llmc_tok.bin" -i "Hello"
+expect_failure "llm.c's tokenizer refuses chat" 1 "llm.c's tokenizer can only decode" \
+    $RUN "$SCRATCH/llmc.bin" -z "$SCRATCH/llmc_tok.bin" -m chat
+expect_failure "llm.c's tokenizer of another version is refused" 1 "unsupported llm.c tokenizer version 3" \
+    $RUN "$SCRATCH/llmc.bin" -z "$SCRATCH/llmc_tok_version.bin"
+expect_failure "llm.c's tokenizer with fewer tokens than the model is refused" 1 \
+    "holds 262 tokens but the model's vocab_size is 263" $RUN "$SCRATCH/llmc.bin" -z "$SCRATCH/llmc_tok_count.bin"
+expect_failure "llm.c's tokenizer whose end-of-text id is past its tokens is refused" 1 \
+    "end-of-text token 263 is not among its 263 tokens" $RUN "$SCRATCH/llmc.bin" -z "$SCRATCH/llmc_tok_eot.bin"
+expect_failure "truncated llm.c tokenizer is one clear line" 1 "llmc_tok_cut.bin: truncated" \
+    $RUN "$SCRATCH/llmc.bin" -z "$SCRATCH/llmc_tok_cut.bin"
+expect_failure "llm.c tokenizer with a truncated header is one clear line" 1 \
+    "llmc_tok_header.bin: truncated header: 500 bytes" $RUN "$SCRATCH/llmc.bin" -z "$SCRATCH/llmc_tok_header.bin"
+expect_failure "llm.c tokenizer with bytes after its last token is refused" 1 "1 bytes after its 263 tokens" \
+    $RUN "$SCRATCH/llmc.bin" -z "$SCRATCH/llmc_tok_tail.bin"
+expect_failure "llm.c tokenizer with an empty token is refused" 1 "token 0 is empty" \
+    $RUN "$SCRATCH/llmc.bin" -z "$SCRATCH/llmc_tok_empty.bin"
 
 # Byte-level BPE vocabularies (scripts/write_bpe_vocab.py): "the cat" is 116 257 261 there.
 bpe_vocab() {

@@ -288,6 +288,30 @@ else
     not_ok "GPT-2 llm.c checkpoint against reference.py" "$(tail -5 "$SCRATCH/compare")"
 fi
 
+# llm.c's gpt2_tokenizer.bin (written by write_gguf_gpt2.py from the vocabulary with Python's
+# byte map) decodes as the GGUF vocabulary does: the same sampled text from an empty prompt
+# (which starts from end-of-text, as llm.c does), for write_bpe_vocab.py's small vocabulary and,
+# when the models are here, GPT-2's own. A high temperature reaches many pieces.
+llmc_tokenizer_case() {
+    name=$1
+    shift
+    rm -f "$SCRATCH/llmc_tok.gguf" "$SCRATCH/llmc_tok.bin" "$SCRATCH/llmc_tok_vocab.bin"
+    "$PYTHON" scripts/write_gguf_gpt2.py "$SCRATCH/llmc_tok.gguf" --dim 32 --heads 4 --layers 1 --seq-len 300 \
+        --llmc "$SCRATCH/llmc_tok.bin" --llmc-tokenizer "$SCRATCH/llmc_tok_vocab.bin" "$@" >/dev/null
+    $RUN "$SCRATCH/llmc_tok.bin" -z "$SCRATCH/llmc_tok.gguf" -t 3 -s 2 -n 300 >"$SCRATCH/llmc_tok1" 2>/dev/null
+    $RUN "$SCRATCH/llmc_tok.bin" -z "$SCRATCH/llmc_tok_vocab.bin" -t 3 -s 2 -n 300 >"$SCRATCH/llmc_tok2" \
+        2>"$SCRATCH/err"
+    if [ "$(wc -c <"$SCRATCH/llmc_tok1")" -gt 300 ] && cmp -s "$SCRATCH/llmc_tok1" "$SCRATCH/llmc_tok2"; then
+        ok "llm.c's tokenizer decodes as the GGUF vocabulary: $name ($(wc -c <"$SCRATCH/llmc_tok1") bytes)"
+    else
+        not_ok "llm.c's tokenizer, $name" "$(head -c 80 "$SCRATCH/llmc_tok1") / $(head -c 80 "$SCRATCH/llmc_tok2") $(cat "$SCRATCH/err")"
+    fi
+}
+llmc_tokenizer_case "small byte-level vocabulary"
+if [ -f "$MODELS_DIR/ggml-vocab-gpt-2.gguf" ]; then
+    llmc_tokenizer_case "GPT-2's vocabulary" --vocab-file "$MODELS_DIR/ggml-vocab-gpt-2.gguf"
+fi
+
 # The same weights in both formats give the same text.
 for format in legacy v1; do
     write_model "same_$format" "$format" --dim 64 --hidden-dim 96 --layers 2 --heads 4 --kv-heads 2 \

@@ -1,7 +1,8 @@
 /* fuzz_tokenizer_load.c - libFuzzer harness for the tokenizer.bin loader.
  *
- * Each input is a tokenizer.bin or a GGUF file (whose metadata holds a
- * vocabulary: sentencepiece's or byte-level BPE's). tokenizer_load with vocab_size 0 must
+ * Each input is a tokenizer.bin, llm.c's gpt2_tokenizer.bin (which only
+ * decodes) or a GGUF file (whose metadata holds a vocabulary: sentencepiece's
+ * or byte-level BPE's). tokenizer_load with vocab_size 0 must
  * reject it with a message or load it; a loaded file must load again when
  * the model's vocab_size is its own count, and be refused for any other
  * (count + 1, and 512 as a model would ask). The loaded vocabulary then
@@ -51,6 +52,10 @@ static void check_encode(const Tokenizer *t, const char *text, size_t len, bool 
 {
     int *ids = NULL;
     int n = tokenizer_encode(t, text, len, bos, eos, &ids);
+    if (!tokenizer_can_encode(t) && len > 0) {
+        FUZZ_CHECK(n == -1, "a decode-only tokenizer encoded %zu bytes", len);
+        return;
+    }
     FUZZ_CHECK(n >= 0 && ids != NULL, "tokenizer_encode failed on %zu bytes", len);
     /* At most a token a byte (NFC may make the text up to NFC_MAX_GROWTH times longer). */
     size_t most = t->kind == TOKENIZER_BYTE_BPE && t->byte_bpe.pre.nfc ? NFC_MAX_GROWTH * len : len;
@@ -97,7 +102,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_failure(status, &t, err, "vocab_size 0");
         return 0;
     }
-    FUZZ_CHECK(t.vocab_size > TOKEN_EOS && t.max_token_length > 0 && t.vocab.lookup_size >= t.vocab_size,
+    /* llm.c's tokenizer does not need sentencepiece's <unk>, <s> and </s>. */
+    const int fewest = tokenizer_can_encode(&t) ? TOKEN_EOS + 1 : 1;
+    FUZZ_CHECK(t.vocab_size >= fewest && t.max_token_length > 0 && t.vocab.lookup_size >= t.vocab_size,
                "loaded vocab_size %d max_token_length %d lookup_size %d", t.vocab_size, t.max_token_length,
                t.vocab.lookup_size);
     FUZZ_CHECK(t.bos_id >= 0 && t.bos_id < t.vocab_size && t.eos_id >= 0 && t.eos_id < t.vocab_size,
