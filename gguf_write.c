@@ -363,7 +363,7 @@ static void add_matrix(GgufWriter *w, GgufSaveSummary *s, const char *name, uint
 {
     const bool whole_blocks = m->cols % Q8_0_BLOCK == 0;
     const WeightTypeInfo *info = &weight_types[m->type];
-    if (m->type == WEIGHT_F32 || m->type == WEIGHT_F16) {
+    if (info->input == INPUT_FLOATS) {  /* F32, F16, BF16 */
         if (whole_blocks) {
             gguf_writer_tensor_rows(w, name, n_dims, dims, m, GGUF_FROM_Q8_0);
             s->quantized++;
@@ -386,7 +386,7 @@ static void add_matrix(GgufWriter *w, GgufSaveSummary *s, const char *name, uint
         s->copied++;
         return;
     }
-    /* F32 or F16 rows that are not whole Q8_0 blocks: as they are. */
+    /* Float rows that are not whole Q8_0 blocks: as they are. */
     gguf_writer_tensor_bytes(w, name, n_dims, dims, (uint32_t)info->ggml_type, m->data,
                              weight_type_size(m->type, (uint64_t)m->rows * (uint64_t)m->cols));
     if (s->kept++ == 0)

@@ -25,7 +25,11 @@
 _Static_assert(ROW_TILE % PANEL_ROWS == 0, "a tile is whole blocks");
 
 /* ---------------------------------------------------------------------------
- * Float weights (F32, F16): lanes, and the panels of a batch */
+ * Float weights (F32, F16, BF16): lanes, and the panels of a batch */
+
+/* How a float weight is stored; each kernel below takes a constant one and
+ * compiles to a loop of its own. */
+typedef enum { FLOAT_F32, FLOAT_F16, FLOAT_BF16 } FloatFormat;
 
 static float horizontal_sum(__m256 v)
 {
@@ -35,19 +39,27 @@ static float horizontal_sum(__m256 v)
     return _mm_cvtss_f32(half);
 }
 
-/* 8 weights from w[i], as floats: float32, or half precision. */
-static inline __attribute__((always_inline)) __m256 load_8_weights(const void *w, size_t i, bool half)
+/* 8 weights from w[i], as floats: float32, half precision, or bfloat16
+ * (float32's upper half: widened and shifted into place). */
+static inline __attribute__((always_inline)) __m256 load_8_weights(const void *w, size_t i, FloatFormat format)
 {
-    if (half)
+    switch (format) {
+    case FLOAT_F16:
         return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)));
+    case FLOAT_BF16:
+        return _mm256_castsi256_ps(_mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i))), 16));
+    case FLOAT_F32:
+        break;
+    }
     return _mm256_loadu_ps((const float *)w + i);
 }
 
 /* out[l * out_stride] = w row l . x, for l < LANES, the rows w_stride
- * values apart; cols a multiple of 8. Float32 weights, or half precision:
- * each caller passes a constant `half`, and gets a loop of its own. */
+ * values apart; cols a multiple of 8, the weights in `format`. */
 static inline __attribute__((always_inline)) void float_lanes(float *out, size_t out_stride, const void *w,
-                                                              size_t w_stride, const float *x, int cols, bool half)
+                                                              size_t w_stride, const float *x, int cols,
+                                                              FloatFormat format)
 {
     __m256 sum[LANES];
     for (int l = 0; l < LANES; l++)
@@ -55,7 +67,7 @@ static inline __attribute__((always_inline)) void float_lanes(float *out, size_t
     for (int i = 0; i < cols; i += 8) {
         __m256 y = _mm256_loadu_ps(x + i);
         for (int l = 0; l < LANES; l++)
-            sum[l] = _mm256_fmadd_ps(load_8_weights(w, l * w_stride + i, half), y, sum[l]);
+            sum[l] = _mm256_fmadd_ps(load_8_weights(w, l * w_stride + i, format), y, sum[l]);
     }
     for (int l = 0; l < LANES; l++)
         out[l * out_stride] = horizontal_sum(sum[l]);
@@ -249,24 +261,26 @@ static void tile_sums_to_out(float *out, int rows, float sums[][GROUP_TOKENS], i
  * gather in a small buffer, not in out: out's rows are rows * 4 bytes
  * apart, for 110M's 2048-row matrices 8 KB, so writing a block's 16 tokens
  * straight into out would put them all in one L1 cache set.
- * Half-precision weights (`half`) are first converted, the tile's rows in
+ * 16-bit weights (F16, BF16) are first converted, the tile's rows in
  * the chunk at a time, into `converted` (ROW_TILE, PANEL_CHUNK), which the
  * blocks then read: once per tile when the rows fit one chunk. */
 static inline __attribute__((always_inline)) void float_panels(float *out, const float *panels, const void *w,
-                                                               bool half, float converted[][PANEL_CHUNK], int rows,
+                                                               FloatFormat format, float converted[][PANEL_CHUNK],
+                                                               int rows,
                                                                int cols, int T, int r0, int r1)
 {
     float sums[ROW_TILE][GROUP_TOKENS];  /* (rows of the tile, tokens of the group) */
     const int n_chunks = (cols + PANEL_CHUNK - 1) / PANEL_CHUNK;
     const int chunk = ((cols + n_chunks - 1) / n_chunks + 7) / 8 * 8;  /* whole vectors of 8 */
+    const bool convert = format != FLOAT_F32;
     for (int g0 = 0; g0 < T; g0 += GROUP_TOKENS) {
         const int g1 = T - g0 < GROUP_TOKENS ? T : g0 + GROUP_TOKENS;
         for (int k0 = 0; k0 < cols; k0 += chunk) {
             const int k1 = cols - k0 < chunk ? cols : k0 + chunk;
-            if (half && (n_chunks > 1 || g0 == 0))
+            if (convert && (n_chunks > 1 || g0 == 0))
                 for (int r = r0; r < r1; r++)
                     for (int k = k0; k < k1; k += 8)  /* cols is whole vectors: panels_step */
-                        _mm256_storeu_ps(converted[r - r0] + (k - k0), load_8_weights(w, (size_t)r * cols + k, true));
+                        _mm256_storeu_ps(converted[r - r0] + (k - k0), load_8_weights(w, (size_t)r * cols + k, format));
             for (int r = r0; r < r1; r += PANEL_ROWS) {
                 const int n_rows = r1 - r < PANEL_ROWS ? r1 - r : PANEL_ROWS;
                 for (int t0 = g0; t0 < g1; t0 += PANEL_TOKENS) {
@@ -274,7 +288,7 @@ static inline __attribute__((always_inline)) void float_panels(float *out, const
                     const bool whole = width == PANEL_TOKENS;
                     const float *panel = panels + (size_t)t0 * cols;
                     float *s = sums[r - r0] + (t0 - g0);
-                    if (half)  /* the chunk's columns start at 0 in the buffer, at k0 in the panel */
+                    if (convert)  /* the chunk's columns start at 0 in the buffer, at k0 in the panel */
                         panel_rows(s, GROUP_TOKENS, converted[r - r0], PANEL_CHUNK, 1, n_rows,
                                    panel + (size_t)k0 * width, whole, 0, k1 - k0, k0 > 0);
                     else
@@ -289,29 +303,34 @@ static inline __attribute__((always_inline)) void float_panels(float *out, const
 
 static void f32_panels(float *out, const Matrix *W, const MatmulScratch *scratch, int T, int r0, int r1)
 {
-    float_panels(out, scratch->panels, W->data, false, NULL, W->rows, W->cols, T, r0, r1);
+    float_panels(out, scratch->panels, W->data, FLOAT_F32, NULL, W->rows, W->cols, T, r0, r1);
 }
 
 static void f16_panels(float *out, const Matrix *W, const MatmulScratch *scratch, int T, int r0, int r1)
 {
     float converted[ROW_TILE][PANEL_CHUNK];  /* 48 KB */
-    float_panels(out, scratch->panels, W->data, true, converted, W->rows, W->cols, T, r0, r1);
+    float_panels(out, scratch->panels, W->data, FLOAT_F16, converted, W->rows, W->cols, T, r0, r1);
 }
 
-/* One half-precision row times the input: decoding's rows past the last whole lane. */
-static float f16_row_dot(const uint16_t *w, const float *x, int cols)
+static void bf16_panels(float *out, const Matrix *W, const MatmulScratch *scratch, int T, int r0, int r1)
+{
+    float converted[ROW_TILE][PANEL_CHUNK];  /* 48 KB */
+    float_panels(out, scratch->panels, W->data, FLOAT_BF16, converted, W->rows, W->cols, T, r0, r1);
+}
+
+/* One 16-bit row (F16 or BF16) times the input: decoding's rows past the last whole lane. */
+static inline __attribute__((always_inline)) float half_row_dot(const uint16_t *w, const float *x, int cols,
+                                                                FloatFormat format)
 {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int i = 0;
     for (; i + 16 <= cols; i += 16) {
-        __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i)));
-        __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8)));
-        acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), acc0);
-        acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), acc1);
+        acc0 = _mm256_fmadd_ps(load_8_weights(w, i, format), _mm256_loadu_ps(x + i), acc0);
+        acc1 = _mm256_fmadd_ps(load_8_weights(w, i + 8, format), _mm256_loadu_ps(x + i + 8), acc1);
     }
     float sum = horizontal_sum(_mm256_add_ps(acc0, acc1));
     for (; i < cols; i++)
-        sum += fp16_to_fp32(w[i]) * x[i];
+        sum += (format == FLOAT_BF16 ? bf16_to_fp32(w[i]) : fp16_to_fp32(w[i])) * x[i];
     return sum;
 }
 
@@ -1037,7 +1056,7 @@ static const float *f32_row(const Matrix *W, int r)
     return (const float *)W->data + (size_t)r * W->cols;
 }
 
-static const uint16_t *f16_row(const Matrix *W, int r)
+static const uint16_t *half_row(const Matrix *W, int r)
 {
     return (const uint16_t *)W->data + (size_t)r * W->cols;
 }
@@ -1059,17 +1078,27 @@ static float f32_dot(const Matrix *W, int row, const MatmulInput *x)
 
 static void f32_lanes(float *out, size_t out_stride, const Matrix *W, int first, int lane_rows, const MatmulInput *x)
 {
-    float_lanes(out, out_stride, f32_row(W, first), (size_t)lane_rows * W->cols, x->floats, W->cols, false);
+    float_lanes(out, out_stride, f32_row(W, first), (size_t)lane_rows * W->cols, x->floats, W->cols, FLOAT_F32);
 }
 
 static float f16_dot(const Matrix *W, int row, const MatmulInput *x)
 {
-    return f16_row_dot(f16_row(W, row), x->floats, W->cols);
+    return half_row_dot(half_row(W, row), x->floats, W->cols, FLOAT_F16);
 }
 
 static void f16_lanes(float *out, size_t out_stride, const Matrix *W, int first, int lane_rows, const MatmulInput *x)
 {
-    float_lanes(out, out_stride, f16_row(W, first), (size_t)lane_rows * W->cols, x->floats, W->cols, true);
+    float_lanes(out, out_stride, half_row(W, first), (size_t)lane_rows * W->cols, x->floats, W->cols, FLOAT_F16);
+}
+
+static float bf16_dot(const Matrix *W, int row, const MatmulInput *x)
+{
+    return half_row_dot(half_row(W, row), x->floats, W->cols, FLOAT_BF16);
+}
+
+static void bf16_lanes(float *out, size_t out_stride, const Matrix *W, int first, int lane_rows, const MatmulInput *x)
+{
+    float_lanes(out, out_stride, half_row(W, first), (size_t)lane_rows * W->cols, x->floats, W->cols, FLOAT_BF16);
 }
 
 static float q8_dot(const Matrix *W, int row, const MatmulInput *x)
@@ -1165,6 +1194,8 @@ const KernelSet kernels_avx2 = {
         [WEIGHT_Q4_K] = {.dot = q4_k_dot, .lanes = q4_k_lanes, .panels = q4_k_batch},
         [WEIGHT_Q5_K] = {.dot = q5_k_dot, .lanes = q5_k_lanes, .panels = q5_k_batch},
         [WEIGHT_Q6_K] = {.dot = q6_k_dot, .lanes = q6_k_lanes, .panels = q6_k_batch},
+        [WEIGHT_BF16] = {.dot = bf16_dot, .lanes = bf16_lanes, .lanes_step = 8, .panels = bf16_panels,
+                         .panels_step = 8},
     },
     .pack_panel = pack_batch_panel,
     .attention_query_block = attention_block_panels,

@@ -29,6 +29,15 @@ static float f16_dot(const Matrix *W, int row, const MatmulInput *x)
     return sum;
 }
 
+static float bf16_dot(const Matrix *W, int row, const MatmulInput *x)
+{
+    const uint16_t *w = matrix_row_data(W, row);
+    float sum = 0.0f;
+    for (int i = 0; i < W->cols; i++)
+        sum += bf16_to_fp32(w[i]) * x->floats[i];
+    return sum;
+}
+
 /* llama2.c's int8 weights times the int8 input: per group, an integer dot
  * product, scaled by the weights' group scale and the input's. */
 static float q8_dot(const Matrix *W, int row, const MatmulInput *x)
@@ -123,6 +132,7 @@ const KernelSet kernels_ref = {
         [WEIGHT_Q4_K] = {.dot = blocks_dot},
         [WEIGHT_Q5_K] = {.dot = blocks_dot},
         [WEIGHT_Q6_K] = {.dot = blocks_dot},
+        [WEIGHT_BF16] = {.dot = bf16_dot},
     },
     .pack_panel = NULL,
     .attention_query_block = attention_queries_one_by_one,

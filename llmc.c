@@ -1,4 +1,5 @@
-/* llmc.c - llm.c's GPT-2 checkpoints (train_gpt2.c's gpt2_124M.bin), and
+/* llmc.c - llm.c's GPT-2 checkpoints (train_gpt2.c's gpt2_124M.bin, float32,
+ * and gpt2_124M_bf16.bin), and
  * its decode-only tokenizer (gpt2_tokenizer.bin).
  *
  * A header of 256 int32 (magic, version, then the shape), then the 16
@@ -43,24 +44,47 @@ bool llmc_is_checkpoint(const void *mapping, size_t size)
     return size >= sizeof(int32_t) && header_field(mapping, FIELD_MAGIC) == LLMC_MAGIC;
 }
 
-/* Hands out the tensors in file order; with base NULL it only counts floats.
- * A count past 64 bits marks the walk as failed. */
+/* Hands out the tensors in file order: with base NULL it only counts values.
+ * Matrices stay in the file; a bf16 file's vectors (norms, biases) are
+ * converted into `vectors`, which the counting pass sizes. A count past 64
+ * bits marks the walk as failed. */
 typedef struct {
-    const float *base;
-    uint64_t offset;  /* in floats */
+    const unsigned char *base;
+    WeightType type;      /* F32 (version 3) or BF16 (version 5) */
+    uint64_t offset;      /* in values */
+    float *vectors;       /* BF16: where converted vectors go */
+    uint64_t vector_values;
     bool overflow;
 } Cursor;
 
-static const float *take(Cursor *cur, uint64_t rows, uint64_t cols)
+static const void *take(Cursor *cur, uint64_t rows, uint64_t cols)
 {
     uint64_t n, end;
     if (__builtin_mul_overflow(rows, cols, &n) || __builtin_add_overflow(cur->offset, n, &end)) {
         cur->overflow = true;
         return NULL;
     }
-    const float *p = cur->base ? cur->base + cur->offset : NULL;
+    const void *p = cur->base ? cur->base + cur->offset * weight_types[cur->type].block_bytes : NULL;
     cur->offset = end;
     return p;
+}
+
+/* A vector of n values (rows of cols), as floats: in place for F32, else
+ * converted into the next n floats of cur->vectors. */
+static const float *take_vector(Cursor *cur, uint64_t rows, uint64_t cols)
+{
+    const void *p = take(cur, rows, cols);
+    if (cur->type == WEIGHT_F32 || cur->overflow)
+        return p;
+    const uint64_t n = rows * cols;  /* no overflow: take checked it */
+    float *out = cur->vectors ? cur->vectors + cur->vector_values : NULL;
+    cur->vector_values += n;
+    if (!out)
+        return NULL;
+    const uint16_t *bf16 = p;  /* llm.c's other type */
+    for (uint64_t i = 0; i < n; i++)
+        out[i] = bf16_to_fp32(bf16[i]);
+    return out;
 }
 
 /* Walks llm.c's 16 tensors (wte, wpe, ln1w, ln1b, qkvw, qkvb, attprojw,
@@ -70,37 +94,43 @@ static const float *take(Cursor *cur, uint64_t rows, uint64_t cols)
 static void lay_out(Cursor *cur, const Config *c, int padded_vocab, Weights *w)
 {
     const uint64_t C = (uint64_t)c->dim, L = (uint64_t)c->n_layers, H = (uint64_t)c->hidden_dim;
+    const WeightType type = cur->type;
+    const size_t value_bytes = (size_t)weight_types[type].block_bytes;  /* one value a block */
     /* (rows, cols): each factor is below 2^33, so rows never overflows. */
-    const float *wte = take(cur, (uint64_t)padded_vocab, C);
-    const float *wpe = take(cur, (uint64_t)c->seq_len, C);
-    const float *ln1w = take(cur, L, C), *ln1b = take(cur, L, C);
-    const float *qkvw = take(cur, L * 3 * C, C), *qkvb = take(cur, L, 3 * C);
-    const float *attprojw = take(cur, L * C, C), *attprojb = take(cur, L, C);
-    const float *ln2w = take(cur, L, C), *ln2b = take(cur, L, C);
-    const float *fcw = take(cur, L * H, C), *fcb = take(cur, L, H);
-    const float *fcprojw = take(cur, L * C, H), *fcprojb = take(cur, L, C);
-    const float *lnfw = take(cur, 1, C), *lnfb = take(cur, 1, C);
+    const unsigned char *wte = take(cur, (uint64_t)padded_vocab, C);
+    const unsigned char *wpe = take(cur, (uint64_t)c->seq_len, C);
+    const float *ln1w = take_vector(cur, L, C), *ln1b = take_vector(cur, L, C);
+    const unsigned char *qkvw = take(cur, L * 3 * C, C);
+    const float *qkvb = take_vector(cur, L, 3 * C);
+    const unsigned char *attprojw = take(cur, L * C, C);
+    const float *attprojb = take_vector(cur, L, C);
+    const float *ln2w = take_vector(cur, L, C), *ln2b = take_vector(cur, L, C);
+    const unsigned char *fcw = take(cur, L * H, C);
+    const float *fcb = take_vector(cur, L, H);
+    const unsigned char *fcprojw = take(cur, L * C, H);
+    const float *fcprojb = take_vector(cur, L, C);
+    const float *lnfw = take_vector(cur, 1, C), *lnfb = take_vector(cur, 1, C);
     if (!w->layers)
         return;
     /* The padded rows past vocab_size are never read: the matrix has vocab_size rows. */
-    w->token_embd = (Matrix){WEIGHT_F32, c->vocab_size, c->dim, wte, NULL, 0};
+    w->token_embd = (Matrix){type, c->vocab_size, c->dim, wte, NULL, 0};
     w->output = w->token_embd;  /* llm.c ties the classifier to the embedding */
-    w->position_embd = (Matrix){WEIGHT_F32, c->seq_len, c->dim, wpe, NULL, 0};
+    w->position_embd = (Matrix){type, c->seq_len, c->dim, wpe, NULL, 0};
     w->output_norm = lnfw;
     w->output_norm_bias = lnfb;
     for (uint64_t l = 0; l < L; l++) {
         LayerWeights *lw = &w->layers[l];
         lw->attn_norm = ln1w + l * C;
         lw->attn_norm_bias = ln1b + l * C;
-        const Matrix wqkv = {WEIGHT_F32, 3 * c->dim, c->dim, qkvw + l * 3 * C * C, NULL, 0};
+        const Matrix wqkv = {type, 3 * c->dim, c->dim, qkvw + l * 3 * C * C * value_bytes, NULL, 0};
         gpt2_split_qkv(lw, &wqkv, qkvb + l * 3 * C, c);
-        lw->wo = (Matrix){WEIGHT_F32, c->dim, c->dim, attprojw + l * C * C, NULL, 0};
+        lw->wo = (Matrix){type, c->dim, c->dim, attprojw + l * C * C * value_bytes, NULL, 0};
         lw->bo = attprojb + l * C;
         lw->ffn_norm = ln2w + l * C;
         lw->ffn_norm_bias = ln2b + l * C;
-        lw->w_up = (Matrix){WEIGHT_F32, c->hidden_dim, c->dim, fcw + l * H * C, NULL, 0};
+        lw->w_up = (Matrix){type, c->hidden_dim, c->dim, fcw + l * H * C * value_bytes, NULL, 0};
         lw->b_up = fcb + l * H;
-        lw->w_down = (Matrix){WEIGHT_F32, c->dim, c->hidden_dim, fcprojw + l * C * H, NULL, 0};
+        lw->w_down = (Matrix){type, c->dim, c->hidden_dim, fcprojw + l * C * H * value_bytes, NULL, 0};
         lw->b_down = fcprojb + l * C;
     }
 }
@@ -113,11 +143,9 @@ int llmc_load(Model *model, const char *path, char err[ERROR_SIZE])
         return file_error(err, path, "truncated header: %zu bytes, an llm.c checkpoint's header is %zu", size,
                           header_bytes);
     const int32_t version = header_field(model->mapping, FIELD_VERSION);
-    if (version == LLMC_VERSION_BF16)
-        return file_error(err, path, "llm.c checkpoint version 5 holds bf16 weights, which this engine does not "
-                          "run (only version 3, fp32)");
-    if (version != LLMC_VERSION_FP32)
-        return file_error(err, path, "unsupported llm.c checkpoint version %d (only 3, fp32)", version);
+    if (version != LLMC_VERSION_FP32 && version != LLMC_VERSION_BF16)
+        return file_error(err, path, "unsupported llm.c checkpoint version %d (only 3, fp32, and 5, bf16)", version);
+    const WeightType type = version == LLMC_VERSION_BF16 ? WEIGHT_BF16 : WEIGHT_F32;
     Config *c = &model->config;
     c->seq_len = header_field(model->mapping, FIELD_MAX_SEQ_LEN);
     c->vocab_size = header_field(model->mapping, FIELD_VOCAB_SIZE);
@@ -141,11 +169,12 @@ int llmc_load(Model *model, const char *path, char err[ERROR_SIZE])
     c->norm_eps = LLMC_NORM_EPS;
 
     /* Count first, compare with the file, then hand out pointers. */
-    Cursor counter = {NULL, 0, false};
+    Cursor counter = {.base = NULL, .type = type};
     Weights *w = &model->weights;
     lay_out(&counter, c, padded_vocab, w);
     uint64_t expected;
-    if (counter.overflow || __builtin_mul_overflow(counter.offset, sizeof(float), &expected) ||
+    if (counter.overflow ||
+        __builtin_mul_overflow(counter.offset, (uint64_t)weight_types[type].block_bytes, &expected) ||
         __builtin_add_overflow(expected, header_bytes, &expected))
         return file_error(err, path, "bad header: its dimensions imply more than 2^64 bytes of weights");
     if (expected != size)
@@ -154,9 +183,14 @@ int llmc_load(Model *model, const char *path, char err[ERROR_SIZE])
                           c->n_layers, c->n_heads, c->vocab_size, padded_vocab, c->seq_len,
                           (unsigned long long)expected);
     w->layers = calloc((size_t)c->n_layers, sizeof(LayerWeights));
-    if (!w->layers)
+    if (counter.vector_values > 0) {  /* bf16: room for the vectors as floats (a small part of the file) */
+        w->vectors = malloc(counter.vector_values * sizeof(float));
+        w->vector_values = counter.vector_values;
+    }
+    if (!w->layers || (counter.vector_values > 0 && !w->vectors))
         return file_error(err, path, "out of memory");
-    Cursor cursor = {(const float *)((const unsigned char *)model->mapping + header_bytes), 0, false};
+    Cursor cursor = {.base = (const unsigned char *)model->mapping + header_bytes, .type = type,
+                     .vectors = w->vectors};
     lay_out(&cursor, c, padded_vocab, w);
     return 0;
 }

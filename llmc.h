@@ -21,7 +21,8 @@ struct Tokenizer;
 /* Whether the mapped file starts with llm.c's magic. */
 bool llmc_is_checkpoint(const void *mapping, size_t size);
 
-/* Reads model->mapping as an llm.c checkpoint (version 3, fp32): checks the
+/* Reads model->mapping as an llm.c checkpoint (version 3, fp32, or 5, bf16: its
+ * matrices run as BF16, its vectors are converted to floats): checks the
  * header and the exact file size, fills model->config and points
  * model->weights into the mapping. Returns 0, or -1 with "path: why" in err;
  * the caller frees the model either way. */

@@ -204,6 +204,7 @@ void model_free(Model *model)
     if (model->mapping)
         munmap(model->mapping, model->mapping_size);
     free(model->weights.layers);
+    free(model->weights.vectors);
     memset(model, 0, sizeof *model);
 }
 

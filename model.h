@@ -88,6 +88,9 @@ typedef struct {
     Matrix output;            /* (vocab_size, dim) the classifier; token_embd when shared */
     Matrix position_embd;          /* (seq_len, dim) GPT-2's learned positions; data NULL in Llama */
     const float *output_norm_bias; /* (dim) GPT-2's final LayerNorm's shift */
+    float *vectors;                /* owned: the norms and biases as floats, when the file holds another
+                                      type (llm.c's bf16); NULL otherwise */
+    size_t vector_values;          /* floats in vectors */
 } Weights;
 
 /* An architecture: its GGUF loader and its forward pass (arch.h). */

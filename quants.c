@@ -49,6 +49,13 @@ static void f16_dequantize_row(float *out, const Matrix *W, int row)
         out[i] = fp16_to_fp32(h[i]);
 }
 
+static void bf16_dequantize_row(float *out, const Matrix *W, int row)
+{
+    const uint16_t *h = matrix_row_data(W, row);
+    for (int i = 0; i < W->cols; i++)
+        out[i] = bf16_to_fp32(h[i]);
+}
+
 /* A block: its half-precision scale d (little-endian), then 32 int8 q: value = d * q. */
 static void q8_0_dequantize_row(float *out, const Matrix *W, int row)
 {
@@ -252,6 +259,7 @@ const WeightTypeInfo weight_types[WEIGHT_TYPE_COUNT] = {
     [WEIGHT_Q4_K] = GGML_BLOCKS("Q4_K", 12, KBLOCK, BlockQ4_K, q4_k_unpack),
     [WEIGHT_Q5_K] = GGML_BLOCKS("Q5_K", 13, KBLOCK, BlockQ5_K, q5_k_unpack),
     [WEIGHT_Q6_K] = GGML_BLOCKS("Q6_K", 14, KBLOCK, BlockQ6_K, q6_k_unpack),
+    [WEIGHT_BF16] = {"BF16", 30, 1, sizeof(uint16_t), INPUT_FLOATS, bf16_dequantize_row, NULL},
 };
 
 /* ggml's sizes (ggml-common.h's static asserts) */

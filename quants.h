@@ -28,6 +28,7 @@ typedef enum {
     WEIGHT_Q4_K,
     WEIGHT_Q5_K,
     WEIGHT_Q6_K,
+    WEIGHT_BF16,      /* bfloat16: float32's top 16 bits (llm.c's bf16 checkpoints, BF16 GGUF files) */
     WEIGHT_TYPE_COUNT
 } WeightType;
 
@@ -260,6 +261,15 @@ static inline float fp16_to_fp32(uint16_t h)
         }
         bits = sign | (uint32_t)(e + 127) << 23 | (mantissa & 0x3ff) << 13;
     }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* bfloat16 to single: the 16 bits are float32's upper half, so exact. */
+static inline float bf16_to_fp32(uint16_t h)
+{
+    uint32_t bits = (uint32_t)h << 16;
     float f;
     memcpy(&f, &bits, sizeof f);
     return f;

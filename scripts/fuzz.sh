@@ -146,6 +146,8 @@ if [ -f scripts/write_gguf.py ]; then
     write_gguf_seed gguf_f32 --dim 8 --hidden-dim 8 --layers 1 --heads 2 --kv-heads 1 --vocab 16 --seq-len 4
     write_gguf_seed gguf_f16 --dim 8 --hidden-dim 8 --layers 1 --heads 2 --kv-heads 1 --vocab 16 --seq-len 4 \
         --matrix-type f16 --separate-output --gguf-version 2
+    write_gguf_seed gguf_bf16 --dim 8 --hidden-dim 8 --layers 1 --heads 2 --kv-heads 1 --vocab 16 --seq-len 4 \
+        --matrix-type bf16
     write_gguf_seed gguf_q8_0 --dim 32 --hidden-dim 32 --layers 1 --heads 2 --kv-heads 1 --vocab 16 --seq-len 4 \
         --matrix-type q8_0
     # The Llama family's newer members: Llama 3's rope_freqs and linear RoPE scaling, Qwen2's
@@ -165,7 +167,7 @@ if [ -f scripts/dequant.py ]; then
             seed_failed=yes
     done
 fi
-# GPT-2: a small GGUF file and the same weights as an llm.c checkpoint.
+# GPT-2: a small GGUF file and the same weights as an llm.c checkpoint; and both in bfloat16.
 if [ -f scripts/write_gguf_gpt2.py ]; then
     if "$PYTHON" scripts/write_gguf_gpt2.py "$SEEDS/checkpoint/gpt2_f32.gguf" --dim 8 --heads 2 --layers 1 --seq-len 4 \
         --llmc "$SEEDS/checkpoint/gpt2_llmc.bin" >>"$BUILD/seeds.log" 2>&1; then
@@ -173,6 +175,9 @@ if [ -f scripts/write_gguf_gpt2.py ]; then
     else
         seed_failed=yes
     fi
+    "$PYTHON" scripts/write_gguf_gpt2.py "$SEEDS/checkpoint/gpt2_bf16.gguf" --dim 8 --heads 2 --layers 1 --seq-len 4 \
+        --matrix-type bf16 --llmc "$SEEDS/checkpoint/gpt2_llmc_bf16.bin" --llmc-bf16 >>"$BUILD/seeds.log" 2>&1 ||
+        seed_failed=yes
 fi
 # Version 2 (int8) checkpoints too, where the engine writes them (./run quantize IN OUT).
 # shellcheck disable=SC2086

@@ -9,7 +9,7 @@ Importable:
                   numpy array (numeric arrays); nested arrays are lists of those.
         tensors:  dict name -> float32 numpy array of shape reversed(ggml dims), so that a
                   matrix is (rows, cols) = (out_features, in_features), as y = W @ x wants.
-                  F32, F16 and ggml's block types of scripts/dequant.py (Q8_0, Q4_0 ... Q6_K)
+                  F32, F16, BF16 and ggml's block types of scripts/dequant.py (Q8_0, Q4_0 ... Q6_K)
                   are read; any other type raises GGUFError.
     parse_gguf(data) -> GGUFFile: the layout without converting any tensor (version,
         alignment, metadata, metadata_types, tensor_infos, data_offset).
@@ -48,7 +48,7 @@ NUMPY_DTYPES = {UINT8: "<u1", INT8: "<i1", UINT16: "<u2", INT16: "<i2", UINT32: 
                 FLOAT32: "<f4", BOOL: "<u1", UINT64: "<u8", INT64: "<i8", FLOAT64: "<f8"}
 
 # ggml tensor types: the ones this reader converts, and names of the others for messages.
-GGML_F32, GGML_F16, GGML_Q8_0 = 0, 1, 8   # the block types' sizes are in dequant.BLOCKS
+GGML_F32, GGML_F16, GGML_Q8_0, GGML_BF16 = 0, 1, 8, 30   # the block types' sizes are in dequant.BLOCKS
 Q8_0_BLOCK = 32                 # values per Q8_0 block (dequant.BLOCKS has every type's)
 Q8_0_BLOCK_BYTES = 2 + 32       # fp16 scale d, then 32 int8: value = d * q
 GGML_TYPE_NAMES = {
@@ -75,7 +75,7 @@ def tensor_nbytes(ggml_type, dims):
         n *= d
     if ggml_type == GGML_F32:
         return 4 * n
-    if ggml_type == GGML_F16:
+    if ggml_type in (GGML_F16, GGML_BF16):
         return 2 * n
     if ggml_type in dequant.BLOCKS:
         block = dequant.BLOCKS[ggml_type]
@@ -279,6 +279,8 @@ def dequantize(info, data, data_offset):
         flat = np.frombuffer(data, dtype="<f4", count=n, offset=start).astype(np.float32)
     elif info.type == GGML_F16:
         flat = np.frombuffer(data, dtype="<f2", count=n, offset=start).astype(np.float32)
+    elif info.type == GGML_BF16:  # float32's upper half
+        flat = (np.frombuffer(data, dtype="<u2", count=n, offset=start).astype(np.uint32) << 16).view(np.float32)
     elif info.type in dequant.BLOCKS:
         flat = dequant.dequantize_blocks(info.type, np.frombuffer(data, dtype=np.uint8, count=info.nbytes,
                                                                   offset=start))

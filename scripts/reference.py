@@ -56,7 +56,12 @@ BOS, EOS = 1, 2
 V1_MAGIC = 0x616B3432          # "ak42" as a little-endian uint32
 V1_HEADER_SIZE = 256
 LOGITS_MAGIC = b"LOGT"
-LLMC_MAGIC, LLMC_VERSION_FP32, LLMC_HEADER_INTS = 20240326, 3, 256   # llm.c's train_gpt2.c
+LLMC_MAGIC, LLMC_VERSION_FP32, LLMC_VERSION_BF16, LLMC_HEADER_INTS = 20240326, 3, 5, 256   # llm.c's train_gpt2.c
+
+
+def bf16_to_float32(bits):
+    """bfloat16 (uint16 array) as float32: its bits are float32's upper half."""
+    return (np.asarray(bits, dtype=np.uint32) << 16).view(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,13 +246,15 @@ def gpt2_weights(meta, t, path):
 
 
 def load_llmc_checkpoint(path, head, size):
-    """llm.c's GPT-2 checkpoint: int32 header[256] (magic, version 3 = fp32, max_seq_len, vocab_size,
-    n_layers, n_heads, channels, padded_vocab_size), then the float32 tensors in llm.c's order."""
+    """llm.c's GPT-2 checkpoint: int32 header[256] (magic, version 3 = fp32 or 5 = bf16, max_seq_len,
+    vocab_size, n_layers, n_heads, channels, padded_vocab_size), then the tensors in llm.c's order,
+    all float32 or all bfloat16."""
     if len(head) < 4 * 8:
         raise ValueError(f"{path}: truncated llm.c header")
     magic, version, max_t, vocab, layers, heads, dim, padded = struct.unpack_from("<8i", head, 0)
-    if version != LLMC_VERSION_FP32:
-        raise ValueError(f"{path}: llm.c checkpoint version {version}, only 3 (fp32) is read")
+    if version not in (LLMC_VERSION_FP32, LLMC_VERSION_BF16):
+        raise ValueError(f"{path}: llm.c checkpoint version {version}, only 3 (fp32) and 5 (bf16) are read")
+    width = 4 if version == LLMC_VERSION_FP32 else 2
     c = Config(dim, 4 * dim, layers, heads, heads, vocab, max_t, True, 0.0, 1e-5, "gpt2")
     check_config(c, path)
     L, C = layers, dim
@@ -256,9 +263,13 @@ def load_llmc_checkpoint(path, head, size):
               ("ln2w", (L, C)), ("ln2b", (L, C)), ("fcw", (L, 4 * C, C)), ("fcb", (L, 4 * C)),
               ("fcprojw", (L, C, 4 * C)), ("fcprojb", (L, C)), ("lnfw", (C,)), ("lnfb", (C,))]
     n_floats = sum(int(np.prod(shape)) for _, shape in shapes)
-    if size != 4 * LLMC_HEADER_INTS + 4 * n_floats:
-        raise ValueError(f"{path}: file is {size} bytes, its llm.c header implies {4 * LLMC_HEADER_INTS + 4 * n_floats}")
-    data = np.memmap(path, dtype="<f4", mode="r", offset=4 * LLMC_HEADER_INTS, shape=(n_floats,))
+    if size != 4 * LLMC_HEADER_INTS + width * n_floats:
+        raise ValueError(f"{path}: file is {size} bytes, its llm.c header implies "
+                         f"{4 * LLMC_HEADER_INTS + width * n_floats}")
+    data = np.memmap(path, dtype="<f4" if width == 4 else "<u2", mode="r", offset=4 * LLMC_HEADER_INTS,
+                     shape=(n_floats,))
+    if width == 2:
+        data = bf16_to_float32(data)
     w, offset = {}, 0
     for name, shape in shapes:
         n = int(np.prod(shape))

@@ -74,11 +74,11 @@ SCALAR_FORMATS = {UINT8: "<B", INT8: "<b", UINT16: "<H", INT16: "<h", UINT32: "<
                   FLOAT32: "<f", BOOL: "<B", UINT64: "<Q", INT64: "<q", FLOAT64: "<d"}
 
 # ggml tensor types this writer produces.
-GGML_F32, GGML_F16, GGML_Q8_0 = 0, 1, 8
-TYPE_BY_NAME = {"f32": GGML_F32, "f16": GGML_F16, "q8_0": GGML_Q8_0}
+GGML_F32, GGML_F16, GGML_Q8_0, GGML_BF16 = 0, 1, 8, 30
+TYPE_BY_NAME = {"f32": GGML_F32, "f16": GGML_F16, "q8_0": GGML_Q8_0, "bf16": GGML_BF16}
 Q8_0_BLOCK = 32
 # llama.cpp's general.file_type (enum llama_ftype) for a file whose matrices are mostly of a type.
-FILE_TYPE = {GGML_F32: 0, GGML_F16: 1, GGML_Q8_0: 7}
+FILE_TYPE = {GGML_F32: 0, GGML_F16: 1, GGML_Q8_0: 7, GGML_BF16: 32}
 
 # Token types (sentencepiece's, as llama.cpp stores them).
 TOKEN_NORMAL, TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_BYTE = 1, 2, 3, 6
@@ -131,6 +131,12 @@ def quantize_q8_0(x):
     return out.tobytes()
 
 
+def bf16_bits(x):
+    """float32 values rounded to bfloat16 (to nearest, ties to even), as uint16: float32's upper half."""
+    u = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype("<u2")
+
+
 def tensor_bytes(ggml_type, x):
     x = np.ascontiguousarray(x, dtype=np.float32)
     if ggml_type == GGML_F32:
@@ -139,6 +145,8 @@ def tensor_bytes(ggml_type, x):
         return x.astype("<f2").tobytes()
     if ggml_type == GGML_Q8_0:
         return quantize_q8_0(x)
+    if ggml_type == GGML_BF16:
+        return bf16_bits(x).tobytes()
     raise ValueError(f"this writer cannot write ggml type {ggml_type}")
 
 
@@ -154,6 +162,8 @@ def dequantize(ggml_type, x):
         d = blocks[:, :2].copy().view("<f2").astype(np.float32)
         q = blocks[:, 2:].copy().view(np.int8).astype(np.float32)
         return (d * q).reshape(x.shape)
+    if ggml_type == GGML_BF16:
+        return (bf16_bits(x).astype(np.uint32) << 16).view(np.float32).reshape(x.shape)
     raise ValueError(f"this writer cannot write ggml type {ggml_type}")
 
 

@@ -9,6 +9,8 @@
         [--output-type T] [--separate-output] [--eps 1e-5] [--seed 0]
         [--omit TENSOR]... [--cut-rows TENSOR=ROWS]...   (broken files, for the error tests)
         [--llmc OUT.bin]                 also the same weights as an llm.c checkpoint (a new file)
+        [--llmc-bf16]                    ... in its bf16 version (5); every value of both files is then
+                                         a bfloat16 (the GGUF's vectors too, stored as F32)
         [--llmc-tokenizer OUT.bin]       also the vocabulary as llm.c's gpt2_tokenizer.bin (a new file)
 
 The layout is llama.cpp's for GPT-2 (its convert_hf_to_gguf.py, LLM_ARCH_GPT2):
@@ -43,7 +45,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gguf  # noqa: E402
 import reference  # noqa: E402
 import write_bpe_vocab  # noqa: E402
-from write_gguf import (FILE_TYPE, GGML_F32, GGML_Q8_0, Q8_0_BLOCK, STRING, TYPE_BY_NAME,  # noqa: E402
+from write_gguf import (FILE_TYPE, GGML_BF16, GGML_F32, GGML_Q8_0, bf16_bits, Q8_0_BLOCK, STRING, TYPE_BY_NAME,  # noqa: E402
                         UINT32, FLOAT32, dequantize, write_gguf)
 
 # Spread of the random weights: large enough that the logits differ clearly.
@@ -90,27 +92,33 @@ def random_gpt2(dim, hidden, layers, n_ctx, vocab_size, separate_output, seed):
     return tensors
 
 
-LLMC_MAGIC, LLMC_VERSION_FP32, LLMC_HEADER_INTS, LLMC_VOCAB_MULTIPLE = 20240326, 3, 256, 128
+LLMC_MAGIC, LLMC_VERSION_FP32, LLMC_VERSION_BF16, LLMC_HEADER_INTS, LLMC_VOCAB_MULTIPLE = 20240326, 3, 5, 256, 128
 LLMC_ORDER = [("ln1w", "attn_norm.weight"), ("ln1b", "attn_norm.bias"), ("qkvw", "attn_qkv.weight"),
               ("qkvb", "attn_qkv.bias"), ("attprojw", "attn_output.weight"), ("attprojb", "attn_output.bias"),
               ("ln2w", "ffn_norm.weight"), ("ln2b", "ffn_norm.bias"), ("fcw", "ffn_up.weight"),
               ("fcb", "ffn_up.bias"), ("fcprojw", "ffn_down.weight"), ("fcprojb", "ffn_down.bias")]
 
 
-def write_llmc(path, tensors, dim, layers, heads, n_ctx, seed):
-    """The tensors (name, ggml type, array) as an llm.c checkpoint of the values they stand for."""
+def write_llmc(path, tensors, dim, layers, heads, n_ctx, seed, bf16=False):
+    """The tensors (name, ggml type, array) as an llm.c checkpoint of the values they stand for:
+    float32 (version 3), or bfloat16 (version 5; the values must be bfloat16 already)."""
     values = {name: dequantize(t, a) for name, t, a in tensors}
     vocab = values["token_embd.weight"].shape[0]
     padded = -(-vocab // LLMC_VOCAB_MULTIPLE) * LLMC_VOCAB_MULTIPLE
     rng = np.random.default_rng(seed + 1)
     padding = rng.standard_normal((padded - vocab, dim)).astype(np.float32)
     header = np.zeros(LLMC_HEADER_INTS, dtype="<i4")
-    header[:8] = [LLMC_MAGIC, LLMC_VERSION_FP32, n_ctx, vocab, layers, heads, dim, padded]
-    parts = [header.tobytes(), values["token_embd.weight"].tobytes(), padding.tobytes(),
-             values["position_embd.weight"].tobytes()]
+    header[:8] = [LLMC_MAGIC, LLMC_VERSION_BF16 if bf16 else LLMC_VERSION_FP32, n_ctx, vocab, layers, heads, dim,
+                  padded]
+
+    def stored(a):
+        return bf16_bits(a).tobytes() if bf16 else np.asarray(a, dtype="<f4").tobytes()
+
+    parts = [header.tobytes(), stored(values["token_embd.weight"]), stored(padding),
+             stored(values["position_embd.weight"])]
     for _, name in LLMC_ORDER:
-        parts.append(np.stack([values[f"blk.{l}.{name}"] for l in range(layers)]).astype("<f4").tobytes())
-    parts += [values["output_norm.weight"].tobytes(), values["output_norm.bias"].tobytes()]
+        parts.append(stored(np.stack([values[f"blk.{l}.{name}"] for l in range(layers)])))
+    parts += [stored(values["output_norm.weight"]), stored(values["output_norm.bias"])]
     with open(path, "xb") as f:
         f.write(b"".join(parts))
 
@@ -153,6 +161,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--omit", action="append", default=[], metavar="TENSOR", help="leave this tensor out")
     ap.add_argument("--llmc", metavar="PATH", help="also write the weights as an llm.c checkpoint (a new file)")
+    ap.add_argument("--llmc-bf16", action="store_true", help="--llmc in bf16 (version 5), every value a bfloat16")
     ap.add_argument("--llmc-tokenizer", metavar="PATH", help="also write the vocabulary as llm.c's tokenizer")
     ap.add_argument("--cut-rows", action="append", default=[], metavar="TENSOR=ROWS",
                     help="keep only the first ROWS rows of this tensor")
@@ -176,6 +185,8 @@ def main():
             array = array[:cuts[name]]
         if types[group] == GGML_Q8_0 and array.shape[-1] % Q8_0_BLOCK:
             ap.error(f"{name} cannot be Q8_0: its rows hold {array.shape[-1]} values")
+        if args.llmc_bf16:  # both files then hold the same values
+            array = dequantize(GGML_BF16, array)
         tensors.append((name, types[group], array))
 
     matrix_types = [t for _, t, a in tensors if a.ndim == 2]
@@ -197,7 +208,7 @@ def main():
     if args.llmc:
         if args.separate_output:
             ap.error("--llmc: llm.c's checkpoints always tie the classifier (no --separate-output)")
-        write_llmc(args.llmc, tensors, args.dim, args.layers, args.heads, args.seq_len, args.seed)
+        write_llmc(args.llmc, tensors, args.dim, args.layers, args.heads, args.seq_len, args.seed, args.llmc_bf16)
     if args.llmc_tokenizer:
         write_llmc_tokenizer(args.llmc_tokenizer, vocab)
 

@@ -238,8 +238,9 @@ gguf llama_yarn --rope-scaling yarn:4
 expect_failure "GGUF with YaRN RoPE scaling is refused by name" 1 \
     "llama.rope.scaling.type 'yarn' is not supported (only none and linear)" $RUN "$SCRATCH/llama_yarn.gguf"
 
-# llm.c checkpoints it must refuse: bf16 (version 5) by name, a truncated
-# file, a header dimension of 0.
+# llm.c checkpoints it must refuse: a version other than 3 (fp32) and 5 (bf16),
+# an fp32 file that says bf16 (the sizes disagree), a truncated file, a header
+# dimension of 0.
 "$PYTHON" scripts/write_gguf_gpt2.py "$SCRATCH/llmc_vocab.gguf" --dim 32 --heads 4 --layers 1 --seq-len 16 \
     --llmc "$SCRATCH/llmc.bin" >/dev/null 2>&1
 "$PYTHON" -c '
@@ -247,13 +248,19 @@ import sys
 data = bytearray(open(sys.argv[1], "rb").read())
 bf16 = bytearray(data); bf16[4:8] = (5).to_bytes(4, "little")
 open(sys.argv[2], "wb").write(bf16)
+v4 = bytearray(data); v4[4:8] = (4).to_bytes(4, "little")
+open(sys.argv[2] + ".v4", "wb").write(v4)
 open(sys.argv[3], "wb").write(data[:-100])
 zero = bytearray(data); zero[24:28] = (0).to_bytes(4, "little")
 open(sys.argv[4], "wb").write(zero)' "$SCRATCH/llmc.bin" "$SCRATCH/llmc_bf16.bin" "$SCRATCH/llmc_cut.bin" \
     "$SCRATCH/llmc_zero.bin"
 expect_failure "quantizing a GPT-2 model is refused: llama2.c's int8 format is Llama's" 1 \
     "cannot quantize a gpt2 model" $RUN quantize "$SCRATCH/llmc.bin" "$SCRATCH/llmc_q8.bin"
-expect_failure "llm.c bf16 checkpoint is refused by name" 1 "llmc_bf16.bin: llm.c checkpoint version 5 holds bf16" \
+expect_failure "llm.c checkpoint of an unknown version is refused by number" 1 \
+    "llmc_bf16.bin.v4: unsupported llm.c checkpoint version 4 (only 3, fp32, and 5, bf16)" \
+    $RUN "$SCRATCH/llmc_bf16.bin.v4" -z "$SCRATCH/llmc_vocab.gguf"
+expect_failure "llm.c fp32 data under a bf16 header is refused by its size" 1 \
+    "llmc_bf16.bin: file is .* implies .*: truncated, or not this format" \
     $RUN "$SCRATCH/llmc_bf16.bin" -z "$SCRATCH/llmc_vocab.gguf"
 expect_failure "truncated llm.c checkpoint is one clear line" 1 "llmc_cut.bin: file is .* implies" \
     $RUN "$SCRATCH/llmc_cut.bin" -z "$SCRATCH/llmc_vocab.gguf"

@@ -151,6 +151,8 @@ compare_gguf "Llama 3.2 shape: tied output, RoPE base 500000, rope_freqs (8:1:4,
 compare_gguf "Llama 3.1 shape: F16, separate output, rope_freqs as converted (8:1:4:8192), head size 32" \
     "hello" 60 "" --dim 128 --hidden-dim 256 --heads 4 --kv-heads 2 --vocab 400 --rope-freq-base 500000 \
     --llama3-rope 8:1:4:8192 --matrix-type f16 --separate-output --seed 22
+compare_gguf "Llama, BF16 matrices (general.file_type 32), GQA, a prompt over two batches" "$long_prompt" 310 "" \
+    --dim 64 --hidden-dim 128 --heads 8 --kv-heads 2 --vocab 400 --seq-len 320 --matrix-type bf16 --seed 23
 compare_gguf "Llama, linear RoPE scaling (llama.rope.scaling factor 4)" "abc" 60 "" \
     --dim 64 --hidden-dim 128 --heads 4 --kv-heads 4 --vocab 300 --rope-scaling linear:4 --seed 23
 compare_gguf "SmolLM2-135M's heads: 9 of 64 (dim 576), 3 kv heads, tied, RoPE base 100000" "abc" 60 "" \
@@ -310,6 +312,26 @@ llmc_tokenizer_case() {
 llmc_tokenizer_case "small byte-level vocabulary"
 if [ -f "$MODELS_DIR/ggml-vocab-gpt-2.gguf" ]; then
     llmc_tokenizer_case "GPT-2's vocabulary" --vocab-file "$MODELS_DIR/ggml-vocab-gpt-2.gguf"
+fi
+
+# llm.c's bf16 checkpoint (version 5: every tensor bfloat16) and a GGUF of the same values (BF16
+# matrices, F32 vectors holding bfloat16 values): the same logits to the bit, and reference.py's.
+"$PYTHON" scripts/write_gguf_gpt2.py "$SCRATCH/llmc16.gguf" --dim 64 --heads 4 --layers 2 --seq-len 96 --seed 8 \
+    --matrix-type bf16 --llmc "$SCRATCH/llmc16.bin" --llmc-bf16 >/dev/null
+$RUN "$SCRATCH/llmc16.gguf" -t 0 -n 90 -i "the cat" --logits "$SCRATCH/llmc16a.logits" >"$SCRATCH/llmc16a" 2>/dev/null
+$RUN "$SCRATCH/llmc16.bin" -z "$SCRATCH/llmc16.gguf" -t 0 -n 90 -i "the cat" --logits "$SCRATCH/llmc16b.logits" \
+    >"$SCRATCH/llmc16b" 2>"$SCRATCH/err"
+if [ -s "$SCRATCH/llmc16a" ] && cmp -s "$SCRATCH/llmc16a" "$SCRATCH/llmc16b" &&
+    cmp -s "$SCRATCH/llmc16a.logits" "$SCRATCH/llmc16b.logits"; then
+    ok "GPT-2 as a BF16 GGUF and as llm.c's bf16 checkpoint: identical greedy text and logits"
+else
+    not_ok "GPT-2 llm.c bf16 twin" "$(head -c 80 "$SCRATCH/llmc16a") / $(head -c 80 "$SCRATCH/llmc16b") $(cat "$SCRATCH/err")"
+fi
+if "$PYTHON" scripts/compare.py --engine "$RUN" "$SCRATCH/llmc16.bin" "$SCRATCH/llmc16.gguf" --prompt "the cat" \
+    --steps 90 --quiet >"$SCRATCH/compare" 2>&1; then
+    ok "GPT-2 llm.c bf16 checkpoint: matches reference.py ($(tail -1 "$SCRATCH/compare"))"
+else
+    not_ok "GPT-2 llm.c bf16 checkpoint against reference.py" "$(tail -5 "$SCRATCH/compare")"
 fi
 
 # The same weights in both formats give the same text.

@@ -928,6 +928,14 @@ static Matrix random_matrix(WeightType type, int rows, int cols, float **dequant
             values[i] = fp16_to_fp32(h[i]);
         }
         m.data = h;
+    } else if (type == WEIGHT_BF16) {
+        uint16_t *h = malloc(n * sizeof(uint16_t));
+        for (size_t i = 0; i < n; i++) {  /* sign, exponent 2^-4..2^1, random 7-bit mantissa */
+            uint32_t r = random_u32(&test_rng);
+            h[i] = (uint16_t)((r & 0x8000) | (uint32_t)(123 + r % 6) << 7 | (r >> 16 & 0x7f));
+            values[i] = bf16_to_fp32(h[i]);
+        }
+        m.data = h;
     } else if (type == WEIGHT_Q8_0) {
         unsigned char *blocks = malloc(n / Q8_0_BLOCK * Q8_0_BLOCK_BYTES), *b = blocks;
         for (size_t i = 0; i < n; i += Q8_0_BLOCK, b += Q8_0_BLOCK_BYTES) {

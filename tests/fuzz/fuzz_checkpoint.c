@@ -43,11 +43,18 @@ static double run_state_floats(const Config *c)
 }
 
 /* [p, p + bytes) lies within the mapped file. */
+static bool in_range(const void *p, double bytes, const void *start, size_t size)
+{
+    const char *begin = (const char *)start, *end = begin + size;
+    const char *q = (const char *)p;
+    return begin && q >= begin && q <= end && bytes <= (double)(end - q);
+}
+
+/* In the mapped file, or in the floats the loader converted a file's vectors into (llm.c's bf16). */
 static bool in_file(const Model *m, const void *p, double bytes)
 {
-    const char *begin = (const char *)m->mapping, *end = begin + m->mapping_size;
-    const char *q = (const char *)p;
-    return q >= begin && q <= end && bytes <= (double)(end - q);
+    return in_range(p, bytes, m->mapping, m->mapping_size) ||
+           in_range(p, bytes, m->weights.vectors, m->weights.vector_values * sizeof(float));
 }
 
 static bool float_aligned(const void *p)
