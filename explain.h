@@ -119,9 +119,15 @@ typedef struct {
  *
  *   step 5: " Lily" (p=0.8312)
  *     next: " Lily" 0.8312 | " Sue" 0.0510 | " Amy" 0.0201
+ *     lens: L0 " named" 0.9815 | L1 " Lily" 0.7343
+ *     logit: 18.0503 = embedding +0.9321 | heads +3.9448 | ffn +13.1733
+ *     shares: L1 ffn +7.9131 | L0 ffn +1.7966 | L1 H3 +0.6598 | ...
  *     L0 H0: " girl"@4 0.4100  " named"@5 0.2200  <s>@0 0.1000
  *     ...
  *
+ * lens: when the step has one; logit: and shares: when it has parts (the
+ * chosen token's logit, the sum of each kind's shares, then the eight
+ * largest shares by magnitude, attribution.h names them).
  * "step N" is pos, the position whose attention row is shown; the chosen
  * token goes to pos+1. Token text is double-quoted, with \" \\ and \xNN for
  * control bytes and bytes that are not valid UTF-8; the special tokens are
@@ -153,7 +159,12 @@ void explain_print_token(FILE *out, const Tokenizer *tok, int prev, int id);
  * data-layers data-heads data-tokens data-scale> holding one <script
  * type="text/plain" class="weights" data-layer data-head> per head. Steps
  * are <div class="step" data-pos> holding <div class="bar"> rows (class
- * "bar chosen" for the chosen token). att may be NULL (no attention).
+ * "bar chosen" for the chosen token). With attention and steps that have
+ * parts, the chosen query's step is drawn as a bar per part from <div
+ * id="attribution-data" data-parts data-names="embedding,L0 H0,..."> holding
+ * one <script type="text/plain" class="parts" data-pos data-chosen
+ * data-logit> per step: its shares, 5 significant digits, space-separated
+ * (what scripts/attribution.py reads). att may be NULL (no attention).
  * Returns 0, or -1 with "path: why" in err. */
 int explain_write_html(const char *path, const Tokenizer *tok, const int *tokens, int n, const AttentionView *att,
                        const StepView *steps, int n_steps, char err[ERROR_SIZE]);
