@@ -127,17 +127,21 @@ static void attention_block(const Config *c, const LayerWeights *lw, RunState *s
         return;
     const size_t rows_before = (size_t)first * c->dim;
     attend(s->xb, s->q, s->key_cache, s->value_cache, s->att, s->observer, c, layer, T, pos, first);
+    observe_block(s->observer, layer, BLOCK_ATTENTION_HEADS, s->xb + rows_before, T - first, pos + first, c->q_dim);
     linear(s->xb2 + rows_before, s->xb + rows_before, &lw->wo, lw->bo, T - first, &s->matmul_scratch);
     residual_add(s->x + rows_before, s->xb2 + rows_before, T - first, c->dim);
 }
 
-/* x += w_down @ gelu(w_up @ layernorm(x) + b_up) + b_down, for the n rows of x. */
-static void feed_forward_block(const Config *c, const LayerWeights *lw, RunState *s, float *x, int n)
+/* x += w_down @ gelu(w_up @ layernorm(x) + b_up) + b_down, for the n rows of x: the tokens at
+ * positions pos .. pos + n - 1. */
+static void feed_forward_block(const Config *c, const LayerWeights *lw, RunState *s, int layer, float *x, int n,
+                               int pos)
 {
     layernorm_rows(s->xb, x, lw->ffn_norm, lw->ffn_norm_bias, n, c->dim, c->norm_eps);
     linear(s->hb, s->xb, &lw->w_up, lw->b_up, n, &s->matmul_scratch);
     gelu_rows(s->hb, n, c->hidden_dim);
     linear(s->xb2, s->hb, &lw->w_down, lw->b_down, n, &s->matmul_scratch);
+    observe_block(s->observer, layer, BLOCK_FEED_FORWARD, s->xb2, n, pos, c->dim);
     residual_add(x, s->xb2, n, c->dim);
 }
 
@@ -157,7 +161,7 @@ float *gpt2_forward(const Model *model, RunState *s, const int *tokens, int T, i
         const int first = last && !s->observer ? T - n_out : 0;
         attention_block(c, &w->layers[l], s, l, T, pos, first);
         if (first < T)
-            feed_forward_block(c, &w->layers[l], s, s->x + (size_t)first * c->dim, T - first);
+            feed_forward_block(c, &w->layers[l], s, l, s->x + (size_t)first * c->dim, T - first, pos + first);
         observe_residual(s->observer, l, s->x, T, pos, c->dim);
     }
     if (n_out == 0)

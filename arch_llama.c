@@ -134,12 +134,15 @@ static void attention_block(const Config *c, const LayerWeights *lw, RunState *s
     if (first == T)
         return;
     attend(s->xb, s->q, s->key_cache, s->value_cache, s->att, s->observer, c, layer, T, pos, first);
+    observe_block(s->observer, layer, BLOCK_ATTENTION_HEADS, s->xb + q_rows_before, T - first, pos + first, c->q_dim);
     linear(s->xb2 + rows_before, s->xb + q_rows_before, &lw->wo, NULL, T - first, &s->matmul_scratch);
     residual_add(s->x + rows_before, s->xb2 + rows_before, T - first, c->dim);
 }
 
-/* x += w_down @ (silu(w_gate xn) * w_up xn), xn = rmsnorm(x), for the n rows of x. */
-static void feed_forward_block(const Config *c, const LayerWeights *lw, RunState *s, float *x, int n)
+/* x += w_down @ (silu(w_gate xn) * w_up xn), xn = rmsnorm(x), for the n rows of x: the tokens at
+ * positions pos .. pos + n - 1. */
+static void feed_forward_block(const Config *c, const LayerWeights *lw, RunState *s, int layer, float *x, int n,
+                               int pos)
 {
     rmsnorm_rows(s->xb, x, lw->ffn_norm, n, c->dim, c->norm_eps);
     float *const gate_up[] = {s->hb, s->hb2};
@@ -147,6 +150,7 @@ static void feed_forward_block(const Config *c, const LayerWeights *lw, RunState
     linear_shared_input(gate_up, w_gate_up, NULL, 2, s->xb, n, &s->matmul_scratch);
     swiglu_rows(s->hb, s->hb2, n, c->hidden_dim);
     linear(s->xb2, s->hb, &lw->w_down, NULL, n, &s->matmul_scratch);
+    observe_block(s->observer, layer, BLOCK_FEED_FORWARD, s->xb2, n, pos, c->dim);
     residual_add(x, s->xb2, n, c->dim);
 }
 
@@ -167,7 +171,7 @@ float *llama_forward(const Model *model, RunState *s, const int *tokens, int T, 
         const int first = last && !s->observer ? T - n_out : 0;
         attention_block(c, &w->layers[l], s, l, T, pos, first);
         if (first < T)
-            feed_forward_block(c, &w->layers[l], s, s->x + (size_t)first * c->dim, T - first);
+            feed_forward_block(c, &w->layers[l], s, l, s->x + (size_t)first * c->dim, T - first, pos + first);
         observe_residual(s->observer, l, s->x, T, pos, c->dim);
     }
     if (n_out == 0)

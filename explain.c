@@ -220,25 +220,59 @@ static const float *attention_row(const AttentionView *att, int layer, int head,
     return att->a + ((size_t)(layer * att->n_heads + head) * att->stride + pos) * att->stride;
 }
 
-/* NaN sorts below everything, so a broken row still prints something sensible. */
-static float sort_key(float w)
+/* What values are ranked by: themselves, or their magnitude. NaN sorts
+ * below everything, so a broken row still prints something sensible. */
+static float sort_key(float w, bool magnitude)
 {
-    return isnan(w) ? -INFINITY : w;
+    return isnan(w) ? -INFINITY : magnitude ? fabsf(w) : w;
 }
 
-/* The next position after (prev_w, prev_j) in the order "weight descending,
- * position ascending" among row[0..n), or -1. Picking the top m this way
- * needs no scratch memory, and m is small. */
-static int next_largest(const float *row, int n, float prev_w, int prev_j)
+/* The next position after (prev_w, prev_j) in the order "key descending,
+ * position ascending" among row[0..n), or -1, where prev_w is the key of
+ * prev_j. Picking the top m this way needs no scratch memory, and m is small. */
+static int next_largest(const float *row, int n, float prev_w, int prev_j, bool magnitude)
 {
     int best = -1;
     for (int j = 0; j < n; j++) {
-        float w = sort_key(row[j]);
+        float w = sort_key(row[j], magnitude);
         bool after = prev_j < 0 || w < prev_w || (w == prev_w && j > prev_j);
-        if (after && (best < 0 || w > sort_key(row[best])))
+        if (after && (best < 0 || w > sort_key(row[best], magnitude)))
             best = j;
     }
     return best;
+}
+
+#define EXPLAIN_TOP_PARTS 8  /* -m explain: the largest shares of the chosen token's logit */
+
+/* Two lines: the chosen token's logit as the sum of each kind's shares, and
+ * the largest shares (by magnitude) of single parts. */
+static void print_attribution(FILE *out, const StepView *step)
+{
+    const int n = attribution_count(step->shape);
+    double totals[PART_KINDS] = {0};
+    bool present[PART_KINDS] = {false};
+    for (int i = 0; i < n; i++) {
+        int layer, head;
+        PartKind kind = attribution_part(step->shape, i, &layer, &head);
+        totals[kind] += step->parts[i];
+        present[kind] = true;
+    }
+    fprintf(out, "  logit: %.4f =", step->logit);
+    for (int k = 0, shown = 0; k < PART_KINDS; k++)
+        if (present[k])
+            fprintf(out, "%s%s %+.4f", shown++ ? " | " : " ", attribution_kind_name((PartKind)k), totals[k]);
+    fprintf(out, "\n  shares:");
+    float key = 0;
+    for (int i = 0, j = -1; i < EXPLAIN_TOP_PARTS; i++) {
+        j = next_largest(step->parts, n, key, j, true);
+        if (j < 0)
+            break;
+        key = sort_key(step->parts[j], true);
+        char name[PART_NAME_SIZE];
+        attribution_name(step->shape, j, name);
+        fprintf(out, "%s%s %+.4f", i ? " | " : " ", name, step->parts[j]);
+    }
+    fprintf(out, "\n");
 }
 
 /* The probability the model gave the token it chose at a step, or -1 when
@@ -283,6 +317,8 @@ void explain_print_step(FILE *out, const Tokenizer *tok, const int *tokens, cons
         }
         fprintf(out, "\n");
     }
+    if (step->parts)
+        print_attribution(out, step);
 
     if (!att || !att->a || top_attended <= 0)
         return;
@@ -296,10 +332,10 @@ void explain_print_step(FILE *out, const Tokenizer *tok, const int *tokens, cons
             fprintf(out, "  L%d H%d:", l, h);
             float w = 0;
             for (int i = 0, j = -1; i < top_attended; i++) {
-                j = next_largest(row, pos + 1, w, j);
+                j = next_largest(row, pos + 1, w, j, false);
                 if (j < 0)
                     break;  /* fewer positions than top_attended */
-                w = sort_key(row[j]);
+                w = sort_key(row[j], false);
                 fprintf(out, "%s", i ? "  " : " ");
                 print_token(out, tok, j > 0 ? tokens[j - 1] : -1, tokens[j], &STYLE_TEXT);
                 fprintf(out, "@%d %.4f", j, row[j]);
@@ -421,6 +457,9 @@ static const char PAGE_CSS[] =
     ".bar.chosen .k::before{content:'\\2192 '}\n"
     ".missed{color:#b3261e}\n"
     ".lensbox{overflow-x:auto;background:#fff;border:1px solid #d8d8d4;border-radius:6px}\n"
+    "canvas#parts{display:block;cursor:crosshair}\n"
+    "#parts-readout{display:block;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px;"
+    "min-height:1.5em;margin:4px 0}\n"
     "table.lens{border-collapse:collapse;font:12px ui-monospace,Menlo,Consolas,monospace}\n"
     "table.lens th{color:#59636e;font-weight:400;padding:2px 4px;position:sticky;left:0;background:#fff}\n"
     "table.lens td{padding:2px 4px;white-space:pre;border:1px solid #f0f0ec}\n";
@@ -499,6 +538,7 @@ static const char PAGE_SCRIPT[] =
     "    ctx.fillRect(query + 1, query, n - query - 1, 1);\n"
     "  }\n"
     "  highlight();\n"
+    "  drawParts();\n"
     "}\n"
     "function highlight() {  /* the query's attention over the text */\n"
     "  var a = weights(layer, head);\n"
@@ -512,6 +552,55 @@ static const char PAGE_SCRIPT[] =
     "  queryNote.textContent = 'query ' + label(query) + ': its attention in L' + layer + ' H' + head +\n"
     "    ' shades the text above (click a token, or a row of the map, to choose another)';\n"
     "}\n"
+    "/* Direct logit attribution: the query's step, a bar per part. */\n"
+    "var partsData = document.getElementById('attribution-data'), partsCanvas = document.getElementById('parts');\n"
+    "var partsOut = document.getElementById('parts-readout'), partsNote = document.getElementById('parts-note');\n"
+    "var partNames = partsData ? partsData.getAttribute('data-names').split(',') : [], partsOf = {};\n"
+    "if (partsData) partsData.querySelectorAll('script.parts').forEach(function (s) {\n"
+    "  partsOf[s.getAttribute('data-pos')] = {logit: +s.getAttribute('data-logit'), text: s.textContent};\n"
+    "  s.remove();\n"
+    "});\n"
+    "function partsAt(p) {  /* a step's shares, read when first shown */\n"
+    "  var d = partsOf[p];\n"
+    "  if (d && !d.v) d.v = d.text.trim().split(' ').map(Number);\n"
+    "  return d;\n"
+    "}\n"
+    "var partPx = Math.max(1, Math.min(12, Math.floor(960 / Math.max(partNames.length, 1))));\n"
+    "if (partsCanvas) partsCanvas.width = partNames.length * partPx;\n"
+    "function partColor(name) { return / H\\d+$/.test(name) ? '#3b6fb6' : / ffn$/.test(name) ? '#e08a2e' : '#8a8f98'; }\n"
+    "function sayPart(i) {\n"
+    "  var d = partsAt(query);\n"
+    "  if (d && i >= 0 && i < d.v.length)\n"
+    "    partsOut.textContent = partNames[i] + ': ' + (d.v[i] >= 0 ? '+' : '') + d.v[i].toFixed(4) + ' of ' +\n"
+    "      d.logit.toFixed(4);\n"
+    "}\n"
+    "function drawParts() {\n"
+    "  if (!partsCanvas) return;\n"
+    "  var d = partsAt(query), ctx = partsCanvas.getContext('2d'), W = partsCanvas.width, mid = partsCanvas.height / 2;\n"
+    "  ctx.clearRect(0, 0, W, partsCanvas.height);\n"
+    "  if (!d) { partsNote.textContent = label(query) + ' chose no token: the prompt went on'; partsOut.textContent = ''; return; }\n"
+    "  var top = 0, best = 0;\n"
+    "  d.v.forEach(function (x, i) { if (Math.abs(x) > top) { top = Math.abs(x); best = i; } });\n"
+    "  var scale = top > 0 ? (mid - 2) / top : 0;\n"
+    "  ctx.fillStyle = '#bbb'; ctx.fillRect(0, mid, W, 1);\n"
+    "  d.v.forEach(function (x, i) {\n"
+    "    var layerStart = /^(L\\d+) H0$/.exec(partNames[i]);\n"
+    "    if (layerStart) {  /* each layer's parts begin at a rule, labelled */\n"
+    "      ctx.fillStyle = '#d8d8d4'; ctx.fillRect(i * partPx, 0, 1, 2 * mid);\n"
+    "      ctx.fillStyle = '#59636e'; ctx.font = '10px sans-serif'; ctx.fillText(layerStart[1], i * partPx + 2, 10);\n"
+    "    }\n"
+    "    var h = Math.max(1, Math.abs(x) * scale);\n"
+    "    ctx.fillStyle = partColor(partNames[i]);\n"
+    "    ctx.fillRect(i * partPx, x >= 0 ? mid - h : mid + 1, partPx > 3 ? partPx - 1 : partPx, h);\n"
+    "  });\n"
+    "  partsNote.textContent = label(query) + ' chose ' + label(query + 1) + ': its logit, ' + d.logit.toFixed(4) +\n"
+    "    ', is the sum of the bars (hover one for its share)';\n"
+    "  sayPart(best);\n"
+    "}\n"
+    "if (partsCanvas) partsCanvas.addEventListener('mousemove', function (ev) {\n"
+    "  var r = partsCanvas.getBoundingClientRect();\n"
+    "  sayPart(Math.floor((ev.clientX - r.left) / r.width * partNames.length));\n"
+    "});\n"
     "function pick() { layer = +layerPick.value; head = +headPick.value; draw(); }\n"
     "layerPick.addEventListener('change', pick);\n"
     "headPick.addEventListener('change', pick);\n"
@@ -571,7 +660,8 @@ static void page_tokens_free(PageTokens *pt)
     free(pt->step_of);
 }
 
-static void write_head(FILE *out, int n, const AttentionView *att, int n_steps, bool steps_have_lens)
+static void write_head(FILE *out, int n, const AttentionView *att, int n_steps, bool steps_have_lens,
+                       bool steps_have_parts)
 {
     fprintf(out,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -588,6 +678,8 @@ static void write_head(FILE *out, int n, const AttentionView *att, int n_steps, 
         fprintf(out, "<a href=\"#attention\">attention</a>");
     if (n_steps > 0 && steps_have_lens)
         fprintf(out, "<a href=\"#lens\">logit lens</a>");
+    if (steps_have_parts)
+        fprintf(out, "<a href=\"#attribution\">attribution</a>");
     if (n_steps > 0)
         fprintf(out, "<a href=\"#steps\">next-token choices</a>");
     fprintf(out, "</nav></header>\n<main>\n");
@@ -722,6 +814,55 @@ static void write_step(FILE *out, const Tokenizer *tok, const int *tokens, int n
 
 /* The logit lens as a grid: a row per layer, a column per step, each cell
  * the layer's likeliest token shaded by its probability. */
+/* The first step with an attribution, or NULL. */
+static const StepView *first_attributed(const StepView *steps, int n_steps)
+{
+    for (int s = 0; s < n_steps; s++)
+        if (steps[s].parts)
+            return &steps[s];
+    return NULL;
+}
+
+/* Direct logit attribution: the parts' names once, then per step its shares
+ * as text (5 significant digits), drawn as bars by the page's script for the
+ * chosen query's step. About 8 bytes a part a step: 727 parts (22 layers x
+ * 32 heads) over 255 steps add 1.5 MB. */
+static void write_attribution_section(FILE *out, const StepView *steps, int n_steps)
+{
+    const StepView *first = first_attributed(steps, n_steps);
+    if (!first)
+        return;
+    const AttributionShape *shape = first->shape;
+    const int n_parts = attribution_count(shape);
+    fprintf(out,
+            "<section id=\"attribution\"><h2>Which parts chose the token: direct logit attribution</h2>\n"
+            "<p class=\"note\">For the query above (click a token), the share of the chosen next token's logit "
+            "that each part of the network added directly: a bar per part, in order (embedding, then per layer "
+            "its heads in blue and its feed-forward block in orange), up for a part that raised the logit, down "
+            "for one that lowered it. The final norm's scale at that position is held fixed, so the shares "
+            "sum to the logit.</p>\n"
+            "<p class=\"note\" id=\"parts-note\"></p><output id=\"parts-readout\"></output>\n"
+            "<div class=\"view\"><canvas id=\"parts\" width=\"%d\" height=\"160\"></canvas></div>\n"
+            "<div id=\"attribution-data\" hidden=\"hidden\" data-parts=\"%d\" data-names=\"",
+            n_parts, n_parts);
+    for (int i = 0; i < n_parts; i++) {
+        char name[PART_NAME_SIZE];
+        attribution_name(shape, i, name);
+        fprintf(out, "%s%s", i ? "," : "", name);
+    }
+    fprintf(out, "\">\n");
+    for (int s = 0; s < n_steps; s++) {
+        if (!steps[s].parts)
+            continue;
+        fprintf(out, "<script type=\"text/plain\" class=\"parts\" data-pos=\"%d\" data-chosen=\"%d\" "
+                     "data-logit=\"%.7g\">", steps[s].pos, steps[s].chosen, steps[s].logit);
+        for (int i = 0; i < n_parts; i++)
+            fprintf(out, "%s%.5g", i ? " " : "", steps[s].parts[i]);
+        fprintf(out, "</script>\n");
+    }
+    fprintf(out, "</div>\n</section>\n");
+}
+
 static void write_lens_section(FILE *out, const Tokenizer *tok, const int *tokens, int n, const StepView *steps,
                                int n_steps)
 {
@@ -802,10 +943,12 @@ int explain_write_html(const char *path, const Tokenizer *tok, const int *tokens
     setvbuf(out, NULL, _IOFBF, 1 << 16);
 
     int status = 0;
-    write_head(out, n, att, n_steps, n_steps > 0 && steps[n_steps - 1].lens);
+    write_head(out, n, att, n_steps, n_steps > 0 && steps[n_steps - 1].lens, att && first_attributed(steps, n_steps));
     write_text_section(out, tok, tokens, &pt, steps, att != NULL);
     if (att)
         write_attention_section(out, att, n_att);
+    if (att)
+        write_attribution_section(out, steps, n_steps);
     write_lens_section(out, tok, tokens, n, steps, n_steps);
     if (n_steps > 0)
         write_steps_section(out, tok, tokens, n, steps, n_steps);
@@ -854,13 +997,23 @@ struct Inspector {
     float *probs;           /* (vocab_size) scratch: a step's probabilities */
     ProbIndex *ranked;      /* (vocab_size) scratch: them ranked */
     AttentionObserver observer;
-    /* The logit lens (inspector_watch_residual), or model NULL. */
+    /* The logit lens (inspector_watch_model), or model NULL. */
     const Model *model;
     RunState *state;
     float *residual;        /* (n_layers, dim) the stream after each layer, at residual_pos */
     int residual_pos;
     ProbIndex *lens;        /* (capacity, n_layers) each step's lens */
     float lens_error;
+    /* Direct logit attribution (with the lens): the blocks' outputs at block_pos. */
+    AttributionShape shape;
+    int n_parts;
+    float *heads;           /* (n_layers, q_dim) every head's output before wo */
+    float *feed_forward;    /* (n_layers, dim) */
+    int block_pos;
+    float *logits;          /* (vocab_size) the step's logits, before sampling overwrites them */
+    float *parts;           /* (capacity, n_parts) each step's shares of its chosen token's logit */
+    AttributionScratch attribution;
+    float attribution_error;
 };
 
 /* The residual observer's callback: rows come in order, so the last one
@@ -870,6 +1023,16 @@ static void record_residual(void *context, int layer, int pos, const float *x, i
     Inspector *in = context;
     memcpy(in->residual + (size_t)layer * dim, x, dim * sizeof(float));
     in->residual_pos = pos;
+}
+
+/* The block observer's callback: as record_residual, the last row of a
+ * forward pass stays. */
+static void record_block(void *context, int layer, BlockOutput what, int pos, const float *out, int width)
+{
+    Inspector *in = context;
+    float *to = what == BLOCK_ATTENTION_HEADS ? in->heads : in->feed_forward;
+    memcpy(to + (size_t)layer * width, out, width * sizeof(float));
+    in->block_pos = pos;
 }
 
 /* The attention observer's callback: rows are disjoint, so threads need no lock. */
@@ -904,8 +1067,8 @@ Inspector *inspector_new(const Config *c, int capacity, const int *prompt, int n
         *in = (Inspector){.print_steps = print_steps, .html_path = html_path, .n_layers = c->n_layers,
                           .n_heads = c->n_heads, .vocab_size = c->vocab_size, .capacity = capacity};
         in->observer = (AttentionObserver){.row = record_attention_row, .context = in};
-        in->residual_pos = -1;
-        in->lens_error = -1;
+        in->residual_pos = in->block_pos = -1;
+        in->lens_error = in->attribution_error = -1;
         in->tokens = malloc(((size_t)capacity + 1) * sizeof(int));
         in->steps = malloc((size_t)capacity * sizeof(StepView));
         in->candidates = malloc((size_t)capacity * EXPLAIN_CANDIDATES * sizeof(ProbIndex));
@@ -929,6 +1092,8 @@ void inspector_free(Inspector *in)
         return;
     free(in->tokens), free(in->steps), free(in->candidates), free(in->attention);
     free(in->probs), free(in->ranked), free(in->residual), free(in->lens);
+    free(in->heads), free(in->feed_forward), free(in->logits), free(in->parts);
+    attribution_scratch_free(&in->attribution);
     free(in);
 }
 
@@ -942,24 +1107,67 @@ static AttentionView attention_view(const Inspector *in)
     return (AttentionView){in->n_layers, in->n_heads, in->capacity, in->attention};
 }
 
-int inspector_watch_residual(Inspector *in, const Model *model, RunState *state, char err[ERROR_SIZE])
+int inspector_watch_model(Inspector *in, const Model *model, RunState *state, char err[ERROR_SIZE])
 {
     const Config *c = &model->config;
+    in->shape = attribution_shape(model);
+    in->n_parts = attribution_count(&in->shape);
     in->residual = malloc((size_t)c->n_layers * c->dim * sizeof(float));
     in->lens = malloc((size_t)in->capacity * c->n_layers * sizeof(ProbIndex));
-    if (!in->residual || !in->lens) {
-        snprintf(err, ERROR_SIZE, "out of memory for the logit lens");
+    in->heads = malloc((size_t)c->n_layers * c->q_dim * sizeof(float));
+    in->feed_forward = malloc((size_t)c->n_layers * c->dim * sizeof(float));
+    in->logits = malloc((size_t)c->vocab_size * sizeof(float));
+    in->parts = malloc((size_t)in->capacity * in->n_parts * sizeof(float));
+    if (!in->residual || !in->lens || !in->heads || !in->feed_forward || !in->logits || !in->parts ||
+        attribution_scratch_init(&in->attribution, c) != 0) {
+        snprintf(err, ERROR_SIZE, "out of memory for the logit lens and attribution");
         return -1;
     }
     in->model = model;
     in->state = state;
     in->observer.residual = record_residual;
+    in->observer.block = record_block;
     return 0;
 }
 
 float inspector_lens_error(const Inspector *in)
 {
     return in->lens_error;
+}
+
+float inspector_attribution_error(const Inspector *in)
+{
+    return in->attribution_error;
+}
+
+/* Direct logit attribution of the step just chosen, from the stream and the
+ * blocks' outputs its forward pass showed; and how far the shares' sum is
+ * from the real logit. */
+static void take_attribution(Inspector *in, StepView *step)
+{
+    if (step->pos != in->residual_pos || step->pos != in->block_pos || step->chosen < 0 ||
+        step->chosen >= in->vocab_size)
+        return;
+    const Config *c = &in->model->config;
+    float *parts = in->parts + (size_t)(step - in->steps) * in->n_parts;
+    const AttributionInput input = {
+        .residual = in->residual + (size_t)(c->n_layers - 1) * c->dim,
+        .heads = in->heads,
+        .feed_forward = in->feed_forward,
+        .token = in->tokens[step->pos],
+        .pos = step->pos,
+    };
+    attribution_compute(parts, in->model, &input, step->chosen, &in->attribution);
+    double sum = 0;
+    for (int i = 0; i < in->n_parts; i++)
+        sum += parts[i];
+    const float logit = in->logits[step->chosen];
+    float error = (float)(fabs(sum - logit) / fmax(1.0, fabs(logit)));
+    if (!(error <= in->attribution_error))
+        in->attribution_error = isnan(error) ? INFINITY : error;
+    step->parts = parts;
+    step->shape = &in->shape;
+    step->logit = logit;
 }
 
 /* The logit lens of the step just computed: after each layer, the final
@@ -1014,8 +1222,10 @@ void inspector_candidates(Inspector *in, const float *logits, int pos)
     ProbIndex *top = in->candidates + (size_t)in->n_steps * EXPLAIN_CANDIDATES;
     memcpy(top, in->ranked, k * sizeof(ProbIndex));
     in->steps[in->n_steps] = (StepView){.pos = pos, .chosen = -1, .k = k, .top = top};
-    if (in->model && in->residual_pos == pos)
+    if (in->model && in->residual_pos == pos) {
         take_lens(in, logits, &in->steps[in->n_steps]);
+        memcpy(in->logits, logits, n * sizeof(float));
+    }
 }
 
 void inspector_choice(Inspector *in, const Tokenizer *tok, int chosen)
@@ -1024,6 +1234,8 @@ void inspector_choice(Inspector *in, const Tokenizer *tok, int chosen)
         return;
     StepView *step = &in->steps[in->n_steps++];
     step->chosen = chosen;
+    if (in->model && step->pos < in->n_tokens)
+        take_attribution(in, step);
     if (in->print_steps) {
         AttentionView view = attention_view(in);
         explain_print_step(stdout, tok, in->tokens, step, &view, EXPLAIN_ATTENDED);

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "attribution.h"  /* AttributionShape: the parts a logit splits into */
 #include "model.h"      /* Config, AttentionObserver */
 #include "sampler.h"    /* ProbIndex {int index; float prob;} */
 #include "tokenizer.h"  /* Tokenizer, tokenizer_decode, ERROR_SIZE */
@@ -55,18 +56,25 @@ bool inspector_prints_steps(const Inspector *in);
 /* The text's tokens: the prompt's, then the chosen ones. */
 const int *inspector_tokens(const Inspector *in, int *n);
 
-/* -m explain, --attention-html: the logit lens. Watches the residual stream
- * of model's forward pass through the observer, and at each step applies the
- * final norm and the classifier to it after every layer, with state's
- * scratch (free between forward passes). Returns 0, or -1 (out of memory)
- * with a message in err. */
-int inspector_watch_residual(Inspector *in, const Model *model, RunState *state, char err[ERROR_SIZE]);
+/* -m explain, --attention-html: the logit lens and direct logit attribution.
+ * Watches the residual stream and the blocks' outputs of model's forward
+ * pass through the observer; at each step applies the final norm and the
+ * classifier to the stream after every layer, with state's scratch (free
+ * between forward passes), and splits the chosen token's logit into the
+ * shares of the parts of the network (attribution.h). Returns 0, or -1 (out
+ * of memory) with a message in err. */
+int inspector_watch_model(Inspector *in, const Model *model, RunState *state, char err[ERROR_SIZE]);
 
 /* The largest difference, over the steps so far, between the last layer's
  * lens logits and the real ones, relative to the largest real logit: a
  * check that the lens reads the stream the classifier reads (0 exactly when
  * it does). -1 before any lens was taken. */
 float inspector_lens_error(const Inspector *in);
+
+/* The largest difference, over the steps so far, between the sum of a
+ * chosen token's shares and its real logit, over max(1, |logit|): nothing is
+ * left out of the split when it is float rounding. -1 before any step. */
+float inspector_attribution_error(const Inspector *in);
 
 /* Writes the --attention-html page, if one was asked for. Returns 0, or -1
  * with a message in err. */
@@ -96,6 +104,11 @@ typedef struct {
      * classifier applied to the residual stream at pos), and its probability. */
     const ProbIndex *lens;  /* (n_lens) */
     int n_lens;
+    /* Direct logit attribution, or NULL: the chosen token's logit (the real
+     * one), and the share of it each part of shape added (attribution.h). */
+    const float *parts;     /* (attribution_count(shape)) */
+    const AttributionShape *shape;
+    float logit;
 } StepView;
 
 /* -m explain: prints, for the step just taken, the top-k candidates with
@@ -106,9 +119,15 @@ typedef struct {
  *
  *   step 5: " Lily" (p=0.8312)
  *     next: " Lily" 0.8312 | " Sue" 0.0510 | " Amy" 0.0201
+ *     lens: L0 " named" 0.9815 | L1 " Lily" 0.7343
+ *     logit: 18.0503 = embedding +0.9321 | heads +3.9448 | ffn +13.1733
+ *     shares: L1 ffn +7.9131 | L0 ffn +1.7966 | L1 H3 +0.6598 | ...
  *     L0 H0: " girl"@4 0.4100  " named"@5 0.2200  <s>@0 0.1000
  *     ...
  *
+ * lens: when the step has one; logit: and shares: when it has parts (the
+ * chosen token's logit, the sum of each kind's shares, then the eight
+ * largest shares by magnitude, attribution.h names them).
  * "step N" is pos, the position whose attention row is shown; the chosen
  * token goes to pos+1. Token text is double-quoted, with \" \\ and \xNN for
  * control bytes and bytes that are not valid UTF-8; the special tokens are
@@ -140,7 +159,12 @@ void explain_print_token(FILE *out, const Tokenizer *tok, int prev, int id);
  * data-layers data-heads data-tokens data-scale> holding one <script
  * type="text/plain" class="weights" data-layer data-head> per head. Steps
  * are <div class="step" data-pos> holding <div class="bar"> rows (class
- * "bar chosen" for the chosen token). att may be NULL (no attention).
+ * "bar chosen" for the chosen token). With attention and steps that have
+ * parts, the chosen query's step is drawn as a bar per part from <div
+ * id="attribution-data" data-parts data-names="embedding,L0 H0,..."> holding
+ * one <script type="text/plain" class="parts" data-pos data-chosen
+ * data-logit> per step: its shares, 5 significant digits, space-separated
+ * (what scripts/attribution.py reads). att may be NULL (no attention).
  * Returns 0, or -1 with "path: why" in err. */
 int explain_write_html(const char *path, const Tokenizer *tok, const int *tokens, int n, const AttentionView *att,
                        const StepView *steps, int n_steps, char err[ERROR_SIZE]);

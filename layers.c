@@ -221,6 +221,15 @@ void observe_residual(const AttentionObserver *observer, int layer, const float 
         observer->residual(observer->context, layer, pos + t, x + (size_t)t * dim, dim);
 }
 
+void observe_block(const AttentionObserver *observer, int layer, BlockOutput what, const float *out, int T, int pos,
+                   int width)
+{
+    if (!observer || !observer->block)
+        return;
+    for (int t = 0; t < T; t++)
+        observer->block(observer->context, layer, what, pos + t, out + (size_t)t * width, width);
+}
+
 void residual_add(float *x, const float *y, int T, int dim)
 {
     add_in_place(x, y, T * dim);

@@ -83,6 +83,12 @@ void gelu_rows(float *x, int T, int n);
  * as they leave layer. */
 void observe_residual(const AttentionObserver *observer, int layer, const float *x, int T, int pos, int dim);
 
+/* Hands an observer (NULL: none, and nothing happens) the rows out (T,
+ * width) of a block's output (what) for the tokens at positions pos .. pos +
+ * T - 1 in layer. */
+void observe_block(const AttentionObserver *observer, int layer, BlockOutput what, const float *out, int T, int pos,
+                   int width);
+
 /* The residual connection: x (T, dim) += y (T, dim). */
 void residual_add(float *x, const float *y, int T, int dim);
 

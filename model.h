@@ -105,6 +105,12 @@ typedef struct {
     GgufFile *gguf;       /* a GGUF checkpoint's metadata (its vocabulary too), else NULL */
 } Model;
 
+/* The outputs of a layer's blocks that an observer is handed. */
+typedef enum {
+    BLOCK_ATTENTION_HEADS,  /* (q_dim) every head's output before wo, head h at h * head_size */
+    BLOCK_FEED_FORWARD,     /* (dim) the feed-forward block's output, its bias included */
+} BlockOutput;
+
 /* A watcher of the attention weights (-m explain, --attention-html): the
  * forward pass hands it every row of softmaxed weights, that of the query at
  * position pos in (layer, head) over positions 0 .. n - 1. It is called from
@@ -118,6 +124,11 @@ typedef struct {
      * the logit lens reads. Every architecture calls it through
      * observe_residual (layers.h) once per layer. */
     void (*residual)(void *context, int layer, int pos, const float *x, int dim);
+    /* Optional (NULL: not watched): what a block adds to the stream, for
+     * direct logit attribution, the token at pos's row, from one thread, rows
+     * in order. Every architecture calls it through observe_block (layers.h)
+     * once per block. */
+    void (*block)(void *context, int layer, BlockOutput what, int pos, const float *out, int width);
 } AttentionObserver;
 
 /* Scratch memory for the forward pass, allocated once: nothing is allocated

@@ -722,7 +722,7 @@ static int start_inspector(Engine *e, const int *tokens, int n_prompt, int steps
         return 0;
     char err[ERROR_SIZE];
     e->inspector = inspector_new(&e->model.config, steps, tokens, n_prompt, e->explain, e->html_path, err);
-    if (e->inspector && inspector_watch_residual(e->inspector, &e->model, &e->state, err) != 0) {
+    if (e->inspector && inspector_watch_model(e->inspector, &e->model, &e->state, err) != 0) {
         inspector_free(e->inspector);
         e->inspector = NULL;
     }

@@ -21,6 +21,10 @@ N(N+1)/2 cells (the format has no cell above the diagonal, so attention is
 causal by construction), every v a weight in [0, 1000], and every row
 summing to 1 within its rounding (half a unit of 0.001 per cell).
 
+With direct logit attribution (<div id="attribution-data" data-parts data-names> holding a
+<script type="text/plain" class="parts" data-pos data-logit> of space-separated shares per step),
+every step must have its parts, which must sum to its logit.
+
 --cell L,H,P,J prints "cell L,H,P,J = 0.412", the weight the page holds for
 query P and key J, for a test to compare with what a browser shows.
 
@@ -212,9 +216,41 @@ def main():
     report.check(len(steps) == args.steps and all(bars), f"{args.steps} steps, each with its probability bars",
                  f"found {len(steps)} steps" + (f", {bars.count(0)} without bars" if 0 in bars else ""))
 
+    check_attribution(report, root, steps)
+
     external = external_references(root)
     report.check(not external, "no reference outside the page (network, files, scripts)", "; ".join(external[:5]))
     return 1 if report.failed else 0
+
+
+def check_attribution(report, root, steps):
+    """When the page has direct logit attribution: one block of parts per step, each with as many
+    values as the page names parts, which sum to the step's logit within 1e-4 of max(1, |logit|)
+    and the rounding to 5 significant digits (half a unit of the 5th digit per part)."""
+    data = [e for e in root.iter() if e.get("id") == "attribution-data"]
+    if not data:
+        return
+    n_parts = int(data[0].get("data-parts"))
+    names = data[0].get("data-names").split(",")
+    blocks = {e.get("data-pos"): e for e in data[0] if "parts" in classes(e)}
+    problems = [] if len(names) == n_parts else [f"{len(names)} names for {n_parts} parts"]
+    for step in steps:
+        block = blocks.get(step.get("data-pos"))
+        if block is None:
+            problems.append(f"no parts for step at {step.get('data-pos')}")
+            continue
+        try:
+            values = [float(v) for v in (block.text or "").split()]
+            logit = float(block.get("data-logit"))
+        except (TypeError, ValueError) as e:
+            problems.append(f"at {step.get('data-pos')}: {e}")
+            continue
+        rounding = sum(5e-5 * abs(v) for v in values)
+        if len(values) != n_parts:
+            problems.append(f"{len(values)} parts at {step.get('data-pos')}")
+        elif not abs(sum(values) - logit) <= 1e-4 * max(1.0, abs(logit)) + rounding:
+            problems.append(f"parts sum to {sum(values):.6g}, the logit is {logit:.7g} at {step.get('data-pos')}")
+    report.check(not problems, f"every step's {n_parts} parts sum to its chosen logit", "; ".join(problems[:3]))
 
 
 if __name__ == "__main__":

@@ -458,8 +458,16 @@ def affine(w, b, x):
     return (w.astype(np.float64) @ x.astype(np.float64) + b).astype(np.float32)
 
 
-def gpt2_forward(c, w, cache, token, pos):
-    """GPT-2's forward pass for one token at position pos. Returns logits."""
+def record_layer(record, layer, heads, ffn_out):
+    """Hands record (see forward), if any, a layer's attention output before its output projection
+    and its feed-forward output."""
+    if record:
+        record("heads", layer, heads)
+        record("ffn", layer, ffn_out)
+
+
+def gpt2_forward(c, w, cache, token, pos, record=None):
+    """GPT-2's forward pass for one token at position pos. Returns logits. record: see forward."""
     key_cache, value_cache = cache
     x = (w["wte"][token].astype(np.float64) + w["wpe"][pos]).astype(np.float32)
     for l in range(c.n_layers):
@@ -468,14 +476,22 @@ def gpt2_forward(c, w, cache, token, pos):
         att = attention(q, key_cache[l, :pos + 1], value_cache[l, :pos + 1], c.n_heads, c.n_heads)
         x = x + affine(w["attprojw"][l], w["attprojb"][l], att)
         h = gelu(affine(w["fcw"][l], w["fcb"][l], layernorm(x, w["ln2w"][l], w["ln2b"][l], c.norm_eps)))
-        x = x + affine(w["fcprojw"][l], w["fcprojb"][l], h)
+        ffn_out = affine(w["fcprojw"][l], w["fcprojb"][l], h)
+        x = x + ffn_out
+        record_layer(record, l, att, ffn_out)
+    if record:
+        record("residual", c.n_layers, x)
     return matmul(w["wcls"], layernorm(x, w["lnfw"], w["lnfb"], c.norm_eps))
 
 
-def forward(c, w, cache, token, pos):
-    """Feed token at position pos (positions must be fed in order 0, 1, 2, ...). Returns logits."""
+def forward(c, w, cache, token, pos, record=None):
+    """Feed token at position pos (positions must be fed in order 0, 1, 2, ...). Returns logits.
+
+    record(what, layer, vector), if given, sees each layer's attention output before the output
+    projection ("heads", its heads side by side) and its feed-forward output ("ffn"), and the
+    stream after the last layer ("residual"): what attribution.py splits a logit into."""
     if c.arch == "gpt2":
-        return gpt2_forward(c, w, cache, token, pos)
+        return gpt2_forward(c, w, cache, token, pos, record)
     key_cache, value_cache = cache
     x = np.array(w["token_embedding"][token], dtype=np.float32)
     for l in range(c.n_layers):
@@ -492,7 +508,11 @@ def forward(c, w, cache, token, pos):
         value_cache[l, pos] = v
         att = attention(q, key_cache[l, :pos + 1], value_cache[l, :pos + 1], c.n_heads, c.n_kv_heads)
         x = x + matmul(w["wo"][l], att)
-        x = x + ffn(rmsnorm(x, w["rms_ffn"][l], c.norm_eps), w["w1"][l], w["w2"][l], w["w3"][l])
+        ffn_out = ffn(rmsnorm(x, w["rms_ffn"][l], c.norm_eps), w["w1"][l], w["w2"][l], w["w3"][l])
+        x = x + ffn_out
+        record_layer(record, l, att, ffn_out)
+    if record:
+        record("residual", c.n_layers, x)
     x = rmsnorm(x, w["rms_final"], c.norm_eps)
     return matmul(w["wcls"], x)
 

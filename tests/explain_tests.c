@@ -133,7 +133,7 @@ static Steps random_steps(const int *tokens, int n, int first, int k, int vocab_
             c[r].prob = left * (0.5f + 0.3f * random_f32(&test_rng));  /* so each is below the last */
             left -= c[r].prob;
         }
-        s.steps[i] = (StepView){pos, chosen, k, c, NULL, 0};
+        s.steps[i] = (StepView){.pos = pos, .chosen = chosen, .k = k, .top = c};
     }
     return s;
 }
@@ -390,7 +390,7 @@ static void test_print_step(const Tokenizer *tok, const int *tokens, int n, cons
         free(text);
     }
     /* Fewer positions than asked for: all of them, and nothing past pos. */
-    StepView early = {1, tokens[2], 1, &(ProbIndex){tokens[2], 0.5f}, NULL, 0};
+    StepView early = {.pos = 1, .chosen = tokens[2], .k = 1, .top = &(ProbIndex){tokens[2], 0.5f}};
     char *text = print_step(tok, tokens, &early, &att, 10);
     expect(count_occurrences(text, "@") == 2 * L * H, "at pos 1 with top 10: %d attended, want %d",
            count_occurrences(text, "@"), 2 * L * H);
@@ -412,7 +412,7 @@ static void test_print_escaping(const Tokenizer *tok)
     top[k] = (ProbIndex){tok->eos_id, 0.01f};
     top[k + 1] = (ProbIndex){tok->vocab.byte_token['\n'], 0.005f};
     AttentionView att = {1, 1, 5, random_attention(1, 1, 5, 5)};
-    StepView step = {4, word("caf\xc3\xa9"), k + 2, top, NULL, 0};
+    StepView step = {.pos = 4, .chosen = word("caf\xc3\xa9"), .k = k + 2, .top = top};
     char *text = print_step(tok, tokens, &step, &att, 5);
     const char *wanted[] = {
         "step 4: \"caf\xc3\xa9\" (p=",  "\" a<b>\" 0.5000", "\" R&D\"", "\" \\\"hi\\\"\"", "\" it's\"",
@@ -737,26 +737,31 @@ static void test_inspector(const Tokenizer *tok)
     report("inspector: prompt, observed attention, a step, the text and its page; too large or unwritable refused");
 }
 
-/* The logit lens on stories260K: a prompt batch and decoding steps through
- * the real forward pass, with the inspector watching. After the last layer
- * the lens must give the logits the forward pass gave, to float precision:
- * it reads the stream the classifier reads. */
-static void test_logit_lens(const char *models_dir)
+/* The logit lens and direct logit attribution on a real forward pass (a
+ * prompt batch, then decoding steps), with the inspector watching. After the
+ * last layer the lens must give the logits the forward pass gave, to float
+ * precision: it reads the stream the classifier reads. The parts of the
+ * chosen token's logit must sum to it within 1e-4 (relative, for a logit
+ * above 1): the split leaves nothing out. */
+static void test_lens_and_attribution(const char *path)
 {
-    char path[512], err[ERROR_SIZE] = "";
-    snprintf(path, sizeof path, "%s/stories260K.bin", models_dir);
+    char err[ERROR_SIZE] = "";
     Model model;
     RunState state;
     if (model_load(&model, path, err) != 0) {
-        printf("not ok - logit lens: %s\n", err);
+        printf("not ok - logit lens and attribution: %s\n", err);
+        n_failed++;
         return;
     }
     enum { N_PROMPT = 6, STEPS = 10 };
-    const int prompt[N_PROMPT] = {TOKEN_BOS, 403, 407, 261, 378, 429};
+    /* stories260K's "Once upon a time," (tok512 ids); any vocabulary has them */
+    int prompt[N_PROMPT] = {TOKEN_BOS, 403, 407, 261, 378, 429};
+    for (int i = 0; i < N_PROMPT; i++)
+        prompt[i] %= model.config.vocab_size;
     Inspector *in = NULL;
     if (run_state_init(&state, &model.config, N_PROMPT, err) == 0) {
         in = inspector_new(&model.config, STEPS, prompt, N_PROMPT, false, NULL, err);
-        expect(in && inspector_watch_residual(in, &model, &state, err) == 0, "inspector: %s", err);
+        expect(in && inspector_watch_model(in, &model, &state, err) == 0, "inspector: %s", err);
     } else {
         expect(false, "run_state_init: %s", err);
     }
@@ -777,11 +782,19 @@ static void test_logit_lens(const char *models_dir)
         }
         float error = inspector_lens_error(in);
         expect(steps > 1 && error >= 0 && error <= 1e-6f, "the last layer's lens is off the logits by %g", error);
+        float parts_error = inspector_attribution_error(in);
+        expect(parts_error >= 0 && parts_error <= 1e-4f, "the parts' sum is off the chosen logit by %g",
+               parts_error);
         inspector_free(in);
         run_state_free(&state);
+        if (!failure[0])
+            printf("# %s: the parts of the chosen logits sum to them within %.2g\n", path, parts_error);
     }
     model_free(&model);
-    report("logit lens: after the last layer it equals the real logits (a prompt batch and decoding)");
+    char name[600];
+    snprintf(name, sizeof name, "%s: the last layer's lens equals the logits, and the parts of each chosen logit "
+             "sum to it (a prompt batch and decoding)", strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
+    report(name);
 }
 
 static void remove_scratch(void)
@@ -815,7 +828,7 @@ static void test_gpt2_marker(const char *models_dir)
     float weights[N * N] = {1, 0, 0, 0.5f, 0.5f, 0, 0.7f, 0.2f, 0.1f};
     AttentionView att = {L, H, N, weights};
     ProbIndex top[2] = {{MARKER, 0.6f}, {13, 0.4f}};
-    StepView step = {N - 1, MARKER, 2, top, NULL, 0};
+    StepView step = {.pos = N - 1, .chosen = MARKER, .k = 2, .top = top};
     char *text = print_step(&gpt2, tokens, &step, &att, 3);
     expect(strstr(text, "step 2: <|endoftext|> (p=0.6000)") != NULL, "the chosen marker is not named: %s", text);
     expect(strstr(text, "<|endoftext|>@0 0.7000") != NULL, "the attended marker is not named: %s", text);
@@ -827,6 +840,12 @@ static void test_gpt2_marker(const char *models_dir)
 
 int main(int argc, char **argv)
 {
+    /* --model FILE: the lens and attribution checks alone, on that model
+     * (tests/test_attribution.sh's random GPT-2 and Qwen files). */
+    if (argc == 3 && strcmp(argv[1], "--model") == 0) {
+        test_lens_and_attribution(argv[2]);
+        return n_failed ? 1 : 0;
+    }
     const char *models_dir = argc > 1 ? argv[1] : NULL;
     const char *keep_page = argc > 2 ? argv[2] : NULL;
     if (!mkdtemp(scratch_dir)) {
@@ -856,7 +875,8 @@ int main(int argc, char **argv)
 
     if (models_dir) {
         test_gpt2_marker(models_dir);
-        test_logit_lens(models_dir);
+        snprintf(path, sizeof path, "%s/stories260K.bin", models_dir);
+        test_lens_and_attribution(path);
         Tokenizer tok512;
         snprintf(path, sizeof path, "%s/tok512.bin", models_dir);
         if (tokenizer_load(&tok512, path, 0, err) != 0) {

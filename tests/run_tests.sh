@@ -56,6 +56,7 @@ run_suite test_cli sh tests/test_cli.sh
 run_suite test_generate sh tests/test_generate.sh
 run_suite test_quants sh tests/test_quants.sh "$have_models"
 run_suite test_attention_page sh tests/test_attention_page.sh
+run_suite test_attribution sh tests/test_attribution.sh "$have_models" "$EXPLAIN_TESTS"
 run_suite test_end_to_end sh tests/test_end_to_end.sh "$have_models"
 run_suite test_quantize sh tests/test_quantize.sh "$have_models"
 

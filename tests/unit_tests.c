@@ -822,7 +822,7 @@ static void test_attention_observer(void)
     run_state_init(&s, c, 8, err);
     size_t cells = (size_t)c->n_layers * c->n_heads * N * N;
     RowRecord record = {c->n_heads, N, calloc(cells, sizeof(float)), 0};
-    const AttentionObserver observer = {record_row, &record, NULL};  /* no residual hook */
+    const AttentionObserver observer = {record_row, &record, NULL, NULL};  /* no residual or block hook */
     s.observer = &observer;
     forward(&rm.model, &s, tokens, 8, 0, LOGITS_LAST);         /* a batch of 8 */
     for (int t = 8; t < N; t++)                           /* then one at a time */
