@@ -155,10 +155,7 @@ float *gpt2_forward(const Model *model, RunState *s, const int *tokens, int T, i
     embed_tokens(s->x, &w->token_embd, tokens, T);
     add_position_embedding(s->x, s->xb, &w->position_embd, pos, T);
     for (int l = 0; l < c->n_layers; l++) {
-        /* As in Llama: the last layer runs past its cache write only on the
-         * n_out rows, unless an observer watches every row's attention. */
-        const bool last = l == c->n_layers - 1;
-        const int first = last && !s->observer ? T - n_out : 0;
+        const int first = layer_first_row(s, l, c->n_layers, T, n_out);
         attention_block(c, &w->layers[l], s, l, T, pos, first);
         if (first < T)
             feed_forward_block(c, &w->layers[l], s, l, s->x + (size_t)first * c->dim, T - first, pos + first);

@@ -164,11 +164,7 @@ float *llama_forward(const Model *model, RunState *s, const int *tokens, int T, 
     embed_tokens(s->x, &w->token_embd, tokens, T);
     rope_positions(s->rope_cos_sin, s->rope_inv_freq, c->head_size, pos, T);
     for (int l = 0; l < c->n_layers; l++) {
-        /* Every layer writes the keys and values of all T rows, which later
-         * tokens read. Past that the last layer runs only the n_out rows,
-         * unless an observer watches every row's attention. */
-        const bool last = l == c->n_layers - 1;
-        const int first = last && !s->observer ? T - n_out : 0;
+        const int first = layer_first_row(s, l, c->n_layers, T, n_out);
         attention_block(c, &w->layers[l], s, l, T, pos, first);
         if (first < T)
             feed_forward_block(c, &w->layers[l], s, l, s->x + (size_t)first * c->dim, T - first, pos + first);

@@ -247,3 +247,8 @@ int output_rows(LogitRows wanted, int T)
     }
     return 0;
 }
+
+int layer_first_row(const RunState *s, int layer, int n_layers, int T, int n_out)
+{
+    return layer == n_layers - 1 && !s->observer ? T - n_out : 0;
+}

@@ -97,4 +97,10 @@ void residual_add(float *x, const float *y, int T, int dim);
  * only those past its kv-cache write (llama.cpp's inp_out_ids). */
 int output_rows(LogitRows wanted, int T);
 
+/* The first row of the batch that layer computes past its kv-cache write:
+ * every layer writes the keys and values of all T rows, which later tokens
+ * read, but the last runs the rest only for the n_out rows whose output is
+ * wanted, unless an observer watches every row. */
+int layer_first_row(const RunState *s, int layer, int n_layers, int T, int n_out);
+
 #endif
