@@ -555,7 +555,7 @@ static void pack_batch_panel(MatmulScratch *scratch, const float *in, int T, int
     const int groups = cols / gs;
     int8_t *values = scratch->values + (size_t)t0 * cols;
     float *scales = scratch->scales + (size_t)t0 * groups;
-    quantize_q8(values, scales, in + (size_t)t0 * cols, (size_t)n * cols, gs);
+    quantize_input(values, scales, in + (size_t)t0 * cols, (size_t)n * cols, gs);
     /* 4 values = 4 bytes = one float's worth: pack_panel moves them whole */
     pack_panel(scratch->panels + (size_t)t0 * cols / 4, (const float *)(const void *)values, cols / 4, n, width,
                cols / 4);
