@@ -10,61 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---------------------------------------------------------------------------
- * Q8_0, as ggml makes it */
-
-uint16_t fp32_to_fp16(float f)
-{
-    uint32_t x;
-    memcpy(&x, &f, sizeof x);
-    const uint32_t sign = (x >> 16) & 0x8000u;
-    const uint32_t abs = x & 0x7fffffffu;
-    if (abs > 0x7f800000u)  /* NaN: quiet, with the top of its payload */
-        return (uint16_t)(sign | 0x7e00u | ((abs >> 13) & 0x3ffu));
-    if (abs >= 0x477ff000u)  /* 65520 and up (infinity too) round past 65504, the largest half */
-        return (uint16_t)(sign | 0x7c00u);
-    if (abs >= 0x38800000u) {
-        /* A normal half (2^-14 and up): rebias the exponent (127 - 15 = 112,
-         * 112 << 23 = 0x38000000) and round the mantissa's 13 low bits away,
-         * to nearest, ties to the even result. A carry moves up the exponent,
-         * which is right. */
-        const uint32_t odd = (abs >> 13) & 1u;
-        return (uint16_t)(sign | ((abs - 0x38000000u + 0xfffu + odd) >> 13));
-    }
-    /* A subnormal half (or 0): the value is m * 2^(e - 150) with the 24-bit
-     * significand m; in units of the smallest half, 2^-24, that is
-     * m >> (126 - e), rounded to nearest even. Below 2^-25 it is 0. */
-    const uint32_t e = abs >> 23;
-    if (e < 102)
-        return (uint16_t)sign;
-    const uint32_t m = (abs & 0x7fffffu) | 0x800000u;
-    const uint32_t shift = 126 - e;  /* 14 .. 24 */
-    const uint32_t odd = (m >> shift) & 1u;
-    return (uint16_t)(sign | ((m + (1u << (shift - 1)) - 1u + odd) >> shift));
-}
-
-void quantize_row_q8_0(unsigned char *out, const float *x, size_t n)
-{
-    for (size_t b = 0; b < n / Q8_0_BLOCK; b++, x += Q8_0_BLOCK, out += Q8_0_BLOCK_BYTES) {
-        float amax = 0.0f;
-        for (int j = 0; j < Q8_0_BLOCK; j++) {
-            const float v = fabsf(x[j]);
-            amax = amax > v ? amax : v;  /* ggml's MAX, NaN and all */
-        }
-        const float d = amax / 127;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        const uint16_t h = fp32_to_fp16(d);
-        out[0] = (unsigned char)(h & 0xff);
-        out[1] = (unsigned char)(h >> 8);
-        for (int j = 0; j < Q8_0_BLOCK; j++) {
-            /* Finite values give |q| <= 127 already; the clamp only keeps
-             * corrupt ones (NaN, infinities) out of undefined behaviour. */
-            const float q = roundf(x[j] * id);
-            out[2 + j] = (unsigned char)(int8_t)(q >= 127.0f ? 127 : q <= -127.0f ? -127 : q == q ? (int)q : 0);
-        }
-    }
-}
+#include <strings.h>
 
 /* ---------------------------------------------------------------------------
  * Part 1: the writer */
@@ -226,9 +172,10 @@ void gguf_writer_tensor_bytes(GgufWriter *w, const char *name, uint32_t n_dims, 
     t->bytes = data;
 }
 
-void gguf_writer_tensor_rows(GgufWriter *w, const char *name, uint32_t n_dims, const uint64_t *dims,
-                             const Matrix *m, GgufTensorSource as)
+void gguf_writer_tensor_as(GgufWriter *w, const char *name, uint32_t n_dims, const uint64_t *dims, const Matrix *m,
+                           WeightType type)
 {
+    const WeightTypeInfo *to = &weight_types[type];
     uint64_t n = 1;
     for (uint32_t d = 0; d < n_dims && d < GGUF_MAX_DIMS; d++)
         n *= dims[d];
@@ -236,17 +183,29 @@ void gguf_writer_tensor_rows(GgufWriter *w, const char *name, uint32_t n_dims, c
         writer_fail(w, "tensor %s: its dimensions do not hold its %d x %d values", name, m->rows, m->cols);
         return;
     }
-    if (as == GGUF_FROM_Q8_0 && m->cols % Q8_0_BLOCK != 0) {
-        writer_fail(w, "tensor %s: rows of %d values are not whole Q8_0 blocks of %d", name, m->cols, Q8_0_BLOCK);
+    if (!to->quantize_row || to->ggml_type < 0) {
+        writer_fail(w, "tensor %s: cannot write %s", name, to->name);
+        return;
+    }
+    if (m->cols % to->block_values != 0) {
+        writer_fail(w, "tensor %s: rows of %d values are not whole %s blocks of %d", name, m->cols, to->name,
+                    to->block_values);
         return;
     }
     GgufWriterTensor *t = tensor_begin(w, name, n_dims, dims);
     if (!t)
         return;
-    t->source = as;
+    t->source = type == WEIGHT_F32 ? GGUF_FROM_F32 : GGUF_FROM_QUANTIZED;
     t->matrix = *m;
-    t->type = as == GGUF_FROM_Q8_0 ? GGML_TYPE_Q8_0 : GGML_TYPE_F32;
-    t->size = as == GGUF_FROM_Q8_0 ? n / Q8_0_BLOCK * Q8_0_BLOCK_BYTES : n * sizeof(float);
+    t->written = type;
+    t->type = (uint32_t)to->ggml_type;
+    t->size = weight_type_size(type, n);
+}
+
+void gguf_writer_tensor_rows(GgufWriter *w, const char *name, uint32_t n_dims, const uint64_t *dims,
+                             const Matrix *m, GgufTensorSource as)
+{
+    gguf_writer_tensor_as(w, name, n_dims, dims, m, as == GGUF_FROM_F32 ? WEIGHT_F32 : WEIGHT_Q8_0);
 }
 
 static uint64_t align_up(uint64_t n, uint64_t alignment)
@@ -304,15 +263,10 @@ static bool write_tensor_data(FILE *f, const GgufWriterTensor *t, float *row, un
     if (t->source == GGUF_FROM_BYTES)
         return fwrite(t->bytes, 1, t->size, f) == t->size;
     const Matrix *m = &t->matrix;
+    const size_t bytes = (size_t)weight_type_size(t->written, (uint64_t)m->cols);
     for (int r = 0; r < m->rows; r++) {
         matrix_row(row, m, r);
-        if (t->source == GGUF_FROM_F32) {
-            if (fwrite(row, sizeof(float), (size_t)m->cols, f) != (size_t)m->cols)
-                return false;
-            continue;
-        }
-        const size_t bytes = (size_t)m->cols / Q8_0_BLOCK * Q8_0_BLOCK_BYTES;
-        quantize_row_q8_0(blocks, row, (size_t)m->cols);
+        weight_types[t->written].quantize_row(blocks, row, (size_t)m->cols);
         if (fwrite(blocks, 1, bytes, f) != bytes)
             return false;
     }
@@ -334,7 +288,7 @@ int gguf_writer_save(GgufWriter *w, const char *path, char err[ERROR_SIZE])
             widest = t->matrix.cols;
     }
     float *row = malloc(((size_t)widest + 1) * sizeof(float));
-    unsigned char *blocks = malloc((size_t)widest / Q8_0_BLOCK * Q8_0_BLOCK_BYTES + 1);
+    unsigned char *blocks = malloc(((size_t)widest + 1) * sizeof(float));  /* no type takes more than F32 */
     if (!row || !blocks) {
         free(row), free(blocks);
         return file_error(err, path, "cannot write: out of memory");
@@ -356,42 +310,131 @@ int gguf_writer_save(GgufWriter *w, const char *path, char err[ERROR_SIZE])
 /* ---------------------------------------------------------------------------
  * Part 2: a model as a Q8_0 GGUF file */
 
-/* Adds a matrix (dims in ggml order, the product m->rows * m->cols) as Q8_0,
- * or as it was when that is already quantized or its rows are not whole blocks. */
-static void add_matrix(GgufWriter *w, GgufSaveSummary *s, const char *name, uint32_t n_dims, const uint64_t *dims,
-                       const Matrix *m)
+/* ---------------------------------------------------------------------------
+ * What --type writes */
+
+/* What every matrix's type depends on, besides its name. */
+typedef struct {
+    const QuantizeRecipe *recipe;
+    int n_layers;
+    bool has_output;  /* a classifier of its own (else token_embd is it) */
+} SaveContext;
+
+/* llama.cpp's general.file_type (enum llama_ftype) of each recipe */
+#define FILE_TYPE_MOSTLY_Q4_0 2
+#define FILE_TYPE_MOSTLY_Q4_K_S 14
+#define FILE_TYPE_MOSTLY_Q4_K_M 15
+
+const QuantizeRecipe quantize_recipes[] = {
+    {"q8_0", WEIGHT_Q8_0, GGUF_FILE_TYPE_MOSTLY_Q8_0, false, false},
+    {"q4_0", WEIGHT_Q4_0, FILE_TYPE_MOSTLY_Q4_0, true, false},
+    {"q4_k", WEIGHT_Q4_K, FILE_TYPE_MOSTLY_Q4_K_S, false, false},
+    {"q4_k_m", WEIGHT_Q4_K, FILE_TYPE_MOSTLY_Q4_K_M, true, true},
+};
+#define N_RECIPES (sizeof quantize_recipes / sizeof quantize_recipes[0])
+
+const QuantizeRecipe *quantize_recipe(const char *name)
 {
-    const bool whole_blocks = m->cols % Q8_0_BLOCK == 0;
+    for (size_t i = 0; i < N_RECIPES; i++)
+        if (strcasecmp(name, quantize_recipes[i].name) == 0)
+            return &quantize_recipes[i];
+    return NULL;
+}
+
+void quantize_recipe_names(char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < N_RECIPES && used < size; i++) {
+        const int n = snprintf(out + used, size - used, "%s%s", i ? ", " : "", quantize_recipes[i].name);
+        used += n > 0 ? (size_t)n : 0;
+    }
+}
+
+/* llama.cpp's use_more_bits: Q4_K_M's layers whose attn_v and ffn_down get
+ * Q6_K (the first and last eighth, and every third between). */
+static bool uses_more_bits(int layer, int n_layers)
+{
+    return layer < n_layers / 8 || layer >= 7 * n_layers / 8 || (layer - n_layers / 8) % 3 == 2;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    const size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* The type the recipe gives the matrix `name`, as llama.cpp's quantizer
+ * does: the classifier (or the embedding table that stands in for it) in
+ * Q6_K, and under Q4_K_M the attn_v and ffn_down of some layers. */
+static WeightType recipe_type(const SaveContext *ctx, const char *name)
+{
+    const QuantizeRecipe *r = ctx->recipe;
+    if (r->output_q6_k &&
+        (strcmp(name, "output.weight") == 0 || (!ctx->has_output && strcmp(name, "token_embd.weight") == 0)))
+        return WEIGHT_Q6_K;
+    int layer;
+    if (r->more_bits && (ends_with(name, ".attn_v.weight") || ends_with(name, ".ffn_down.weight")) &&
+        sscanf(name, "blk.%d.", &layer) == 1 && uses_more_bits(layer, ctx->n_layers))
+        return WEIGHT_Q6_K;
+    return r->type;
+}
+
+/* llama.cpp's stand-in for a k-quant when a row is not whole super-blocks
+ * of 256: Q4_K -> Q5_0, Q6_K -> Q8_0 (blocks of 32). */
+static WeightType stand_in(WeightType type)
+{
+    return type == WEIGHT_Q4_K ? WEIGHT_Q5_0 : type == WEIGHT_Q6_K ? WEIGHT_Q8_0 : type;
+}
+
+static double bits_per_weight(WeightType type)
+{
+    const WeightTypeInfo *info = &weight_types[type];
+    return 8.0 * info->block_bytes / info->block_values;
+}
+
+static void note_kept(GgufSaveSummary *s, const char *name, const char *type)
+{
+    if (s->kept++ == 0)
+        snprintf(s->kept_name, sizeof s->kept_name, "%s", name), snprintf(s->kept_type, sizeof s->kept_type, "%s", type);
+}
+
+/* Adds a matrix (dims in ggml order, the product m->rows * m->cols) in the
+ * recipe's type for it: quantized from its values when it has more bits per
+ * weight than that type (or is llama2.c's int8, which GGUF lacks), copied as
+ * it is otherwise (a second rounding would only lose); as it was when its
+ * rows are not whole blocks of the type (nor of its stand-in). */
+static void add_matrix(GgufWriter *w, GgufSaveSummary *s, const SaveContext *ctx, const char *name, uint32_t n_dims,
+                       const uint64_t *dims, const Matrix *m)
+{
     const WeightTypeInfo *info = &weight_types[m->type];
-    if (info->input == INPUT_FLOATS) {  /* F32, F16, BF16 */
-        if (whole_blocks) {
-            gguf_writer_tensor_rows(w, name, n_dims, dims, m, GGUF_FROM_Q8_0);
-            s->quantized++;
-            return;
-        }
-    } else if (info->ggml_type < 0) {
-        /* llama2.c's int8 has no GGUF type: its values (q * scale) rounded again to Q8_0. */
-        gguf_writer_tensor_rows(w, name, n_dims, dims, m, whole_blocks ? GGUF_FROM_Q8_0 : GGUF_FROM_F32);
-        if (whole_blocks) {
-            s->requantized++;
-            return;
-        }
-        if (s->kept++ == 0)
-            snprintf(s->kept_name, sizeof s->kept_name, "%s", name), snprintf(s->kept_type, sizeof s->kept_type, "F32");
-        return;
-    } else {
-        /* Already quantized: copied as it is (a second rounding would only lose). */
+    WeightType target = recipe_type(ctx, name);
+    if (m->cols % weight_types[target].block_values != 0)
+        target = stand_in(target);
+    const bool whole_blocks = m->cols % weight_types[target].block_values == 0;
+    if (info->ggml_type >= 0 && bits_per_weight(m->type) <= bits_per_weight(target)) {
         gguf_writer_tensor_bytes(w, name, n_dims, dims, (uint32_t)info->ggml_type, m->data,
                                  weight_type_size(m->type, (uint64_t)m->rows * (uint64_t)m->cols));
         s->copied++;
         return;
     }
-    /* Float rows that are not whole Q8_0 blocks: as they are. */
+    if (whole_blocks) {
+        gguf_writer_tensor_as(w, name, n_dims, dims, m, target);
+        s->written[target]++;
+        if (info->input == INPUT_FLOATS)  /* F32, F16, BF16 */
+            s->quantized++;
+        else
+            s->requantized++;
+        return;
+    }
+    if (info->ggml_type < 0) {  /* llama2.c's int8 has no GGUF type: its values as F32 */
+        gguf_writer_tensor_as(w, name, n_dims, dims, m, WEIGHT_F32);
+        note_kept(s, name, "F32");
+        return;
+    }
     gguf_writer_tensor_bytes(w, name, n_dims, dims, (uint32_t)info->ggml_type, m->data,
                              weight_type_size(m->type, (uint64_t)m->rows * (uint64_t)m->cols));
-    if (s->kept++ == 0)
-        snprintf(s->kept_name, sizeof s->kept_name, "%s", name), snprintf(s->kept_type, sizeof s->kept_type, "%s",
-                                                                          info->name);
+    note_kept(s, name, info->name);
 }
 
 static void add_vector(GgufWriter *w, GgufSaveSummary *s, const char *name, const float *v, int n)
@@ -401,10 +444,11 @@ static void add_vector(GgufWriter *w, GgufSaveSummary *s, const char *name, cons
     s->others++;
 }
 
-static void add_model_matrix(GgufWriter *w, GgufSaveSummary *s, const char *name, const Matrix *m)
+static void add_model_matrix(GgufWriter *w, GgufSaveSummary *s, const SaveContext *ctx, const char *name,
+                             const Matrix *m)
 {
     const uint64_t dims[2] = {(uint64_t)m->cols, (uint64_t)m->rows};
-    add_matrix(w, s, name, 2, dims, m);
+    add_matrix(w, s, ctx, name, 2, dims, m);
 }
 
 /* A layer's tensor name: "blk.l.suffix". */
@@ -414,15 +458,15 @@ static const char *layer_name(char name[GGUF_MAX_NAME + 1], int l, const char *s
     return name;
 }
 
-static void add_quantization_kvs(GgufWriter *w)
+static void add_quantization_kvs(GgufWriter *w, const SaveContext *ctx)
 {
     gguf_writer_kv_u32(w, "general.quantization_version", GGUF_QUANTIZATION_VERSION);
-    gguf_writer_kv_u32(w, "general.file_type", GGUF_FILE_TYPE_MOSTLY_Q8_0);
+    gguf_writer_kv_u32(w, "general.file_type", ctx->recipe->file_type);
 }
 
 /* A llama2.c checkpoint: llama.* metadata as llama.cpp names it, tensors in
  * the order of its convert-llama2c-to-ggml. */
-static void add_llama(GgufWriter *w, GgufSaveSummary *s, const Model *model)
+static void add_llama(GgufWriter *w, GgufSaveSummary *s, const SaveContext *ctx, const Model *model)
 {
     const Config *c = &model->config;
     const Weights *wt = &model->weights;
@@ -436,23 +480,23 @@ static void add_llama(GgufWriter *w, GgufSaveSummary *s, const Model *model)
     gguf_writer_kv_u32(w, "llama.rope.dimension_count", (uint32_t)c->head_size);
     gguf_writer_kv_f32(w, "llama.rope.freq_base", c->rope_theta);
     gguf_writer_kv_f32(w, "llama.attention.layer_norm_rms_epsilon", c->norm_eps);
-    add_quantization_kvs(w);
+    add_quantization_kvs(w, ctx);
 
-    add_model_matrix(w, s, "token_embd.weight", &wt->token_embd);
+    add_model_matrix(w, s, ctx, "token_embd.weight", &wt->token_embd);
     add_vector(w, s, "output_norm.weight", wt->output_norm, c->dim);
     if (!c->shared_classifier)
-        add_model_matrix(w, s, "output.weight", &wt->output);
+        add_model_matrix(w, s, ctx, "output.weight", &wt->output);
     char name[GGUF_MAX_NAME + 1];
     for (int l = 0; l < c->n_layers; l++) {
         const LayerWeights *lw = &wt->layers[l];
-        add_model_matrix(w, s, layer_name(name, l, "attn_q.weight"), &lw->wq);
-        add_model_matrix(w, s, layer_name(name, l, "attn_k.weight"), &lw->wk);
-        add_model_matrix(w, s, layer_name(name, l, "attn_v.weight"), &lw->wv);
-        add_model_matrix(w, s, layer_name(name, l, "attn_output.weight"), &lw->wo);
+        add_model_matrix(w, s, ctx, layer_name(name, l, "attn_q.weight"), &lw->wq);
+        add_model_matrix(w, s, ctx, layer_name(name, l, "attn_k.weight"), &lw->wk);
+        add_model_matrix(w, s, ctx, layer_name(name, l, "attn_v.weight"), &lw->wv);
+        add_model_matrix(w, s, ctx, layer_name(name, l, "attn_output.weight"), &lw->wo);
         add_vector(w, s, layer_name(name, l, "attn_norm.weight"), lw->attn_norm, c->dim);
-        add_model_matrix(w, s, layer_name(name, l, "ffn_gate.weight"), &lw->w_gate);
-        add_model_matrix(w, s, layer_name(name, l, "ffn_down.weight"), &lw->w_down);
-        add_model_matrix(w, s, layer_name(name, l, "ffn_up.weight"), &lw->w_up);
+        add_model_matrix(w, s, ctx, layer_name(name, l, "ffn_gate.weight"), &lw->w_gate);
+        add_model_matrix(w, s, ctx, layer_name(name, l, "ffn_down.weight"), &lw->w_down);
+        add_model_matrix(w, s, ctx, layer_name(name, l, "ffn_up.weight"), &lw->w_up);
         add_vector(w, s, layer_name(name, l, "ffn_norm.weight"), lw->ffn_norm, c->dim);
     }
 }
@@ -460,7 +504,7 @@ static void add_llama(GgufWriter *w, GgufSaveSummary *s, const Model *model)
 /* An llm.c checkpoint: gpt2.* metadata and tensors in the order of llama.cpp's
  * convert_hf_to_gguf.py for GPT-2. q, k and v are views of one matrix's rows
  * (gpt2_split_qkv), written back as that one matrix. */
-static int add_gpt2(GgufWriter *w, GgufSaveSummary *s, const Model *model, const char *model_path,
+static int add_gpt2(GgufWriter *w, GgufSaveSummary *s, const SaveContext *ctx, const Model *model, const char *model_path,
                     char err[ERROR_SIZE])
 {
     const Config *c = &model->config;
@@ -472,9 +516,9 @@ static int add_gpt2(GgufWriter *w, GgufSaveSummary *s, const Model *model, const
     gguf_writer_kv_u32(w, "gpt2.block_count", (uint32_t)c->n_layers);
     gguf_writer_kv_u32(w, "gpt2.attention.head_count", (uint32_t)c->n_heads);
     gguf_writer_kv_f32(w, "gpt2.attention.layer_norm_epsilon", c->norm_eps);
-    add_quantization_kvs(w);
+    add_quantization_kvs(w, ctx);
 
-    add_model_matrix(w, s, "token_embd.weight", &wt->token_embd);
+    add_model_matrix(w, s, ctx, "token_embd.weight", &wt->token_embd);
     /* The position table is added to the stream, not multiplied: llama.cpp's
      * quantizer leaves it as it is, and so does this. */
     const uint64_t position_dims[2] = {(uint64_t)c->dim, (uint64_t)c->seq_len};
@@ -493,27 +537,27 @@ static int add_gpt2(GgufWriter *w, GgufSaveSummary *s, const Model *model, const
             return file_error(err, model_path, "layer %d's q, k and v are not one matrix: cannot write attn_qkv", l);
         add_vector(w, s, layer_name(name, l, "attn_norm.weight"), lw->attn_norm, c->dim);
         add_vector(w, s, layer_name(name, l, "attn_norm.bias"), lw->attn_norm_bias, c->dim);
-        add_model_matrix(w, s, layer_name(name, l, "attn_qkv.weight"), &wqkv);
+        add_model_matrix(w, s, ctx, layer_name(name, l, "attn_qkv.weight"), &wqkv);
         add_vector(w, s, layer_name(name, l, "attn_qkv.bias"), lw->bq, qkv_rows);
-        add_model_matrix(w, s, layer_name(name, l, "attn_output.weight"), &lw->wo);
+        add_model_matrix(w, s, ctx, layer_name(name, l, "attn_output.weight"), &lw->wo);
         add_vector(w, s, layer_name(name, l, "attn_output.bias"), lw->bo, c->dim);
         add_vector(w, s, layer_name(name, l, "ffn_norm.weight"), lw->ffn_norm, c->dim);
         add_vector(w, s, layer_name(name, l, "ffn_norm.bias"), lw->ffn_norm_bias, c->dim);
-        add_model_matrix(w, s, layer_name(name, l, "ffn_up.weight"), &lw->w_up);
+        add_model_matrix(w, s, ctx, layer_name(name, l, "ffn_up.weight"), &lw->w_up);
         add_vector(w, s, layer_name(name, l, "ffn_up.bias"), lw->b_up, c->hidden_dim);
-        add_model_matrix(w, s, layer_name(name, l, "ffn_down.weight"), &lw->w_down);
+        add_model_matrix(w, s, ctx, layer_name(name, l, "ffn_down.weight"), &lw->w_down);
         add_vector(w, s, layer_name(name, l, "ffn_down.bias"), lw->b_down, c->dim);
     }
     add_vector(w, s, "output_norm.weight", wt->output_norm, c->dim);
     add_vector(w, s, "output_norm.bias", wt->output_norm_bias, c->dim);
     if (!c->shared_classifier)
-        add_model_matrix(w, s, "output.weight", &wt->output);
+        add_model_matrix(w, s, ctx, "output.weight", &wt->output);
     return 0;
 }
 
 /* A GGUF file: its metadata entries byte for byte (but the two that say how
  * the file is quantized), and its tensors by the rules of add_matrix. */
-static int add_gguf(GgufWriter *w, GgufSaveSummary *s, const GgufFile *g, const char *model_path,
+static int add_gguf(GgufWriter *w, GgufSaveSummary *s, const SaveContext *ctx, const GgufFile *g, const char *model_path,
                     char err[ERROR_SIZE])
 {
     w->alignment = g->alignment;  /* general.alignment, copied below, says so */
@@ -524,7 +568,7 @@ static int add_gguf(GgufWriter *w, GgufSaveSummary *s, const GgufFile *g, const 
             gguf_writer_kv_u32(w, "general.quantization_version", GGUF_QUANTIZATION_VERSION);
             have_version = true;
         } else if (gguf_string_equals(kv->key, "general.file_type")) {
-            gguf_writer_kv_u32(w, "general.file_type", GGUF_FILE_TYPE_MOSTLY_Q8_0);
+            gguf_writer_kv_u32(w, "general.file_type", ctx->recipe->file_type);
             have_file_type = true;
         } else {
             gguf_writer_kv_raw(w, kv->raw, kv->raw_size);
@@ -533,7 +577,7 @@ static int add_gguf(GgufWriter *w, GgufSaveSummary *s, const GgufFile *g, const 
     if (!have_version)
         gguf_writer_kv_u32(w, "general.quantization_version", GGUF_QUANTIZATION_VERSION);
     if (!have_file_type)
-        gguf_writer_kv_u32(w, "general.file_type", GGUF_FILE_TYPE_MOSTLY_Q8_0);
+        gguf_writer_kv_u32(w, "general.file_type", ctx->recipe->file_type);
     s->vocabulary = gguf_find_kv(g, "tokenizer.ggml.tokens") != NULL;
 
     for (uint64_t i = 0; i < g->n_tensors; i++) {
@@ -557,25 +601,28 @@ static int add_gguf(GgufWriter *w, GgufSaveSummary *s, const GgufFile *g, const 
             return file_error(err, model_path, "tensor %s: %llu rows of %llu values are more than this engine "
                               "handles", name, (unsigned long long)rows, (unsigned long long)t->dims[0]);
         const Matrix m = {type, (int)rows, (int)t->dims[0], t->data, NULL, 0};
-        add_matrix(w, s, name, t->n_dims, t->dims, &m);
+        add_matrix(w, s, ctx, name, t->n_dims, t->dims, &m);
     }
     return 0;
 }
 
-int model_save_gguf(const Model *model, const char *model_path, const char *path, GgufSaveSummary *summary,
-                    char err[ERROR_SIZE])
+int model_save_gguf(const Model *model, const char *model_path, const char *path, const QuantizeRecipe *recipe,
+                    GgufSaveSummary *summary, char err[ERROR_SIZE])
 {
     memset(summary, 0, sizeof *summary);
+    SaveContext c = {recipe, model->config.n_layers, !model->config.shared_classifier};
+    if (model->gguf)
+        c.has_output = gguf_find_tensor(model->gguf, "output.weight") != NULL;
     GgufWriter w;
     gguf_writer_init(&w);
     int rc = 0;
     if (model->gguf) {
         summary->from_gguf = true;
-        rc = add_gguf(&w, summary, model->gguf, model_path, err);
+        rc = add_gguf(&w, summary, &c, model->gguf, model_path, err);
     } else if (model->arch == find_architecture("llama", strlen("llama"))) {
-        add_llama(&w, summary, model);
+        add_llama(&w, summary, &c, model);
     } else if (model->arch == find_architecture("gpt2", strlen("gpt2"))) {
-        rc = add_gpt2(&w, summary, model, model_path, err);
+        rc = add_gpt2(&w, summary, &c, model, model_path, err);
     } else {
         rc = file_error(err, model_path, "cannot write a %s model read from this format as GGUF",
                         model->arch ? model->arch->name : "unknown");

@@ -26,28 +26,13 @@
 #define GGUF_QUANTIZATION_VERSION 2
 
 /* ---------------------------------------------------------------------------
- * Q8_0, as ggml makes it */
-
-/* IEEE single to half precision, rounding to nearest even (ggml's
- * GGML_FP32_TO_FP16, F16C's vcvtps2ph): values past the largest half become
- * infinities, NaN stays a quiet NaN. fp16_to_fp32 (quants.h) undoes it
- * exactly for every half. */
-uint16_t fp32_to_fp16(float f);
-
-/* ggml's Q8_0 of the n values at x (n a multiple of Q8_0_BLOCK), exactly as
- * its quantize_row_q8_0_ref: per block of 32, d = max|x| / 127, stored as
- * fp16, and q = roundf(x * (1 / d)) (d and 1 / d in float32, before d is
- * rounded to fp16). Writes n / 32 blocks of Q8_0_BLOCK_BYTES to out. A NaN
- * gives q = 0 (C leaves its conversion undefined). */
-void quantize_row_q8_0(unsigned char *out, const float *x, size_t n);
-
-/* ---------------------------------------------------------------------------
  * Part 1: the writer */
 
 typedef enum {
     GGUF_FROM_BYTES,  /* the tensor's bytes, copied as they are */
     GGUF_FROM_Q8_0,   /* the rows of a matrix, quantized to Q8_0 */
     GGUF_FROM_F32,    /* the rows of a matrix, as float32 */
+    GGUF_FROM_QUANTIZED,  /* the rows of a matrix, quantized to `written` */
 } GgufTensorSource;
 
 typedef struct {
@@ -59,7 +44,8 @@ typedef struct {
     uint64_t offset;               /* from the start of the tensor data */
     GgufTensorSource source;
     const void *bytes;             /* GGUF_FROM_BYTES */
-    Matrix matrix;                 /* GGUF_FROM_Q8_0, GGUF_FROM_F32: any weight type (matrix_row) */
+    Matrix matrix;                 /* the rows' sources: any weight type (matrix_row) */
+    WeightType written;            /* ... and the type they are written in */
 } GgufWriterTensor;
 
 typedef struct {
@@ -90,6 +76,10 @@ void gguf_writer_tensor_bytes(GgufWriter *w, const char *name, uint32_t n_dims, 
  * m->rows * m->cols, dims[0] m->cols). */
 void gguf_writer_tensor_rows(GgufWriter *w, const char *name, uint32_t n_dims, const uint64_t *dims,
                              const Matrix *m, GgufTensorSource as);
+/* The same, quantized to any type with a quantize_row (quants.h), F32 too;
+ * m->cols must be whole blocks of it. */
+void gguf_writer_tensor_as(GgufWriter *w, const char *name, uint32_t n_dims, const uint64_t *dims, const Matrix *m,
+                           WeightType type);
 
 /* Writes the file at path (a temporary name beside it, renamed when
  * complete). Returns 0, or -1 with "path: why" in err (or the first error
@@ -99,12 +89,31 @@ int gguf_writer_save(GgufWriter *w, const char *path, char err[ERROR_SIZE]);
 /* ---------------------------------------------------------------------------
  * Part 2: a model as a Q8_0 GGUF file */
 
+/* What ./run quantize --type NAME writes: llama.cpp's mixes. */
+typedef struct {
+    const char *name;    /* as --type takes it */
+    WeightType type;     /* most matrices */
+    uint32_t file_type;  /* general.file_type (llama.cpp's enum llama_ftype) */
+    bool output_q6_k;    /* the classifier in Q6_K, as llama.cpp does for every type below 8 bits */
+    bool more_bits;      /* Q4_K_M: attn_v and ffn_down in Q6_K on llama.cpp's use_more_bits layers */
+} QuantizeRecipe;
+
+/* "q8_0" (every matrix Q8_0), "q4_0" (Q4_0, the classifier Q6_K, as
+ * llama.cpp's Q4_0), "q4_k" (every matrix Q4_K, as llama-quantize --pure),
+ * "q4_k_m" (llama.cpp's Q4_K_M mix of Q4_K and Q6_K). */
+extern const QuantizeRecipe quantize_recipes[];
+/* The recipe named (case-insensitively), or NULL. */
+const QuantizeRecipe *quantize_recipe(const char *name);
+/* "q8_0, q4_0, ...", for messages. */
+void quantize_recipe_names(char *out, size_t size);
+
 /* What model_save_gguf did, for the caller's notes. */
 typedef struct {
-    int quantized;    /* F32 and F16 matrices quantized to Q8_0 */
-    int copied;       /* matrices already quantized (Q8_0, ...) copied as they were */
-    int requantized;  /* llama2.c int8 matrices rounded again to Q8_0 */
-    int kept;         /* matrices whose rows are not whole Q8_0 blocks: left unquantized */
+    int quantized;    /* F32 and F16 matrices quantized */
+    int copied;       /* matrices already quantized to as few bits or fewer, copied as they were */
+    int requantized;  /* quantized matrices (llama2.c int8, Q8_0, ...) rounded again */
+    int written[WEIGHT_TYPE_COUNT];  /* matrices quantized (or again) to each type */
+    int kept;         /* matrices whose rows are not whole blocks: left unquantized */
     char kept_name[GGUF_MAX_NAME + 1];         /* the first of those */
     char kept_type[16];                        /* and the type it was written in */
     int others;       /* tensors written as they were: norms, biases, the position table */
@@ -131,7 +140,7 @@ typedef struct {
  * A matrix whose rows are not whole blocks of 32 stays as it was (F32 for
  * llama2.c int8). Returns 0, or -1 with a message in err; summary says what
  * was done. */
-int model_save_gguf(const Model *model, const char *model_path, const char *path, GgufSaveSummary *summary,
-                    char err[ERROR_SIZE]);
+int model_save_gguf(const Model *model, const char *model_path, const char *path, const QuantizeRecipe *recipe,
+                    GgufSaveSummary *summary, char err[ERROR_SIZE]);
 
 #endif

@@ -574,7 +574,7 @@ static void pack_batch_panel(MatmulScratch *scratch, const float *in, int T, int
     const int groups = cols / gs;
     int8_t *values = scratch->values + (size_t)t0 * cols;
     float *scales = scratch->scales + (size_t)t0 * groups;
-    quantize_q8(values, scales, in + (size_t)t0 * cols, (size_t)n * cols, gs);
+    quantize_input(values, scales, in + (size_t)t0 * cols, (size_t)n * cols, gs);
     /* 4 values = 4 bytes = one float's worth: pack_panel moves them whole */
     pack_panel(scratch->panels + (size_t)t0 * cols / 4, (const float *)(const void *)values, cols / 4, n, width,
                cols / 4);
@@ -925,6 +925,8 @@ static inline __attribute__((always_inline)) float blocks_row_dot(const unsigned
     return horizontal_sum(acc);
 }
 
+#define CACHE_LINE 64
+
 /* LANES rows side by side, w_stride bytes apart: a lanes kernel. */
 static inline __attribute__((always_inline)) void blocks_rows_side_by_side(float *out, size_t out_stride,
                                                                            const unsigned char *w, size_t w_stride,
@@ -937,10 +939,16 @@ static inline __attribute__((always_inline)) void blocks_rows_side_by_side(float
     for (int l = 0; l < LANES; l++)
         acc[l] = _mm256_setzero_ps();
     DecodedBlock b;
+    const size_t row_bytes = (size_t)(cols / block_values) * block_bytes;
     for (int k = 0; k < cols / block_values; k++) {
         const int8_t *xk = x + (size_t)k * block_values;
         const __m256i sums = input_sums ? input_sums(xk) : _mm256_setzero_si256();
         for (int l = 0; l < LANES; l++) {
+            /* The same block of the next row, which this thread's next step
+             * reads: short rows end before the hardware's prefetch catches up. */
+            const unsigned char *next = w + l * w_stride + row_bytes + (size_t)k * block_bytes;
+            for (size_t line = 0; line < block_bytes; line += CACHE_LINE)
+                _mm_prefetch((const char *)next + line, _MM_HINT_T0);
             decode(&b, w + l * w_stride + (size_t)k * block_bytes);
             acc[l] = decoded_dot(&b, xk, sums, xs[k], acc[l], form);
         }

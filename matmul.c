@@ -173,10 +173,10 @@ static void shared_input_unit(void *context, int unit)
 }
 
 /* Quantizes the T input rows in groups of gs (one scale each) for an int8 matmul. */
-static void quantize_input(MatmulScratch *scratch, const float *in, int T, int cols, int gs)
+static void quantize_tokens(MatmulScratch *scratch, const float *in, int T, int cols, int gs)
 {
     for (int t = 0; t < T; t++)
-        quantize_q8(scratch->values + (size_t)t * cols, scratch->scales + (size_t)t * (cols / gs),
+        quantize_input(scratch->values + (size_t)t * cols, scratch->scales + (size_t)t * (cols / gs),
                     in + (size_t)t * cols, cols, gs);
 }
 
@@ -206,7 +206,7 @@ void matmul_shared_input(float *const outs[], const Matrix *const Ws[], int n, c
         work += (size_t)Ws[i]->rows * cols * T;
     }
     if (gs > 0 && !pack)
-        quantize_input(scratch, in, T, cols, gs);
+        quantize_tokens(scratch, in, T, cols, gs);
     /* Decoding's units go through for_each_unit, which keeps each thread
      * on long runs of consecutive steps; a batch's tiles are handed out one
      * at a time, so that the threads finish within a tile of each other. */

@@ -183,6 +183,9 @@ typedef struct {
     void (*dequantize_row)(float *out, const Matrix *W, int row);
     /* ggml's blocks: one block as integers (NULL for the others) */
     void (*unpack)(UnpackedBlock *out, const void *block);
+    /* n floats (whole blocks) into n / block_values blocks at out; NULL for
+     * a type ./run quantize does not write */
+    void (*quantize_row)(void *out, const float *x, size_t n);
 } WeightTypeInfo;
 
 extern const WeightTypeInfo weight_types[WEIGHT_TYPE_COUNT];
@@ -275,8 +278,31 @@ static inline float bf16_to_fp32(uint16_t h)
     return f;
 }
 
+/* IEEE single to half precision, rounding to nearest even (ggml's
+ * GGML_FP32_TO_FP16, F16C's vcvtps2ph): values past the largest half become
+ * infinities, NaN stays a quiet NaN. fp16_to_fp32 (quants.h) undoes it
+ * exactly for every half. */
+uint16_t fp32_to_fp16(float f);
+
+#define INT8_SCALE_MAX 127.0f  /* a group's largest |x| becomes +-127 */
+
 /* Symmetric int8 quantization of x (n, a multiple of group_size): per group,
- * scale = max|x| / 127 and q = round(x / scale). */
+ * scale = max|x| / 127 and q = round(x / scale). llama2.c's int8 weights. */
 void quantize_q8(int8_t *q, float *scales, const float *x, size_t n, int group_size);
+
+/* A matmul's input, quantized as llama.cpp quantizes it for the weights it
+ * meets, so that the two round alike: per group, q = x * (127 / max|x|)
+ * rounded to nearest even, and the scale as the input block type stores it:
+ * groups of 256 (k-quants: ggml's Q8_K) 1 / (127 / max|x|) in float, groups
+ * of 32 (ggml's Q8_0 and Q8_1) max|x| / 127 rounded to half precision,
+ * others (llama2.c's int8) max|x| / 127. */
+void quantize_input(int8_t *q, float *scales, const float *x, size_t n, int group_size);
+
+/* ggml's Q8_0 of the n values at x (n a multiple of Q8_0_BLOCK), exactly as
+ * its quantize_row_q8_0_ref: per block of 32, d = max|x| / 127, stored as
+ * fp16, and q = roundf(x * (1 / d)) (d and 1 / d in float32, before d is
+ * rounded to fp16). Writes n / 32 blocks of Q8_0_BLOCK_BYTES to out. A NaN
+ * gives q = 0 (C leaves its conversion undefined). */
+void quantize_row_q8_0(void *out, const float *x, size_t n);
 
 #endif

@@ -114,8 +114,9 @@ static void usage(FILE *out)
             "every layer and head, the earlier tokens attended to most.\n"
             "Checkpoints: llama2.c's legacy, version 1 (fp32) and version 2 (int8) files, llm.c's GPT-2,\n"
             "and GGUF files of llama, qwen2, qwen3 and gpt2 (F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,\n"
-            "Q2_K ... Q6_K). ./run quantize IN OUT.gguf writes a copy with Q8_0 matrices (any\n"
-            "checkpoint; metadata and vocabulary kept); ./run quantize IN OUT.bin llama2.c's int8 (version 2).\n");
+            "Q2_K ... Q6_K). ./run quantize IN OUT.gguf [--type q8_0|q4_0|q4_k|q4_k_m] writes a copy with\n"
+            "quantized matrices, Q8_0 by default (any checkpoint; metadata and vocabulary kept);\n"
+            "./run quantize IN OUT.bin llama2.c's int8 (version 2).\n");
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -1257,27 +1258,33 @@ static void gguf_name(char *name, size_t size, const char *out, const char *in)
         snprintf(name, size, "%.*s.q8_0.gguf", keep, out);
 }
 
-static int quantize_to_gguf(const Model *model, const char *in, const char *out)
+static int quantize_to_gguf(const Model *model, const char *in, const char *out, const QuantizeRecipe *recipe)
 {
     char err[ERROR_SIZE];
     GgufSaveSummary s;
-    if (model_save_gguf(model, in, out, &s, err) != 0) {
+    if (model_save_gguf(model, in, out, recipe, &s, err) != 0) {
         fprintf(stderr, "run: %s\n", err);
         return EXIT_BAD_INPUT;
     }
-    fprintf(stderr, "run: wrote %s (GGUF: %d matrices quantized to Q8_0", out, s.quantized + s.requantized);
+    fprintf(stderr, "run: wrote %s (GGUF %s: %d matrices quantized (", out, recipe->name, s.quantized + s.requantized);
+    for (int t = 0, first = 1; t < WEIGHT_TYPE_COUNT; t++)
+        if (s.written[t]) {
+            fprintf(stderr, "%s%d %s", first ? "" : ", ", s.written[t], weight_types[t].name);
+            first = 0;
+        }
+    fprintf(stderr, ")");
     if (s.copied)
         fprintf(stderr, ", %d already quantized copied as they were", s.copied);
     if (s.kept)
         fprintf(stderr, ", %d left unquantized", s.kept);
     fprintf(stderr, ", %d other tensors as they were; %llu metadata entries%s)\n", s.others,
-            (unsigned long long)s.n_kv, s.from_gguf ? ": the input's, general.file_type now Q8_0" : "");
+            (unsigned long long)s.n_kv, s.from_gguf ? ": the input's, general.file_type updated" : "");
     if (s.requantized)
-        fprintf(stderr, "run: note: %d int8 matrices of %s were rounded again, to Q8_0's blocks of %d: their values "
-                "differ slightly from the input's\n", s.requantized, in, Q8_0_BLOCK);
+        fprintf(stderr, "run: note: %d quantized matrices of %s (llama2.c's int8, or more bits than %s) were "
+                "rounded again: their values differ slightly from the input's\n", s.requantized, in, recipe->name);
     if (s.kept)
-        fprintf(stderr, "run: note: %d matrices whose rows are not whole Q8_0 blocks of %d values (the first: %s) "
-                "are kept as %s\n", s.kept, Q8_0_BLOCK, s.kept_name, s.kept_type);
+        fprintf(stderr, "run: note: %d matrices whose rows are not whole blocks of %d values (the first: %s) "
+                "are kept as %s\n", s.kept, QBLOCK, s.kept_name, s.kept_type);
     if (!s.vocabulary)
         fprintf(stderr, "run: note: %s holds no vocabulary (%s has none): run it with -z TOKENIZER\n", out, in);
     return 0;
@@ -1306,9 +1313,21 @@ static int quantize_to_bin(const Model *model, const char *in, const char *out)
 
 static int quantize_command(int argc, char **argv)
 {
-    if (argc != 4)
-        return usage_error("%s", "usage: ./run quantize IN OUT.gguf (Q8_0 GGUF) | ./run quantize IN OUT.bin "
-                           "(llama2.c int8)");
+    const QuantizeRecipe *recipe = quantize_recipe("q8_0");
+    if (argc == 6 && strcmp(argv[4], "--type") == 0) {
+        recipe = quantize_recipe(argv[5]);
+        if (!recipe || !ends_with_gguf(argv[3])) {
+            char message[WEIGHT_TYPE_NAMES_SIZE + 64];
+            quantize_recipe_names(message, sizeof message);
+            if (recipe)
+                return usage_error("--type is for a .gguf output, not %s", argv[3]);
+            fprintf(stderr, "run: unknown --type %s: ./run quantize writes %s\n", argv[5], message);
+            return EXIT_USAGE;
+        }
+    } else if (argc != 4) {
+        return usage_error("%s", "usage: ./run quantize IN OUT.gguf [--type q8_0|q4_0|q4_k|q4_k_m] | ./run quantize "
+                           "IN OUT.bin (llama2.c int8)");
+    }
     const char *in = argv[2], *out = argv[3];
     /* The input is mapped while the output is written: writing over it would destroy it. */
     if (same_file(in, out)) {
@@ -1321,7 +1340,7 @@ static int quantize_command(int argc, char **argv)
         fprintf(stderr, "run: %s\n", err);
         return EXIT_BAD_INPUT;
     }
-    int status = ends_with_gguf(out) ? quantize_to_gguf(&model, in, out) : quantize_to_bin(&model, in, out);
+    int status = ends_with_gguf(out) ? quantize_to_gguf(&model, in, out, recipe) : quantize_to_bin(&model, in, out);
     model_free(&model);
     return status;
 }

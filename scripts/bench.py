@@ -504,6 +504,28 @@ def quantize(engine, src, label, notes):
     return dst, 1.0 + 4.0 / header[1], header[1]
 
 
+# GGUF rows written by `./run quantize --type` from the float32 checkpoint: the shapes and
+# 4-bit types issue #18 times (Q4_K_M is the usual download; Q4_0 the simplest 4-bit type), and
+# Q8_0 beside them at 110M (1.1B has a Q8_0 GGUF row already).
+QUANT_TYPES = {"110M": ["q8_0", "q4_0", "q4_k_m"], "1.1B": ["q4_0", "q4_k_m"]}
+
+
+def quantize_gguf(engine, src, name, qtype, c, notes):
+    """(path, bytes per matrix weight) of `./run quantize src NAME.QTYPE.gguf --type QTYPE`, or None.
+    Bytes per weight: the file's bytes over every matrix weight (embedding table included)."""
+    dst = BENCH_DIR / f"{name}.{qtype}.gguf"
+    if not dst.exists():
+        log(f"writing {dst.name} (./run quantize --type {qtype})")
+        out = subprocess.run([str(engine), "quantize", str(src), str(dst), "--type", qtype],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=3600)
+        if out.returncode != 0:
+            dst.unlink(missing_ok=True)
+            notes.append(f"{name} {qtype} skipped: `./run quantize --type {qtype}` failed: "
+                         f"{out.stderr.decode(errors='replace').strip()[-200:]}")
+            return None
+    return dst, dst.stat().st_size / n_params(c)
+
+
 MEMBW = BENCH_DIR / "membw"
 PAIRED_MIB, PAIRED_REPS = 512, 5  # the short measurement beside each decode run
 
@@ -743,6 +765,11 @@ def main():
             q = quantize(engine, path, name, notes)
             if q:
                 files.append((f"{name} q8", q[0], c, q[1], tok))
+        if not args.no_q8:
+            for qtype in QUANT_TYPES.get(name, []):
+                g = quantize_gguf(engine, path, name, qtype, c, notes)
+                if g:
+                    files.append((f"{name} {qtype.upper()}", g[0], c, g[1], tok))
         if name in LARGE_MODELS:
             g = ensure_gguf_q8_0(name, c, notes)
             if g:  # run with tokenizer.bin (same size) so the prompt is the same 256 tokens

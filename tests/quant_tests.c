@@ -122,22 +122,27 @@ static int argmax(const float *x, int n)
 }
 
 typedef struct {
-    double max_abs;      /* largest |a - b| over every logit */
-    double rel_l2;       /* ||a - b|| / ||b|| over every logit */
-    int same_argmax;     /* positions whose top token agrees */
+    double max_abs;           /* largest |a - b| over every logit */
+    double rel_l2;            /* ||a - b|| / ||b|| over every logit */
+    double worst_rel_l2;      /* the same at the position where it is largest */
+    int same_argmax;          /* positions whose top token agrees */
 } Distance;
 
 static Distance distance(const float *a, const float *b)
 {
-    Distance d = {0, 0, 0};
+    Distance d = {0, 0, 0, 0};
     double diff2 = 0, norm2 = 0;
     for (int t = 0; t < N_TOKENS; t++) {
         const float *x = a + (size_t)t * VOCAB, *y = b + (size_t)t * VOCAB;
+        double position_diff2 = 0, position_norm2 = 0;
         for (int i = 0; i < VOCAB; i++) {
-            d.max_abs = fmax(d.max_abs, fabs((double)x[i] - y[i]));
-            diff2 += ((double)x[i] - y[i]) * ((double)x[i] - y[i]);
-            norm2 += (double)y[i] * y[i];
+            const double e = (double)x[i] - y[i];
+            d.max_abs = fmax(d.max_abs, fabs(e));
+            position_diff2 += e * e;
+            position_norm2 += (double)y[i] * y[i];
         }
+        d.worst_rel_l2 = fmax(d.worst_rel_l2, sqrt(position_diff2 / position_norm2));
+        diff2 += position_diff2, norm2 += position_norm2;
         d.same_argmax += argmax(x, VOCAB) == argmax(y, VOCAB);
     }
     d.rel_l2 = sqrt(diff2 / norm2);
@@ -174,37 +179,60 @@ static float *engine_logits(const char *path, const int tokens[N_TOKENS], bool b
 /* For each file: the engine's logits, batched and decoding, against
  * llama.cpp's on the same file, and both against llama.cpp's on the F32 file.
  *
- * The engine and llama.cpp cannot agree to float rounding: both quantize a
- * matmul's input to 8 bits before multiplying it with quantized weights,
- * but not alike (llama.cpp to Q8_0 and Q8_1 blocks with half-precision
- * scales and sums, or to Q8_K; the engine to int8 with float scales), and
- * where a value lands near a rounding boundary the two give integers one
- * apart. One such step in one activation moves the logits by about 0.03
- * here. The F32 logits show the scale: on Q8_0, whose weights are 8-bit
- * like the activations, the difference between the two engines is of the
- * order of llama.cpp's own F32-to-Q8_0 difference (0.07); on the 2- to 6-bit
- * files it is a small part of it (0.2 to 2.3). Measured: at most 0.073
- * (Q4_K_M), and 2e-6 where both round alike (Q6_K, Q2_K: Q8_K inputs).
- * So three assertions per file:
+ * Both engines quantize a matmul's input to 8 bits before multiplying it
+ * with quantized weights, and the engine does it as llama.cpp does
+ * (quantize_input: Q8_K for the k-quants, Q8_0's half-precision scales for
+ * the 32-value blocks). Where the two still sum in another order, a value
+ * that lands on a rounding boundary comes out one integer apart, and one
+ * such step moves the logits by about 0.03 here; from then on the runs
+ * differ by a few such steps. Measured: 2e-7 relative L2 where no step
+ * flips (Q6_K, Q5_0, Q2_K, Q3_K_M, Q4_K_M token by token), 1e-3 for the
+ * k-quant files otherwise, 3e-3 to 8e-3 for Q8_0, Q4_0, Q4_1 and Q5_1
+ * (llama.cpp's Q8_1 inputs also carry their sums in half precision, which
+ * the engine does not copy). The F32 logits show the scale: llama.cpp's
+ * own F32-to-TYPE distance is 1e-2 (Q8_0) to 0.34 (Q2_K).
+ * So, for each way of running the file (one batch, token by token, a batch
+ * on the plain kernels), the issue's bounds:
+ *   - relative L2 distance to llama.cpp's logits <= 2e-2 over all positions
+ *     and <= 5e-2 at every position;
+ *   - the top-1 token agrees with llama.cpp's at >= 95% of positions (61 of
+ *     64: a near tie can flip);
+ * and two that a wrong block would fail long before those:
  *   - max |engine - llama.cpp| <= 0.1: a few one-step flips, not a wrong
  *     block (a misread scale or bit moves logits by the F32-to-TYPE distance);
  *   - as accurate as llama.cpp: the engine's relative L2 distance to the F32
- *     logits at most 2% above llama.cpp's own (measured: within 0.8%);
- *   - the top-1 token agrees with llama.cpp's at >= 61 of 64 positions
- *     (measured 63 or 64: a near tie can flip).
+ *     logits at most 2% above llama.cpp's own (measured: within 0.8%).
  * The F32 file itself must agree to float rounding. */
 typedef struct {
     const char *type;
+    double rel_l2;        /* bound on the relative L2 distance over all positions */
+    double worst_rel_l2;  /* ... and at each position */
     double max_abs;       /* bound on max |engine - llama.cpp| */
     int min_same_argmax;  /* of 64 positions */
 } Expectation;
 
+#define QUANT_EXPECTATION(type) {type, 2e-2, 5e-2, 0.1, 61}
+
+/* One way of running a file (`how`) against llama.cpp's logits, within e's bounds. */
+static void expect_close(const char *how, const Distance *x, const Expectation *e)
+{
+    expect(x->rel_l2 <= e->rel_l2, "%s: relative L2 distance to llama.cpp's logits %.3g, above %.3g", how,
+           x->rel_l2, e->rel_l2);
+    expect(x->worst_rel_l2 <= e->worst_rel_l2, "%s: relative L2 distance %.3g at one position, above %.3g", how,
+           x->worst_rel_l2, e->worst_rel_l2);
+    expect(x->max_abs <= e->max_abs, "%s: max |logit - llama.cpp's| %.3g, above %.3g", how, x->max_abs,
+           e->max_abs);
+    expect(x->same_argmax >= e->min_same_argmax, "%s: top-1 token agrees at %d of %d positions, want %d", how,
+           x->same_argmax, N_TOKENS, e->min_same_argmax);
+}
+
 static void test_against_llama_cpp(const char *dir)
 {
     static const Expectation files[] = {
-        {"f32", 1e-4, 64},   {"Q8_0", 0.1, 61}, {"Q6_K", 0.1, 61}, {"Q5_K_M", 0.1, 61},
-        {"Q5_1", 0.1, 61},   {"Q5_0", 0.1, 61}, {"Q4_K_M", 0.1, 61}, {"Q4_1", 0.1, 61},
-        {"Q4_0", 0.1, 61},   {"Q3_K_M", 0.1, 61}, {"Q2_K", 0.1, 61},
+        {"f32", 1e-6, 1e-6, 1e-4, 64}, QUANT_EXPECTATION("Q8_0"),   QUANT_EXPECTATION("Q6_K"),
+        QUANT_EXPECTATION("Q5_K_M"),   QUANT_EXPECTATION("Q5_1"),   QUANT_EXPECTATION("Q5_0"),
+        QUANT_EXPECTATION("Q4_K_M"),   QUANT_EXPECTATION("Q4_1"),   QUANT_EXPECTATION("Q4_0"),
+        QUANT_EXPECTATION("Q3_K_M"),   QUANT_EXPECTATION("Q2_K"),
     };
     int tokens[N_TOKENS];
     float *f32_truth = read_logits(dir, "f32");
@@ -231,20 +259,19 @@ static void test_against_llama_cpp(const char *dir)
             const Distance b = distance(batched, truth), d = distance(decoded, truth);
             const Distance p = plain ? distance(plain, truth) : b;
             const Distance ours = distance(batched, f32_truth), theirs = distance(truth, f32_truth);
-            expect(b.max_abs <= e->max_abs && d.max_abs <= e->max_abs && p.max_abs <= e->max_abs,
-                   "max |logit - llama.cpp's| %.3g batched, %.3g decoding, %.3g on the plain kernels, above %.3g",
-                   b.max_abs, d.max_abs, p.max_abs, e->max_abs);
-            expect(b.same_argmax >= e->min_same_argmax && d.same_argmax >= e->min_same_argmax &&
-                       p.same_argmax >= e->min_same_argmax,
-                   "top-1 token agrees at %d (batched), %d (decoding), %d (plain) of %d positions, want %d",
-                   b.same_argmax, d.same_argmax, p.same_argmax, N_TOKENS, e->min_same_argmax);
+            expect_close("batched", &b, e);
+            expect_close("decoding", &d, e);
+            expect_close("plain kernels", &p, e);
             expect(ours.rel_l2 <= 1.02 * theirs.rel_l2 + 1e-6,
                    "relative L2 distance to the F32 logits %.4g, llama.cpp's %.4g", ours.rel_l2, theirs.rel_l2);
             snprintf(name, sizeof name,
-                     "q256.%s.gguf against llama.cpp: max |diff| %.2g batched, %.2g decoding, %.2g plain (bound "
-                     "%.2g; llama.cpp F32 vs %s: %.2g), top-1 %d/%d; distance to F32 %.3e (llama.cpp's %.3e)",
-                     e->type, b.max_abs, d.max_abs, p.max_abs, e->max_abs, e->type, theirs.max_abs, b.same_argmax,
-                     N_TOKENS, ours.rel_l2, theirs.rel_l2);
+                     "q256.%s.gguf against llama.cpp: relative L2 %.2e overall, %.2e at worst (batched; decoding "
+                     "%.2e, %.2e; plain %.2e, %.2e; bounds %.0e, %.0e), top-1 %d/%d/%d of %d (want %d), max "
+                     "|diff| %.2g (llama.cpp F32 vs %s: %.2g); distance to F32 %.3e (llama.cpp's %.3e)",
+                     e->type, b.rel_l2, b.worst_rel_l2, d.rel_l2, d.worst_rel_l2, p.rel_l2, p.worst_rel_l2,
+                     e->rel_l2, e->worst_rel_l2, b.same_argmax, d.same_argmax, p.same_argmax, N_TOKENS,
+                     e->min_same_argmax, fmax(b.max_abs, fmax(d.max_abs, p.max_abs)), e->type, theirs.max_abs,
+                     ours.rel_l2, theirs.rel_l2);
         }
         report(name);
         free(truth), free(batched), free(decoded), free(plain);

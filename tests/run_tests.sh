@@ -59,6 +59,7 @@ run_suite test_attention_page sh tests/test_attention_page.sh
 run_suite test_attribution sh tests/test_attribution.sh "$have_models" "$EXPLAIN_TESTS"
 run_suite test_end_to_end sh tests/test_end_to_end.sh "$have_models"
 run_suite test_quantize sh tests/test_quantize.sh "$have_models"
+run_suite test_quantize_types sh tests/test_quantize_types.sh "$have_models"
 
 passed=$(grep -c '^ok ' "$log")
 failed=$(grep -c '^not ok ' "$log")

@@ -875,7 +875,7 @@ static void test_matmul_q8(void)
     /* the plain version: dequantize both sides, multiply in double */
     int8_t xq[3 * 128];
     float xs[3 * 4];
-    quantize_q8(xq, xs, in, (size_t)T * cols, gs);
+    quantize_input(xq, xs, in, (size_t)T * cols, gs);
     for (int t = 0; t < T; t++)
         for (int r = 0; r < rows; r++) {
             double sq = 0, sf = 0;
@@ -1012,7 +1012,7 @@ static void test_matmul_types(void)
                 const int gs = input_group_size(&m);
                 int8_t *q = malloc((size_t)T * cols);
                 float *scales = malloc((size_t)T * cols / gs * sizeof(float));
-                quantize_q8(q, scales, in, (size_t)T * cols, gs);
+                quantize_input(q, scales, in, (size_t)T * cols, gs);
                 for (int i = 0; i < T * cols; i++)
                     x[i] = q[i] * scales[i / gs];
                 free(q), free(scales);
