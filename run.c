@@ -16,6 +16,7 @@
 #include <time.h>
 #include <sys/stat.h>
 
+#include "chat_template.h"
 #include "explain.h"
 #include "gguf_write.h"
 #include "llama2c.h"
@@ -63,6 +64,9 @@ typedef struct {
     const char *stops[MAX_STOP_STRINGS];  /* --stop, repeatable */
     int n_stops;
     bool pieces;                /* --pieces: -m tokenize prints each id with its text */
+    bool tokenize_chat;         /* --chat: -m tokenize reads a conversation, prints what chat feeds */
+    const char *chat_template;  /* --chat-template: a template's name, else the file's is recognized */
+    bool show_thinking;         /* --show-thinking: a reasoning model's <think> block on stdout */
     int threads;                /* --threads; 0 = every core, fewer while another process competes */
     uint64_t seed;
 } Options;
@@ -87,6 +91,10 @@ static void usage(FILE *out)
             "              else tokenizer.bin beside the checkpoint)\n"
             "  -m <string> mode: generate | chat | tokenize | explain (default generate)\n"
             "  -y <string> system prompt, for chat\n"
+            "  --chat-template <name>  chat's template: llama2, llama3, chatml, qwen3 or zephyr (default: the\n"
+            "                   one the file's tokenizer.chat_template is written in; llama2 for a file without one)\n"
+            "  --show-thinking  in chat, print a reasoning model's <think> block (Qwen3) with the answer\n"
+            "                   (default: on stderr)\n"
             "  --logits <path>  write every position's logits to a file (format in README.md)\n"
             "  --min-p <float>  keep only tokens at least this fraction as likely as the best\n"
             "                   (before the temperature, as llama.cpp; default 0 = off)\n"
@@ -101,6 +109,8 @@ static void usage(FILE *out)
             "  --stop <string>  end the generation (in chat, the answer) when the text ends with this\n"
             "                   string, which is not printed; repeatable, up to 16\n"
             "  --pieces         with -m tokenize: each id with its text, as 9038:\"Once\"\n"
+            "  --chat           with -m tokenize: stdin is a conversation, one message a line (user, answer,\n"
+            "                   user, ...); prints the ids chat feeds for it (with -y, --chat-template)\n"
             "  --top <int>      print the most likely candidates for each generated token to stderr,\n"
             "                   the sampled one marked *\n"
             "  --attention-html <path>  write a page of every head's attention and every step's\n"
@@ -156,7 +166,7 @@ static bool parse_int(const char *s, long long min, long long max, long long *ou
 static const char *const VALUE_FLAGS[] = {"-t", "-p", "-k", "-s", "-n", "-i", "-f", "-z", "-m", "-y",
                                           "--logits", "--top", "--attention-html", "--min-p", "--repeat-penalty",
                                           "--repeat-last-n", "--presence-penalty", "--frequency-penalty", "--stop",
-                                          "--threads"};
+                                          "--threads", "--chat-template"};
 
 static bool takes_value(const char *name)
 {
@@ -185,7 +195,7 @@ static int split_flag(int argc, char **argv, int *i, char name[ERROR_SIZE], cons
     memcpy(name, arg, name_len);
     name[name_len] = '\0';
     if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "--version") == 0 ||
-        strcmp(name, "--pieces") == 0) {
+        strcmp(name, "--pieces") == 0 || strcmp(name, "--chat") == 0 || strcmp(name, "--show-thinking") == 0) {
         *value = NULL;
         return equals ? usage_error("%s takes no value", name) : 0;
     }
@@ -206,8 +216,13 @@ static int split_flag(int argc, char **argv, int *i, char name[ERROR_SIZE], cons
 static void note_unused_flags(const Options *o, bool sampling_given)
 {
     const bool tokenize = strcmp(o->mode, "tokenize") == 0, chat = strcmp(o->mode, "chat") == 0;
-    if (o->system_prompt && !chat)
+    if (o->system_prompt && !chat && !o->tokenize_chat)
         fprintf(stderr, "run: note: -y (system prompt) has no effect with -m %s; it is for -m chat\n", o->mode);
+    if ((o->chat_template || o->show_thinking) && !chat && !o->tokenize_chat)
+        fprintf(stderr, "run: note: --chat-template and --show-thinking have no effect with -m %s; they are for "
+                "-m chat\n", o->mode);
+    if (o->tokenize_chat && !tokenize)
+        fprintf(stderr, "run: note: --chat has no effect with -m %s; it is for -m tokenize\n", o->mode);
     if (tokenize && (sampling_given || o->steps_given || o->logits_path || o->n_stops))
         fprintf(stderr, "run: note: sampling, -n, --stop and --logits have no effect with -m tokenize\n");
     if (o->pieces && !tokenize)
@@ -228,7 +243,7 @@ static int parse_options(int argc, char **argv, Options *o)
             continue;
         }
         char flag[ERROR_SIZE];
-        const char *value;
+        const char *value = NULL;
         int status = split_flag(argc, argv, &i, flag, &value);
         if (status != 0)
             return status;
@@ -238,6 +253,17 @@ static int parse_options(int argc, char **argv, Options *o)
             exit(0);
         } else if (strcmp(flag, "--pieces") == 0) {
             o->pieces = true;
+        } else if (strcmp(flag, "--chat") == 0) {
+            o->tokenize_chat = true;
+        } else if (strcmp(flag, "--show-thinking") == 0) {
+            o->show_thinking = true;
+        } else if (strcmp(flag, "--chat-template") == 0) {
+            if (!chat_template_named(value)) {
+                fprintf(stderr, "run: unknown chat template '%s': use one of %s (see ./run --help)\n", value,
+                        CHAT_TEMPLATE_NAMES);
+                return EXIT_USAGE;
+            }
+            o->chat_template = value;
         } else if (strcmp(flag, "--version") == 0) {
             printf("run %s\n", RUN_VERSION);
             exit(0);
@@ -573,6 +599,7 @@ typedef struct {
     float *probs;    /* (vocab_size) scratch for --top */
     ProbIndex *top;  /* (vocab_size) --top's candidates, the best show_top first */
     int show_top;
+    bool show_thinking;         /* --show-thinking */
     bool explain;               /* -m explain */
     const char *html_path;      /* --attention-html */
     Inspector *inspector;       /* during an explained generation; else NULL */
@@ -852,33 +879,21 @@ static int generate(Engine *e, const char *prompt, int steps)
 }
 
 /* ---------------------------------------------------------------------------
- * Chat, with the Llama 2 template:
- *   <s>[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST] {answer}</s>
- *   <s>[INST] {user} [/INST] {answer}</s> ... */
+ * Chat. The conversation is kept as the user's messages and the answers'
+ * tokens; before each answer the model's chat template (chat_template.c)
+ * writes it out whole, and only the tokens after what the model has already
+ * seen are run. */
 
-static char *render_turn(const char *system_prompt, const char *user)
-{
-    const char *with_system = "[INST] <<SYS>>\n%s\n<</SYS>>\n\n%s [/INST]";
-    const char *plain = "[INST] %s [/INST]";
-    int len = system_prompt ? snprintf(NULL, 0, with_system, system_prompt, user)
-                            : snprintf(NULL, 0, plain, user);
-    char *text = len >= 0 ? malloc((size_t)len + 1) : NULL;
-    if (text) {
-        if (system_prompt)
-            snprintf(text, (size_t)len + 1, with_system, system_prompt, user);
-        else
-            snprintf(text, (size_t)len + 1, plain, user);
-    }
-    return text;
-}
-
-/* Reads one line of user input into *line (without its newline); false at EOF. */
+/* Reads one line of user input into *line (without its newline); false at
+ * EOF. prompt (NULL: none) is shown on stderr first. */
 static bool read_user_line(char **line, size_t *cap, const char *prompt)
 {
-    fprintf(stderr, "%s", prompt);
+    if (prompt)
+        fprintf(stderr, "%s", prompt);
     ssize_t n = getline(line, cap, stdin);
     if (n < 0) {
-        fputc('\n', stderr);  /* end the prompt's line */
+        if (prompt)
+            fputc('\n', stderr);  /* end the prompt's line */
         return false;
     }
     if (n > 0 && (*line)[n - 1] == '\n')
@@ -888,22 +903,8 @@ static bool read_user_line(char **line, size_t *cap, const char *prompt)
     return true;
 }
 
-/* A turn after the first closes the answer before it: the template's
- * "... [/INST] answer </s><s>[INST] ...". Prepends EOS to tokens (n), or
- * returns -1 when out of memory. */
-static int close_previous_answer(const Tokenizer *tok, int **tokens, int n)
-{
-    int *with_eos = realloc(*tokens, ((size_t)n + 1) * sizeof(int));
-    if (!with_eos)
-        return -1;
-    memmove(with_eos + 1, with_eos, (size_t)n * sizeof(int));
-    with_eos[0] = tok->eos_id;
-    *tokens = with_eos;
-    return n + 1;
-}
-
 /* One exchange of a conversation, kept so that the conversation can be
- * re-rendered without its oldest turns when it outgrows the context. */
+ * written out again, and without its oldest turns when it outgrows the context. */
 typedef struct {
     char *user;   /* the message as typed */
     int *answer;  /* the tokens of the answer, as generated */
@@ -914,6 +915,8 @@ typedef struct {
     Turn *turns;
     int count, capacity;
     int first_kept;  /* turns before this one have been dropped */
+    int *fed;        /* (seq_len) the tokens the model has run, at positions 0 .. n_fed - 1 */
+    int n_fed;
 } Conversation;
 
 static void conversation_free(Conversation *cv)
@@ -923,6 +926,7 @@ static void conversation_free(Conversation *cv)
         free(cv->turns[i].answer);
     }
     free(cv->turns);
+    free(cv->fed);
 }
 
 /* Appends a turn for the message user; NULL when out of memory. */
@@ -957,36 +961,24 @@ static bool turn_add_answer_token(Turn *t, int token)
 }
 
 /* The tokens of turns [first, cv->count) in the template: the system prompt
- * in the first of them, each answer closed before the next turn, the last
- * turn's answer still to come. A malloc'ed array, its length in *n; NULL
- * when out of memory. */
-static int *render_conversation(const Tokenizer *tok, const Conversation *cv, int first, const char *system_prompt,
-                                int *n)
+ * first, each answer closed, the last turn's answer still to come. A
+ * malloc'ed array, its length in *n; NULL (*n = -1) when out of memory. */
+static int *render_conversation(const ChatFormat *format, const Conversation *cv, int first,
+                                const char *system_prompt, int *n)
 {
-    int *all = NULL;
-    *n = 0;
-    for (int i = first; i < cv->count; i++) {
-        char *text = render_turn(i == first ? system_prompt : NULL, cv->turns[i].user);
-        int *tokens = NULL;
-        int count = text ? encode_text(tok, text, strlen(text), &tokens) : -1;
-        free(text);
-        if (count >= 0 && i > first)
-            count = close_previous_answer(tok, &tokens, count);
-        const int answer = i + 1 < cv->count ? cv->turns[i].n_answer : 0;
-        int *grown = count >= 0 ? realloc(all, ((size_t)*n + count + answer) * sizeof(int)) : NULL;
-        if (!grown) {
-            free(tokens);
-            free(all);
-            return NULL;
-        }
-        all = grown;
-        memcpy(all + *n, tokens, (size_t)count * sizeof(int));
-        if (answer > 0)  /* a turn with no answer yet has no array */
-            memcpy(all + *n + count, cv->turns[i].answer, (size_t)answer * sizeof(int));
-        *n += count + answer;
-        free(tokens);
+    const int count = cv->count - first;
+    ChatExchange *exchanges = malloc((size_t)count * sizeof *exchanges);
+    int *tokens = NULL;
+    *n = -1;
+    if (!exchanges)
+        return NULL;
+    for (int i = 0; i < count; i++) {
+        const Turn *t = &cv->turns[first + i];
+        exchanges[i] = (ChatExchange){.user = t->user, .answer = t->answer, .n_answer = t->n_answer};
     }
-    return all;
+    *n = chat_render(format, system_prompt, exchanges, count, &tokens);
+    free(exchanges);
+    return tokens;
 }
 
 /* The conversation from its first kept turn to the newest (which is to be
@@ -994,15 +986,13 @@ static int *render_conversation(const Tokenizer *tok, const Conversation *cv, in
  * context for the answer; the system prompt stays. Returns the tokens to
  * feed from position 0, or NULL: out of memory (*n = -1) or the newest turn
  * alone does not fit (*n its length). */
-static int *roll_conversation(const Tokenizer *tok, Conversation *cv, const char *system_prompt, int seq_len,
+static int *roll_conversation(const ChatFormat *format, Conversation *cv, const char *system_prompt, int seq_len,
                               int *n)
 {
     for (int first = cv->first_kept; first < cv->count; first++) {
-        int *tokens = render_conversation(tok, cv, first, system_prompt, n);
-        if (!tokens) {
-            *n = -1;
+        int *tokens = render_conversation(format, cv, first, system_prompt, n);
+        if (!tokens)
             return NULL;
-        }
         const bool newest_alone = first == cv->count - 1;
         if (*n <= seq_len / 2 || (newest_alone && *n < seq_len)) {
             cv->first_kept = first;
@@ -1013,15 +1003,15 @@ static int *roll_conversation(const Tokenizer *tok, Conversation *cv, const char
     return NULL;
 }
 
-/* A line of chat input; a line ending with a backslash continues on the
- * next (the backslash becomes a newline). False at end of input. */
-static bool read_user_message(char **message, size_t *cap)
+/* A message: a line, and the next while a line ends with a backslash (which
+ * becomes a newline). prompt: show "User: " on stderr first. False at end of input. */
+static bool read_user_message(char **message, size_t *cap, bool prompt)
 {
     char *line = NULL;
     size_t line_cap = 0, len = 0;
     bool got = false;
     for (bool more = true; more;) {
-        if (!read_user_line(&line, &line_cap, got ? "...   " : "User: "))
+        if (!read_user_line(&line, &line_cap, !prompt ? NULL : got ? "...   " : "User: "))
             break;
         size_t n = strlen(line);
         more = n > 0 && line[n - 1] == '\\';
@@ -1041,19 +1031,62 @@ static bool read_user_message(char **message, size_t *cap)
     return got;
 }
 
-static int chat(Engine *e, const char *first_prompt, const char *system_prompt)
+/* Where a reasoning model (Qwen3) is in its answer: the <think> block and
+ * the blank lines after it go to stderr, unless --show-thinking. */
+typedef enum { ANSWER_TEXT, ANSWER_THINKING, ANSWER_AFTER_THINKING } AnswerPart;
+
+static bool is_blank(const char *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (text[i] != ' ' && text[i] != '\n')
+            return false;
+    return true;
+}
+
+/* A token of an answer: printed as emit_token does, or to stderr while the
+ * model thinks. Returns as emit_token. */
+static int emit_answer_token(Engine *e, const ChatFormat *format, AnswerPart *part, int prev, int token)
+{
+    size_t len;
+    const char *piece = tokenizer_decode(&e->tokenizer, prev, token, &len);
+    if (!e->show_thinking && token == format->think_open)
+        *part = ANSWER_THINKING;
+    if (*part == ANSWER_AFTER_THINKING && !is_blank(piece, len))
+        *part = ANSWER_TEXT;
+    if (*part == ANSWER_TEXT)
+        return emit_token(e, true, prev, token);
+    fwrite(piece, 1, len, stderr);
+    if (token == format->think_close)
+        *part = ANSWER_AFTER_THINKING;
+    return 0;
+}
+
+/* How many tokens a and b start with alike. */
+static int common_prefix(const int *a, int n_a, const int *b, int n_b)
+{
+    int n = 0;
+    while (n < n_a && n < n_b && a[n] == b[n])
+        n++;
+    return n;
+}
+
+static int chat(Engine *e, const ChatFormat *format, const char *first_prompt, const char *system_prompt)
 {
     const Config *c = &e->model.config;
     char *line = NULL;
     size_t cap = 0;
-    int pos = 0, status = 0;
-    Conversation cv = {0};
+    int status = 0;
+    Conversation cv = {.fed = malloc((size_t)c->seq_len * sizeof(int))};
+    if (!cv.fed) {
+        fprintf(stderr, "run: out of memory\n");
+        return EXIT_BAD_INPUT;
+    }
     model_map_pages(&e->model);  /* now, not in the middle of the first answer */
     say_time_seed(e);
     for (int turn = 0;; turn++) {
         const char *user = first_prompt;
         if (turn > 0 || !first_prompt || !*first_prompt) {
-            if (!read_user_message(&line, &cap))
+            if (!read_user_message(&line, &cap, true))
                 break;  /* EOF: the conversation is over */
             user = line;
         }
@@ -1061,48 +1094,50 @@ static int chat(Engine *e, const char *first_prompt, const char *system_prompt)
             turn--;
             continue;
         }
-        Turn *current = conversation_add(&cv, user);
-        char *text = current ? render_turn(cv.count - 1 == cv.first_kept ? system_prompt : NULL, user) : NULL;
-        int *tokens = NULL;
-        int n = text ? encode_text(&e->tokenizer, text, strlen(text), &tokens) : -1;
-        free(text);
-        if (n >= 0 && pos > 0)
-            n = close_previous_answer(&e->tokenizer, &tokens, n);
-        int start = pos;
-        if (n >= 0 && pos + n >= c->seq_len) {
+        int n = -1;
+        int *tokens = conversation_add(&cv, user) ? render_conversation(format, &cv, cv.first_kept, system_prompt, &n)
+                                                  : NULL;
+        if (tokens && n >= c->seq_len) {
             /* Too long to go on: start again from position 0 with the newest turns. */
             free(tokens);
             const int dropped_before = cv.first_kept;
-            tokens = roll_conversation(&e->tokenizer, &cv, system_prompt, c->seq_len, &n);
+            tokens = roll_conversation(format, &cv, system_prompt, c->seq_len, &n);
             if (!tokens && n >= 0) {
                 fprintf(stderr, "run: your message is %d tokens; the context holds %d\n", n, c->seq_len);
                 status = EXIT_BAD_INPUT;
                 break;
             }
-            if (tokens && pos > 0)
+            if (tokens && cv.n_fed > 0)
                 fprintf(stderr, "run: note: the conversation outgrew the context of %d tokens: dropped the "
                         "oldest %d turn%s and recomputed the rest (%d tokens)\n", c->seq_len,
                         cv.first_kept - dropped_before, cv.first_kept - dropped_before == 1 ? "" : "s", n);
-            start = 0;
+            cv.n_fed = 0;
         }
-        if (n < 0) {
+        if (!tokens) {
             fprintf(stderr, "run: out of memory\n");
-            free(tokens);
             status = EXIT_BAD_INPUT;
             break;
         }
-        float *logits = process_prompt(e, tokens, n, start);
-        pos = start + n;
+        /* What the model has seen stays in its cache; at least the last token runs, for its logits. */
+        int start = common_prefix(cv.fed, cv.n_fed, tokens, n);
+        if (start == n)
+            start = n - 1;
+        float *logits = process_prompt(e, tokens + start, n - start, start);
+        memcpy(cv.fed, tokens, (size_t)n * sizeof(int));
+        cv.n_fed = n;
+        int pos = n;  /* the next position to run */
         int token = tokens[n - 1];
         free(tokens);
+        Turn *current = &cv.turns[cv.count - 1];
+        AnswerPart part = ANSWER_TEXT;
         fprintf(stderr, "Assistant: ");
         for (int answered = 0; e->reply_limit == 0 || answered < e->reply_limit; answered++) {
             int next = next_token(e, logits, pos - 1);
             if (next < 0)
                 status = EXIT_BAD_INPUT;
-            if (next < 0 || tokenizer_is_end_of_generation(&e->tokenizer, next) || next == e->tokenizer.bos_id)
+            if (next < 0 || chat_is_end_of_answer(format, next) || next == e->tokenizer.bos_id)
                 break;
-            const int stopped = emit_token(e, true, token, next);
+            const int stopped = emit_answer_token(e, format, &part, token, next);
             token = next;
             if (stopped < 0 || !turn_add_answer_token(current, next)) {
                 fprintf(stderr, "\nrun: out of memory\n");
@@ -1117,7 +1152,8 @@ static int chat(Engine *e, const char *first_prompt, const char *system_prompt)
                 break;
             }
             logits = decode_step(e, token, pos);
-            pos++;
+            cv.fed[pos] = token;
+            cv.n_fed = ++pos;
         }
         stop_strings_flush(&e->stops, &e->text);
         text_stream_finish(&e->text);
@@ -1128,6 +1164,67 @@ static int chat(Engine *e, const char *first_prompt, const char *system_prompt)
     }
     conversation_free(&cv);
     free(line);
+    return status;
+}
+
+/* -m tokenize --chat: a conversation on stdin, one message a line (a line
+ * ending with a backslash continues on the next), the user's first, then an
+ * answer, a message, ...; prints the ids -m chat feeds the model for it
+ * before answering its last message. */
+static int tokenize_conversation(const ChatFormat *format, const char *system_prompt)
+{
+    char **messages = NULL;
+    size_t n = 0, capacity = 0;
+    int status = 0;
+    for (;;) {
+        char *message = NULL;
+        size_t cap = 0;
+        if (n == capacity) {
+            capacity = capacity ? 2 * capacity : 16;
+            char **bigger = realloc(messages, capacity * sizeof *messages);
+            if (!bigger) {
+                fprintf(stderr, "run: out of memory\n");
+                status = EXIT_BAD_INPUT;
+                break;
+            }
+            messages = bigger;
+        }
+        if (!read_user_message(&message, &cap, false)) {
+            free(message);
+            break;
+        }
+        messages[n++] = message;
+    }
+    const int n_exchanges = (int)(n + 1) / 2;
+    ChatExchange *exchanges = status == 0 ? calloc((size_t)n_exchanges + 1, sizeof *exchanges) : NULL;
+    int *tokens = NULL;
+    int count = -1;
+    if (status == 0 && n % 2 == 0) {
+        fprintf(stderr, "run: -m tokenize --chat: the conversation must end with a user's message (one message a "
+                "line: user, answer, user, ...); it has %zu\n", n);
+        status = EXIT_BAD_INPUT;
+    } else if (exchanges) {
+        for (size_t i = 0; i < n; i++) {
+            if (i % 2 == 0)
+                exchanges[i / 2].user = messages[i];
+            else
+                exchanges[i / 2].answer_text = messages[i];
+        }
+        count = chat_render(format, system_prompt, exchanges, n_exchanges, &tokens);
+    }
+    if (status == 0 && count < 0) {
+        fprintf(stderr, "run: out of memory\n");
+        status = EXIT_BAD_INPUT;
+    }
+    for (int i = 0; status == 0 && i < count; i++)
+        printf(i ? " %d" : "%d", tokens[i]);
+    if (status == 0)
+        putchar('\n');
+    for (size_t i = 0; i < n; i++)
+        free(messages[i]);
+    free(messages);
+    free(exchanges);
+    free(tokens);
     return status;
 }
 
@@ -1173,7 +1270,6 @@ static int tokenize_lines(const Tokenizer *tok, bool pieces)
     return fflush(stdout) == 0 ? 0 : EXIT_BAD_INPUT;
 }
 
-/* -m tokenize: the text of -i, whole (its newlines are text), else stdin's lines. */
 /* llm.c's gpt2_tokenizer.bin only decodes: a run that must encode text (a
  * prompt, chat, -m tokenize) is refused before it starts. */
 static int check_can_encode(const Tokenizer *tok, const Options *o)
@@ -1186,10 +1282,40 @@ static int check_can_encode(const Tokenizer *tok, const Options *o)
     return -1;
 }
 
+/* The chat template: --chat-template's, else the one the vocabulary's file
+ * is written in. -1 after saying why not. */
+static int chat_format_setup(ChatFormat *f, const Options *o, const Tokenizer *tok)
+{
+    const ChatTemplate *t = o->chat_template ? chat_template_named(o->chat_template)
+                                             : chat_template_recognize(tok->chat_template);
+    const char *file = o->tokenizer_path ? o->tokenizer_path : o->checkpoint_path;
+    char err[ERROR_SIZE];
+    if (!t) {
+        fprintf(stderr, "run: %s: its chat template (tokenizer.chat_template) is none of those this engine knows "
+                "(%s): pass --chat-template NAME\n", file, CHAT_TEMPLATE_NAMES);
+        return -1;
+    }
+    if (chat_format_init(f, t, tok, tok->chat_template, err) != 0) {
+        fprintf(stderr, "run: %s: %s\n", file, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* -m tokenize: the text of -i, whole (its newlines are text), else stdin's
+ * lines; with --chat, stdin's conversation. */
 static int tokenize(const Tokenizer *tok, const Options *o)
 {
     if (check_can_encode(tok, o) != 0)
         return EXIT_BAD_INPUT;
+    if (o->tokenize_chat) {
+        ChatFormat format;
+        if (chat_format_setup(&format, o, tok) != 0)
+            return EXIT_BAD_INPUT;
+        int status = tokenize_conversation(&format, o->system_prompt);
+        chat_format_free(&format);
+        return status != 0 ? status : fflush(stdout) == 0 ? 0 : EXIT_BAD_INPUT;
+    }
     if (!o->prompt_given)
         return tokenize_lines(tok, o->pieces);
     if (print_ids(tok, o->prompt, strlen(o->prompt), o->pieces) != 0)
@@ -1428,6 +1554,8 @@ static int run_with_options(Options *options)
     char err[ERROR_SIZE];
     Engine e;
     memset(&e, 0, sizeof e);
+    ChatFormat format = {0};
+    const bool chatting = strcmp(o.mode, "chat") == 0;
     bool tokenize_only = strcmp(o.mode, "tokenize") == 0;
     if (tokenize_only && !o.checkpoint_path) {
         if (!o.tokenizer_path)
@@ -1452,6 +1580,10 @@ static int run_with_options(Options *options)
     }
     if (tokenize_only) {
         status = tokenize(&e.tokenizer, &o);
+        goto done;
+    }
+    if (chatting && chat_format_setup(&format, &o, &e.tokenizer) != 0) {
+        status = EXIT_BAD_INPUT;
         goto done;
     }
 
@@ -1487,14 +1619,16 @@ static int run_with_options(Options *options)
     e.reply_limit = o.steps_given ? o.steps : 0;
     thread_tuner_init(&e.threads, o.threads);
     e.stops = (StopStrings){.strings = options->stops, .count = o.n_stops};
-    if (strcmp(o.mode, "chat") == 0)
-        status = chat(&e, o.prompt, o.system_prompt);
+    e.show_thinking = o.show_thinking;
+    if (chatting)
+        status = chat(&e, &format, o.prompt, o.system_prompt);
     else
         status = generate(&e, o.prompt, steps);
     if (logits_close(&e.logits_writer, o.logits_path) != 0 && status == 0)
         status = EXIT_BAD_INPUT;
 
 done:
+    chat_format_free(&format);
     free(e.stops.held);
     free(e.probs);
     free(e.top);

@@ -54,6 +54,24 @@ static int read_end_of_turn(Tokenizer *t, const GgufFile *g, const char *path, c
     return 0;
 }
 
+/* t->chat_template: a copy of tokenizer.chat_template, which chat_template.c
+ * recognizes (a text with a NUL in it is cut there). */
+static int read_chat_template(Tokenizer *t, const GgufFile *g, const char *path, char err[ERROR_SIZE])
+{
+    GgufString text;
+    int status = gguf_get_string(g, "tokenizer.chat_template", &text);
+    if (status == -2)
+        return file_error(err, path, "tokenizer.chat_template is not a string");
+    if (status != 0)
+        return 0;
+    t->chat_template = malloc(text.len + 1);
+    if (!t->chat_template)
+        return file_error(err, path, "out of memory");
+    memcpy(t->chat_template, text.ptr, text.len);
+    t->chat_template[text.len] = '\0';
+    return 0;
+}
+
 int tokenizer_from_gguf(Tokenizer *t, const GgufFile *g, const char *path, int vocab_size, char err[ERROR_SIZE])
 {
     memset(t, 0, sizeof *t);
@@ -76,6 +94,8 @@ int tokenizer_from_gguf(Tokenizer *t, const GgufFile *g, const char *path, int v
     }
     if (status == 0)
         status = read_end_of_turn(t, g, path, err);
+    if (status == 0)
+        status = read_chat_template(t, g, path, err);
     if (status != 0)
         tokenizer_free(t);
     return status;
@@ -131,6 +151,7 @@ void tokenizer_free(Tokenizer *t)
     vocab_free(&t->vocab);
     sentencepiece_free(&t->sentencepiece);
     byte_bpe_free(&t->byte_bpe);
+    free(t->chat_template);
     memset(t, 0, sizeof *t);
 }
 

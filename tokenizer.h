@@ -36,6 +36,7 @@ typedef struct Tokenizer {
     int eot_id;            /* the end of a turn, or -1: a GGUF file's tokenizer.ggml.eot_token_id,
                               else its control token <|eot_id|>, <|im_end|> or <|end|> */
     bool add_bos;          /* a prompt starts with BOS: set by each kind's reader */
+    char *chat_template;   /* a GGUF file's tokenizer.chat_template (malloc'ed, NUL-terminated), or NULL */
     Vocab vocab;           /* the pieces, their lookup and the byte tokens */
     SentencepieceRules sentencepiece;  /* kind TOKENIZER_SENTENCEPIECE: scores, whitespace */
     ByteBpeRules byte_bpe;             /* kind TOKENIZER_BYTE_BPE: merges, pre-tokenizer */

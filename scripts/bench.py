@@ -10,7 +10,9 @@
    "version 1" fp32 format, written tensor by tensor so that memory stays small) at the
    shapes of stories15M, stories42M and stories110M, and with --large (or BENCH_LARGE=1)
    of TinyLlama 1.1B (grouped-query attention; 4.1 GB, skipped when less than 12 GB of
-   disk is free), into bench/ unless they are there already. Speed does not depend on the
+   disk is free), into bench/ unless they are there already. With --models qwen2.5-0.5B,llama3.2-1B, Q8_0
+   GGUF files (scripts/write_gguf.py, its random vocabulary embedded) of Qwen2.5 0.5B's and
+   Llama 3.2 1B's shapes: qwen2 with biases and NeoX RoPE, llama with rope_freqs. Speed does not depend on the
    values, so these stand in for the real models.
 2. Measures the machine's memory read bandwidth with scripts/membw.c, for 1 thread and for
    every core.
@@ -75,9 +77,16 @@ MODELS = {
     # GPT-2 (OpenAI's 124M): LayerNorm, learned positions, GELU, biases, the classifier tied.
     "gpt2-124M": dict(arch="gpt2", dim=768, hidden_dim=3072, n_layers=12, n_heads=12, n_kv_heads=12,
                       vocab_size=50257, seq_len=1024),
+    # Modern shapes, as Q8_0 GGUF files only (write_gguf.py's options in gguf_options; tied classifier):
+    # Qwen2.5-0.5B-Instruct (q/k/v biases, NeoX RoPE, theta 1e6) and Llama 3.2 1B (theta 500000,
+    # rope_freqs for its rope_scaling: factor 32, low 1, high 4, original context 8192).
+    "qwen2.5-0.5B": dict(dim=896, hidden_dim=4864, n_layers=24, n_heads=14, n_kv_heads=2, vocab_size=151936,
+                         seq_len=2048, gguf_options=["--arch", "qwen2", "--rope-freq-base", "1000000"]),
+    "llama3.2-1B": dict(dim=2048, hidden_dim=8192, n_layers=16, n_heads=32, n_kv_heads=8, vocab_size=128256,
+                        seq_len=2048, gguf_options=["--rope-freq-base", "500000", "--llama3-rope", "32:1:4:8192"]),
 }
 PUBLISHED = {"15M": "llama2.c's stories15M", "42M": "stories42M", "110M": "stories110M", "1.1B": "TinyLlama 1.1B",
-             "gpt2-124M": "GPT-2 124M"}
+             "gpt2-124M": "GPT-2 124M", "qwen2.5-0.5B": "Qwen2.5 0.5B", "llama3.2-1B": "Llama 3.2 1B"}
 DEFAULT_MODELS = ["15M", "42M", "110M", "gpt2-124M"]
 GPT2_VOCAB = "ggml-vocab-gpt-2.gguf"  # GPT-2's own vocabulary, in MODELS_DIR
 LARGE_MODELS = ["1.1B"]
@@ -474,7 +483,7 @@ def ensure_gguf_q8_0(name, c, notes):
     cmd = [sys.executable, str(ROOT / "scripts" / "write_gguf.py"), str(path), "--dim", str(c["dim"]),
            "--hidden-dim", str(c["hidden_dim"]), "--layers", str(c["n_layers"]), "--heads", str(c["n_heads"]),
            "--kv-heads", str(c["n_kv_heads"]), "--vocab", str(c["vocab_size"]), "--seq-len", str(c["seq_len"]),
-           "--matrix-type", "q8_0", "--separate-output"]
+           "--matrix-type", "q8_0"] + c.get("gguf_options", ["--separate-output"])
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         path.unlink(missing_ok=True)
@@ -756,6 +765,11 @@ def main():
             if g:  # GPT-2's own vocabulary for both: its prompt is 256 tokens too
                 files.append((f"{name} llm.c", g[0], c, 4.0, g[2]))
                 files.append((f"{name} Q8_0 GGUF", g[1], c, 34 / 32, g[2]))
+            continue
+        if "gguf_options" in c:  # a GGUF file alone, with the random vocabulary it embeds
+            g = ensure_gguf_q8_0(name, c, notes)
+            if g:
+                files.append((f"{name} Q8_0 GGUF", g, c, 34 / 32, g))
             continue
         path = ensure_checkpoint(name, c, notes)
         if not path:

@@ -26,12 +26,15 @@ What it writes (tokenizer.ggml.*):
                 added tokens
   add_bos_token tokenizer_config.json's, else true when the post_processor's template starts
                 with BOS; absent otherwise
+  chat_template tokenizer_config.json's chat_template (a string), or --chat-template's file
   eot_token_id  only with --eot-token (llama.cpp's converter writes none for these vocabularies:
                 llama.cpp, like ./run, finds <|eot_id|> and <|im_end|> by name)
 
 --vocab-size N  the model's vocabulary size (config.json's vocab_size), when it has more ids than
                 tokenizer.json names (Qwen's 151,936): the rest are "[PAD<id>]"
 --pre NAME      writes this name whatever tokenizer.json's pre-tokenizer is
+--chat-template FILE  writes the text of FILE as tokenizer.chat_template (another model's template
+                on this vocabulary, for tests)
 """
 import argparse
 import json
@@ -179,6 +182,7 @@ def main():
     ap.add_argument("--pre", help="the pre-tokenizer's name, whatever tokenizer.json says")
     ap.add_argument("--vocab-size", type=int)
     ap.add_argument("--eot-token", help="writes tokenizer.ggml.eot_token_id: this token's id")
+    ap.add_argument("--chat-template", help="a file whose text is written as tokenizer.chat_template")
     args = ap.parse_args()
 
     with open(args.tokenizer_json, encoding="utf-8") as f:
@@ -211,6 +215,12 @@ def main():
         if args.eot_token not in tokens:
             fail("--eot-token %r is not a token" % args.eot_token)
         metadata.append(("tokenizer.ggml.eot_token_id", UINT32, tokens.index(args.eot_token)))
+    template = config.get("chat_template")
+    if args.chat_template:
+        with open(args.chat_template, encoding="utf-8") as f:
+            template = f.read()
+    if isinstance(template, str):
+        metadata.append(("tokenizer.chat_template", STRING, template))
     write_gguf(args.out, metadata, [])
     print("tokenizer_json_to_gguf: %s: %d tokens (%d control, %d user-defined), %d merges, pre %s%s"
           % (args.out, len(tokens), types.count(TOKEN_CONTROL), types.count(TOKEN_USER_DEFINED),

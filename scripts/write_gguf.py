@@ -451,6 +451,8 @@ def main():
     for setting in args.set_string:
         key, _, value = setting.partition("=")
         metadata = [(k, t, value if k == key else v) for k, t, v in metadata]
+        if all(k != key for k, _, _ in metadata):  # a key of its own (tokenizer.chat_template)
+            metadata.append((key, STRING, value))
     for setting in args.set_u32:
         key, _, value = setting.partition("=")
         metadata = [m for m in metadata if m[0] != key] + [(key, UINT32, int(value))]

@@ -9,12 +9,15 @@
  * encodes fixed strings and the input's own tail (ids in range, BOS and EOS
  * only at the ends, never a special token from the text) and decodes every
  * id, after BOS and after another token. The end of turn is -1 or an id, and
- * special tokens found by name are special. All of it is freed, so
- * LeakSanitizer sees any leak. */
+ * special tokens found by name are special. Every chat template renders a
+ * conversation on the vocabulary (ids in range), its default system prompt
+ * read from the file's tokenizer.chat_template and from the input itself as
+ * template text. All of it is freed, so LeakSanitizer sees any leak. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "chat_template.h"
 #include "fuzz_common.h"
 #include "nfc.h"
 #include "tokenizer.h"
@@ -91,6 +94,53 @@ static const char *const texts[] = {
     "e\xcc\x81 a\xcc\x82\xcc\xa3 \xe1\x84\x80\xe1\x85\xa1\xe1\x86\xa8 \xf0\x9d\x85\xa0 \xe2\x84\xab",  /* for NFC */
 };
 
+/* Renders a conversation with template name on t, reading a default system
+ * prompt from template_text; a template the vocabulary cannot write is refused
+ * with a message. */
+static void check_chat_template(const Tokenizer *t, const char *name, const char *template_text)
+{
+    ChatFormat f;
+    char err[ERROR_SIZE];
+    err[0] = '\0';
+    if (chat_format_init(&f, chat_template_named(name), t, template_text, err) != 0) {
+        FUZZ_CHECK(err[0] != '\0', "%s: refused without a message", name);
+        return;
+    }
+    const int answer[] = {t->eos_id, f.think_close, t->bos_id, t->vocab_size - 1};
+    const int n_answer = f.think_close >= 0 ? 4 : 1;
+    const ChatExchange exchanges[] = {
+        {.user = "hello <|im_end|>", .answer = answer, .n_answer = n_answer},
+        {.user = "  x  ", .answer_text = "<think>a</think>\n\nb"},
+        {.user = ""},
+    };
+    for (int system = 0; system < 2; system++) {
+        int *ids = NULL;
+        int n = chat_render(&f, system ? "  be brief \n" : NULL, exchanges, 3, &ids);
+        FUZZ_CHECK(n > 0 && ids != NULL, "%s: chat_render gave %d", name, n);
+        for (int i = 0; i < n; i++)
+            FUZZ_CHECK(ids[i] >= 0 && ids[i] < t->vocab_size, "%s: id %d out of range", name, ids[i]);
+        free(ids);
+    }
+    chat_format_free(&f);
+}
+
+static void check_chat_templates(const Tokenizer *t, const uint8_t *data, size_t size)
+{
+    static const char *const templates[] = {"llama2", "llama3", "chatml", "qwen3", "zephyr"};
+    FUZZ_CHECK(chat_template_recognize(NULL) == chat_template_named("llama2"), "no template is not Llama 2's");
+    if (t->chat_template)
+        chat_template_recognize(t->chat_template);
+    char *text = malloc(size + 1);  /* the input as a template's text */
+    FUZZ_CHECK(text != NULL, "out of memory");
+    memcpy(text, data, size);
+    text[size] = '\0';
+    for (size_t i = 0; i < sizeof templates / sizeof templates[0]; i++) {
+        check_chat_template(t, templates[i], t->chat_template);
+        check_chat_template(t, templates[i], text);
+    }
+    free(text);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *path = fuzz_file_write(&file, data, size);
@@ -154,6 +204,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The input's tail as text: odd vocabularies meet odd text. */
     size_t tail = size < 64 ? size : 64;
     check_encode(&t, (const char *)data + size - tail, tail, true, true);
+    check_chat_templates(&t, data, size);
     tokenizer_free(&t);
     return 0;
 }
