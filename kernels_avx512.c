@@ -6,9 +6,11 @@
  * 6 rows x 4 panels (64 tokens): each step loads 4 columns and broadcasts
  * one weight of each row into them, 24 independent sums for 10 loads.
  * Every panel is whole (the last one padded with zeros), so a block's
- * panels are always full registers.
- * Any kernel this set leaves NULL is the AVX2 set's. docs/performance.md
- * has the measurements behind these choices. */
+ * panels are always full registers. int8 weights (Q8, Q8_0) work the same
+ * way in integers with VNNI's vpdpbusd, and decode in lanes with it.
+ * Any kernel this set leaves NULL is the AVX2 set's (decoding's float
+ * lanes, which memory paces; ggml's 4- to 6-bit blocks; attention).
+ * docs/performance.md has the measurements behind these choices. */
 #include "kernel_set.h"
 
 #ifdef HAVE_AVX512_KERNELS
