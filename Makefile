@@ -28,7 +28,7 @@ PROMPT ?=
 export MODELS_DIR PYTHON
 
 # (one line each: scripts/fuzz.sh reads this list)
-ENGINE_SOURCES = model.c arch_llama.c arch_qwen2.c arch_qwen3.c arch_gpt2.c layers.c llama2c.c llmc.c gguf_weights.c tokenizer.c vocab.c sentencepiece.c byte_bpe.c pretokenizer.c nfc.c unicode_classes.c sampler.c quants.c matmul.c kernels.c kernels_ref.c kernels_avx2.c threads.c gguf.c explain.c attribution.c gguf_write.c save_file.c chat_template.c
+ENGINE_SOURCES = model.c arch_llama.c arch_qwen2.c arch_qwen3.c arch_gpt2.c layers.c llama2c.c llmc.c gguf_weights.c tokenizer.c vocab.c sentencepiece.c byte_bpe.c pretokenizer.c nfc.c unicode_classes.c sampler.c quants.c matmul.c kernels.c kernels_ref.c kernels_avx2.c kernels_avx512.c threads.c gguf.c explain.c attribution.c gguf_write.c save_file.c chat_template.c
 HEADERS = model.h arch.h layers.h llama2c.h llmc.h gguf_weights.h tokenizer.h vocab.h sentencepiece.h byte_bpe.h pretokenizer.h nfc.h unicode_classes.h sampler.h quants.h kernels.h kernel_set.h threads.h gguf.h explain.h attribution.h gguf_write.h save_file.h chat_template.h
 
 .PHONY: all engine test sanitize fuzz bench clean

@@ -1,7 +1,7 @@
 /* kernel_set.h - what a kernel set gives the matmul and the attention.
  *
  * One set per instruction set: kernels_ref.c (plain C, the reference),
- * kernels_avx2.c. A set fills, for each weight type, up to three kernels:
+ * kernels_avx2.c, kernels_avx512.c. A set fills, for each weight type, up to three kernels:
  *   dot     one weight row times one token's input: the plain loop, and the
  *           rows no other kernel takes;
  *   lanes   decoding (one token): LANES rows side by side, LANES streams of
@@ -59,6 +59,17 @@ extern const KernelSet kernels_ref;
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #define HAVE_AVX2_KERNELS 1
 extern const KernelSet kernels_avx2;
+/* kernels_avx2.c's panel layout, which the AVX-512 set shares:
+ * pack_panel puts the n <= width rows of in (cols values each, in_stride
+ * apart) side by side, panel[k * width + j] = in[j * in_stride + k], zeros
+ * for the rows past n (width 8 or a multiple of 8); unpack_panel is its
+ * inverse for the first n rows. */
+void pack_panel(float *panel, const float *in, size_t in_stride, int n, int width, int cols);
+void unpack_panel(float *out, size_t out_stride, const float *panel, int n, int width, int cols);
+#endif
+#if defined(HAVE_AVX2_KERNELS) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#define HAVE_AVX512_KERNELS 1
+extern const KernelSet kernels_avx512;
 #endif
 
 #endif

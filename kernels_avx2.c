@@ -121,7 +121,7 @@ static void transpose_8x8(__m256 out[8], const __m256 r[8])
  * side by side: panel[k * width + j] = in[j * in_stride + k], zeros for the
  * rows past n. width 8 or 16. Eight rows by eight columns at a time,
  * transposed in registers. */
-static void pack_panel(float *panel, const float *in, size_t in_stride, int n, int width, int cols)
+void pack_panel(float *panel, const float *in, size_t in_stride, int n, int width, int cols)
 {
     for (int j0 = 0; j0 < width; j0 += 8) {
         const int rows = n - j0 < 8 ? n - j0 : 8;  /* rows in this group of 8; may be none */
@@ -146,7 +146,7 @@ static void pack_panel(float *panel, const float *in, size_t in_stride, int n, i
  * then four, so that a matmul tile's 12 rows are one store of 8 and one of
  * 4 per token: the tile's outputs are rows apart and seldom in the cache,
  * and every store waits for its line. */
-static void unpack_panel(float *out, size_t out_stride, const float *panel, int n, int width, int cols)
+void unpack_panel(float *out, size_t out_stride, const float *panel, int n, int width, int cols)
 {
     for (int j0 = 0; j0 < n; j0 += 8) {
         const int rows = n - j0 < 8 ? n - j0 : 8;

@@ -18,6 +18,9 @@
  * The kernel sets */
 
 static const KernelSet *const all_sets[] = {  /* fastest first */
+#ifdef HAVE_AVX512_KERNELS
+    &kernels_avx512,
+#endif
 #ifdef HAVE_AVX2_KERNELS
     &kernels_avx2,
 #endif

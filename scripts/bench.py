@@ -15,10 +15,13 @@
    Llama 3.2 1B's shapes: qwen2 with biases and NeoX RoPE, llama with rope_freqs. Speed does not depend on the
    values, so these stand in for the real models.
 2. Measures the machine's memory read bandwidth with scripts/membw.c, for 1 thread and for
-   every core.
+   every core; and its floating-point peak with scripts/peak.c (independent multiply-add
+   chains on the widest vectors the build has), for the same thread counts.
 3. For each model and thread count (OMP_NUM_THREADS), the median over --runs of:
    - prompt tok/s: a run whose prompt is 256 tokens (BOS + 255 x "hello"), -n 256: the
      engine's own timing of the prompt's forward pass, printed on stderr;
+   - prompt GFLOP/s: 2 x the weights in the layers' matrices x prompt tok/s (not the
+     classifier, which a prompt runs for its last token, nor attention), and its % of the peak;
    - decode tok/s: a run from an empty prompt (BOS), greedy (-t 0), -n 256: 256 tokens
      generated one at a time at positions 0..255;
    - decode GB/s: the bytes of weights one decoded token reads (every matrix, the
@@ -246,6 +249,16 @@ def decode_bytes_per_token(c, bytes_per_weight):
     return matrices * bytes_per_weight + 4 * vectors + 4 * dim
 
 
+def layer_matrix_params(c):
+    """Weights in the layers' matrices, which every prompt token is multiplied through (q, k,
+    v, output, and the feed-forward's); not the classifier, which a prompt runs for its last
+    token only, nor the embedding, the norms, the biases or attention's own arithmetic."""
+    dim, hidden, layers = c["dim"], c["hidden_dim"], c["n_layers"]
+    kv_dim = dim * c["n_kv_heads"] // c["n_heads"]
+    ffn_matrices = 2 if c.get("arch") == "gpt2" else 3  # GPT-2: up, down; Llama: gate, up, down
+    return layers * (2 * dim * dim + 2 * kv_dim * dim + ffn_matrices * hidden * dim)
+
+
 # ---------------------------------------------------------------------------
 # Tokenizer and prompts
 
@@ -469,6 +482,7 @@ def measure_model(engine, tok, label, path, c, bytes_per_weight, threads, args, 
     ratios = [100.0 * per_token * tps / 1e9 / bw for tps, bw in zip(decode_tps, paired_bw) if bw > 0]
     return dict(model=label, threads=threads, weights_mb=(path.stat().st_size - HEADER_SIZE) / 1e6,
                 prompt_tps=statistics.median(prompt_tps), decode_tps=decode, decode_gbps=gbps,
+                prompt_gflops=2 * layer_matrix_params(c) * statistics.median(prompt_tps) / 1e9,
                 bw_pct=statistics.median(ratios) if ratios else None, paired_bw=statistics.median(paired_bw),
                 rss_mb=max(rss) / 1e6, others=meter.others())
 
@@ -539,14 +553,20 @@ MEMBW = BENCH_DIR / "membw"
 PAIRED_MIB, PAIRED_REPS = 512, 5  # the short measurement beside each decode run
 
 
-def build_membw(notes):
-    src = ROOT / "scripts" / "membw.c"
+def build_tool(exe, optimize, notes, without_openmp):
+    """Builds scripts/NAME.c into exe (bench/NAME) unless it is up to date, with OpenMP when the
+    compiler has it (else the note without_openmp)."""
+    src = ROOT / "scripts" / (exe.name + ".c")
     cc = os.environ.get("CC", "cc")
-    if not MEMBW.exists() or MEMBW.stat().st_mtime < src.stat().st_mtime:
-        base = [cc, "-O3", "-march=native", str(src), "-o", str(MEMBW)]
+    if not exe.exists() or exe.stat().st_mtime < src.stat().st_mtime:
+        base = [cc, optimize, "-march=native", str(src), "-o", str(exe)]
         if subprocess.run(base[:3] + ["-fopenmp"] + base[3:], stderr=subprocess.DEVNULL).returncode != 0:
             subprocess.run(base, check=True)
-            notes.append("membw was built without OpenMP: its bandwidth is for one thread only.")
+            notes.append(without_openmp)
+
+
+def build_membw(notes):
+    build_tool(MEMBW, "-O3", notes, "membw was built without OpenMP: its bandwidth is for one thread only.")
 
 
 def membw_once(threads, mib, reps):
@@ -566,6 +586,33 @@ def membw(args, threads_list, notes):
         best[t], median[t] = membw_once(t, mib, reps)
         log(f"membw: {t} thread(s): best {best[t]:.2f} GB/s, median {median[t]:.2f} GB/s")
     return best, median, f"{mib} MiB buffer, best of {reps} reps reading 1, 2, 4 or 8 streams per thread"
+
+
+PEAK = BENCH_DIR / "peak"
+VECTOR_FLAGS = ["avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni",
+                "avx512_bf16", "amx_int8"]  # the ones a kernel set could use, in this order
+
+
+def fma_peak(threads_list, notes):
+    """Best GFLOP/s of scripts/peak.c (multiply-adds on the widest vectors) per thread count."""
+    build_tool(PEAK, "-O2", notes, "peak was built without OpenMP: its FMA peak is for one thread only.")
+    best, how = {}, ""
+    for t in threads_list:
+        out = subprocess.run([str(PEAK), str(t)], stdout=subprocess.PIPE, text=True, check=True).stdout
+        best[t] = float(re.search(r"best (\S+) GFLOP/s", out).group(1))
+        how = re.search(r"(\d+-float vectors \(\S+\))", out).group(1)
+        log(f"peak: {t} thread(s): best {best[t]:.1f} GFLOP/s, {how}")
+    return best, how
+
+
+def vector_extensions():
+    """The CPU's vector extensions a kernel set could use, from /proc/cpuinfo's flags."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        flags = []
+    return ", ".join(v for v in VECTOR_FLAGS if v in flags) or "none known"
 
 
 # ---------------------------------------------------------------------------
@@ -648,28 +695,34 @@ def fmt(v, digits):
     return "–" if v is None else f"{v:,.{digits}f}"
 
 
-def report(rows, machine, bw_best, bw_median, bw_how, bw_busy, tok_time, args, notes, others_busy):
+def report(rows, machine, bw_best, bw_median, bw_how, bw_busy, tok_time, args, notes, others_busy, peak):
     lines = ["## Benchmark", ""]
     bw = "; ".join(f"{t} thread{'s' if t > 1 else ''} {bw_best[t]:.1f} GB/s (median {bw_median[t]:.1f})"
                    for t in sorted(bw_best))
     lines += [f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['mem']}; "
               f"memory read bandwidth (scripts/membw.c, {bw_how}): {bw}.",
+              f"Vector extensions: {machine['vectors']}; FMA peak (scripts/peak.c, {peak[1]}, best of 10): "
+              + "; ".join(f"{t} thread{'s' if t > 1 else ''} {peak[0][t]:.0f} GFLOP/s" for t in sorted(peak[0])) + ".",
               f"Engine: {machine['engine']}, {machine['cc']}, {time.strftime('%Y-%m-%d')}.", ""]
-    lines += ["| model | threads | weights MB | prompt tok/s | decode tok/s | decode GB/s | membw GB/s | "
-              "% of bandwidth | peak RSS MB |",
-              "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    lines += ["| model | threads | weights MB | prompt tok/s | prompt GFLOP/s (% of peak) | decode tok/s | "
+              "decode GB/s | membw GB/s | % of bandwidth | peak RSS MB |",
+              "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
     busy_rows = [r for r in rows if (r["others"] or 0) > BUSY_MARK]
     for r in rows:
         mark = " †" if r in busy_rows else ""
+        pct = r["prompt_gflops"] / peak[0][r["threads"]] * 100 if peak[0].get(r["threads"]) else None
         lines.append(f"| {r['model']} | {r['threads']}{mark} | {fmt(r['weights_mb'], 0)} | {fmt(r['prompt_tps'], 1)} | "
-                     f"{fmt(r['decode_tps'], 1)} | {fmt(r['decode_gbps'], 2)} | {fmt(r['paired_bw'], 1)} | "
+                     f"{fmt(r['prompt_gflops'], 0)} ({fmt(pct, 0)}%) | {fmt(r['decode_tps'], 1)} | {fmt(r['decode_gbps'], 2)} | {fmt(r['paired_bw'], 1)} | "
                      f"{fmt(r['bw_pct'], 0)} | "
                      f"{fmt(r['rss_mb'], 0)} |")
     shapes = ", ".join(PUBLISHED[m] for m in args.models if any(r["model"].split()[0] == m for r in rows))
     lines += ["", f"Median of {args.runs} run{'s' if args.runs > 1 else ''} each, random weights at the "
               f"published shapes ({shapes}), fp32 unless q8. "
               f"Prompt: one run with a {args.prompt_tokens}-token prompt (BOS included), the engine's timing of its "
-              f"forward pass. Decode: a separate greedy run from BOS generating {args.gen_tokens} tokens one at a "
+              f"forward pass. Prompt GFLOP/s: 2 × the weights in the layers' matrices (q, k, v, output, "
+              "feed-forward; not the classifier, run for the last token only, nor attention's scores) × prompt "
+              "tok/s, and that as a % of the FMA peak at the same threads. "
+              f"Decode: a separate greedy run from BOS generating {args.gen_tokens} tokens one at a "
               "time. Decode GB/s: bytes of weights read per token (all matrices and the classifier, RMSNorm "
               "vectors, one embedding row; not the KV cache) × decode tok/s. % of bandwidth: each decode run's "
               f"GB/s over the bandwidth membw measured beside it ({PAIRED_MIB} MiB, best of {PAIRED_REPS} "
@@ -791,6 +844,7 @@ def main():
     bw_meter = CpuMeter()
     bw_best, bw_median, bw_how = membw(args, args.threads, notes)
     bw_busy = bw_meter.others()
+    peak = fma_peak(args.threads, notes)
     prompt_texts = {}  # by tokenizer
 
     rows = []
@@ -815,8 +869,8 @@ def main():
     others_busy = meter.others()
     mem = mem_total_gb()
     machine = dict(cpu=cpu_model(), cores=args.cores, mem=f"{mem:.0f} GiB RAM" if mem else "RAM unknown",
-                   engine=engine_version(), cc=compiler_version())
-    text = report(rows, machine, bw_best, bw_median, bw_how, bw_busy, tok_time, args, notes, others_busy)
+                   engine=engine_version(), cc=compiler_version(), vectors=vector_extensions())
+    text = report(rows, machine, bw_best, bw_median, bw_how, bw_busy, tok_time, args, notes, others_busy, peak)
     Path(args.output).write_text(text)
     print(text, end="")
     log(f"written to {args.output} ({time.perf_counter() - t_start:.0f} s in all)")

@@ -83,18 +83,29 @@ static void test_kernel_sets(void)
     const int n = kernel_set_count();
     expect(n >= 1 && strcmp(kernel_set_name(kernel_set(n - 1)), "plain") == 0, "the last set is not \"plain\"");
     expect(kernels_active() == kernel_set(0), "the fastest set is not the active one");
-    bool has_avx2 = false;
-    for (int k = 0; k < n; k++)
-        has_avx2 |= strcmp(kernel_set_name(kernel_set(k)), "avx2") == 0;
+    bool has_avx2 = false, has_avx512 = false;
+    char names[128] = "";
+    for (int k = 0; k < n; k++) {
+        const char *name = kernel_set_name(kernel_set(k));
+        has_avx2 |= strcmp(name, "avx2") == 0;
+        has_avx512 |= strcmp(name, "avx512") == 0;
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", k ? ", " : "", name);
+    }
 #if defined(__x86_64__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         expect(has_avx2, "this processor has AVX2 and FMA but the build has no avx2 kernel set");
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl"))
+        expect(has_avx512, "this processor has AVX-512 (F, BW, VL) but the build has no avx512 kernel set");
 #endif
     kernels_use(kernel_set(n - 1));
     expect(kernels_active() == kernel_set(n - 1), "kernels_use did not choose the plain set");
     kernels_use(NULL);
-    report("kernel sets: plain last, the fastest this processor runs built in and active");
+    char title[256];
+    snprintf(title, sizeof title, "kernel sets (%s): plain last, the fastest this processor runs built in and active",
+             names);
+    report(title);
 }
 
 static void test_matmul(void)
@@ -987,6 +998,45 @@ static Matrix random_matrix(WeightType type, int rows, int cols, float **dequant
     return m;
 }
 
+/* matmul of m (its values dequantized in w) with T random tokens, on every
+ * kernel set, against double-precision arithmetic on the dequantized weights
+ * (and, for int8 types, on the input as quantized in groups). */
+static void check_matmul_every_set(const Matrix *m, const float *w, int T)
+{
+    const int rows = m->rows, cols = m->cols;
+    float *in = random_floats((size_t)T * cols), *x = malloc((size_t)T * cols * sizeof(float));
+    memcpy(x, in, (size_t)T * cols * sizeof(float));
+    if (weight_types[m->type].input == INPUT_INT8) {  /* what the kernel multiplies by */
+        const int gs = input_group_size(m);
+        int8_t *q = malloc((size_t)T * cols);
+        float *scales = malloc((size_t)T * cols / gs * sizeof(float));
+        quantize_input(q, scales, in, (size_t)T * cols, gs);
+        for (int i = 0; i < T * cols; i++)
+            x[i] = q[i] * scales[i / gs];
+        free(q), free(scales);
+    }
+    double *want = malloc((size_t)T * rows * sizeof(double));
+    for (int t = 0; t < T; t++)
+        for (int r = 0; r < rows; r++) {
+            double sum = 0;
+            for (int i = 0; i < cols; i++)
+                sum += (double)w[(size_t)r * cols + i] * x[(size_t)t * cols + i];
+            want[t * rows + r] = sum;
+        }
+    MatmulScratch scratch = scratch_new(T, cols);
+    float *out = malloc((size_t)T * rows * sizeof(float));
+    for (int k = 0; k < kernel_set_count(); k++) {
+        kernels_use(kernel_set(k));
+        matmul(out, in, m, T, &scratch);
+        double err = max_relative_error(out, want, (size_t)T * rows);
+        expect(err < 1e-5, "%s, %s %dx%d (group %d) T=%d: relative error %g", kernel_set_name(kernel_set(k)),
+               weight_types[m->type].name, rows, cols, input_group_size(m), T, err);
+    }
+    kernels_use(NULL);
+    scratch_free(&scratch);
+    free(in), free(x), free(want), free(out);
+}
+
 /* Every weight type, fast kernels and plain loops, against double-precision
  * arithmetic on the dequantized weights (and, for int8 types, on the input
  * as quantized in groups). */
@@ -1003,48 +1053,57 @@ static void test_matmul_types(void)
         const int rows = shape == 0 ? 37 : 13;
         const int cols = k_quant ? (shape == 0 ? 256 : 1280) : shape == 0 ? 96 : int8 ? 1056 : 1048;
         for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
-            const int T = batches[b];
             float *w;
             Matrix m = random_matrix((WeightType)type, rows, cols, &w);
-            float *in = random_floats((size_t)T * cols), *x = malloc((size_t)T * cols * sizeof(float));
-            memcpy(x, in, (size_t)T * cols * sizeof(float));
-            if (int8) {  /* what the kernel multiplies by: the input quantized in its groups */
-                const int gs = input_group_size(&m);
-                int8_t *q = malloc((size_t)T * cols);
-                float *scales = malloc((size_t)T * cols / gs * sizeof(float));
-                quantize_input(q, scales, in, (size_t)T * cols, gs);
-                for (int i = 0; i < T * cols; i++)
-                    x[i] = q[i] * scales[i / gs];
-                free(q), free(scales);
-            }
-            double *want = malloc((size_t)T * rows * sizeof(double));
-            for (int t = 0; t < T; t++)
-                for (int r = 0; r < rows; r++) {
-                    double sum = 0;
-                    for (int i = 0; i < cols; i++)
-                        sum += (double)w[(size_t)r * cols + i] * x[(size_t)t * cols + i];
-                    want[t * rows + r] = sum;
-                }
-            MatmulScratch scratch = scratch_new(T, cols);
-            float *out = malloc((size_t)T * rows * sizeof(float));
+            check_matmul_every_set(&m, w, batches[b]);
             float row[1280];
-            for (int k = 0; k < kernel_set_count(); k++) {
-                kernels_use(kernel_set(k));
-                matmul(out, in, &m, T, &scratch);
-                double err = max_relative_error(out, want, (size_t)T * rows);
-                expect(err < 1e-5, "%s, %s %dx%d T=%d: relative error %g", kernel_set_name(kernel_set(k)),
-                       weight_types[type].name, rows, cols, T, err);
-            }
-            kernels_use(NULL);
             matrix_row(row, &m, 11);
             expect(memcmp(row, w + 11 * cols, cols * sizeof(float)) == 0, "%s: matrix_row differs",
                    weight_types[type].name);
-            free((void *)m.data), free((void *)m.scales), free(w), free(in), free(x);
-            free(want), free(out);
-            scratch_free(&scratch);
+            free((void *)m.data), free((void *)m.scales), free(w);
         }
     }
     report("matmul of every weight type, on every kernel set, equals dequantized arithmetic");
+}
+
+/* The shapes the vector kernels take in pieces: rows that are not whole
+ * tiles (12) or blocks (6, 4), nor whole lanes (6); batches of 1 token, 17
+ * (a whole panel and one token), 65 (a group of 64 and one); columns that
+ * are not whole vectors of 16 floats (F32), and llama2.c int8 groups of 4
+ * and 36 values (whole steps of 4 for the AVX-512 panels, not of 32 for
+ * the lanes). */
+static void test_matmul_odd_shapes(void)
+{
+    const int batches[] = {1, 2, 17, 65};
+    const int row_counts[] = {1, 5, 7, 19};
+    const struct { WeightType type; int cols, group; } kinds[] = {
+        {WEIGHT_F32, 13, 0}, {WEIGHT_F32, 100, 0}, {WEIGHT_F32, 264, 0}, {WEIGHT_Q8_0, 32, 0},
+        {WEIGHT_Q8_0, 288, 0}, {WEIGHT_Q8, 36, 4}, {WEIGHT_Q8, 72, 36}, {WEIGHT_Q8, 320, 64},
+    };
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+        for (size_t r = 0; r < sizeof row_counts / sizeof row_counts[0]; r++) {
+            const int rows = row_counts[r], cols = kinds[k].cols, gs = kinds[k].group;
+            float *w;
+            Matrix m;
+            if (kinds[k].type == WEIGHT_Q8) {  /* random_matrix's groups are 32: these are not */
+                const size_t n = (size_t)rows * cols;
+                float *values = random_floats(n), *scales = malloc(n / gs * sizeof(float));
+                int8_t *q = malloc(n);
+                quantize_q8(q, scales, values, n, gs);
+                for (size_t i = 0; i < n; i++)
+                    values[i] = q[i] * scales[i / gs];
+                m = (Matrix){WEIGHT_Q8, rows, cols, q, scales, gs};
+                w = values;
+            } else {  /* constant types: gcc 12, inlining, then knows the table index in bounds */
+                m = kinds[k].type == WEIGHT_F32 ? random_matrix(WEIGHT_F32, rows, cols, &w)
+                                                : random_matrix(WEIGHT_Q8_0, rows, cols, &w);
+            }
+            for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++)
+                check_matmul_every_set(&m, w, batches[b]);
+            free((void *)m.data), free((void *)m.scales), free(w);
+        }
+    report("matmul on every kernel set: rows past whole tiles and lanes, batches of 1, 2, 17 and 65 tokens, "
+           "columns not whole vectors, int8 groups of 4, 36 and 64");
 }
 
 /* Saving a random model as int8 and loading it back gives a Q8 model whose
@@ -2309,6 +2368,7 @@ int main(int argc, char **argv)
     test_quantize_q8();
     test_matmul_q8();
     test_matmul_types();
+    test_matmul_odd_shapes();
     test_q8_model(scratch_dir);
     test_fp32_to_fp16();
     test_quantize_row_q8_0();
