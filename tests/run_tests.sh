@@ -58,6 +58,7 @@ run_suite test_quants sh tests/test_quants.sh "$have_models"
 run_suite test_attention_page sh tests/test_attention_page.sh
 run_suite test_end_to_end sh tests/test_end_to_end.sh "$have_models"
 run_suite test_quantize sh tests/test_quantize.sh "$have_models"
+run_suite test_threads sh tests/test_threads.sh "$have_models"
 
 passed=$(grep -c '^ok ' "$log")
 failed=$(grep -c '^not ok ' "$log")

@@ -790,7 +790,7 @@ static void test_batched_forward(void)
 typedef struct {
     int n_heads, capacity;
     float *rows;
-    int calls;
+    atomic_int calls;  /* rows come from every thread */
 } RowRecord;
 
 static void record_row(void *context, int layer, int head, int pos, const float *weights, int n)
@@ -800,8 +800,7 @@ static void record_row(void *context, int layer, int head, int pos, const float 
         return;
     memcpy(r->rows + (((size_t)layer * r->n_heads + head) * r->capacity + pos) * r->capacity, weights,
            n * sizeof(float));
-#pragma omp atomic
-    r->calls++;
+    atomic_fetch_add(&r->calls, 1);
 }
 
 /* The observer sees every layer's and head's row at every position: each a
