@@ -1,5 +1,5 @@
 /* threads.c - the engine's threads: a pool of workers that for_each_unit
- * shares work out over by work stealing, and the tuner that picks how many.
+ * shares work out over by work stealing.
  *
  * Decoding's matmuls are paced by memory, and each thread reads fastest
  * through one long run of consecutive rows; but on a shared machine one
@@ -333,58 +333,4 @@ int threads_in_use(void)
 {
     const int n = atomic_load(&pool.n_threads);
     return n > 0 ? n : threads_default();
-}
-
-/* ---------------------------------------------------------------------------
- * The tuner: a fixed count, or tried against one another while decoding */
-
-void thread_tuner_init(ThreadTuner *t, int requested)
-{
-    const int most = threads_default();
-    const char *env = getenv("OMP_NUM_THREADS");
-    *t = (ThreadTuner){{requested > 0 ? requested : most, 1}, 0, requested > 0 || (env && *env) || most == 1,
-                       {0, 0}, 0, 1, THREAD_PROBE_MIN_INTERVAL, false, {0, 0}};
-    threads_use(t->choices[0]);
-}
-
-int thread_tuner_threads(const ThreadTuner *t)
-{
-    return t->choices[t->probing ? 1 - t->current : t->current];
-}
-
-void thread_tuner_before_step(ThreadTuner *t)
-{
-    if (t->fixed)
-        return;
-    /* Probe once the current choice has a measurement to compare against. */
-    t->probing = t->steps >= t->next_probe && t->step_time[t->current] > 0;
-    threads_use(thread_tuner_threads(t));
-}
-
-void thread_tuner_after_step(ThreadTuner *t, double seconds)
-{
-    t->steps_on[t->probing ? 1 - t->current : t->current]++;
-    if (t->fixed)
-        return;
-    t->steps++;
-    if (t->probing) {
-        const int other = 1 - t->current;
-        t->step_time[other] = seconds;
-        const bool faster = seconds < THREAD_SWITCH_MARGIN * t->step_time[t->current];
-        if (faster)
-            t->current = other;
-        /* A probe that lost by a factor r cost about r - 1 steps: the next waits
-         * at least 8 (r - 1) steps, so probing costs at most an eighth or so. */
-        const double lost = faster ? 0 : 8.0 * (seconds / t->step_time[t->current] - 1.0);
-        int interval = faster ? THREAD_PROBE_MIN_INTERVAL : 2 * t->probe_interval;
-        if (interval < lost)
-            interval = lost < THREAD_PROBE_MAX_INTERVAL ? (int)lost : THREAD_PROBE_MAX_INTERVAL;
-        t->probe_interval = interval < THREAD_PROBE_MAX_INTERVAL ? interval : THREAD_PROBE_MAX_INTERVAL;
-        t->next_probe = t->steps + t->probe_interval;
-        t->probing = false;
-        return;
-    }
-    /* A moving average: the load changes, and the context grows. */
-    double *mean = &t->step_time[t->current];
-    *mean = *mean > 0 ? 0.75 * *mean + 0.25 * seconds : seconds;
 }

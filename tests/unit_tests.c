@@ -1430,47 +1430,6 @@ static void test_sampler(void)
     report("sampler: greedy, temperature, top-k, top-p frequencies and seeds");
 }
 
-/* The thread tuner on made-up step times: it moves to one thread when the
- * cores are busy, probes rarely when all threads win, and a fixed count never
- * moves. Times are per step, so no clock is involved. */
-static void run_tuner(ThreadTuner *t, int steps, double all_threads_time, double one_thread_time, int *probes)
-{
-    for (int i = 0; i < steps; i++) {
-        thread_tuner_before_step(t);
-        const bool on_one = thread_tuner_threads(t) == 1;
-        *probes += t->probing;
-        thread_tuner_after_step(t, on_one ? one_thread_time : all_threads_time);
-    }
-}
-
-static void test_thread_tuner(void)
-{
-    ThreadTuner t;
-    thread_tuner_init(&t, 4);  /* --threads 4: fixed */
-    int probes = 0;
-    run_tuner(&t, 100, 10.0, 1.0, &probes);
-    expect(probes == 0 && thread_tuner_threads(&t) == 4, "--threads 4 moved: %d probes, now %d threads", probes,
-           thread_tuner_threads(&t));
-
-    /* Not fixed, with "every core" = 2 (as if OMP_NUM_THREADS were unset on 2 cores). */
-    t = (ThreadTuner){{2, 1}, 0, false, {0, 0}, 0, 1, THREAD_PROBE_MIN_INTERVAL, false, {0, 0}};
-    probes = 0;
-    run_tuner(&t, 10, 10.0, 1.0, &probes);  /* busy cores: 2 threads ten times slower */
-    expect(thread_tuner_threads(&t) == 1 && t.steps_on[1] >= 8, "busy: still on %d threads, %d steps on one",
-           thread_tuner_threads(&t), t.steps_on[1]);
-    probes = 0;
-    run_tuner(&t, 1000, 10.0, 1.0, &probes);  /* probing back costs: rarely */
-    expect(probes <= 12, "busy for 1000 steps: %d probes of 2 threads", probes);
-    probes = 0;
-    run_tuner(&t, THREAD_PROBE_MAX_INTERVAL + 2, 0.5, 1.0, &probes);  /* the load is gone */
-    expect(thread_tuner_threads(&t) == 2, "idle again: still on %d threads", thread_tuner_threads(&t));
-    probes = 0;
-    run_tuner(&t, 1000, 0.5, 1.0, &probes);  /* all threads win: probes thin out */
-    expect(thread_tuner_threads(&t) == 2 && probes <= 12, "idle: %d threads, %d probes in 1000 steps",
-           thread_tuner_threads(&t), probes);
-    report("thread tuner: one thread while the cores are busy, back when they are free; --threads fixes it");
-}
-
 /* llama.cpp's penalties and min-p, on hand-made vectors; the expected values
  * are worked out by hand from its documented formulas. */
 static void test_sampler_filters(void)
@@ -2305,7 +2264,6 @@ int main(int argc, char **argv)
     test_random_stream();
     test_sampler();
     test_sampler_filters();
-    test_thread_tuner();
     test_model_errors();
     test_tokenizer_errors();
     test_gpt2_pretokenizer();
