@@ -1,6 +1,7 @@
 # make            build ./run
 # make test       build, then run every test (last line: "N passed, M failed")
-# make sanitize   the tests on AddressSanitizer + UBSan builds
+# make sanitize   the tests on AddressSanitizer + UBSan builds (after make tsan)
+# make tsan       the thread pool's tests on ThreadSanitizer builds
 # make fuzz       libFuzzer on the loaders and the tokenizer (FUZZ_SECONDS per target)
 # make bench      speed and memory on random checkpoints at the published shapes
 # make run        build, then generate with the default model (stories15M, downloaded on
@@ -31,7 +32,7 @@ export MODELS_DIR PYTHON
 ENGINE_SOURCES = model.c arch_llama.c arch_qwen2.c arch_qwen3.c arch_gpt2.c layers.c llama2c.c llmc.c gguf_weights.c tokenizer.c vocab.c sentencepiece.c byte_bpe.c pretokenizer.c nfc.c unicode_classes.c sampler.c quants.c matmul.c kernels.c kernels_ref.c kernels_avx2.c kernels_avx512.c threads.c gguf.c explain.c attribution.c gguf_write.c save_file.c chat_template.c
 HEADERS = model.h arch.h layers.h llama2c.h llmc.h gguf_weights.h tokenizer.h vocab.h sentencepiece.h byte_bpe.h pretokenizer.h nfc.h unicode_classes.h sampler.h quants.h kernels.h kernel_set.h threads.h gguf.h explain.h attribution.h gguf_write.h save_file.h chat_template.h
 
-.PHONY: all engine test sanitize fuzz bench clean
+.PHONY: all engine test sanitize tsan fuzz bench clean
 
 all: engine
 
@@ -89,7 +90,7 @@ fuzz:
 # runs, are checked too, and not only the plain loops.
 SANITIZE_DIR = build/sanitize
 SANITIZE_FLAGS = -O1 -g -march=native -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-sanitize: $(SANITIZE_DIR)/run $(SANITIZE_DIR)/unit_tests $(SANITIZE_DIR)/gguf_tests $(SANITIZE_DIR)/explain_tests \
+sanitize: tsan $(SANITIZE_DIR)/run $(SANITIZE_DIR)/unit_tests $(SANITIZE_DIR)/gguf_tests $(SANITIZE_DIR)/explain_tests \
           $(SANITIZE_DIR)/quant_tests
 	@ASAN_OPTIONS=exitcode=86:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:exitcode=87 \
 	    SANITIZED=1 RUN=$(SANITIZE_DIR)/run UNIT_TESTS=$(SANITIZE_DIR)/unit_tests \
@@ -115,6 +116,28 @@ $(SANITIZE_DIR)/explain_tests: tests/explain_tests.c $(ENGINE_SOURCES) $(HEADERS
 $(SANITIZE_DIR)/quant_tests: tests/quant_tests.c $(ENGINE_SOURCES) $(HEADERS)
 	@mkdir -p $(SANITIZE_DIR)
 	$(CC) $(SANITIZE_FLAGS) $(WARNINGS) $(OPENMP) -D_GNU_SOURCE -I. -o $@ tests/quant_tests.c $(ENGINE_SOURCES) $(LDLIBS)
+
+# ThreadSanitizer on the thread pool: the unit tests (for_each_unit, the
+# matmuls, attention) and the decoding-under-load tests. Built without OpenMP,
+# whose runtime TSan cannot see into: every parallel loop then runs on the
+# pool. Any report fails the run (exit 88), and so a test.
+TSAN_DIR = build/tsan
+TSAN_FLAGS = -O1 -g -march=native -fsanitize=thread
+tsan: $(TSAN_DIR)/run $(TSAN_DIR)/unit_tests
+	@models=$$(test -d "$(MODELS_DIR)" && echo yes || echo no); \
+	    export TSAN_OPTIONS=halt_on_error=1:exitcode=88; \
+	    { $(TSAN_DIR)/unit_tests $$(test $$models = yes && echo "$(MODELS_DIR)") || echo "not ok - unit_tests (TSan) exited $$?"; \
+	      RUN=$(TSAN_DIR)/run sh tests/test_threads.sh $$models; } >$(TSAN_DIR)/log 2>&1; \
+	    grep -v '^ok' $(TSAN_DIR)/log; echo "TSan: $$(grep -c '^ok' $(TSAN_DIR)/log) passed, $$(grep -c '^not ok' $(TSAN_DIR)/log) failed"; \
+	    ! grep -q '^not ok' $(TSAN_DIR)/log
+
+$(TSAN_DIR)/run: run.c $(ENGINE_SOURCES) $(HEADERS)
+	@mkdir -p $(TSAN_DIR)
+	$(CC) $(TSAN_FLAGS) $(WARNINGS) -fopenmp-simd -fno-trapping-math -D_GNU_SOURCE -o $@ run.c $(ENGINE_SOURCES) $(LDLIBS)
+
+$(TSAN_DIR)/unit_tests: tests/unit_tests.c $(ENGINE_SOURCES) $(HEADERS)
+	@mkdir -p $(TSAN_DIR)
+	$(CC) $(TSAN_FLAGS) $(WARNINGS) -fopenmp-simd -fno-trapping-math -D_GNU_SOURCE -I. -o $@ tests/unit_tests.c $(ENGINE_SOURCES) $(LDLIBS)
 
 clean:
 	rm -rf run tests/unit_tests tests/gguf_tests tests/explain_tests tests/quant_tests build

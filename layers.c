@@ -168,29 +168,43 @@ static void attend_blocks(float *out, const float *q, const float *key_cache, co
 
 /* attend query by query: decoding, and batches whose weights an observer
  * watches. Every (head, query) is independent and has its own row of att. */
+typedef struct {
+    float *out, *att;
+    const float *q, *key_cache, *value_cache;
+    const AttentionObserver *observer;
+    const Config *c;
+    int layer, T, pos, first;
+} QueryWork;
+
+/* Unit u: query first + u % n_queries of head u / n_queries. */
+static void attend_query(void *context, int unit)
+{
+    const QueryWork *w = context;
+    const Config *c = w->c;
+    const int n_queries = w->T - w->first, h = unit / n_queries, t = w->first + unit % n_queries;
+    const int heads_per_kv = c->n_heads / c->n_kv_heads;
+    const int n_visible = w->pos + t + 1;  /* causal: no peeking ahead */
+    float *row = w->att + ((size_t)t * c->n_heads + h) * c->seq_len;
+    const size_t kv = cache_offset(c, w->layer, h / heads_per_kv, 0);
+    attention_scores(row, w->q + (size_t)t * c->q_dim + (size_t)h * c->head_size, w->key_cache + kv, c->head_size,
+                     n_visible, c->head_size, 1.0f / sqrtf((float)c->head_size));
+    softmax(row, n_visible);
+    /* From this thread: each (layer, h, pos + t) is one call, so no two
+     * threads ever hand over the same row. */
+    if (w->observer)
+        w->observer->row(w->observer->context, w->layer, h, w->pos + t, row, n_visible);
+    attention_weighted_sum(w->out + (size_t)t * c->q_dim + (size_t)h * c->head_size, row, w->value_cache + kv,
+                           c->head_size, n_visible, c->head_size);
+}
+
+/* On the engine's threads (for_each_unit), as decoding's matmuls are: no
+ * thread waits for one that another process holds off its core. */
 static void attend_one_by_one(float *out, const float *q, const float *key_cache, const float *value_cache,
                               float *att, const AttentionObserver *observer, const Config *c, int layer, int T,
                               int pos, int first, size_t work)
 {
-    const int heads_per_kv = c->n_heads / c->n_kv_heads;
-    const float inv_sqrt_head = 1.0f / sqrtf((float)c->head_size);
-#pragma omp parallel for collapse(2) schedule(static) if (work >= PARALLEL_MIN_WORK)
-    for (int h = 0; h < c->n_heads; h++) {
-        for (int t = first; t < T; t++) {
-            const int n_visible = pos + t + 1;  /* causal: no peeking ahead */
-            float *row = att + ((size_t)t * c->n_heads + h) * c->seq_len;
-            const size_t kv = cache_offset(c, layer, h / heads_per_kv, 0);
-            attention_scores(row, q + (size_t)t * c->q_dim + (size_t)h * c->head_size, key_cache + kv, c->head_size,
-                             n_visible, c->head_size, inv_sqrt_head);
-            softmax(row, n_visible);
-            /* From this thread: each (layer, h, pos + t) is one call, so
-             * no two threads ever hand over the same row. */
-            if (observer)
-                observer->row(observer->context, layer, h, pos + t, row, n_visible);
-            attention_weighted_sum(out + (size_t)t * c->q_dim + (size_t)h * c->head_size, row, value_cache + kv,
-                                   c->head_size, n_visible, c->head_size);
-        }
-    }
+    QueryWork w = {out, att, q, key_cache, value_cache, observer, c, layer, T, pos, first};
+    for_each_unit(c->n_heads * (T - first), 1, work >= PARALLEL_MIN_WORK, attend_query, &w);
 }
 
 void attend(float *out, const float *q, const float *key_cache, const float *value_cache, float *att,

@@ -67,7 +67,7 @@ typedef struct {
     bool tokenize_chat;         /* --chat: -m tokenize reads a conversation, prints what chat feeds */
     const char *chat_template;  /* --chat-template: a template's name, else the file's is recognized */
     bool show_thinking;         /* --show-thinking: a reasoning model's <think> block on stdout */
-    int threads;                /* --threads; 0 = every core, fewer while another process competes */
+    int threads;                /* --threads; 0 = OMP_NUM_THREADS, else every core */
     uint64_t seed;
 } Options;
 
@@ -104,8 +104,7 @@ static void usage(FILE *out)
             "                   tokens' logits once, and once per occurrence; default 0 = off\n"
             "  --repeat-last-n <int>  how many last tokens (prompt included) the penalties see\n"
             "                   (default 64)\n"
-            "  --threads <int>  threads to run on (default: every core, and one while another process\n"
-            "                   makes them slower than one; OMP_NUM_THREADS also fixes the count)\n"
+            "  --threads <int>  threads to run on (default: OMP_NUM_THREADS, else every core)\n"
             "  --stop <string>  end the generation (in chat, the answer) when the text ends with this\n"
             "                   string, which is not printed; repeatable, up to 16\n"
             "  --pieces         with -m tokenize: each id with its text, as 9038:\"Once\"\n"
@@ -607,7 +606,6 @@ typedef struct {
     int reply_limit;     /* chat: tokens per answer at most (-n), 0 = until EOS or the context is full */
     int tokens_after_prompt;  /* without -n: generate this many after the prompt (within the context) */
     StopStrings stops;        /* --stop */
-    ThreadTuner threads;      /* --threads, or every core while they help */
 } Engine;
 
 static double now_seconds(void)
@@ -628,10 +626,7 @@ static int emit_token(Engine *e, bool print, int prev, int token)
 /* Runs one token at pos; returns its logits. */
 static float *decode_step(Engine *e, int token, int pos)
 {
-    thread_tuner_before_step(&e->threads);
-    const double start = now_seconds();
     float *logits = forward(&e->model, &e->state, &token, 1, pos, LOGITS_LAST);
-    thread_tuner_after_step(&e->threads, now_seconds() - start);
     logits_write(&e->logits_writer, pos, token, logits);
     sampler_accept(&e->sampler, token);
     return logits;
@@ -785,16 +780,6 @@ static void print_speed(int n_prompt, double prompt_seconds, int generated, doub
     fprintf(stderr, "\n");
 }
 
-/* Says when most decoding steps left threads out: the machine was busy. */
-static void say_thread_choice(const ThreadTuner *t)
-{
-    const int total = t->steps_on[0] + t->steps_on[1];
-    if (!t->fixed && 2 * t->steps_on[1] > total && t->choices[0] > 1)
-        fprintf(stderr, "run: note: %d of %d decoding steps ran on 1 thread, which was faster than %d while "
-                "other processes used the cores (--threads fixes the count)\n", t->steps_on[1], total,
-                t->choices[0]);
-}
-
 /* Says the seed when it was the time, so that the run can be repeated with -s. */
 static void say_time_seed(const Engine *e)
 {
@@ -872,7 +857,6 @@ static int generate(Engine *e, const char *prompt, int steps)
         status = EXIT_BAD_INPUT;
     }
     print_speed(n_prompt, prompt_done - start, generated, end - prompt_done, paged, start - paging_start);
-    say_thread_choice(&e->threads);
     stop_inspector(e);
     free(tokens);
     return status;
@@ -1617,7 +1601,7 @@ static int run_with_options(Options *options)
     if (o.seed_from_time && o.temperature > 0)
         e.time_seed = o.seed;
     e.reply_limit = o.steps_given ? o.steps : 0;
-    thread_tuner_init(&e.threads, o.threads);
+    threads_use(o.threads > 0 ? o.threads : threads_default());
     e.stops = (StopStrings){.strings = options->stops, .count = o.n_stops};
     e.show_thinking = o.show_thinking;
     if (chatting)

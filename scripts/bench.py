@@ -3,6 +3,7 @@
 
     /usr/bin/python3 scripts/bench.py [--models 15M,42M,110M] [--large] [--runs 3]
                                       [--quick] [--threads 1,2] [--no-q8]
+    /usr/bin/python3 scripts/bench.py --under-load [--baseline-engine OLD/run] [--models 110M] ...
 
 (`make bench` runs it after building ./run.) What it does:
 
@@ -39,6 +40,14 @@
    one byte per weight and a float32 scale per group) is benchmarked too, as "NAME q8".
 4. Times the encoding of a 50 KB single-line prompt with `./run -m tokenize`.
 5. Prints a Markdown table and writes it to bench/results.md.
+
+With --under-load it measures only decoding beside a busy process (`sh -c 'while :; do :; done'`,
+started once and kept running through all the runs, so that it holds one core as another
+program would): decode tok/s for each model and thread count, the median over --runs, each run
+of each engine and thread count in turn (interleaved, so that the other load on the machine
+falls on all alike); with --baseline-engine, an older build is run beside --engine the same way.
+The models are the fp32 shapes of --models and, when MODELS_DIR has it, quant/q256.f32.gguf (a
+tiny model, whose matmuls take microseconds: the hand-overs between threads dominate).
 
 The tokenizer is MODELS_DIR/tokenizer.bin (default ../shared/models, Llama 2's); if it is
 absent, a 32000-token one is written to bench/tokenizer.bin. MB and GB are 10^6 and 10^9
@@ -616,6 +625,74 @@ def vector_extensions():
 
 
 # ---------------------------------------------------------------------------
+# Decoding under load
+
+UNDER_LOAD_TINY = "quant/q256.f32.gguf"  # in MODELS_DIR
+
+
+def measure_under_load(engines, files, args):
+    """Decode tok/s beside a busy process: {(label, engine, threads): [tok/s of each run]}.
+    One busy process for all the runs; the engines and thread counts take turns in each round."""
+    busy = subprocess.Popen(["sh", "-c", "while :; do :; done"], stdin=subprocess.DEVNULL)
+    speeds = {}
+    try:
+        for label, path, c, tok in files:
+            base = ["-t", "0", "-n", str(min(args.gen_tokens, c["seq_len"])), "-i", ""]
+            base += ["-z", str(tok)] if tok else []
+            for r in range(args.runs):
+                for engine in engines:
+                    for t in args.threads:
+                        status, stderr, _, _ = run_engine([str(engine), str(path)] + base, t, args.timeout,
+                                                          args.time_bin)
+                        summary = parse_summary(stderr)
+                        tps = summary["gen_tps"] if status == 0 and summary else None
+                        speeds.setdefault((label, engine, t), []).append(tps)
+                        log(f"under load: {label} {engine} threads {t} run {r + 1}/{args.runs}: "
+                            + (f"{tps:.1f} tok/s" if tps else f"failed (exit {status})"))
+    finally:
+        busy.kill()
+        busy.wait()
+    return speeds
+
+
+def under_load_report(engines, files, speeds, args, others_busy):
+    def median(v):
+        ok = [x for x in v if x is not None]
+        return statistics.median(ok) if len(ok) == len(v) else None
+    names = [f"{Path(e).parent.name}/{Path(e).name}" for e in engines]
+    lines = ["## Decoding beside a busy process", "",
+             "| model | threads | " + " | ".join(f"decode tok/s ({n})" for n in names) + " |",
+             "|---|--:|" + "--:|" * len(engines)]
+    for label, *_ in files:
+        for t in args.threads:
+            lines.append(f"| {label} | {t} | " + " | ".join(fmt(median(speeds[(label, e, t)]), 1) for e in engines)
+                         + " |")
+    lines += ["", f"Median of {args.runs} runs; each a greedy decode of {args.gen_tokens} tokens from BOS "
+              "(OMP_NUM_THREADS = threads) while `sh -c 'while :; do :; done'` ran beside it; the engines and "
+              "thread counts took turns. A dash: a run failed or timed out."]
+    if others_busy is not None:
+        lines += ["", f"Other processes (the busy loop included) kept {others_busy:.0%} of the CPUs busy."]
+    return "\n".join(lines) + "\n"
+
+
+def under_load_main(args, engine, notes):
+    engines = [engine] + ([Path(args.baseline_engine).resolve()] if args.baseline_engine else [])
+    args.time_bin = None  # no peak RSS here
+    tok = find_tokenizer(notes)
+    files = [(name, p, MODELS[name], tok) for name in args.models if MODELS[name].get("arch") != "gpt2"
+             for p in [ensure_checkpoint(name, MODELS[name], notes)] if p]
+    tiny = models_dir() / UNDER_LOAD_TINY
+    if tiny.is_file():
+        files.append(("q256 f32 GGUF", tiny, dict(seq_len=256), None))
+    meter = CpuMeter()
+    speeds = measure_under_load(engines, files, args)
+    text = under_load_report(engines, files, speeds, args, meter.others())
+    Path(args.output).write_text(text)
+    print(text, end="")
+    return 0
+
+
+# ---------------------------------------------------------------------------
 # Machine and report
 
 def cpu_model():
@@ -768,10 +845,13 @@ def parse_args():
     ap.add_argument("--gen-tokens", type=int, help="tokens to decode (default 256; 64 with --quick)")
     ap.add_argument("--no-q8", action="store_true", help="do not try `./run quantize`")
     ap.add_argument("--engine", default=str(ROOT / "run"), help="the engine (default ./run)")
+    ap.add_argument("--under-load", action="store_true", help="only decoding beside a busy process (see below)")
+    ap.add_argument("--baseline-engine", help="with --under-load: an older build, run in turn with --engine")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds one engine run may take (default 1800)")
-    ap.add_argument("--output", default=str(BENCH_DIR / "results.md"), help="where to write the table")
+    ap.add_argument("--output", help="where to write the table (default bench/results.md; bench/under_load.md)")
     args = ap.parse_args()
     args.runs = args.runs or (1 if args.quick else 3)
+    args.output = args.output or str(BENCH_DIR / ("under_load.md" if args.under_load else "results.md"))
     args.prompt_tokens = args.prompt_tokens or (64 if args.quick else 256)
     args.gen_tokens = args.gen_tokens or (64 if args.quick else 256)
     if args.runs < 1 or args.prompt_tokens < 2 or args.gen_tokens < 2:
@@ -804,6 +884,8 @@ def main():
         sys.exit(f"bench: {engine} is missing: build it with `make` first")
     BENCH_DIR.mkdir(exist_ok=True)
     notes = []
+    if args.under_load:
+        return under_load_main(args, engine, notes)
     t_start = time.perf_counter()
     meter = CpuMeter()
 

@@ -61,6 +61,7 @@ run_suite test_end_to_end sh tests/test_end_to_end.sh "$have_models"
 run_suite test_quantize sh tests/test_quantize.sh "$have_models"
 run_suite test_quantize_types sh tests/test_quantize_types.sh "$have_models"
 run_suite test_chat_template sh tests/test_chat_template.sh "$have_models"
+run_suite test_threads sh tests/test_threads.sh "$have_models"
 
 passed=$(grep -c '^ok ' "$log")
 failed=$(grep -c '^not ok ' "$log")

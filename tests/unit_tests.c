@@ -14,9 +14,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "arch.h"
 #include "gguf_write.h"
@@ -192,7 +189,7 @@ typedef struct {
     atomic_int *runs;
     int n;
     atomic_int done;
-    bool stall_first;  /* unit 0 waits until every unit outside the first run is done */
+    int stall_unit;  /* this unit (-1: none) waits until every unit outside its run is done */
     int run;
     int done_at_give_up;  /* units done when the wait gave up; -1 if it did not */
 } UnitCounts;
@@ -200,7 +197,7 @@ typedef struct {
 static void count_unit(void *context, int unit)
 {
     UnitCounts *c = context;
-    if (c->stall_first && unit == 0) {
+    if (unit == c->stall_unit) {
         /* Only other threads can do the rest of this thread's share: they
          * must take it. Not a timing test: the time limit only keeps a
          * broken for_each_unit from hanging the suite. */
@@ -217,49 +214,50 @@ static void count_unit(void *context, int unit)
     atomic_fetch_add(&c->done, 1);
 }
 
+/* The first unit that ran other than once, or -1. */
+static int miscounted_unit(const UnitCounts *c)
+{
+    for (int u = 0; u < c->n; u++)
+        if (atomic_load(&c->runs[u]) != 1)
+            return u;
+    return -1;
+}
+
 /* Every unit exactly once, for any count of units and threads; and when
- * one thread is stuck on its first unit, the others do the rest of its
- * share (a thread that only ever worked through its own share would wait
- * for it forever). */
+ * one thread is stuck on the first unit of its share (the caller's, unit 0,
+ * or a worker's), the others do the rest of that share (a thread that only
+ * ever worked through its own share would wait for it forever, and so would
+ * a pool that waited for every thread to finish its own). */
 static void test_for_each_unit(void)
 {
-    const int counts[] = {0, 1, 2, 3, 7, 64, 1001};
-    int max_threads = 1;
-#ifdef _OPENMP
-    max_threads = 5;
-    omp_set_dynamic(0);
-    const int default_threads = omp_get_max_threads();
-#endif
-    for (int threads = 1; threads <= max_threads; threads++) {
-#ifdef _OPENMP
-        omp_set_num_threads(threads);
-#endif
+    const int counts[] = {0, 1, 2, 3, 7, 64, 1000, 1001};
+    const int default_threads = threads_in_use();
+    for (int threads = 1; threads <= 5; threads++) {
+        threads_use(threads);
         for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
             for (int run = 1; run <= 4; run += 3)
                 for (int parallel = 0; parallel <= 1; parallel++) {
                     const int n = counts[i];
-                    UnitCounts c = {calloc(n + 1, sizeof(atomic_int)), n, 0, false, run, -1};
+                    UnitCounts c = {calloc(n + 1, sizeof(atomic_int)), n, 0, -1, run, -1};
                     for_each_unit(n, run, parallel, count_unit, &c);
-                    int wrong = -1;
-                    for (int u = 0; u < n && wrong < 0; u++)
-                        if (atomic_load(&c.runs[u]) != 1)
-                            wrong = u;
+                    const int wrong = miscounted_unit(&c);
                     expect(wrong < 0, "%d units, run %d, %d threads%s: unit %d ran %d times", n, run, threads,
                            parallel ? "" : " (not parallel)", wrong, wrong < 0 ? 0 : atomic_load(&c.runs[wrong]));
                     free(c.runs);
                 }
-        if (threads > 1) {
-            const int n = 400, run = 4;
-            UnitCounts c = {calloc(n, sizeof(atomic_int)), n, 0, true, run, -1};
+        for (int stalled_thread = 0; threads > 1 && stalled_thread < 2; stalled_thread++) {
+            const int n = 400, run = 4, stall_unit = n * stalled_thread / threads;
+            UnitCounts c = {calloc(n, sizeof(atomic_int)), n, 0, stall_unit, run, -1};
             for_each_unit(n, run, true, count_unit, &c);
-            expect(c.done_at_give_up < 0, "%d threads: with unit 0 stuck, the others did only %d of %d units",
-                   threads, c.done_at_give_up, n - run);
+            const int wrong = miscounted_unit(&c);
+            expect(c.done_at_give_up < 0, "%d threads: with unit %d stuck, the others did only %d of %d units",
+                   threads, stall_unit, c.done_at_give_up, n - run);
+            expect(wrong < 0, "%d threads, unit %d stuck: unit %d ran %d times", threads, stall_unit, wrong,
+                   wrong < 0 ? 0 : atomic_load(&c.runs[wrong]));
             free(c.runs);
         }
     }
-#ifdef _OPENMP
-    omp_set_num_threads(default_threads);
-#endif
+    threads_use(default_threads);
     report("for_each_unit: every unit once, and a stuck thread's share taken by the others");
 }
 
@@ -803,7 +801,7 @@ static void test_batched_forward(void)
 typedef struct {
     int n_heads, capacity;
     float *rows;
-    int calls;
+    atomic_int calls;  /* rows come from every thread */
 } RowRecord;
 
 static void record_row(void *context, int layer, int head, int pos, const float *weights, int n)
@@ -813,8 +811,7 @@ static void record_row(void *context, int layer, int head, int pos, const float 
         return;
     memcpy(r->rows + (((size_t)layer * r->n_heads + head) * r->capacity + pos) * r->capacity, weights,
            n * sizeof(float));
-#pragma omp atomic
-    r->calls++;
+    atomic_fetch_add(&r->calls, 1);
 }
 
 /* The observer sees every layer's and head's row at every position: each a
@@ -1498,47 +1495,6 @@ static void test_sampler(void)
     expect(sample(&cold, sharp) == 1, "temperature 1e-30 (logits overflow) is not greedy");
     sampler_free(&cold);
     report("sampler: greedy, temperature, top-k, top-p frequencies and seeds");
-}
-
-/* The thread tuner on made-up step times: it moves to one thread when the
- * cores are busy, probes rarely when all threads win, and a fixed count never
- * moves. Times are per step, so no clock is involved. */
-static void run_tuner(ThreadTuner *t, int steps, double all_threads_time, double one_thread_time, int *probes)
-{
-    for (int i = 0; i < steps; i++) {
-        thread_tuner_before_step(t);
-        const bool on_one = thread_tuner_threads(t) == 1;
-        *probes += t->probing;
-        thread_tuner_after_step(t, on_one ? one_thread_time : all_threads_time);
-    }
-}
-
-static void test_thread_tuner(void)
-{
-    ThreadTuner t;
-    thread_tuner_init(&t, 4);  /* --threads 4: fixed */
-    int probes = 0;
-    run_tuner(&t, 100, 10.0, 1.0, &probes);
-    expect(probes == 0 && thread_tuner_threads(&t) == 4, "--threads 4 moved: %d probes, now %d threads", probes,
-           thread_tuner_threads(&t));
-
-    /* Not fixed, with "every core" = 2 (as if OMP_NUM_THREADS were unset on 2 cores). */
-    t = (ThreadTuner){{2, 1}, 0, false, {0, 0}, 0, 1, THREAD_PROBE_MIN_INTERVAL, false, {0, 0}};
-    probes = 0;
-    run_tuner(&t, 10, 10.0, 1.0, &probes);  /* busy cores: 2 threads ten times slower */
-    expect(thread_tuner_threads(&t) == 1 && t.steps_on[1] >= 8, "busy: still on %d threads, %d steps on one",
-           thread_tuner_threads(&t), t.steps_on[1]);
-    probes = 0;
-    run_tuner(&t, 1000, 10.0, 1.0, &probes);  /* probing back costs: rarely */
-    expect(probes <= 12, "busy for 1000 steps: %d probes of 2 threads", probes);
-    probes = 0;
-    run_tuner(&t, THREAD_PROBE_MAX_INTERVAL + 2, 0.5, 1.0, &probes);  /* the load is gone */
-    expect(thread_tuner_threads(&t) == 2, "idle again: still on %d threads", thread_tuner_threads(&t));
-    probes = 0;
-    run_tuner(&t, 1000, 0.5, 1.0, &probes);  /* all threads win: probes thin out */
-    expect(thread_tuner_threads(&t) == 2 && probes <= 12, "idle: %d threads, %d probes in 1000 steps",
-           thread_tuner_threads(&t), probes);
-    report("thread tuner: one thread while the cores are busy, back when they are free; --threads fixes it");
 }
 
 /* llama.cpp's penalties and min-p, on hand-made vectors; the expected values
@@ -2376,7 +2332,6 @@ int main(int argc, char **argv)
     test_random_stream();
     test_sampler();
     test_sampler_filters();
-    test_thread_tuner();
     test_model_errors();
     test_tokenizer_errors();
     test_gpt2_pretokenizer();
