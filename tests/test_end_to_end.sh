@@ -270,25 +270,36 @@ else
     not_ok "GPT-2 threads give identical results" "${threads_differ:-no logits written}"
 fi
 
-# llm.c's checkpoint (version 3, fp32) of the same random weights as an F32
-# GGUF: the same logits to the bit and the same text, and reference.py's logits.
-"$PYTHON" scripts/write_gguf_gpt2.py "$SCRATCH/llmc.gguf" --dim 64 --heads 4 --layers 2 --seq-len 96 --seed 6 \
-    --llmc "$SCRATCH/llmc.bin" >/dev/null
-$RUN "$SCRATCH/llmc.gguf" -t 0 -n 90 -i "the cat" --logits "$SCRATCH/llmc1.logits" >"$SCRATCH/llmc1" 2>/dev/null
-$RUN "$SCRATCH/llmc.bin" -z "$SCRATCH/llmc.gguf" -t 0 -n 90 -i "the cat" --logits "$SCRATCH/llmc2.logits" \
-    >"$SCRATCH/llmc2" 2>"$SCRATCH/err"
-if [ -s "$SCRATCH/llmc1" ] && cmp -s "$SCRATCH/llmc1" "$SCRATCH/llmc2" &&
-    cmp -s "$SCRATCH/llmc1.logits" "$SCRATCH/llmc2.logits"; then
-    ok "GPT-2 as GGUF and as llm.c's checkpoint: identical greedy text and logits"
-else
-    not_ok "GPT-2 llm.c twin" "$(head -c 80 "$SCRATCH/llmc1") / $(head -c 80 "$SCRATCH/llmc2") $(cat "$SCRATCH/err")"
-fi
-if "$PYTHON" scripts/compare.py --engine "$RUN" "$SCRATCH/llmc.bin" "$SCRATCH/llmc.gguf" --prompt "the cat" \
-    --steps 90 --quiet >"$SCRATCH/compare" 2>&1; then
-    ok "GPT-2 llm.c checkpoint: matches reference.py ($(tail -1 "$SCRATCH/compare"))"
-else
-    not_ok "GPT-2 llm.c checkpoint against reference.py" "$(tail -5 "$SCRATCH/compare")"
-fi
+# llm.c's checkpoint and a GGUF of the same values give the same logits to the
+# bit and the same text, and reference.py's logits: version 3 (fp32) against an
+# F32 GGUF; version 5 (bf16: every tensor bfloat16) against a GGUF of BF16
+# matrices and F32 vectors holding bfloat16 values.
+# llmc_twin NAME DESCRIPTION [write_gguf_gpt2.py options]
+llmc_twin() {
+    name=$1
+    what=$2
+    shift 2
+    "$PYTHON" scripts/write_gguf_gpt2.py "$SCRATCH/$name.gguf" --dim 64 --heads 4 --layers 2 --seq-len 96 \
+        --llmc "$SCRATCH/$name.bin" "$@" >/dev/null
+    $RUN "$SCRATCH/$name.gguf" -t 0 -n 90 -i "the cat" --logits "$SCRATCH/${name}1.logits" >"$SCRATCH/${name}1" \
+        2>/dev/null
+    $RUN "$SCRATCH/$name.bin" -z "$SCRATCH/$name.gguf" -t 0 -n 90 -i "the cat" --logits "$SCRATCH/${name}2.logits" \
+        >"$SCRATCH/${name}2" 2>"$SCRATCH/err"
+    if [ -s "$SCRATCH/${name}1" ] && cmp -s "$SCRATCH/${name}1" "$SCRATCH/${name}2" &&
+        cmp -s "$SCRATCH/${name}1.logits" "$SCRATCH/${name}2.logits"; then
+        ok "GPT-2 as $what: identical greedy text and logits"
+    else
+        not_ok "GPT-2 $what" "$(head -c 80 "$SCRATCH/${name}1") / $(head -c 80 "$SCRATCH/${name}2") $(cat "$SCRATCH/err")"
+    fi
+    if "$PYTHON" scripts/compare.py --engine "$RUN" "$SCRATCH/$name.bin" "$SCRATCH/$name.gguf" --prompt "the cat" \
+        --steps 90 --quiet >"$SCRATCH/compare" 2>&1; then
+        ok "GPT-2 $name checkpoint: matches reference.py ($(tail -1 "$SCRATCH/compare"))"
+    else
+        not_ok "GPT-2 $name checkpoint against reference.py" "$(tail -5 "$SCRATCH/compare")"
+    fi
+}
+llmc_twin llmc "GGUF and as llm.c's checkpoint" --seed 6
+llmc_twin llmc16 "a BF16 GGUF and as llm.c's bf16 checkpoint" --seed 8 --matrix-type bf16 --llmc-bf16
 
 # llm.c's gpt2_tokenizer.bin (written by write_gguf_gpt2.py from the vocabulary with Python's
 # byte map) decodes as the GGUF vocabulary does: the same sampled text from an empty prompt
@@ -312,26 +323,6 @@ llmc_tokenizer_case() {
 llmc_tokenizer_case "small byte-level vocabulary"
 if [ -f "$MODELS_DIR/ggml-vocab-gpt-2.gguf" ]; then
     llmc_tokenizer_case "GPT-2's vocabulary" --vocab-file "$MODELS_DIR/ggml-vocab-gpt-2.gguf"
-fi
-
-# llm.c's bf16 checkpoint (version 5: every tensor bfloat16) and a GGUF of the same values (BF16
-# matrices, F32 vectors holding bfloat16 values): the same logits to the bit, and reference.py's.
-"$PYTHON" scripts/write_gguf_gpt2.py "$SCRATCH/llmc16.gguf" --dim 64 --heads 4 --layers 2 --seq-len 96 --seed 8 \
-    --matrix-type bf16 --llmc "$SCRATCH/llmc16.bin" --llmc-bf16 >/dev/null
-$RUN "$SCRATCH/llmc16.gguf" -t 0 -n 90 -i "the cat" --logits "$SCRATCH/llmc16a.logits" >"$SCRATCH/llmc16a" 2>/dev/null
-$RUN "$SCRATCH/llmc16.bin" -z "$SCRATCH/llmc16.gguf" -t 0 -n 90 -i "the cat" --logits "$SCRATCH/llmc16b.logits" \
-    >"$SCRATCH/llmc16b" 2>"$SCRATCH/err"
-if [ -s "$SCRATCH/llmc16a" ] && cmp -s "$SCRATCH/llmc16a" "$SCRATCH/llmc16b" &&
-    cmp -s "$SCRATCH/llmc16a.logits" "$SCRATCH/llmc16b.logits"; then
-    ok "GPT-2 as a BF16 GGUF and as llm.c's bf16 checkpoint: identical greedy text and logits"
-else
-    not_ok "GPT-2 llm.c bf16 twin" "$(head -c 80 "$SCRATCH/llmc16a") / $(head -c 80 "$SCRATCH/llmc16b") $(cat "$SCRATCH/err")"
-fi
-if "$PYTHON" scripts/compare.py --engine "$RUN" "$SCRATCH/llmc16.bin" "$SCRATCH/llmc16.gguf" --prompt "the cat" \
-    --steps 90 --quiet >"$SCRATCH/compare" 2>&1; then
-    ok "GPT-2 llm.c bf16 checkpoint: matches reference.py ($(tail -1 "$SCRATCH/compare"))"
-else
-    not_ok "GPT-2 llm.c bf16 checkpoint against reference.py" "$(tail -5 "$SCRATCH/compare")"
 fi
 
 # The same weights in both formats give the same text.
